@@ -1,0 +1,127 @@
+//! `tradestate-engine`: the engine as a standalone Redis-compatible server.
+//!
+//! Usage mirrors redis-server: `tradestate-engine [/path/to/redis.conf] [--name value ...]`,
+//! where flags override the file (`--port 7000 --save "" --appendonly no`).
+
+use std::process::ExitCode;
+
+use tradestate_engine::Config;
+
+const USAGE: &str = "Usage: tradestate-engine [/path/to/redis.conf] [--name value ...]
+       tradestate-engine --version
+       tradestate-engine --help
+
+Examples:
+       tradestate-engine (run with defaults: port 6379)
+       tradestate-engine /etc/redis/6379.conf
+       tradestate-engine --port 7777 --bind 127.0.0.1
+       tradestate-engine --unixsocket /tmp/engine.sock --databases 32";
+
+/// Turns the command line into redis.conf text: the file first, then `--name value...` flags.
+fn config_from_args(args: &[String]) -> Result<(Config, String), String> {
+    let mut config = Config::default();
+    let mut rest = args;
+    let mut file = String::new();
+    if let Some(first) = rest.first() {
+        if !first.starts_with("--") {
+            file = first.clone();
+            let text = std::fs::read_to_string(first)
+                .map_err(|e| format!("cannot read config file {first}: {e}"))?;
+            config.load_text(&text, first).map_err(|e| e.0)?;
+            rest = &rest[1..];
+        }
+    }
+    let mut lines = Vec::new();
+    for arg in rest {
+        if let Some(name) = arg.strip_prefix("--") {
+            lines.push(vec![name.to_string()]);
+        } else if let Some(line) = lines.last_mut() {
+            line.push(arg.clone());
+        } else {
+            return Err(format!("unexpected argument '{arg}': options look like --name value"));
+        }
+    }
+    let text: String = lines
+        .iter()
+        .map(|words| {
+            let mut line = words[0].clone();
+            for v in &words[1..] {
+                // Quote values so empty strings (--save "") and spaces survive re-parsing.
+                line.push_str(&format!(" \"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")));
+            }
+            if words.len() == 1 {
+                line.push_str(" \"\"");
+            }
+            line + "\n"
+        })
+        .collect();
+    config.load_text(&text, "command line").map_err(|e| e.0)?;
+    Ok((config, file))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!(
+            "tradestate-engine v={} (redis-compatible {})",
+            env!("CARGO_PKG_VERSION"),
+            tradestate_engine::commands::server::REDIS_VERSION
+        );
+        return ExitCode::SUCCESS;
+    }
+    let (config, _file) = match config_from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tradestate-engine: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let level = match config.get("loglevel") {
+        Some("debug") => "debug",
+        Some("warning") => "warn",
+        Some("nothing") => "error",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .init();
+    let engine = match tradestate_engine::start("tradestate-engine", config) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addrs = ?engine.addrs, "tradestate-engine started; SIGTERM or Ctrl-C stops it");
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot build signal runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+                    _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    });
+    engine.shutdown();
+    tracing::info!("tradestate-engine stopped");
+    ExitCode::SUCCESS
+}

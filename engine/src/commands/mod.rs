@@ -1,0 +1,356 @@
+//! Command execution: the command spec type, the error type every handler returns, the context a
+//! handler runs in, and `execute`, which looks a command up in the one table
+//! ([`table::COMMANDS`]), checks arity, runs it and keeps its statistics.
+//!
+//! Families live in their own files (`string.rs`, `hash.rs`, ...), like Redis's `t_*.c`.
+
+pub mod connection;
+pub mod generic;
+pub mod hash;
+pub mod server;
+pub mod set;
+pub mod string;
+pub mod table;
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use crate::db::Db;
+use crate::protocol::reply::Reply;
+use crate::server::{Client, Server};
+
+/// Command flags, named as COMMAND INFO reports them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const MOVABLE_KEYS: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    pub const SENTINEL: u32 = 1 << 17;
+
+    /// (flag, name) in the order Redis prints them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (SENTINEL, "sentinel"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Command groups, as COMMAND DOCS reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Generic,
+    String,
+    Hash,
+    Set,
+    SortedSet,
+    Stream,
+    List,
+    Server,
+    Connection,
+    PubSub,
+    Transactions,
+    Scripting,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Hash => "hash",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
+            Group::Stream => "stream",
+            Group::List => "list",
+            Group::Server => "server",
+            Group::Connection => "connection",
+            Group::PubSub => "pubsub",
+            Group::Transactions => "transactions",
+            Group::Scripting => "scripting",
+        }
+    }
+}
+
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
+
+/// One entry of the command table.
+pub struct CommandSpec {
+    /// Lower-case name (`config|get` style full names are built for subcommands).
+    pub name: &'static str,
+    /// Redis arity: positive = exact argument count including the name, negative = at least.
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: Group,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+/// An error reply. The text includes the error code, as on the wire (`ERR ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    WrongType,
+    NotInteger,
+    NotFloat,
+    Syntax,
+    Overflow,
+    NoSuchKey,
+    OutOfRange,
+    Msg(Cow<'static, str>),
+}
+
+impl CmdError {
+    pub fn msg(text: impl Into<Cow<'static, str>>) -> Self {
+        CmdError::Msg(text.into())
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            CmdError::WrongType => {
+                "WRONGTYPE Operation against a key holding the wrong kind of value"
+            }
+            CmdError::NotInteger => "ERR value is not an integer or out of range",
+            CmdError::NotFloat => "ERR value is not a valid float",
+            CmdError::Syntax => "ERR syntax error",
+            CmdError::Overflow => "ERR increment or decrement would overflow",
+            CmdError::NoSuchKey => "ERR no such key",
+            CmdError::OutOfRange => "ERR index out of range",
+            CmdError::Msg(m) => m,
+        }
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// What a handler runs with: the engine's state, the calling client, the reply buffer and the
+/// time snapshot of this command.
+pub struct Ctx<'a> {
+    pub server: &'a mut Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Reply,
+    pub now_ms: i64,
+}
+
+impl Ctx<'_> {
+    /// The database the client has selected.
+    #[inline]
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.server.dbs[self.client.db]
+    }
+
+    #[inline]
+    pub fn rand(&mut self) -> u64 {
+        self.server.rng.next_u64()
+    }
+}
+
+/// Parses an integer argument (`ERR value is not an integer or out of range`).
+pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
+    crate::util::parse_i64(arg).ok_or(CmdError::NotInteger)
+}
+
+/// Parses a float argument (`ERR value is not a valid float`).
+pub fn arg_f64(arg: &[u8]) -> Result<f64, CmdError> {
+    crate::util::parse_f64(arg).ok_or(CmdError::NotFloat)
+}
+
+/// Truncates binary text the way `%.Ns` does in Redis's error formatting (stops at NUL).
+pub fn c_text(arg: &[u8], max: usize) -> String {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    String::from_utf8_lossy(&arg[..end]).into_owned()
+}
+
+/// The table entry for a command name (any case).
+#[inline]
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    table::lookup(name)
+}
+
+/// Full name for stats and errors (`config|get`).
+pub fn full_name(parent: Option<&CommandSpec>, spec: &CommandSpec) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_string(),
+    }
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    (arity > 0 && argc as i32 == arity) || (arity < 0 && argc as i32 >= -arity)
+}
+
+/// Resolves the spec (and subcommand spec) that `argv` names, or writes the error Redis would
+/// reply for an unknown command or a wrong argument count.
+pub fn resolve(
+    argv: &[&[u8]],
+) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), CmdError> {
+    let name = argv[0];
+    let Some(spec) = lookup(name) else {
+        let mut args = String::new();
+        for a in argv.iter().skip(1) {
+            if args.len() >= 128 {
+                break;
+            }
+            let room = 128 - args.len();
+            args.push_str(&format!("'{}' ", c_text(a, room)));
+        }
+        return Err(CmdError::msg(format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            c_text(name, 128),
+            args
+        )));
+    };
+    if spec.subcommands.is_empty() {
+        if !arity_ok(spec.arity, argv.len()) {
+            return Err(CmdError::msg(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            )));
+        }
+        return Ok((spec, None));
+    }
+    if argv.len() == 1 {
+        return Err(CmdError::msg(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        )));
+    }
+    let sub_name = argv[1];
+    let Some(sub) = spec
+        .subcommands
+        .iter()
+        .find(|s| sub_name.eq_ignore_ascii_case(s.name.as_bytes()))
+    else {
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            c_text(sub_name, 128),
+            spec.name.to_ascii_uppercase()
+        )));
+    };
+    if !arity_ok(sub.arity, argv.len()) {
+        return Err(CmdError::msg(format!(
+            "ERR wrong number of arguments for '{}|{}' command",
+            spec.name, sub.name
+        )));
+    }
+    Ok((spec, Some(sub)))
+}
+
+/// Runs one command and writes its reply.
+pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let (spec, sub) = match resolve(argv) {
+        Ok(found) => found,
+        Err(e) => {
+            ctx.server.stats.record_error(e.text());
+            ctx.out.error(e.text());
+            return;
+        }
+    };
+    let target = sub.unwrap_or(spec);
+    if ctx.server.config.requirepass.is_some()
+        && !ctx.client.authenticated
+        && target.flags & flags::NO_AUTH == 0
+    {
+        let e = CmdError::msg("NOAUTH Authentication required.");
+        ctx.server.stats.record_error(e.text());
+        ctx.out.error(e.text());
+        return;
+    }
+    let started = Instant::now();
+    let result = (target.handler)(ctx, argv);
+    let elapsed = started.elapsed().as_micros() as u64;
+    let stat_id = table::stat_index(spec, sub);
+    let stat = &mut ctx.server.command_stats[stat_id];
+    stat.calls += 1;
+    stat.usec += elapsed;
+    ctx.server.stats.commands_processed += 1;
+    if let Err(e) = result {
+        stat.failed_calls += 1;
+        ctx.server.stats.record_error(e.text());
+        ctx.out.error(e.text());
+    }
+    ctx.client.last_command = stat_id;
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+impl Ctx<'_> {
+    /// Looks a key up for reading, counting a keyspace hit or miss as Redis's
+    /// `lookupKeyRead` does.
+    #[inline]
+    pub fn read(&mut self, key: &[u8]) -> Option<&mut crate::types::Value> {
+        let now = self.now_ms;
+        let server = &mut *self.server;
+        let value = server.dbs[self.client.db].get_mut(key, now);
+        if value.is_some() {
+            server.stats.keyspace_hits += 1;
+        } else {
+            server.stats.keyspace_misses += 1;
+        }
+        value
+    }
+
+    /// [`Ctx::read`] that also hands out the reply buffer, so a handler can reply straight
+    /// from the stored value without copying it.
+    #[inline]
+    pub fn read_with_out(
+        &mut self,
+        key: &[u8],
+    ) -> (Option<&mut crate::types::Value>, &mut Reply) {
+        let now = self.now_ms;
+        let server = &mut *self.server;
+        let value = server.dbs[self.client.db].get_mut(key, now);
+        if value.is_some() {
+            server.stats.keyspace_hits += 1;
+        } else {
+            server.stats.keyspace_misses += 1;
+        }
+        (value, &mut *self.out)
+    }
+
+    /// Looks a key up for writing (expires it first if due; no hit/miss accounting).
+    #[inline]
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut crate::types::Value> {
+        let now = self.now_ms;
+        self.server.dbs[self.client.db].get_mut(key, now)
+    }
+}

@@ -1,0 +1,1 @@
+//! Set commands: SADD, SREM, SMEMBERS, SISMEMBER, set algebra, SPOP, SRANDMEMBER, SSCAN.

@@ -1,0 +1,435 @@
+//! String commands: GET/SET and options, multi-key MGET/MSET, counters, ranges and GETEX.
+
+use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::types::{StrValue, Value};
+use crate::util::{eq_ignore_case, long_double_add, LdAddError};
+
+/// Returns the string stored at `key`, `None` if missing, WRONGTYPE for other types.
+fn read_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut StrValue>, CmdError> {
+    match ctx.read(key) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+fn write_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut StrValue>, CmdError> {
+    match ctx.write(key) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+fn max_len(ctx: &Ctx) -> usize {
+    ctx.server.config.proto_max_bulk_len as usize
+}
+
+fn too_big() -> CmdError {
+    CmdError::msg("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+}
+
+pub fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    match ctx.read_with_out(argv[1]) {
+        (None, out) => out.null(),
+        (Some(Value::Str(s)), out) => s.with_bytes(|b| out.bulk(b)),
+        (Some(_), _) => return Err(CmdError::WrongType),
+    }
+    Ok(())
+}
+
+/// How SET should treat the key's TTL.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ttl {
+    Clear,
+    Keep,
+    At(i64),
+}
+
+/// Parses an expire amount for SET/GETEX: `unit_ms` 1000 for EX/EXAT, 1 for PX/PXAT,
+/// `absolute` for EXAT/PXAT. Errors as Redis: not an integer, or non-positive/overflowing.
+fn parse_expire(
+    ctx: &Ctx,
+    arg: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    command: &str,
+) -> Result<i64, CmdError> {
+    let n = arg_i64(arg)?;
+    let invalid = || CmdError::msg(format!("ERR invalid expire time in '{command}' command"));
+    if n <= 0 {
+        return Err(invalid());
+    }
+    let ms = n.checked_mul(unit_ms).ok_or_else(invalid)?;
+    if absolute {
+        Ok(ms)
+    } else {
+        ms.checked_add(ctx.now_ms).ok_or_else(invalid)
+    }
+}
+
+pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, value) = (argv[1], argv[2]);
+    let mut nx = false;
+    let mut xx = false;
+    let mut get = false;
+    let mut ttl = Ttl::Clear;
+    let mut ttl_given = false;
+    let mut i = 3;
+    while i < argv.len() {
+        let opt = argv[i];
+        let next = argv.get(i + 1);
+        if eq_ignore_case(opt, "nx") && !xx {
+            nx = true;
+        } else if eq_ignore_case(opt, "xx") && !nx {
+            xx = true;
+        } else if eq_ignore_case(opt, "get") {
+            get = true;
+        } else if eq_ignore_case(opt, "keepttl") && !ttl_given {
+            ttl = Ttl::Keep;
+            ttl_given = true;
+        } else if !ttl_given && next.is_some() && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ignore_case(opt, o)) {
+            let lower = opt.to_ascii_lowercase();
+            let unit = if lower[0] == b'e' { 1000 } else { 1 };
+            let absolute = lower.ends_with(b"at");
+            ttl = Ttl::At(parse_expire(ctx, next.copied().unwrap_or_default(), unit, absolute, "set")?);
+            ttl_given = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let old = match ctx.write(key) {
+        None => None,
+        Some(Value::Str(s)) => Some(s.to_vec()),
+        Some(_) if get => return Err(CmdError::WrongType),
+        Some(_) => Some(Vec::new()),
+    };
+    let exists = ctx.server.dbs[ctx.client.db].keys.contains_key(key);
+    if (nx && exists) || (xx && !exists) {
+        if get {
+            match old {
+                Some(v) => ctx.out.bulk(&v),
+                None => ctx.out.null(),
+            }
+        } else {
+            ctx.out.null();
+        }
+        return Ok(());
+    }
+    let db = ctx.db();
+    let v = Value::Str(StrValue::from_bytes(value));
+    match ttl {
+        Ttl::Keep => db.set_keep_ttl(key, v),
+        Ttl::Clear => db.set(key, v),
+        Ttl::At(when) => {
+            db.set(key, v);
+            db.set_expire(key, when);
+        }
+    }
+    if get {
+        match old {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+pub fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if ctx.write(argv[1]).is_some() {
+        ctx.out.int(0);
+    } else {
+        ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+        ctx.out.int(1);
+    }
+    Ok(())
+}
+
+fn set_with_ttl(ctx: &mut Ctx, argv: &[&[u8]], unit_ms: i64, command: &str) -> CmdResult {
+    let when = parse_expire(ctx, argv[2], unit_ms, false, command)?;
+    let db = ctx.db();
+    db.set(argv[1], Value::Str(StrValue::from_bytes(argv[3])));
+    db.set_expire(argv[1], when);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn setex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    set_with_ttl(ctx, argv, 1000, "setex")
+}
+
+pub fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    set_with_ttl(ctx, argv, 1, "psetex")
+}
+
+pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let old = write_str(ctx, argv[1])?.map(|s| s.to_vec());
+    ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+    match old {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+pub fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let old = read_str(ctx, argv[1])?.map(|s| s.to_vec());
+    match old {
+        Some(v) => {
+            let now = ctx.now_ms;
+            ctx.db().remove(argv[1], now);
+            ctx.out.bulk(&v);
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut ttl: Option<Ttl> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let opt = argv[i];
+        if eq_ignore_case(opt, "persist") && ttl.is_none() {
+            ttl = Some(Ttl::Clear);
+        } else if ttl.is_none()
+            && i + 1 < argv.len()
+            && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ignore_case(opt, o))
+        {
+            let lower = opt.to_ascii_lowercase();
+            let unit = if lower[0] == b'e' { 1000 } else { 1 };
+            let absolute = lower.ends_with(b"at");
+            ttl = Some(Ttl::At(parse_expire(ctx, argv[i + 1], unit, absolute, "getex")?));
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let Some(v) = read_str(ctx, argv[1])?.map(|s| s.to_vec()) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    match ttl {
+        Some(Ttl::At(when)) if when <= now => {
+            db.remove(argv[1], now);
+        }
+        Some(Ttl::At(when)) => db.set_expire(argv[1], when),
+        Some(Ttl::Clear) => {
+            db.persist(argv[1]);
+        }
+        _ => {}
+    }
+    ctx.out.bulk(&v);
+    Ok(())
+}
+
+pub fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    ctx.out.array(argv.len() - 1);
+    for key in &argv[1..] {
+        let v = match ctx.read(key) {
+            Some(Value::Str(s)) => Some(s.to_vec()),
+            _ => None,
+        };
+        match v {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn check_pairs(argv: &[&[u8]], name: &str) -> CmdResult {
+    if argv.len() % 2 == 0 {
+        return Err(CmdError::msg(format!(
+            "ERR wrong number of arguments for '{name}' command"
+        )));
+    }
+    Ok(())
+}
+
+pub fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    check_pairs(argv, "mset")?;
+    let db = ctx.db();
+    for pair in argv[1..].chunks(2) {
+        db.set(pair[0], Value::Str(StrValue::from_bytes(pair[1])));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    check_pairs(argv, "msetnx")?;
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    if argv[1..].chunks(2).any(|pair| db.contains(pair[0], now)) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    for pair in argv[1..].chunks(2) {
+        db.set(pair[0], Value::Str(StrValue::from_bytes(pair[1])));
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
+fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
+    let current = match write_str(ctx, key)? {
+        Some(s) => s.as_i64().ok_or(CmdError::NotInteger)?,
+        None => 0,
+    };
+    let new = current.checked_add(by).ok_or(CmdError::Overflow)?;
+    match write_str(ctx, key)? {
+        // Keep the TTL: INCR edits the value in place.
+        Some(s) => *s = StrValue::Int(new),
+        None => ctx.db().set(key, Value::Str(StrValue::Int(new))),
+    }
+    ctx.out.int(new);
+    Ok(())
+}
+
+pub fn incr(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    incr_by(ctx, argv[1], 1)
+}
+
+pub fn decr(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    incr_by(ctx, argv[1], -1)
+}
+
+pub fn incrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let by = arg_i64(argv[2])?;
+    incr_by(ctx, argv[1], by)
+}
+
+pub fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let by = arg_i64(argv[2])?;
+    if by == i64::MIN {
+        return Err(CmdError::msg("ERR decrement would overflow"));
+    }
+    incr_by(ctx, argv[1], -by)
+}
+
+pub fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let current = write_str(ctx, argv[1])?.map(|s| s.to_vec());
+    let sum = long_double_add(current.as_deref(), argv[2]).map_err(|e| match e {
+        LdAddError::NanOrInfinity => CmdError::msg("ERR increment would produce NaN or Infinity"),
+        _ => CmdError::NotFloat,
+    })?;
+    let out = sum.clone();
+    match write_str(ctx, argv[1])? {
+        Some(s) => *s = StrValue::from_bytes(&sum),
+        None => ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(&sum))),
+    }
+    ctx.out.bulk(&out);
+    Ok(())
+}
+
+pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let limit = max_len(ctx);
+    let len = match write_str(ctx, argv[1])? {
+        Some(s) => {
+            if s.len() + argv[2].len() > limit {
+                return Err(too_big());
+            }
+            let raw = s.make_raw();
+            raw.extend_from_slice(argv[2]);
+            raw.len()
+        }
+        None => {
+            ctx.db()
+                .set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+            argv[2].len()
+        }
+    };
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+pub fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let n = read_str(ctx, argv[1])?.map(|s| s.len()).unwrap_or(0);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let start = arg_i64(argv[2])?;
+    let end = arg_i64(argv[3])?;
+    let Some(s) = read_str(ctx, argv[1])? else {
+        ctx.out.bulk(b"");
+        return Ok(());
+    };
+    let value = s.to_vec();
+    // Redis's rules: both negative and start > end is empty; indexes clamp to the string.
+    if start < 0 && end < 0 && start > end {
+        ctx.out.bulk(b"");
+        return Ok(());
+    }
+    let len = value.len() as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if e < 0 {
+        e = 0;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    if s > e || len == 0 {
+        ctx.out.bulk(b"");
+    } else {
+        ctx.out.bulk(&value[s as usize..=e as usize]);
+    }
+    Ok(())
+}
+
+pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let offset = arg_i64(argv[2])?;
+    if offset < 0 {
+        return Err(CmdError::msg("ERR offset is out of range"));
+    }
+    let offset = offset as usize;
+    let value = argv[3];
+    let limit = max_len(ctx);
+    match write_str(ctx, argv[1])? {
+        Some(s) => {
+            if value.is_empty() {
+                let n = s.len();
+                ctx.out.int(n as i64);
+                return Ok(());
+            }
+            if offset + value.len() > limit {
+                return Err(too_big());
+            }
+            let raw = s.make_raw();
+            if raw.len() < offset + value.len() {
+                raw.resize(offset + value.len(), 0);
+            }
+            raw[offset..offset + value.len()].copy_from_slice(value);
+            let n = raw.len();
+            ctx.out.int(n as i64);
+        }
+        None => {
+            if value.is_empty() {
+                ctx.out.int(0);
+                return Ok(());
+            }
+            if offset + value.len() > limit {
+                return Err(too_big());
+            }
+            let mut raw = vec![0u8; offset + value.len()];
+            raw[offset..].copy_from_slice(value);
+            let n = raw.len();
+            ctx.db().set(argv[1], Value::Str(StrValue::raw(raw)));
+            ctx.out.int(n as i64);
+        }
+    }
+    Ok(())
+}

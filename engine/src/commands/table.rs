@@ -1,0 +1,246 @@
+//! The command table: every command the engine knows, with its arity, flags, key positions and
+//! documentation. Dispatch, COMMAND COUNT/INFO/DOCS/LIST and INFO commandstats all read it, so a
+//! command exists exactly when it is listed here (like Redis's `commands.def`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::flags::*;
+use super::{connection, generic, server, string, CmdError, CmdResult, CommandSpec, Ctx, Group};
+
+/// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
+/// since, summary, complexity, handler[, subcommands].
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $f,
+            last_key: $l,
+            step: $s,
+            group: Group::$group,
+            since: $since,
+            summary: $summary,
+            complexity: $complexity,
+            handler: $handler,
+            subcommands: &[],
+        }
+    };
+    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, container = $subs:expr) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $f,
+            last_key: $l,
+            step: $s,
+            group: Group::$group,
+            since: $since,
+            summary: $summary,
+            complexity: $complexity,
+            handler: container,
+            subcommands: $subs,
+        }
+    };
+}
+
+/// Container commands (CONFIG, CLIENT, ...) dispatch to a subcommand; this never runs.
+fn container(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(CmdError::msg("ERR container command called without a subcommand"))
+}
+
+
+pub static COMMANDS: &[CommandSpec] = &[
+    // --- connection ---------------------------------------------------------------------------
+    cmd!("ping", -1, FAST | SENTINEL, (0, 0, 0), Connection, "1.0.0", "Returns the server's liveliness response.", "O(1)", connection::ping),
+    cmd!("echo", 2, FAST, (0, 0, 0), Connection, "1.0.0", "Returns the given string.", "O(1)", connection::echo),
+    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, (0, 0, 0), Connection, "6.0.0", "Handshakes with the Redis server.", "O(1)", connection::hello),
+    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, (0, 0, 0), Connection, "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
+    cmd!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, (0, 0, 0), Connection, "1.0.0", "Closes the connection.", "O(1)", connection::quit),
+    cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, (0, 0, 0), Connection, "6.2.0", "Resets the connection.", "O(1)", connection::reset),
+    cmd!("select", 2, LOADING | STALE | FAST, (0, 0, 0), Connection, "1.0.0", "Changes the selected database.", "O(1)", generic::select),
+    cmd!("client", -2, SENTINEL, (0, 0, 0), Connection, "2.4.0", "A container for client connection commands.", "Depends on subcommand.", container = &[
+        cmd!("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "5.0.0", "Returns the unique client ID of the connection.", "O(1)", connection::client_id),
+        cmd!("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.6.9", "Sets the connection name.", "O(1)", connection::client_setname),
+        cmd!("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.6.9", "Returns the name of the connection.", "O(1)", connection::client_getname),
+        cmd!("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "7.2.0", "Sets information specific to the client or connection.", "O(1)", connection::client_setinfo),
+        cmd!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.4.0", "Lists open connections.", "O(N) where N is the number of client connections", connection::client_list),
+        cmd!("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "6.2.0", "Returns information about the connection.", "O(1)", connection::client_info),
+        cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections", connection::client_kill),
+        cmd!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "7.0.0", "Sets the client eviction mode of the connection.", "O(1)", connection::client_no_evict),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Connection, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", connection::client_help),
+    ]),
+    // --- server -------------------------------------------------------------------------------
+    cmd!("info", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "1.0.0", "Returns information and statistics about the server.", "O(1)", server::info),
+    cmd!("time", 1, LOADING | STALE | FAST, (0, 0, 0), Server, "2.6.0", "Returns the server time.", "O(1)", server::time),
+    cmd!("dbsize", 1, READONLY | FAST, (0, 0, 0), Server, "1.0.0", "Returns the number of keys in the database.", "O(1)", generic::dbsize),
+    cmd!("flushdb", -1, WRITE, (0, 0, 0), Server, "1.0.0", "Removes all keys from the current database.", "O(N) where N is the number of keys in the selected database", generic::flushdb),
+    cmd!("flushall", -1, WRITE, (0, 0, 0), Server, "1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases", generic::flushall),
+    cmd!("swapdb", 3, WRITE | FAST, (0, 0, 0), Server, "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", generic::swapdb),
+    cmd!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "1.0.0", "A container for debugging commands.", "Depends on subcommand.", server::debug),
+    cmd!("config", -2, NO_KEYS_FLAGS, (0, 0, 0), Server, "2.0.0", "A container for server configuration commands.", "Depends on subcommand.", container = &[
+        cmd!("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.0.0", "Returns the effective values of configuration parameters.", "O(N) when N is the number of configuration parameters provided", server::config_get),
+        cmd!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.0.0", "Sets configuration parameters in-flight.", "O(N) when N is the number of configuration parameters provided", server::config_set),
+        cmd!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.0.0", "Resets the server's statistics.", "O(1)", server::config_resetstat),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", server::config_help),
+    ]),
+    cmd!("command", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", server::command),
+    cmd!("function", -2, NO_KEYS_FLAGS, (0, 0, 0), Scripting, "7.0.0", "A container for function commands.", "Depends on subcommand.", container = &[
+        cmd!("flush", -2, NOSCRIPT | WRITE, (0, 0, 0), Scripting, "7.0.0", "Deletes all libraries and functions.", "O(N) where N is the number of functions deleted", server::function_flush),
+    ]),
+    cmd!("object", -2, NO_KEYS_FLAGS, (0, 0, 0), Generic, "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", container = &[
+        cmd!("encoding", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the internal encoding of a Redis object.", "O(1)", generic::object_encoding),
+        cmd!("idletime", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the time since the last access to a Redis object.", "O(1)", generic::object_idletime),
+        cmd!("refcount", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the reference count of a value of a key.", "O(1)", generic::object_refcount),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Generic, "6.2.0", "Returns helpful text about the different subcommands.", "O(1)", generic::object_help),
+    ]),
+    // --- generic ------------------------------------------------------------------------------
+    cmd!("del", -2, WRITE, (1, -1, 1), Generic, "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed.", generic::del),
+    cmd!("unlink", -2, WRITE | FAST, (1, -1, 1), Generic, "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", generic::del),
+    cmd!("exists", -2, READONLY | FAST, (1, -1, 1), Generic, "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", generic::exists),
+    cmd!("touch", -2, READONLY | FAST, (1, -1, 1), Generic, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", generic::touch),
+    cmd!("type", 2, READONLY | FAST, (1, 1, 1), Generic, "1.0.0", "Determines the type of value stored at a key.", "O(1)", generic::type_),
+    cmd!("expire", -3, WRITE | FAST, (1, 1, 1), Generic, "1.0.0", "Sets the expiration time of a key in seconds.", "O(1)", generic::expire),
+    cmd!("pexpire", -3, WRITE | FAST, (1, 1, 1), Generic, "2.6.0", "Sets the expiration time of a key in milliseconds.", "O(1)", generic::pexpire),
+    cmd!("expireat", -3, WRITE | FAST, (1, 1, 1), Generic, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", "O(1)", generic::expireat),
+    cmd!("pexpireat", -3, WRITE | FAST, (1, 1, 1), Generic, "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", "O(1)", generic::pexpireat),
+    cmd!("expiretime", 2, READONLY | FAST, (1, 1, 1), Generic, "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", "O(1)", generic::expiretime),
+    cmd!("pexpiretime", 2, READONLY | FAST, (1, 1, 1), Generic, "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "O(1)", generic::pexpiretime),
+    cmd!("ttl", 2, READONLY | FAST, (1, 1, 1), Generic, "1.0.0", "Returns the expiration time in seconds of a key.", "O(1)", generic::ttl),
+    cmd!("pttl", 2, READONLY | FAST, (1, 1, 1), Generic, "2.6.0", "Returns the expiration time in milliseconds of a key.", "O(1)", generic::pttl),
+    cmd!("persist", 2, WRITE | FAST, (1, 1, 1), Generic, "2.2.0", "Removes the expiration time of a key.", "O(1)", generic::persist),
+    cmd!("rename", 3, WRITE, (1, 2, 1), Generic, "1.0.0", "Renames a key and overwrites the destination.", "O(1)", generic::rename),
+    cmd!("renamenx", 3, WRITE | FAST, (1, 2, 1), Generic, "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)", generic::renamenx),
+    cmd!("keys", 2, READONLY, (0, 0, 0), Generic, "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", generic::keys),
+    cmd!("scan", -2, READONLY, (0, 0, 0), Generic, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", generic::scan),
+    cmd!("randomkey", 1, READONLY, (0, 0, 0), Generic, "1.0.0", "Returns a random key name from the database.", "O(1)", generic::randomkey),
+    // --- strings ------------------------------------------------------------------------------
+    cmd!("get", 2, READONLY | FAST, (1, 1, 1), String, "1.0.0", "Returns the string value of a key.", "O(1)", string::get),
+    cmd!("set", -3, WRITE | DENYOOM, (1, 1, 1), String, "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "O(1)", string::set),
+    cmd!("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), String, "1.0.0", "Set the string value of a key only when the key doesn't exist.", "O(1)", string::setnx),
+    cmd!("setex", 4, WRITE | DENYOOM, (1, 1, 1), String, "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "O(1)", string::setex),
+    cmd!("psetex", 4, WRITE | DENYOOM, (1, 1, 1), String, "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "O(1)", string::psetex),
+    cmd!("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), String, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "O(1)", string::getset),
+    cmd!("getdel", 2, WRITE | FAST, (1, 1, 1), String, "6.2.0", "Returns the string value of a key after deleting the key.", "O(1)", string::getdel),
+    cmd!("getex", -2, WRITE | FAST, (1, 1, 1), String, "6.2.0", "Returns the string value of a key after setting its expiration time.", "O(1)", string::getex),
+    cmd!("mget", -2, READONLY | FAST, (1, -1, 1), String, "1.0.0", "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve.", string::mget),
+    cmd!("mset", -3, WRITE | DENYOOM, (1, -1, 2), String, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set.", string::mset),
+    cmd!("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), String, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "O(N) where N is the number of keys to set.", string::msetnx),
+    cmd!("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), String, "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)", string::incr),
+    cmd!("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), String, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)", string::decr),
+    cmd!("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), String, "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "O(1)", string::incrby),
+    cmd!("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), String, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "O(1)", string::decrby),
+    cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), String, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "O(1)", string::incrbyfloat),
+    cmd!("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), String, "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.", string::append),
+    cmd!("strlen", 2, READONLY | FAST, (1, 1, 1), String, "2.2.0", "Returns the length of a string value.", "O(1)", string::strlen),
+    cmd!("getrange", 4, READONLY, (1, 1, 1), String, "2.4.0", "Returns a substring of the string stored at a key.", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", string::getrange),
+    cmd!("substr", 4, READONLY, (1, 1, 1), String, "1.0.0", "Returns a substring from a string value.", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", string::getrange),
+    cmd!("setrange", 4, WRITE | DENYOOM, (1, 1, 1), String, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", string::setrange),
+    // --- hashes -------------------------------------------------------------------------------
+    // (hash commands: see commands/hash.rs)
+    // --- sets ---------------------------------------------------------------------------------
+    // (set commands: see commands/set.rs)
+    // --- sorted sets --------------------------------------------------------------------------
+    // (sorted set commands: see commands/zset.rs)
+    // --- streams ------------------------------------------------------------------------------
+    // (stream commands: see commands/stream.rs)
+];
+
+/// Flags of container commands, which carry none themselves.
+const NO_KEYS_FLAGS: u32 = 0;
+
+struct Index {
+    by_name: HashMap<Vec<u8>, usize>,
+    /// First stats slot of each command; its subcommands follow it.
+    stat_base: Vec<usize>,
+    stat_names: Vec<String>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut by_name = HashMap::new();
+        let mut stat_base = Vec::new();
+        let mut stat_names = Vec::new();
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            by_name.insert(spec.name.as_bytes().to_vec(), i);
+            stat_base.push(stat_names.len());
+            stat_names.push(spec.name.to_string());
+            for sub in spec.subcommands {
+                stat_names.push(format!("{}|{}", spec.name, sub.name));
+            }
+        }
+        Index {
+            by_name,
+            stat_base,
+            stat_names,
+        }
+    })
+}
+
+/// Finds a command by name, in any case, without allocating for names up to 32 bytes.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let idx = index();
+    let mut buf = [0u8; 32];
+    let i = if name.len() <= buf.len() {
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        idx.by_name.get(&lower[..]).copied()
+    } else {
+        idx.by_name.get(&name.to_ascii_lowercase()).copied()
+    };
+    i.map(|i| &COMMANDS[i])
+}
+
+/// Number of statistics slots (commands plus subcommands).
+pub fn stat_slots() -> usize {
+    index().stat_names.len()
+}
+
+/// The stats slot of a command or one of its subcommands.
+pub fn stat_index(spec: &CommandSpec, sub: Option<&CommandSpec>) -> usize {
+    let idx = index();
+    // `spec` always points into COMMANDS, so its position is pointer arithmetic, not a lookup.
+    let i = (spec as *const CommandSpec as usize - COMMANDS.as_ptr() as usize)
+        / std::mem::size_of::<CommandSpec>();
+    let base = idx.stat_base[i];
+    match sub {
+        None => base,
+        Some(s) => {
+            base + 1
+                + spec
+                    .subcommands
+                    .iter()
+                    .position(|x| std::ptr::eq(x, s))
+                    .unwrap_or(0)
+        }
+    }
+}
+
+/// The full name of a stats slot (`get`, `config|get`).
+pub fn stat_name(slot: usize) -> Option<String> {
+    index().stat_names.get(slot).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lowercase() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in COMMANDS {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(seen.insert(spec.name), "duplicate command {}", spec.name);
+            assert!(spec.arity != 0, "{} has arity 0", spec.name);
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(lookup(b"GeT").map(|s| s.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+    }
+}

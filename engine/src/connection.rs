@@ -1,0 +1,185 @@
+//! One client connection: owns its input and output buffers, reads whatever the socket has,
+//! executes every complete command in it and writes all the replies with one write
+//! (DESIGN 4.1). Runs as a task on its engine's thread, so it borrows the engine state only
+//! between awaits.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::commands::{self, Ctx};
+use crate::protocol::parser::{self, Arg, Limits, Parsed, BIG_ARG};
+use crate::protocol::reply::Reply;
+use crate::server::{Client, Server};
+use crate::util::now_ms;
+
+/// Read chunk size when nothing larger is known to be coming.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Replies larger than this are released after being written, so one big reply does not pin
+/// memory for the life of the connection.
+const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
+
+pub struct Connection<S> {
+    stream: S,
+    input: Vec<u8>,
+    /// Bytes of `input` already consumed by executed commands.
+    consumed: usize,
+    /// Don't re-parse until the buffer holds at least this many bytes (a known-size bulk is
+    /// still arriving).
+    wait_for: usize,
+    reply: Reply,
+    args: Vec<Arg>,
+    client: Rc<RefCell<Client>>,
+    server: Rc<RefCell<Server>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(stream: S, client: Rc<RefCell<Client>>, server: Rc<RefCell<Server>>) -> Self {
+        Connection {
+            stream,
+            input: Vec::new(),
+            consumed: 0,
+            wait_for: 0,
+            reply: Reply::new(),
+            args: Vec::with_capacity(8),
+            client,
+            server,
+        }
+    }
+
+    /// Serves the client until it disconnects, quits, breaks the protocol or is killed.
+    pub async fn run(mut self) {
+        let id = self.client.borrow().id;
+        if let Err(e) = self.serve().await {
+            tracing::debug!(client = id, error = %e, "connection closed");
+        }
+        let _ = self.stream.shutdown().await;
+        self.server.borrow_mut().unregister_client(id);
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        loop {
+            let want = if self.wait_for > self.input.len() {
+                (self.wait_for - self.input.len()).max(READ_CHUNK)
+            } else {
+                READ_CHUNK
+            };
+            self.input.reserve(want);
+            let n = self.stream.read_buf(&mut self.input).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            let close = self.process(n);
+            if !self.reply.buf.is_empty() {
+                self.stream.write_all(&self.reply.buf).await?;
+                self.server.borrow_mut().stats.net_output_bytes += self.reply.buf.len() as u64;
+                self.reply.buf.clear();
+                if self.reply.buf.capacity() > KEEP_OUTPUT_CAPACITY {
+                    self.reply.buf.shrink_to(KEEP_OUTPUT_CAPACITY);
+                }
+            }
+            if close {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Executes every complete command in the input. Returns true when the connection must be
+    /// closed after the replies are written.
+    fn process(&mut self, just_read: usize) -> bool {
+        let mut server = self.server.borrow_mut();
+        let mut client = self.client.borrow_mut();
+        server.stats.net_input_bytes += just_read as u64;
+        client.last_interaction = Instant::now();
+        if self.input.len() < self.wait_for {
+            client.query_buffer_len = self.input.len() - self.consumed;
+            return self.query_buffer_over_limit(&server, client.id);
+        }
+        self.wait_for = 0;
+        let mut close = false;
+        loop {
+            if self.consumed >= self.input.len() || client.close_after_reply {
+                break;
+            }
+            let limits = Limits {
+                max_bulk_len: server.config.proto_max_bulk_len,
+                authenticated: client.authenticated,
+            };
+            self.args.clear();
+            let unparsed = &self.input[self.consumed..];
+            match parser::parse_command(unparsed, limits, &mut self.args) {
+                Parsed::Command { consumed, .. } => {
+                    if !self.args.is_empty() {
+                        let base = self.consumed;
+                        let input = &self.input;
+                        let argv: Vec<&[u8]> = self
+                            .args
+                            .iter()
+                            .map(|a| match a {
+                                Arg::Range(s, e) => &input[base + s..base + e],
+                                Arg::Owned(v) => v.as_slice(),
+                            })
+                            .collect();
+                        let mut ctx = Ctx {
+                            server: &mut server,
+                            client: &mut client,
+                            out: &mut self.reply,
+                            now_ms: now_ms(),
+                        };
+                        commands::execute(&mut ctx, &argv);
+                    }
+                    self.consumed += consumed;
+                }
+                Parsed::Incomplete { at_least } => {
+                    self.wait_for = if at_least > 0 {
+                        self.consumed + at_least
+                    } else {
+                        0
+                    };
+                    break;
+                }
+                Parsed::Error(msg) => {
+                    server.stats.record_error(msg);
+                    self.reply.error(&format!("ERR {msg}"));
+                    tracing::debug!(client = client.id, "{msg}");
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if client.close_after_reply {
+            close = true;
+        }
+        // Drop what was executed; keep the partial command at the front of the buffer.
+        if self.consumed > 0 {
+            self.input.drain(..self.consumed);
+            if self.wait_for > 0 {
+                self.wait_for -= self.consumed;
+            }
+            self.consumed = 0;
+        }
+        if self.input.is_empty() && self.input.capacity() > READ_CHUNK * 4 {
+            self.input = Vec::new();
+        }
+        if self.wait_for >= BIG_ARG && self.input.capacity() < self.wait_for {
+            self.input.reserve_exact(self.wait_for - self.input.len());
+        }
+        client.query_buffer_len = self.input.len();
+        close || self.query_buffer_over_limit(&server, client.id)
+    }
+
+    fn query_buffer_over_limit(&self, server: &Server, client_id: u64) -> bool {
+        let over = self.input.len() > server.config.query_buffer_limit;
+        if over {
+            tracing::warn!(
+                client = client_id,
+                bytes = self.input.len(),
+                "closing client that reached max query buffer length (client-query-buffer-limit)"
+            );
+        }
+        over
+    }
+}

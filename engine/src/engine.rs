@@ -1,0 +1,322 @@
+//! Starting and stopping an engine instance: one OS thread running a single-threaded tokio
+//! runtime that owns the keyspace, its listeners (TCP and optionally a Unix socket), every
+//! client connection and the housekeeping cron. A process may start several (the gateway runs
+//! ris, rts and rtss side by side); they share nothing.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::server::Server;
+
+/// Why an engine could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running engine. Dropping the handle (or calling [`EngineHandle::shutdown`]) stops it.
+pub struct EngineHandle {
+    pub name: String,
+    /// The TCP addresses actually bound (port 0 in the config picks a free port).
+    pub addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    /// The first bound TCP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addrs[0].port()
+    }
+
+    /// Stops accepting, closes every connection and joins the engine thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Starts an engine on its own thread and returns once its listeners are bound.
+pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
+    raise_fd_limit(config.maxclients);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<Vec<SocketAddr>, String>>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let thread_name = format!("engine-{name}");
+    let engine_name = name.to_string();
+    let thread = std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("cannot build runtime: {e}")));
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, run(engine_name, config, ready_tx, stop_rx));
+        })
+        .map_err(|e| StartError(format!("engine {name}: cannot spawn thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(addrs)) => Ok(EngineHandle {
+            name: name.to_string(),
+            addrs,
+            stop: stop_tx,
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(StartError(format!("engine {name}: {e}")))
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(StartError(format!("engine {name}: thread exited during start")))
+        }
+    }
+}
+
+async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
+    let mut listeners = Vec::new();
+    let port = config.port;
+    let mut bound_port = port;
+    for word in config.bind_addrs() {
+        let (optional, host) = match word.strip_prefix('-') {
+            Some(h) => (true, h.to_string()),
+            None => (false, word.clone()),
+        };
+        let host = match host.as_str() {
+            "*" => "0.0.0.0".to_string(),
+            "::*" => "::".to_string(),
+            h => h.to_string(),
+        };
+        let addr = if host.contains(':') {
+            format!("[{host}]:{bound_port}")
+        } else {
+            format!("{host}:{bound_port}")
+        };
+        match TcpListener::bind(&addr).await {
+            Ok(l) => {
+                if bound_port == 0 {
+                    bound_port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+                }
+                listeners.push(l);
+            }
+            Err(e) if optional => {
+                tracing::debug!(%addr, error = %e, "optional bind address skipped");
+            }
+            Err(e) => return Err(format!("cannot listen on {addr}: {e} (check `bind` and `port`)")),
+        }
+    }
+    if listeners.is_empty() && port != 0 {
+        return Err("no address to listen on: `bind` is empty".into());
+    }
+    Ok(listeners)
+}
+
+async fn run(
+    name: String,
+    config: Config,
+    ready: mpsc::Sender<Result<Vec<SocketAddr>, String>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let listeners = match bind_all(&config).await {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let unix_path = config.get("unixsocket").unwrap_or("").to_string();
+    let unix_listener = if unix_path.is_empty() {
+        None
+    } else {
+        let _ = std::fs::remove_file(&unix_path);
+        match tokio::net::UnixListener::bind(&unix_path) {
+            Ok(l) => {
+                let perm = config
+                    .get("unixsocketperm")
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .unwrap_or(0);
+                if perm != 0 {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&unix_path, std::fs::Permissions::from_mode(perm));
+                }
+                Some(l)
+            }
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot listen on unix socket {unix_path}: {e}")));
+                return;
+            }
+        }
+    };
+    let addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let mut server = Server::new(&name, config);
+    if let Some(a) = addrs.first() {
+        server.tcp_port = a.port();
+    }
+    let server = Rc::new(RefCell::new(server));
+    tracing::info!(engine = %name, addrs = ?addrs, unixsocket = %unix_path, "engine ready to accept connections");
+    let _ = ready.send(Ok(addrs));
+
+    for listener in listeners {
+        tokio::task::spawn_local(accept_tcp(listener, server.clone()));
+    }
+    if let Some(l) = unix_listener {
+        tokio::task::spawn_local(accept_unix(l, server.clone(), unix_path.clone()));
+    }
+    tokio::task::spawn_local(cron(server.clone()));
+    let _ = stop.wait_for(|s| *s).await;
+    tracing::info!(engine = %name, "engine shutting down");
+    if !unix_path.is_empty() {
+        let _ = std::fs::remove_file(&unix_path);
+    }
+}
+
+async fn cron(server: Rc<RefCell<Server>>) {
+    loop {
+        let hz = server.borrow().config.hz.max(1);
+        tokio::time::sleep(Duration::from_millis(1000 / hz as u64)).await;
+        server.borrow_mut().cron();
+    }
+}
+
+/// True when the client may not connect: too many clients, or protected mode refuses it.
+fn refuse(server: &mut Server, loopback: bool) -> Option<&'static str> {
+    if server.clients.len() >= server.config.maxclients {
+        server.stats.rejected_connections += 1;
+        return Some("-ERR max number of clients reached\r\n");
+    }
+    if !loopback && server.config.protected_mode && server.config.requirepass.is_none() {
+        server.stats.rejected_connections += 1;
+        return Some(PROTECTED_MODE_ERROR);
+    }
+    None
+}
+
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let refused = refuse(&mut server.borrow_mut(), peer.ip().is_loopback());
+        if let Some(msg) = refused {
+            tokio::task::spawn_local(reject(stream, msg));
+            continue;
+        }
+        let fd = {
+            use std::os::fd::AsRawFd;
+            stream.as_raw_fd()
+        };
+        let client = server
+            .borrow_mut()
+            .register_client(peer.to_string(), local, fd);
+        tokio::task::spawn_local(Connection::new(stream, client, server.clone()).run());
+    }
+}
+
+async fn reject(mut stream: TcpStream, msg: &'static str) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.write_all(msg.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn accept_unix(listener: tokio::net::UnixListener, server: Rc<RefCell<Server>>, path: String) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed on unix socket");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if let Some(msg) = refuse(&mut server.borrow_mut(), true) {
+            let mut stream = stream;
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(msg.as_bytes()).await;
+            continue;
+        }
+        let fd = {
+            use std::os::fd::AsRawFd;
+            stream.as_raw_fd()
+        };
+        let client = server
+            .borrow_mut()
+            .register_client(format!("{path}:0"), path.clone(), fd);
+        tokio::task::spawn_local(Connection::new(stream, client, server.clone()).run());
+    }
+}
+
+/// Raises the open-file limit so `maxclients` connections fit, as Redis does at start.
+fn raise_fd_limit(maxclients: usize) {
+    let want = (maxclients + 64) as libc::rlim_t;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
+            return;
+        }
+        let target = if lim.rlim_max == libc::RLIM_INFINITY {
+            want
+        } else {
+            want.min(lim.rlim_max)
+        };
+        lim.rlim_cur = target;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            tracing::warn!(
+                wanted = want,
+                "could not raise the open files limit; fewer clients than maxclients can connect"
+            );
+        }
+    }
+}

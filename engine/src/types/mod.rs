@@ -1,0 +1,48 @@
+//! The values a key can hold, one module per data type (as Redis's `t_*.c`).
+//!
+//! Each type owns its encodings (compact while small, hashed/sorted when large) and knows nothing
+//! of commands or RESP; `commands/` drives them.
+
+pub mod hash;
+pub mod set;
+pub mod string;
+
+pub use hash::Hash;
+pub use set::Set;
+pub use string::StrValue;
+
+/// The value stored under a key.
+pub enum Value {
+    Str(StrValue),
+    Hash(Hash),
+    Set(Set),
+}
+
+impl Value {
+    /// The name `TYPE` reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` reports.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
+        }
+    }
+
+    /// Approximate heap bytes held, for `MEMORY USAGE` and lazy-free decisions.
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.approx_bytes(),
+            Value::Hash(h) => h.approx_bytes(),
+            Value::Set(s) => s.approx_bytes(),
+        }
+    }
+}

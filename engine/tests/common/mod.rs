@@ -1,0 +1,232 @@
+//! Shared helpers for the integration tests: starting an engine on a free port, starting a real
+//! redis-server, and a raw RESP client that returns each reply's exact bytes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tradestate_engine::{Config, EngineHandle};
+
+/// Starts an engine on 127.0.0.1 with an ephemeral port and the given extra settings.
+pub fn start_engine(settings: &[(&str, &str)]) -> EngineHandle {
+    let mut config = Config::default();
+    config.set("bind", "127.0.0.1", false).expect("bind");
+    config.set("port", "0", false).expect("port");
+    for (k, v) in settings {
+        config.set(k, v, false).expect("setting");
+    }
+    tradestate_engine::start("test", config).expect("engine starts")
+}
+
+/// A redis-server child process, killed on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts the redis-server named by `$REDIS_SERVER` (default: `redis-server` on PATH) with
+/// persistence off, and waits until it answers.
+pub fn start_redis_server() -> RedisServer {
+    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let port = free_port();
+    let child = Command::new(&bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install redis-server or set REDIS_SERVER)"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut c) = RawClient::connect(port) {
+            if c.call(&[b"PING"]).starts_with(b"+PONG") {
+                return RedisServer { port, child };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server on port {port} did not answer");
+}
+
+/// A blocking RESP client that returns raw reply bytes.
+pub struct RawClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawClient {
+    pub fn connect(port: u16) -> std::io::Result<Self> {
+        let s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        s.set_nodelay(true)?;
+        Ok(RawClient {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        })
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        self.writer.write_all(&encode(args)).expect("write");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write");
+    }
+
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply().raw()
+    }
+
+    pub fn read_reply(&mut self) -> Reply {
+        read_value(&mut self.reader).expect("reply")
+    }
+
+    pub fn try_read_reply(&mut self) -> std::io::Result<Reply> {
+        read_value(&mut self.reader)
+    }
+}
+
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        v.extend_from_slice(a);
+        v.extend_from_slice(b"\r\n");
+    }
+    v
+}
+
+/// One reply: a leaf (its exact bytes) or an aggregate (header line plus children).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Leaf(Vec<u8>),
+    Aggregate(Vec<u8>, Vec<Reply>),
+}
+
+impl Reply {
+    pub fn raw(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out
+    }
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Leaf(b) => out.extend_from_slice(b),
+            Reply::Aggregate(h, items) => {
+                out.extend_from_slice(h);
+                for i in items {
+                    i.write_to(out);
+                }
+            }
+        }
+    }
+
+    /// The same reply with the top-level elements sorted (pairs kept together for maps).
+    pub fn sorted(&self) -> Reply {
+        match self {
+            Reply::Aggregate(h, items) if h.first() == Some(&b'%') => {
+                let mut pairs: Vec<Vec<Reply>> = items.chunks(2).map(|c| c.to_vec()).collect();
+                pairs.sort_by_key(|p| p.iter().flat_map(|r| r.raw()).collect::<Vec<u8>>());
+                Reply::Aggregate(h.clone(), pairs.concat())
+            }
+            Reply::Aggregate(h, items) => {
+                let mut items = items.clone();
+                items.sort_by_key(|r| r.raw());
+                Reply::Aggregate(h.clone(), items)
+            }
+            leaf => leaf.clone(),
+        }
+    }
+
+    pub fn type_byte(&self) -> u8 {
+        match self {
+            Reply::Leaf(b) | Reply::Aggregate(b, _) => b.first().copied().unwrap_or(b'?'),
+        }
+    }
+}
+
+fn read_line(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+    }
+    Ok(line)
+}
+
+fn read_value(r: &mut impl BufRead) -> std::io::Result<Reply> {
+    let line = read_line(r)?;
+    let n = || -> i64 {
+        std::str::from_utf8(&line[1..line.len() - 2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1)
+    };
+    match line[0] {
+        b'$' | b'=' | b'!' => {
+            let len = n();
+            if len < 0 {
+                return Ok(Reply::Leaf(line));
+            }
+            let mut body = vec![0u8; len as usize + 2];
+            r.read_exact(&mut body)?;
+            let mut all = line.clone();
+            all.extend(body);
+            Ok(Reply::Leaf(all))
+        }
+        b'*' | b'~' | b'>' => {
+            let len = n();
+            let mut items = Vec::new();
+            for _ in 0..len.max(0) {
+                items.push(read_value(r)?);
+            }
+            Ok(Reply::Aggregate(line, items))
+        }
+        b'%' | b'|' => {
+            let len = n();
+            let mut items = Vec::new();
+            for _ in 0..(len.max(0) * 2) {
+                items.push(read_value(r)?);
+            }
+            Ok(Reply::Aggregate(line, items))
+        }
+        _ => Ok(Reply::Leaf(line)),
+    }
+}
+
+/// Shows bytes with escapes, for failure messages.
+pub fn show(b: &[u8]) -> String {
+    b.iter()
+        .flat_map(|&c| std::ascii::escape_default(c))
+        .map(char::from)
+        .collect()
+}
