@@ -9,8 +9,10 @@ pub mod generic;
 pub mod hash;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod table;
+pub mod zset;
 
 use std::borrow::Cow;
 use std::time::Instant;

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::flags::*;
-use super::{connection, generic, server, string, CmdError, CmdResult, CommandSpec, Ctx, Group};
+#[allow(unused_imports)] // families are being filled in
+use super::{connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult, CommandSpec, Ctx, Group};
 
 /// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
 /// since, summary, complexity, handler[, subcommands].

@@ -5,10 +5,12 @@
 
 pub mod hash;
 pub mod set;
+pub mod stream;
 pub mod string;
 
 pub use hash::Hash;
 pub use set::Set;
+pub use stream::Stream;
 pub use string::StrValue;
 
 /// The value stored under a key.
@@ -16,6 +18,7 @@ pub enum Value {
     Str(StrValue),
     Hash(Hash),
     Set(Set),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -25,6 +28,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -34,6 +38,7 @@ impl Value {
             Value::Str(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -43,6 +48,7 @@ impl Value {
             Value::Str(s) => s.approx_bytes(),
             Value::Hash(h) => h.approx_bytes(),
             Value::Set(s) => s.approx_bytes(),
+            Value::Stream(s) => s.approx_bytes(),
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Sorted set commands: ZADD, ZRANGE and its variants, ZRANK, ZSCORE, ZPOP*, set algebra, ZSCAN.
