@@ -7,11 +7,13 @@ pub mod hash;
 pub mod set;
 pub mod stream;
 pub mod string;
+pub mod zset;
 
 pub use hash::Hash;
 pub use set::Set;
 pub use stream::Stream;
 pub use string::StrValue;
+pub use zset::Zset;
 
 /// The value stored under a key.
 pub enum Value {
@@ -19,6 +21,7 @@ pub enum Value {
     Hash(Hash),
     Set(Set),
     Stream(Box<Stream>),
+    ZSet(Box<Zset>),
 }
 
 impl Value {
@@ -29,6 +32,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::Stream(_) => "stream",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -39,6 +43,7 @@ impl Value {
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::Stream(_) => "stream",
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
 
@@ -49,6 +54,7 @@ impl Value {
             Value::Hash(h) => h.approx_bytes(),
             Value::Set(s) => s.approx_bytes(),
             Value::Stream(s) => s.approx_bytes(),
+            Value::ZSet(z) => z.approx_bytes(),
         }
     }
 }
