@@ -23,7 +23,10 @@ mod tests {
 
     #[test]
     fn each_partition_has_its_own_port() {
-        let ports: Vec<_> = PARTITIONS.iter().filter_map(|p| default_engine_port(p)).collect();
+        let ports: Vec<_> = PARTITIONS
+            .iter()
+            .filter_map(|p| default_engine_port(p))
+            .collect();
         assert_eq!(ports, vec![6380, 6381, 6382]);
         assert_eq!(default_engine_port("nope"), None);
     }

@@ -87,7 +87,11 @@ pub static PARAMS: &[ParamSpec] = &[
     fixed("databases", Kind::Int(1, i32::MAX as i64), "16"),
     fixed("daemonize", YES_NO, "no"),
     fixed("pidfile", Kind::Text, ""),
-    fixed("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no"),
+    fixed(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+    ),
     fixed("tcp-backlog", POS, "511"),
     p("protected-mode", YES_NO, "yes"),
     p("timeout", POS, "0"),
@@ -95,7 +99,11 @@ pub static PARAMS: &[ParamSpec] = &[
     p("maxclients", Kind::Int(1, i32::MAX as i64), "10000"),
     p("proto-max-bulk-len", Kind::Memory, "536870912"),
     p("client-query-buffer-limit", Kind::Memory, "1073741824"),
-    p("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), "notice"),
+    p(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice",
+    ),
     p("logfile", Kind::Text, ""),
     p("requirepass", Kind::Text, ""),
     p("maxmemory", Kind::Memory, "0"),
@@ -110,11 +118,31 @@ pub static PARAMS: &[ParamSpec] = &[
     p("lazyfree-lazy-server-del", YES_NO, "no"),
     p("lazyfree-lazy-user-del", YES_NO, "no"),
     p("lazyfree-lazy-user-flush", YES_NO, "no"),
-    aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", POS, "128"),
-    aliased("hash-max-listpack-value", "hash-max-ziplist-value", POS, "64"),
+    aliased(
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        POS,
+        "128",
+    ),
+    aliased(
+        "hash-max-listpack-value",
+        "hash-max-ziplist-value",
+        POS,
+        "64",
+    ),
     p("set-max-intset-entries", POS, "512"),
-    aliased("zset-max-listpack-entries", "zset-max-ziplist-entries", POS, "128"),
-    aliased("zset-max-listpack-value", "zset-max-ziplist-value", POS, "64"),
+    aliased(
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        POS,
+        "128",
+    ),
+    aliased(
+        "zset-max-listpack-value",
+        "zset-max-ziplist-value",
+        POS,
+        "64",
+    ),
     aliased("list-max-listpack-size", "list-max-ziplist-size", I32, "-2"),
     p("list-compress-depth", POS, "0"),
     p("stream-node-max-bytes", Kind::Memory, "4096"),
@@ -125,11 +153,19 @@ pub static PARAMS: &[ParamSpec] = &[
     p("latency-monitor-threshold", POS, "0"),
     p("save", Kind::Text, ""),
     p("appendonly", YES_NO, "no"),
-    p("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec"),
+    p(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+    ),
     p("dir", Kind::Text, "."),
     p("dbfilename", Kind::Text, "dump.rdb"),
     fixed("appendfilename", Kind::Text, "appendonly.aof"),
-    p("client-output-buffer-limit", Kind::Text, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    p(
+        "client-output-buffer-limit",
+        Kind::Text,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
 ];
 
 /// Why a value was refused.
@@ -197,9 +233,9 @@ impl Default for Config {
 }
 
 fn find(name: &str) -> Option<usize> {
-    PARAMS
-        .iter()
-        .position(|p| p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
+    PARAMS.iter().position(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Parses `1gb`, `100mb`, `64k`, `1024`: Redis's `memtoull`.
@@ -237,7 +273,9 @@ impl Config {
         for pat in patterns {
             for (i, spec) in PARAMS.iter().enumerate() {
                 for name in std::iter::once(spec.name).chain(spec.alias) {
-                    if glob_match(pat, name.as_bytes(), true) && !out.iter().any(|(n, _)| *n == name) {
+                    if glob_match(pat, name.as_bytes(), true)
+                        && !out.iter().any(|(n, _)| *n == name)
+                    {
                         out.push((name, self.values[i].clone()));
                     }
                 }
@@ -249,7 +287,11 @@ impl Config {
     /// Validates and stores a value. `runtime` is true for CONFIG SET, which cannot change
     /// immutable parameters.
     pub fn set(&mut self, name: &str, value: &str, runtime: bool) -> Result<(), ConfigError> {
-        let i = find(name).ok_or_else(|| ConfigError(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")))?;
+        let i = find(name).ok_or_else(|| {
+            ConfigError(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ))
+        })?;
         let spec = &PARAMS[i];
         if runtime && !spec.mutable {
             return Err(ConfigError(format!(
@@ -323,17 +365,22 @@ impl Config {
                 .collect::<Vec<_>>()
                 .join(" ");
             self.set(&name, &value, false).map_err(|e| {
-                ConfigError(format!("{origin}:{}: '{line}': {}", n + 1, e.0.replace(
-                    "Unknown option or number of arguments for CONFIG SET",
-                    "Bad directive or wrong number of arguments",
-                )))
+                ConfigError(format!(
+                    "{origin}:{}: '{line}': {}",
+                    n + 1,
+                    e.0.replace(
+                        "Unknown option or number of arguments for CONFIG SET",
+                        "Bad directive or wrong number of arguments",
+                    )
+                ))
             })?;
         }
         Ok(())
     }
 
     fn refresh(&mut self) {
-        let int = |c: &Config, name: &str| c.get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let int =
+            |c: &Config, name: &str| c.get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         self.port = int(self, "port") as u16;
         self.databases = int(self, "databases").max(1) as usize;
         self.maxclients = int(self, "maxclients").max(1) as usize;
@@ -373,15 +420,22 @@ mod tests {
     #[test]
     fn file_flags_and_aliases() {
         let mut c = Config::default();
-        c.load_text("# comment\nport 7000\nhash-max-ziplist-entries 10\nmaxmemory 1mb\nsave \"\"\n", "t.conf")
-            .unwrap();
+        c.load_text(
+            "# comment\nport 7000\nhash-max-ziplist-entries 10\nmaxmemory 1mb\nsave \"\"\n",
+            "t.conf",
+        )
+        .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.hash_max_listpack_entries, 10);
         assert_eq!(c.get("maxmemory"), Some("1048576"));
         let err = c.load_text("nosuch 1\n", "t.conf").unwrap_err();
         assert!(err.0.contains("t.conf:1"), "{err}");
         assert!(c.set("port", "1", true).is_err());
-        assert!(c.set("hz", "x", true).unwrap_err().0.contains("couldn't be parsed"));
+        assert!(c
+            .set("hz", "x", true)
+            .unwrap_err()
+            .0
+            .contains("couldn't be parsed"));
         let got = c.matching(&[b"hash-max-*-entries"]);
         assert_eq!(got.len(), 2);
     }

@@ -89,7 +89,11 @@ impl Db {
 
     /// Stores `value` under `key`, dropping any TTL (SET semantics).
     pub fn set(&mut self, key: &[u8], value: Value) {
-        let (slot, _) = self.keys.get_or_insert_with(key, || key.into(), || Entry::new(Value::Str(StrValue::Int(0)), 0));
+        let (slot, _) = self.keys.get_or_insert_with(
+            key,
+            || key.into(),
+            || Entry::new(Value::Str(StrValue::Int(0)), 0),
+        );
         slot.value = value;
         slot.access_s = crate::util::now_s32();
         if !self.expires.is_empty() {
@@ -100,16 +104,22 @@ impl Db {
     /// Stores `value` under `key`, keeping the TTL of an existing key (KEEPTTL / in-place edits
     /// that replace the value object).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        let (slot, _) = self.keys.get_or_insert_with(key, || key.into(), || Entry::new(Value::Str(StrValue::Int(0)), 0));
+        let (slot, _) = self.keys.get_or_insert_with(
+            key,
+            || key.into(),
+            || Entry::new(Value::Str(StrValue::Int(0)), 0),
+        );
         slot.value = value;
         slot.access_s = crate::util::now_s32();
     }
 
     /// Inserts a value for a key known to be absent, returning a reference to it.
     pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Value {
-        let (slot, _) = self
-            .keys
-            .get_or_insert_with(key, || key.into(), || Entry::new(value, crate::util::now_ms()));
+        let (slot, _) = self.keys.get_or_insert_with(
+            key,
+            || key.into(),
+            || Entry::new(value, crate::util::now_ms()),
+        );
         &mut slot.value
     }
 
@@ -149,7 +159,12 @@ impl Db {
 
     /// One sampling round of active expiry: looks at up to `sample` keys with a TTL and deletes
     /// the expired ones. Returns (sampled, expired) so the caller can decide whether to repeat.
-    pub fn active_expire_round(&mut self, sample: usize, now_ms: i64, rng: &mut Rng) -> (usize, usize) {
+    pub fn active_expire_round(
+        &mut self,
+        sample: usize,
+        now_ms: i64,
+        rng: &mut Rng,
+    ) -> (usize, usize) {
         if self.expires.is_empty() {
             return (0, 0);
         }
@@ -165,10 +180,12 @@ impl Db {
         let mut ttl_samples = 0i64;
         for (key, when) in &picked {
             if *when <= now_ms {
-                self.expires.remove(&key[..]);
-                self.keys.remove(&key[..]);
-                self.expired_count += 1;
-                expired += 1;
+                // A sample may hold the same key twice; count only the first removal.
+                if self.expires.remove(&key[..]).is_some() {
+                    self.keys.remove(&key[..]);
+                    self.expired_count += 1;
+                    expired += 1;
+                }
             } else {
                 ttl_sum += when - now_ms;
                 ttl_samples += 1;

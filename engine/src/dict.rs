@@ -297,7 +297,11 @@ impl<K, V> Dict<K, V> {
 
     #[inline]
     fn num_tables(&self) -> usize {
-        if self.is_rehashing() { 2 } else { 1 }
+        if self.is_rehashing() {
+            2
+        } else {
+            1
+        }
     }
 
     /// Removes everything and frees the tables.
@@ -1432,10 +1436,9 @@ mod tests {
         for _ in 0..50 {
             let s = d.sample(30, &mut r);
             assert!(s.len() <= 30);
-            assert!(
-                s.iter()
-                    .all(|(k, v)| k.0 == **v && k.0 % 3 != 0 && k.0 % 2 == 0)
-            );
+            assert!(s
+                .iter()
+                .all(|(k, v)| k.0 == **v && k.0 % 3 != 0 && k.0 % 2 == 0));
         }
     }
 

@@ -104,7 +104,9 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
         }
         Err(_) => {
             let _ = thread.join();
-            Err(StartError(format!("engine {name}: thread exited during start")))
+            Err(StartError(format!(
+                "engine {name}: thread exited during start"
+            )))
         }
     }
 }
@@ -138,7 +140,11 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
             Err(e) if optional => {
                 tracing::debug!(%addr, error = %e, "optional bind address skipped");
             }
-            Err(e) => return Err(format!("cannot listen on {addr}: {e} (check `bind` and `port`)")),
+            Err(e) => {
+                return Err(format!(
+                    "cannot listen on {addr}: {e} (check `bind` and `port`)"
+                ))
+            }
         }
     }
     if listeners.is_empty() && port != 0 {
@@ -173,17 +179,23 @@ async fn run(
                     .unwrap_or(0);
                 if perm != 0 {
                     use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&unix_path, std::fs::Permissions::from_mode(perm));
+                    let _ =
+                        std::fs::set_permissions(&unix_path, std::fs::Permissions::from_mode(perm));
                 }
                 Some(l)
             }
             Err(e) => {
-                let _ = ready.send(Err(format!("cannot listen on unix socket {unix_path}: {e}")));
+                let _ = ready.send(Err(format!(
+                    "cannot listen on unix socket {unix_path}: {e}"
+                )));
                 return;
             }
         }
     };
-    let addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
     let mut server = Server::new(&name, config);
     if let Some(a) = addrs.first() {
         server.tcp_port = a.port();
@@ -267,7 +279,11 @@ async fn reject(mut stream: TcpStream, msg: &'static str) {
     let _ = stream.shutdown().await;
 }
 
-async fn accept_unix(listener: tokio::net::UnixListener, server: Rc<RefCell<Server>>, path: String) {
+async fn accept_unix(
+    listener: tokio::net::UnixListener,
+    server: Rc<RefCell<Server>>,
+    path: String,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,

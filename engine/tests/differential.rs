@@ -51,7 +51,11 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
                 "sort" => mode = Compare::Sorted,
                 "type" => mode = Compare::TypeOnly,
                 "differs" => {
-                    assert!(!rest.trim().is_empty(), "{name}:{}: @differs needs a reason", n + 1);
+                    assert!(
+                        !rest.trim().is_empty(),
+                        "{name}:{}: @differs needs a reason",
+                        n + 1
+                    );
                     mode = Compare::Differs;
                 }
                 "sleep" => {
@@ -136,7 +140,10 @@ fn replies_match_redis_server() {
     };
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read script");
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         run_script(&name, &text, engine.port(), redis.port, &mut out);
     }
     println!(
@@ -153,6 +160,10 @@ fn replies_match_redis_server() {
         out.failures.join("\n")
     );
     if filter.is_empty() {
-        assert!(out.compared >= 400, "only {} commands compared; the suite must hold 400+", out.compared);
+        assert!(
+            out.compared >= 400,
+            "only {} commands compared; the suite must hold 400+",
+            out.compared
+        );
     }
 }

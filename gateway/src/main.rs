@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     for partition in PARTITIONS {
         let mut config = Config::default();
         let port = default_engine_port(partition).unwrap_or(0);
-        let settings = [("bind", "127.0.0.1".to_string()), ("port", port.to_string())];
+        let settings = [
+            ("bind", "127.0.0.1".to_string()),
+            ("port", port.to_string()),
+        ];
         for (name, value) in settings {
             if let Err(e) = config.set(name, &value, false) {
                 tracing::error!("config: partitions.{partition}.{name}: {e}");
@@ -36,7 +39,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot build runtime: {e}");

@@ -38,7 +38,9 @@ fn config_from_args(args: &[String]) -> Result<(Config, String), String> {
         } else if let Some(line) = lines.last_mut() {
             line.push(arg.clone());
         } else {
-            return Err(format!("unexpected argument '{arg}': options look like --name value"));
+            return Err(format!(
+                "unexpected argument '{arg}': options look like --name value"
+            ));
         }
     }
     let text: String = lines
@@ -47,7 +49,10 @@ fn config_from_args(args: &[String]) -> Result<(Config, String), String> {
             let mut line = words[0].clone();
             for v in &words[1..] {
                 // Quote values so empty strings (--save "") and spaces survive re-parsing.
-                line.push_str(&format!(" \"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")));
+                line.push_str(&format!(
+                    " \"{}\"",
+                    v.replace('\\', "\\\\").replace('"', "\\\"")
+                ));
             }
             if words.len() == 1 {
                 line.push_str(" \"\"");
@@ -100,7 +105,10 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(addrs = ?engine.addrs, "tradestate-engine started; SIGTERM or Ctrl-C stops it");
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot build signal runtime: {e}");
@@ -109,7 +117,10 @@ fn main() -> ExitCode {
     };
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),

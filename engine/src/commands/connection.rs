@@ -198,7 +198,11 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn client_line(c: &Client, server: &crate::server::Server) -> String {
     let now = std::time::Instant::now();
     let cmd = super::table::stat_name(c.last_command).unwrap_or_else(|| "NULL".into());
-    let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let text = |v: &Option<Vec<u8>>| {
+        v.as_deref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
     let _ = server;
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
@@ -226,8 +230,14 @@ pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     while i < argv.len() {
         if eq_ignore_case(argv[i], "type") && i + 1 < argv.len() {
             let t = argv[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq_ignore_case(t, n)) {
-                return Err(CmdError::msg(format!("ERR Unknown client type '{}'", c_text(t, usize::MAX))));
+            if !["normal", "master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|n| eq_ignore_case(t, n))
+            {
+                return Err(CmdError::msg(format!(
+                    "ERR Unknown client type '{}'",
+                    c_text(t, usize::MAX)
+                )));
             }
             // Every client of this engine is a normal one for now.
             if !eq_ignore_case(t, "normal") {
@@ -295,9 +305,10 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         let (opt, val) = (argv[i], argv[i + 1]);
         if eq_ignore_case(opt, "id") {
-            let n = arg_i64(val).ok().filter(|n| *n > 0).ok_or_else(|| {
-                CmdError::msg("ERR client-id should be greater than 0")
-            })?;
+            let n = arg_i64(val)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| CmdError::msg("ERR client-id should be greater than 0"))?;
             id = Some(n as u64);
         } else if eq_ignore_case(opt, "addr") {
             addr = Some(String::from_utf8_lossy(val).into_owned());
@@ -306,8 +317,14 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         } else if eq_ignore_case(opt, "user") {
             user = Some(String::from_utf8_lossy(val).into_owned());
         } else if eq_ignore_case(opt, "type") {
-            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq_ignore_case(val, n)) {
-                return Err(CmdError::msg(format!("ERR Unknown client type '{}'", c_text(val, usize::MAX))));
+            if !["normal", "master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|n| eq_ignore_case(val, n))
+            {
+                return Err(CmdError::msg(format!(
+                    "ERR Unknown client type '{}'",
+                    c_text(val, usize::MAX)
+                )));
             }
         } else if eq_ignore_case(opt, "skipme") {
             if eq_ignore_case(val, "yes") {

@@ -58,7 +58,10 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], kind: ExpireKind) -> CmdResult 
         } else if eq_ignore_case(opt, "lt") {
             lt = true;
         } else {
-            return Err(CmdError::msg(format!("ERR Unsupported option {}", c_text(opt, usize::MAX))));
+            return Err(CmdError::msg(format!(
+                "ERR Unsupported option {}",
+                c_text(opt, usize::MAX)
+            )));
         }
     }
     if nx && (xx || gt || lt) {
@@ -112,19 +115,51 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], kind: ExpireKind) -> CmdResult 
 }
 
 pub fn expire(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    expire_generic(ctx, argv, ExpireKind { unit_ms: 1000, absolute: false, name: "expire" })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireKind {
+            unit_ms: 1000,
+            absolute: false,
+            name: "expire",
+        },
+    )
 }
 
 pub fn pexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    expire_generic(ctx, argv, ExpireKind { unit_ms: 1, absolute: false, name: "pexpire" })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireKind {
+            unit_ms: 1,
+            absolute: false,
+            name: "pexpire",
+        },
+    )
 }
 
 pub fn expireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    expire_generic(ctx, argv, ExpireKind { unit_ms: 1000, absolute: true, name: "expireat" })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireKind {
+            unit_ms: 1000,
+            absolute: true,
+            name: "expireat",
+        },
+    )
 }
 
 pub fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    expire_generic(ctx, argv, ExpireKind { unit_ms: 1, absolute: true, name: "pexpireat" })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireKind {
+            unit_ms: 1,
+            absolute: true,
+            name: "pexpireat",
+        },
+    )
 }
 
 /// TTL-style replies: -2 missing key, -1 no TTL, else `f(expire_at_ms, now_ms)`.
@@ -248,7 +283,10 @@ pub struct ScanOptions<'a> {
     pub type_name: Option<Vec<u8>>,
 }
 
-pub fn parse_scan_options<'a>(args: &[&'a [u8]], allow_type: bool) -> Result<ScanOptions<'a>, CmdError> {
+pub fn parse_scan_options<'a>(
+    args: &[&'a [u8]],
+    allow_type: bool,
+) -> Result<ScanOptions<'a>, CmdError> {
     let mut opts = ScanOptions {
         pattern: None,
         count: 10,
@@ -410,7 +448,9 @@ pub fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now_ms;
     match ctx.db().peek(argv[2], now).map(|e| &e.value) {
         // Redis shares small integers (refcount INT_MAX); every other value has one owner.
-        Some(crate::types::Value::Str(crate::types::StrValue::Int(n))) if (0..10000).contains(n) => {
+        Some(crate::types::Value::Str(crate::types::StrValue::Int(n)))
+            if (0..10000).contains(n) =>
+        {
             ctx.out.int(i32::MAX as i64)
         }
         Some(_) => ctx.out.int(1),

@@ -191,7 +191,11 @@ pub fn arg_f64(arg: &[u8]) -> Result<f64, CmdError> {
 
 /// Truncates binary text the way `%.Ns` does in Redis's error formatting (stops at NUL).
 pub fn c_text(arg: &[u8], max: usize) -> String {
-    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    let end = arg
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(arg.len())
+        .min(max);
     String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
@@ -334,10 +338,7 @@ impl Ctx<'_> {
     /// [`Ctx::read`] that also hands out the reply buffer, so a handler can reply straight
     /// from the stored value without copying it.
     #[inline]
-    pub fn read_with_out(
-        &mut self,
-        key: &[u8],
-    ) -> (Option<&mut crate::types::Value>, &mut Reply) {
+    pub fn read_with_out(&mut self, key: &[u8]) -> (Option<&mut crate::types::Value>, &mut Reply) {
         let now = self.now_ms;
         let server = &mut *self.server;
         let value = server.dbs[self.client.db].get_mut(key, now);

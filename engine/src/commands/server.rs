@@ -25,8 +25,10 @@ pub fn reply_help(ctx: &mut Ctx, command: &[u8], lines: &[&str]) {
 pub fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let us = now_us();
     ctx.out.array(2);
-    ctx.out.bulk(itoa::Buffer::new().format(us / 1_000_000).as_bytes());
-    ctx.out.bulk(itoa::Buffer::new().format(us % 1_000_000).as_bytes());
+    ctx.out
+        .bulk(itoa::Buffer::new().format(us / 1_000_000).as_bytes());
+    ctx.out
+        .bulk(itoa::Buffer::new().format(us % 1_000_000).as_bytes());
     Ok(())
 }
 
@@ -120,7 +122,11 @@ fn write_section(ctx: &mut Ctx, section: &str, t: &mut String) {
             let maxmemory = s.config.get("maxmemory").unwrap_or("0");
             let policy = s.config.get("maxmemory-policy").unwrap_or("noeviction");
             let total = crate::memory::total_system_memory();
-            let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
+            let ratio = if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                0.0
+            };
             let _ = write!(
                 t,
                 "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
@@ -189,7 +195,11 @@ fn write_section(ctx: &mut Ctx, section: &str, t: &mut String) {
                     continue;
                 }
                 if let Some(name) = table::stat_name(i) {
-                    let per = if st.calls > 0 { st.usec as f64 / st.calls as f64 } else { 0.0 };
+                    let per = if st.calls > 0 {
+                        st.usec as f64 / st.calls as f64
+                    } else {
+                        0.0
+                    };
                     let _ = write!(
                         t,
                         "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
@@ -258,8 +268,12 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for pair in argv[2..].chunks(2) {
         let name = String::from_utf8_lossy(pair[0]).into_owned();
         let value = String::from_utf8_lossy(pair[1]).into_owned();
-        next.set(&name, &value, true)
-            .map_err(|e| CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {}", strip_set_prefix(&e.0, &name))))?;
+        next.set(&name, &value, true).map_err(|e| {
+            CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {}",
+                strip_set_prefix(&e.0, &name)
+            ))
+        })?;
     }
     ctx.server.config = next;
     ctx.out.ok();
@@ -535,7 +549,9 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() == 3 && !(eq_ignore_case(argv[2], "async") || eq_ignore_case(argv[2], "sync")) {
-        return Err(CmdError::msg("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
+        return Err(CmdError::msg(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        ));
     }
     // No functions can exist yet (there is no FUNCTION LOAD), so there is nothing to flush.
     ctx.out.ok();

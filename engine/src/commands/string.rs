@@ -88,11 +88,22 @@ pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         } else if eq_ignore_case(opt, "keepttl") && !ttl_given {
             ttl = Ttl::Keep;
             ttl_given = true;
-        } else if !ttl_given && next.is_some() && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ignore_case(opt, o)) {
+        } else if !ttl_given
+            && next.is_some()
+            && ["ex", "px", "exat", "pxat"]
+                .iter()
+                .any(|o| eq_ignore_case(opt, o))
+        {
             let lower = opt.to_ascii_lowercase();
             let unit = if lower[0] == b'e' { 1000 } else { 1 };
             let absolute = lower.ends_with(b"at");
-            ttl = Ttl::At(parse_expire(ctx, next.copied().unwrap_or_default(), unit, absolute, "set")?);
+            ttl = Ttl::At(parse_expire(
+                ctx,
+                next.copied().unwrap_or_default(),
+                unit,
+                absolute,
+                "set",
+            )?);
             ttl_given = true;
             i += 1;
         } else {
@@ -143,7 +154,8 @@ pub fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.write(argv[1]).is_some() {
         ctx.out.int(0);
     } else {
-        ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+        ctx.db()
+            .set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
         ctx.out.int(1);
     }
     Ok(())
@@ -168,7 +180,8 @@ pub fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let old = write_str(ctx, argv[1])?.map(|s| s.to_vec());
-    ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+    ctx.db()
+        .set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
     match old {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
@@ -198,12 +211,20 @@ pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ttl = Some(Ttl::Clear);
         } else if ttl.is_none()
             && i + 1 < argv.len()
-            && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ignore_case(opt, o))
+            && ["ex", "px", "exat", "pxat"]
+                .iter()
+                .any(|o| eq_ignore_case(opt, o))
         {
             let lower = opt.to_ascii_lowercase();
             let unit = if lower[0] == b'e' { 1000 } else { 1 };
             let absolute = lower.ends_with(b"at");
-            ttl = Some(Ttl::At(parse_expire(ctx, argv[i + 1], unit, absolute, "getex")?));
+            ttl = Some(Ttl::At(parse_expire(
+                ctx,
+                argv[i + 1],
+                unit,
+                absolute,
+                "getex",
+            )?));
             i += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -324,7 +345,9 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let out = sum.clone();
     match write_str(ctx, argv[1])? {
         Some(s) => *s = StrValue::from_bytes(&sum),
-        None => ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(&sum))),
+        None => ctx
+            .db()
+            .set(argv[1], Value::Str(StrValue::from_bytes(&sum))),
     }
     ctx.out.bulk(&out);
     Ok(())

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 
 use super::flags::*;
 #[allow(unused_imports)] // families are being filled in
-use super::{connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult, CommandSpec, Ctx, Group};
+use super::{
+    connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult, CommandSpec,
+    Ctx, Group,
+};
 
 /// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
 /// since, summary, complexity, handler[, subcommands].
@@ -48,9 +51,10 @@ macro_rules! cmd {
 
 /// Container commands (CONFIG, CLIENT, ...) dispatch to a subcommand; this never runs.
 fn container(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(CmdError::msg("ERR container command called without a subcommand"))
+    Err(CmdError::msg(
+        "ERR container command called without a subcommand",
+    ))
 }
-
 
 pub static COMMANDS: &[CommandSpec] = &[
     // --- connection ---------------------------------------------------------------------------

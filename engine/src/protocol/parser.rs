@@ -374,7 +374,10 @@ mod tests {
         let cmds = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n  set a \"b c\"\r\n").unwrap();
         assert_eq!(cmds[0], vec![b"GET".to_vec(), b"k".to_vec()]);
         assert_eq!(cmds[1], vec![b"PING".to_vec()]);
-        assert_eq!(cmds[2], vec![b"set".to_vec(), b"a".to_vec(), b"b c".to_vec()]);
+        assert_eq!(
+            cmds[2],
+            vec![b"set".to_vec(), b"a".to_vec(), b"b c".to_vec()]
+        );
     }
 
     #[test]
@@ -405,7 +408,12 @@ mod tests {
     fn huge_bulk_reports_how_much_to_wait_for() {
         let mut args = Vec::new();
         let r = parse_command(b"*1\r\n$100000\r\nabc", Limits::default(), &mut args);
-        assert_eq!(r, Parsed::Incomplete { at_least: 4 + 9 + 100_002 });
+        assert_eq!(
+            r,
+            Parsed::Incomplete {
+                at_least: 4 + 9 + 100_002
+            }
+        );
     }
 
     #[test]

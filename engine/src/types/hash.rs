@@ -80,7 +80,8 @@ impl Hash {
                 }
             }
             Hash::Table(d) => {
-                let (slot, inserted) = d.get_or_insert_with(field, || field.into(), || Box::from(&[][..]));
+                let (slot, inserted) =
+                    d.get_or_insert_with(field, || field.into(), || Box::from(&[][..]));
                 *slot = value.into();
                 inserted
             }

@@ -37,8 +37,8 @@
 //! memory, not jemalloc's; a rax's internal node count (`radix-tree-nodes`)
 //! is not modelled.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::iter::FusedIterator;
 

@@ -2645,14 +2645,12 @@ mod tests {
             assert_eq!(z.first(), None);
             assert_eq!(z.last(), None);
             assert_eq!(z.range_by_rank(0, 0, true).count(), 0);
-            assert!(
-                z.range_by_score(&sr("-inf", "inf"), Limit::ALL, false)
-                    .is_empty()
-            );
-            assert!(
-                z.range_by_score(&sr("-inf", "inf"), Limit::ALL, true)
-                    .is_empty()
-            );
+            assert!(z
+                .range_by_score(&sr("-inf", "inf"), Limit::ALL, false)
+                .is_empty());
+            assert!(z
+                .range_by_score(&sr("-inf", "inf"), Limit::ALL, true)
+                .is_empty());
             assert!(z.range_by_lex(&lr("-", "+"), Limit::ALL, true).is_empty());
             assert_eq!(z.count_in_score_range(&sr("-inf", "inf")), 0);
             assert_eq!(z.count_in_lex_range(&lr("-", "+")), 0);
@@ -3105,10 +3103,13 @@ mod tests {
                     m.retain_out(&want);
                 }
                 Op::Rank(mem, rev) => {
-                    let want = sorted
-                        .iter()
-                        .position(|e| e.0 == *mem)
-                        .map(|p| if *rev { sorted.len() - 1 - p } else { p });
+                    let want = sorted.iter().position(|e| e.0 == *mem).map(|p| {
+                        if *rev {
+                            sorted.len() - 1 - p
+                        } else {
+                            p
+                        }
+                    });
                     assert_eq!(z.rank(mem, *rev), want);
                     assert_eq!(
                         z.score(mem).map(f64::to_bits),
@@ -3214,11 +3215,10 @@ mod tests {
         let page = z.range_by_score(&r, lim(0, 2), true);
         assert_eq!(page[0].0, &expected[5999].1[..]);
         // Iteration is complete and ordered.
-        assert!(
-            z.iter()
-                .map(|(m, _)| m)
-                .eq(expected.iter().map(|e| &e.1[..]))
-        );
+        assert!(z
+            .iter()
+            .map(|(m, _)| m)
+            .eq(expected.iter().map(|e| &e.1[..])));
         // Delete a big slice and re-check ranks.
         assert_eq!(z.remove_range_by_rank(100_000, 899_999), 800_000);
         let kept: Vec<_> = expected[..100_000]

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# engine-vs-redis.sh — throughput of tradestate-engine against redis-server, same machine, same run.
+#
+# Starts redis-server and tradestate-engine on free loopback ports with persistence off, runs the
+# same redis-benchmark calls against each (-c 50, -P 1 and -P 16; set, get, incr, hset, sadd,
+# zadd, an XADD with MAXLEN ~ 10000 and a 10-field HSET shaped like a terminal heartbeat) and
+# prints requests/s for both and the ratio engine/redis. Each call's -n is sized from a short
+# calibration run on redis-server so every measurement lasts about BENCH_SECONDS.
+#
+# Usage: ops/bench/engine-vs-redis.sh [--seconds N] [--out FILE]
+#   --seconds N  target duration of each measurement (default 10)
+#   --out FILE   also write the markdown table to FILE
+# Needs: redis-server, redis-benchmark (apt-get install redis-server redis-tools), cargo.
+# Servers and the benchmark client are pinned to different cores with taskset when there are
+# at least 2, so the two servers run under the same conditions.
+set -euo pipefail
+
+seconds=10
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "engine-vs-redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+for tool in redis-server redis-benchmark redis-cli cargo; do
+  command -v "$tool" >/dev/null || { echo "engine-vs-redis: '$tool' not found; install redis-server and redis-tools (apt-get install -y redis-server redis-tools)" >&2; exit 2; }
+done
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+echo "building tradestate-engine (release)..." >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine
+engine_bin="$root/target/release/tradestate-engine"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+if [ "$(nproc)" -ge 2 ]; then server_pin="taskset -c 0"; client_pin="taskset -c 1"; else server_pin=""; client_pin=""; fi
+
+redis_port=$(free_port)
+engine_port=$(free_port)
+tmp=$(mktemp -d)
+cleanup() {
+  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  [ -n "${engine_pid:-}" ] && kill "$engine_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+(cd "$tmp" && $server_pin redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$tmp/redis.log" 2>&1) &
+(cd "$tmp" && RUST_LOG=warn exec $server_pin "$engine_bin" --port "$engine_port" --bind 127.0.0.1 >"$tmp/engine.log" 2>&1) &
+engine_pid=$!
+for port in "$redis_port" "$engine_port"; do
+  for _ in $(seq 1 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -p "$port" ping >/dev/null || { echo "engine-vs-redis: server on port $port did not start" >&2; cat "$tmp"/*.log >&2; exit 1; }
+done
+
+redis_version=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
+heartbeat=(HSET 'ris:{term-__rand_int__}' login 51234567 balance 10250.75 equity 10312.40 margin 412.30 margin_free 9900.10 margin_level 2501.2 connected 1 ping_us 2350 build 4410 seq __rand_int__)
+xadd=(XADD rtss:signals MAXLEN '~' 10000 '*' strategy s1 symbol EURUSD side buy)
+
+# rps TEST PORT PIPELINE N -> prints requests per second
+rps() {
+  local test="$1" port="$2" pipe="$3" n="$4" line
+  case "$test" in
+    heartbeat) line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" -r 1000 --csv "${heartbeat[@]}" | tail -n 1) ;;
+    xadd) line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" --csv "${xadd[@]}" | tail -n 1) ;;
+    *) line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" -r 100000 --csv -t "$test" | tail -n 1) ;;
+  esac
+  echo "$line" | cut -d, -f2 | tr -d '"'
+}
+
+tests=(set get incr hset sadd zadd xadd heartbeat)
+rows=()
+printf '%-10s %3s %14s %14s %7s\n' test P redis-server engine ratio >&2
+for pipe in 1 16; do
+  for t in "${tests[@]}"; do
+    redis-cli -p "$redis_port" flushall >/dev/null
+    redis-cli -p "$engine_port" flushall >/dev/null
+    calib_n=$(( pipe == 1 ? 50000 : 400000 ))
+    calib=$(rps "$t" "$redis_port" "$pipe" "$calib_n")
+    n=$(python3 -c "print(max(10000, int(float('$calib') * $seconds)))")
+    redis-cli -p "$redis_port" flushall >/dev/null
+    r=$(rps "$t" "$redis_port" "$pipe" "$n")
+    e=$(rps "$t" "$engine_port" "$pipe" "$n")
+    ratio=$(python3 -c "print(f'{float(\"$e\") / float(\"$r\"):.2f}')")
+    printf '%-10s %3s %14s %14s %7s\n' "$t" "$pipe" "$r" "$e" "$ratio" >&2
+    rows+=("| $t | $pipe | $n | $r | $e | $ratio |")
+  done
+done
+
+{
+  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')."
+  echo "\`redis-benchmark -c 50 -P <P> -n <n>\` (\`-r 100000 -t <test>\`; heartbeat \`-r 1000\`), servers on core 0, client on core 1, persistence off."
+  echo
+  echo "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} | tee "${out:-/dev/null}"
