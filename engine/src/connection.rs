@@ -100,8 +100,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         self.wait_for = 0;
         let mut close = false;
+        // One argument vector reused for every command of the batch.
+        let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
+        let input = &self.input;
         loop {
-            if self.consumed >= self.input.len() || client.close_after_reply {
+            if self.consumed >= input.len() || client.close_after_reply {
                 break;
             }
             let limits = Limits {
@@ -109,27 +112,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 authenticated: client.authenticated,
             };
             self.args.clear();
-            let unparsed = &self.input[self.consumed..];
+            let unparsed = &input[self.consumed..];
             match parser::parse_command(unparsed, limits, &mut self.args) {
                 Parsed::Command { consumed, .. } => {
                     if !self.args.is_empty() {
                         let base = self.consumed;
-                        let input = &self.input;
-                        let argv: Vec<&[u8]> = self
-                            .args
-                            .iter()
-                            .map(|a| match a {
-                                Arg::Range(s, e) => &input[base + s..base + e],
-                                Arg::Owned(v) => v.as_slice(),
-                            })
-                            .collect();
                         let mut ctx = Ctx {
                             server: &mut server,
                             client: &mut client,
                             out: &mut self.reply,
                             now_ms: now_ms(),
                         };
-                        commands::execute(&mut ctx, &argv);
+                        if self.args.iter().all(|a| matches!(a, Arg::Range(..))) {
+                            argv.clear();
+                            argv.extend(self.args.iter().filter_map(|a| match a {
+                                Arg::Range(s, e) => Some(&input[base + s..base + e]),
+                                Arg::Owned(_) => None,
+                            }));
+                            commands::execute(&mut ctx, &argv);
+                        } else {
+                            // Inline commands (unquoted copies) are rare: a vector of their own.
+                            let inline: Vec<&[u8]> = self
+                                .args
+                                .iter()
+                                .map(|a| match a {
+                                    Arg::Range(s, e) => &input[base + s..base + e],
+                                    Arg::Owned(v) => v.as_slice(),
+                                })
+                                .collect();
+                            commands::execute(&mut ctx, &inline);
+                        }
                     }
                     self.consumed += consumed;
                 }

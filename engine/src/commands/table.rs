@@ -156,7 +156,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 const NO_KEYS_FLAGS: u32 = 0;
 
 struct Index {
-    by_name: HashMap<Vec<u8>, usize>,
+    by_name: HashMap<Vec<u8>, usize, ahash::RandomState>,
     /// First stats slot of each command; its subcommands follow it.
     stat_base: Vec<usize>,
     stat_names: Vec<String>,
@@ -165,7 +165,7 @@ struct Index {
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         let mut stat_base = Vec::new();
         let mut stat_names = Vec::new();
         for (i, spec) in COMMANDS.iter().enumerate() {
