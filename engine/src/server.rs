@@ -161,9 +161,31 @@ impl Server {
     /// One housekeeping tick: active expiry within its CPU budget, then incremental rehash.
     pub fn cron(&mut self) {
         self.cron_loops += 1;
+        self.close_idle_clients();
         self.active_expire_cycle();
         for db in &mut self.dbs {
             db.housekeeping(100);
+        }
+    }
+
+    /// Closes clients idle for longer than `timeout` seconds (0 disables it), as Redis's
+    /// `clientsCronHandleTimeout` does.
+    fn close_idle_clients(&mut self) {
+        let timeout = self.config.timeout_secs;
+        if timeout == 0 {
+            return;
+        }
+        let limit = Duration::from_secs(timeout);
+        for client in self.clients.values() {
+            let c = client.borrow();
+            if c.last_interaction.elapsed() > limit {
+                tracing::debug!(client = c.id, "closing idle client (timeout)");
+                // SAFETY: the fd belongs to a live connection owned by this thread; shutdown
+                // ends its read loop, and the task then drops (closes) the socket itself.
+                unsafe {
+                    libc::shutdown(c.fd, libc::SHUT_RDWR);
+                }
+            }
         }
     }
 

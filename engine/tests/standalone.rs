@@ -129,3 +129,17 @@ fn embedded_engines_are_independent() {
         e.shutdown();
     }
 }
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let engine = start_engine(&[("timeout", "1"), ("hz", "50")]);
+    let mut idle = RawClient::connect(engine.port()).expect("connect");
+    assert_eq!(idle.call(&[b"PING"]), b"+PONG\r\n");
+    std::thread::sleep(Duration::from_millis(1600));
+    assert!(
+        idle.try_read_reply().is_err(),
+        "idle client should have been closed"
+    );
+    let mut fresh = RawClient::connect(engine.port()).expect("connect");
+    assert_eq!(fresh.call(&[b"PING"]), b"+PONG\r\n");
+}
