@@ -13,7 +13,7 @@ use crate::commands::{self, Ctx};
 use crate::protocol::parser::{self, Arg, Limits, Parsed, BIG_ARG};
 use crate::protocol::reply::Reply;
 use crate::server::{Client, Server};
-use crate::util::now_ms;
+use crate::util::refresh_cached_ms;
 
 /// Read chunk size when nothing larger is known to be coming.
 const READ_CHUNK: usize = 16 * 1024;
@@ -100,6 +100,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         self.wait_for = 0;
         let mut close = false;
+        // One clock read per batch: commands of one pipeline see the same time, as they would
+        // if they had arrived together.
+        let batch_ms = refresh_cached_ms();
         // One argument vector reused for every command of the batch.
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
         let input = &self.input;
@@ -121,7 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             server: &mut server,
                             client: &mut client,
                             out: &mut self.reply,
-                            now_ms: now_ms(),
+                            now_ms: batch_ms,
                         };
                         if self.args.iter().all(|a| matches!(a, Arg::Range(..))) {
                             argv.clear();

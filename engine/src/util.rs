@@ -120,9 +120,25 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Seconds since the Unix epoch truncated to 32 bits (per-key access times).
+thread_local! {
+    /// This thread's cached clock in ms (0 = not set): refreshed once per batch of commands so
+    /// the hot path does not read the clock per key, like Redis's cached `server.mstime`.
+    static CACHED_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Refreshes this thread's cached clock and returns it.
+pub fn refresh_cached_ms() -> i64 {
+    let now = now_ms();
+    CACHED_MS.with(|c| c.set(now));
+    now
+}
+
+/// Seconds since the Unix epoch truncated to 32 bits (per-key access times), from the cached
+/// clock when this thread has one.
 pub fn now_s32() -> u32 {
-    (now_ms() / 1000) as u32
+    let cached = CACHED_MS.with(|c| c.get());
+    let ms = if cached > 0 { cached } else { now_ms() };
+    (ms / 1000) as u32
 }
 
 /// Microseconds since the Unix epoch.

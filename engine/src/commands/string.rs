@@ -111,13 +111,17 @@ pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         i += 1;
     }
-    let old = match ctx.write(key) {
-        None => None,
-        Some(Value::Str(s)) => Some(s.to_vec()),
-        Some(_) if get => return Err(CmdError::WrongType),
-        Some(_) => Some(Vec::new()),
+    // Plain SET needs nothing from the old value: one hash lookup (the store) in all.
+    let (exists, old) = if nx || xx || get {
+        match ctx.write(key) {
+            None => (false, None),
+            Some(Value::Str(s)) => (true, get.then(|| s.to_vec())),
+            Some(_) if get => return Err(CmdError::WrongType),
+            Some(_) => (true, None),
+        }
+    } else {
+        (false, None)
     };
-    let exists = ctx.server.dbs[ctx.client.db].keys.contains_key(key);
     if (nx && exists) || (xx && !exists) {
         if get {
             match old {
