@@ -293,7 +293,8 @@ async fn accept_unix(
                 continue;
             }
         };
-        if let Some(msg) = refuse(&mut server.borrow_mut(), true) {
+        let refused = refuse(&mut server.borrow_mut(), true);
+        if let Some(msg) = refused {
             let mut stream = stream;
             use tokio::io::AsyncWriteExt;
             let _ = stream.write_all(msg.as_bytes()).await;

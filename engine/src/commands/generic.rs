@@ -81,7 +81,7 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], kind: ExpireKind) -> CmdResult 
         ))
     };
     if kind.unit_ms == 1000 {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid());
         }
         when *= 1000;

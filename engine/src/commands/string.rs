@@ -271,7 +271,7 @@ pub fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn check_pairs(argv: &[&[u8]], name: &str) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for '{name}' command"
         )));

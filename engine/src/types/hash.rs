@@ -12,8 +12,11 @@ pub struct HashLimits {
     pub max_listpack_value: usize,
 }
 
+/// Field/value pairs in insertion order.
+pub type Pairs = Vec<(Box<[u8]>, Box<[u8]>)>;
+
 pub enum Hash {
-    Listpack(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Listpack(Pairs),
     Table(Dict<Box<[u8]>, Box<[u8]>>),
 }
 

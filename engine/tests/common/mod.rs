@@ -65,15 +65,18 @@ pub fn start_redis_server() -> RedisServer {
         .unwrap_or_else(|e| {
             panic!("cannot start {bin}: {e} (install redis-server or set REDIS_SERVER)")
         });
+    // Owned by the guard from here on, so it is killed and reaped on every path.
+    let server = RedisServer { port, child };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(mut c) = RawClient::connect(port) {
             if c.call(&[b"PING"]).starts_with(b"+PONG") {
-                return RedisServer { port, child };
+                return server;
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    drop(server);
     panic!("redis-server on port {port} did not answer");
 }
 
