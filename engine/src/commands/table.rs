@@ -150,6 +150,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     // (sorted set commands: see commands/zset.rs)
     // --- streams ------------------------------------------------------------------------------
     // (stream commands: see commands/stream.rs)
+    cmd!("xadd", -5, WRITE | DENYOOM | FAST, (1, 1, 1), Stream, "5.0.0", "Appends a new entry to a stream", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", stream::xadd),
+    cmd!("xlen", 2, READONLY | FAST, (1, 1, 1), Stream, "5.0.0", "Return the number of entries in a stream", "O(1)", stream::xlen),
+    cmd!("xrange", -4, READONLY, (1, 1, 1), Stream, "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval", "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", stream::xrange),
+    cmd!("xrevrange", -4, READONLY, (1, 1, 1), Stream, "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE", "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", stream::xrevrange),
+    cmd!("xdel", -3, WRITE | FAST, (1, 1, 1), Stream, "5.0.0", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", "O(1) for each single item to delete in the stream, regardless of the stream size.", stream::xdel),
+    cmd!("xtrim", -4, WRITE, (1, 1, 1), Stream, "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", stream::xtrim),
+    cmd!("xinfo", -2, NO_KEYS_FLAGS, (0, 0, 0), Stream, "5.0.0", "A container for stream introspection commands", "Depends on subcommand.", container = &[
+        cmd!("stream", -3, READONLY, (2, 2, 1), Stream, "5.0.0", "Get information about a stream", "O(1)", stream::xinfo_stream),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Stream, "5.0.0", "Show helpful text about the different subcommands", "O(1)", stream::xinfo_help),
+    ]),
 ];
 
 /// Flags of container commands, which carry none themselves.
