@@ -267,13 +267,36 @@ pub fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Parses a SCAN cursor as Redis does (an unsigned 64-bit decimal).
+/// Parses a SCAN cursor as Redis 7.0 does with `strtoul`: the argument is read as a C string (up
+/// to a NUL), an optional sign is allowed and a negative value wraps (`-1` is the largest
+/// cursor), an empty string is cursor 0; leading spaces, trailing garbage and values past
+/// u64 are invalid.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(arg)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))
+    let invalid = || CmdError::msg("ERR invalid cursor");
+    let text = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let (negative, digits) = match text[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut value: u64 = 0;
+    for d in digits {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// MATCH / COUNT (/ TYPE for SCAN) options shared by the SCAN family.

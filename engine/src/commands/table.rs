@@ -143,9 +143,40 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("substr", 4, READONLY, (1, 1, 1), String, "1.0.0", "Returns a substring from a string value.", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", string::getrange),
     cmd!("setrange", 4, WRITE | DENYOOM, (1, 1, 1), String, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", string::setrange),
     // --- hashes -------------------------------------------------------------------------------
-    // (hash commands: see commands/hash.rs)
+    cmd!("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), Hash, "2.0.0", "Set the string value of a hash field", "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.", hash::hset),
+    cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Hash, "2.0.0", "Set the value of a hash field, only if the field does not exist", "O(1)", hash::hsetnx),
+    cmd!("hget", 3, READONLY | FAST, (1, 1, 1), Hash, "2.0.0", "Get the value of a hash field", "O(1)", hash::hget),
+    cmd!("hmget", -3, READONLY | FAST, (1, 1, 1), Hash, "2.0.0", "Get the values of all the given hash fields", "O(N) where N is the number of fields being requested.", hash::hmget),
+    cmd!("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), Hash, "2.0.0", "Set multiple hash fields to multiple values", "O(N) where N is the number of fields being set.", hash::hmset),
+    cmd!("hgetall", 2, READONLY, (1, 1, 1), Hash, "2.0.0", "Get all the fields and values in a hash", "O(N) where N is the size of the hash.", hash::hgetall),
+    cmd!("hdel", -3, WRITE | FAST, (1, 1, 1), Hash, "2.0.0", "Delete one or more hash fields", "O(N) where N is the number of fields to be removed.", hash::hdel),
+    cmd!("hexists", 3, READONLY | FAST, (1, 1, 1), Hash, "2.0.0", "Determine if a hash field exists", "O(1)", hash::hexists),
+    cmd!("hlen", 2, READONLY | FAST, (1, 1, 1), Hash, "2.0.0", "Get the number of fields in a hash", "O(1)", hash::hlen),
+    cmd!("hkeys", 2, READONLY, (1, 1, 1), Hash, "2.0.0", "Get all the fields in a hash", "O(N) where N is the size of the hash.", hash::hkeys),
+    cmd!("hvals", 2, READONLY, (1, 1, 1), Hash, "2.0.0", "Get all the values in a hash", "O(N) where N is the size of the hash.", hash::hvals),
+    cmd!("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Hash, "2.0.0", "Increment the integer value of a hash field by the given number", "O(1)", hash::hincrby),
+    cmd!("hincrbyfloat", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Hash, "2.6.0", "Increment the float value of a hash field by the given amount", "O(1)", hash::hincrbyfloat),
+    cmd!("hstrlen", 3, READONLY | FAST, (1, 1, 1), Hash, "3.2.0", "Get the length of the value of a hash field", "O(1)", hash::hstrlen),
+    cmd!("hscan", -3, READONLY, (1, 1, 1), Hash, "2.8.0", "Incrementally iterate hash fields and associated values", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", hash::hscan),
+    cmd!("hrandfield", -2, READONLY, (1, 1, 1), Hash, "6.2.0", "Get one or multiple random fields from a hash", "O(N) where N is the number of fields returned", hash::hrandfield),
     // --- sets ---------------------------------------------------------------------------------
-    // (set commands: see commands/set.rs)
+    cmd!("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Set, "1.0.0", "Add one or more members to a set", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", set::sadd),
+    cmd!("srem", -3, WRITE | FAST, (1, 1, 1), Set, "1.0.0", "Remove one or more members from a set", "O(N) where N is the number of members to be removed.", set::srem),
+    cmd!("smembers", 2, READONLY, (1, 1, 1), Set, "1.0.0", "Get all the members in a set", "O(N) where N is the set cardinality.", set::smembers),
+    cmd!("sismember", 3, READONLY | FAST, (1, 1, 1), Set, "1.0.0", "Determine if a given value is a member of a set", "O(1)", set::sismember),
+    cmd!("smismember", -3, READONLY | FAST, (1, 1, 1), Set, "6.2.0", "Returns the membership associated with the given elements for a set", "O(N) where N is the number of elements being checked for membership", set::smismember),
+    cmd!("scard", 2, READONLY | FAST, (1, 1, 1), Set, "1.0.0", "Get the number of members in a set", "O(1)", set::scard),
+    cmd!("spop", -2, WRITE | FAST, (1, 1, 1), Set, "1.0.0", "Remove and return one or multiple random members from a set", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", set::spop),
+    cmd!("srandmember", -2, READONLY, (1, 1, 1), Set, "1.0.0", "Get one or multiple random members from a set", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", set::srandmember),
+    cmd!("smove", 4, WRITE | FAST, (1, 2, 1), Set, "1.0.0", "Move a member from one set to another", "O(1)", set::smove),
+    cmd!("sinter", -2, READONLY, (1, -1, 1), Set, "1.0.0", "Intersect multiple sets", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", set::sinter),
+    cmd!("sintercard", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), Set, "7.0.0", "Intersect multiple sets and return the cardinality of the result", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", set::sintercard),
+    cmd!("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), Set, "1.0.0", "Intersect multiple sets and store the resulting set in a key", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", set::sinterstore),
+    cmd!("sunion", -2, READONLY, (1, -1, 1), Set, "1.0.0", "Add multiple sets", "O(N) where N is the total number of elements in all given sets.", set::sunion),
+    cmd!("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), Set, "1.0.0", "Add multiple sets and store the resulting set in a key", "O(N) where N is the total number of elements in all given sets.", set::sunionstore),
+    cmd!("sdiff", -2, READONLY, (1, -1, 1), Set, "1.0.0", "Subtract multiple sets", "O(N) where N is the total number of elements in all given sets.", set::sdiff),
+    cmd!("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), Set, "1.0.0", "Subtract multiple sets and store the resulting set in a key", "O(N) where N is the total number of elements in all given sets.", set::sdiffstore),
+    cmd!("sscan", -3, READONLY, (1, 1, 1), Set, "2.8.0", "Incrementally iterate Set elements", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", set::sscan),
     // --- sorted sets --------------------------------------------------------------------------
     // (sorted set commands: see commands/zset.rs)
     // --- streams ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //! `hash-max-listpack-value` — the same encodings and thresholds as Redis 7, so ordering of
 //! HGETALL on small hashes matches Redis's.
 
+use super::set::distinct_indices;
 use crate::dict::Dict;
 
 /// The conversion thresholds (runtime CONFIG values).
@@ -12,11 +13,11 @@ pub struct HashLimits {
     pub max_listpack_value: usize,
 }
 
-/// Field/value pairs in insertion order.
-pub type Pairs = Vec<(Box<[u8]>, Box<[u8]>)>;
+/// One field and its value, as a listpack stores them side by side.
+pub type Pair = (Box<[u8]>, Box<[u8]>);
 
 pub enum Hash {
-    Listpack(Pairs),
+    Listpack(Vec<Pair>),
     Table(Dict<Box<[u8]>, Box<[u8]>>),
 }
 
@@ -138,6 +139,43 @@ impl Hash {
         }
     }
 
+    /// `count` distinct random pairs, `count` below the length (HRANDFIELD with a positive
+    /// count smaller than the hash). A listpack gives them in listpack order, as Redis's
+    /// `lpRandomPairsUnique`; a hashtable picks random entries while `count` is a small share
+    /// of the hash and otherwise samples the whole table.
+    pub fn random_distinct(
+        &self,
+        count: usize,
+        rand: &mut impl FnMut() -> u64,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let owned = |(k, v): (&[u8], &[u8])| (k.to_vec(), v.to_vec());
+        match self {
+            Hash::Listpack(v) => distinct_indices(v.len(), count, rand)
+                .into_iter()
+                .map(|i| owned((&*v[i].0, &*v[i].1)))
+                .collect(),
+            Hash::Table(d) if count.saturating_mul(3) > d.len() => {
+                let all: Vec<(&[u8], &[u8])> = d.iter().map(|(k, v)| (&**k, &**v)).collect();
+                distinct_indices(all.len(), count, rand)
+                    .into_iter()
+                    .map(|i| owned(all[i]))
+                    .collect()
+            }
+            Hash::Table(d) => {
+                let mut seen = std::collections::HashSet::with_capacity(count);
+                let mut out = Vec::with_capacity(count);
+                while out.len() < count {
+                    match d.random_entry(rand) {
+                        Some((k, v)) if seen.insert(&**k) => out.push(owned((k, v))),
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// HSCAN: a listpack is returned whole with cursor 0, as Redis does.
     pub fn scan(&self, cursor: u64, f: impl FnMut(&[u8], &[u8])) -> u64 {
         let mut f = f;
@@ -199,5 +237,56 @@ mod tests {
         assert_eq!(small.encoding_name(), "hashtable");
         assert!(small.remove(b"f"));
         assert!(small.is_empty());
+    }
+
+    #[test]
+    fn prepare_converts_before_writing_a_long_argument() {
+        let mut h = Hash::default();
+        h.prepare_for_lengths([1, 8, 2].into_iter(), LIMITS);
+        assert_eq!(h.encoding_name(), "listpack");
+        h.prepare_for_lengths([1, 9].into_iter(), LIMITS);
+        assert_eq!(h.encoding_name(), "hashtable");
+    }
+
+    #[test]
+    fn random_distinct_in_both_encodings() {
+        let mut rng = crate::util::Rng::seeded();
+        let mut rand = move || rng.next_u64();
+        let big = HashLimits {
+            max_listpack_entries: 1000,
+            max_listpack_value: 64,
+        };
+        let mut small = Hash::default();
+        let mut table = Hash::default();
+        for i in 0..50 {
+            small.set(format!("f{i}").as_bytes(), format!("v{i}").as_bytes(), big);
+            table.set(
+                format!("f{i}").as_bytes(),
+                format!("v{i}").as_bytes(),
+                LIMITS,
+            );
+        }
+        assert_eq!(
+            (small.encoding_name(), table.encoding_name()),
+            ("listpack", "hashtable")
+        );
+        for h in [&small, &table] {
+            for count in [1, 5, 30, 49] {
+                let picked = h.random_distinct(count, &mut rand);
+                let fields: std::collections::HashSet<_> = picked.iter().map(|p| &p.0).collect();
+                assert_eq!((picked.len(), fields.len()), (count, count));
+                assert!(picked.iter().all(|(f, v)| h.get(f) == Some(&v[..])));
+            }
+        }
+        // Listpack picks keep listpack order.
+        let picked = small.random_distinct(10, &mut rand);
+        let pos: Vec<usize> = picked
+            .iter()
+            .map(|(f, _)| match &small {
+                Hash::Listpack(v) => v.iter().position(|(k, _)| **k == f[..]).unwrap_or(0),
+                Hash::Table(_) => 0,
+            })
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -10,6 +10,14 @@ pub enum Set {
     Table(Dict<Box<[u8]>, ()>),
 }
 
+/// An empty intset, as Redis's `createIntsetObject`: the start of every computed set (SUNION,
+/// SDIFF, SINTERSTORE results), which turns into a hashtable as members require.
+impl Default for Set {
+    fn default() -> Self {
+        Set::Intset(Vec::new())
+    }
+}
+
 impl Set {
     /// An empty set shaped for its first member, as Redis's `setTypeCreate`.
     pub fn for_member(member: &[u8]) -> Self {
@@ -114,6 +122,48 @@ impl Set {
         }
     }
 
+    /// Removes and returns one random member (SPOP).
+    pub fn pop_random(&mut self, rand: &mut impl FnMut() -> u64) -> Option<Vec<u8>> {
+        let member = self.random_member(rand)?;
+        self.remove(&member);
+        Some(member)
+    }
+
+    /// `count` distinct random members, `count` below the cardinality (SRANDMEMBER with a
+    /// positive count smaller than the set). Intsets pick positions; hashtables pick random
+    /// entries while `count` is a small share of the set and otherwise sample the whole table,
+    /// like Redis's two strategies.
+    pub fn random_distinct(&self, count: usize, rand: &mut impl FnMut() -> u64) -> Vec<Vec<u8>> {
+        match self {
+            Set::Intset(v) => {
+                let mut buf = itoa::Buffer::new();
+                distinct_indices(v.len(), count, rand)
+                    .into_iter()
+                    .map(|i| buf.format(v[i]).as_bytes().to_vec())
+                    .collect()
+            }
+            Set::Table(d) if count.saturating_mul(3) > d.len() => {
+                let all: Vec<&Box<[u8]>> = d.iter().map(|(k, _)| k).collect();
+                distinct_indices(all.len(), count, rand)
+                    .into_iter()
+                    .map(|i| all[i].to_vec())
+                    .collect()
+            }
+            Set::Table(d) => {
+                let mut seen = std::collections::HashSet::with_capacity(count);
+                let mut out = Vec::with_capacity(count);
+                while out.len() < count {
+                    match d.random_entry(rand) {
+                        Some((k, _)) if seen.insert(&**k) => out.push(k.to_vec()),
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// SSCAN: an intset is returned whole with cursor 0, as Redis does.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8])) -> u64 {
         match self {
@@ -144,6 +194,22 @@ impl Set {
     }
 }
 
+/// `k` distinct positions out of `0..n` (k <= n), ascending, chosen uniformly (Floyd's
+/// algorithm: k random draws, no rejection loop).
+pub fn distinct_indices(n: usize, k: usize, rand: &mut impl FnMut() -> u64) -> Vec<usize> {
+    let k = k.min(n);
+    let mut chosen = std::collections::HashSet::with_capacity(k);
+    for j in n - k..n {
+        let t = (rand() % (j as u64 + 1)) as usize;
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    let mut out: Vec<usize> = chosen.into_iter().collect();
+    out.sort_unstable();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +232,49 @@ mod tests {
         assert_eq!(t.encoding_name(), "hashtable");
         assert!(t.remove(b"4"));
         assert_eq!(t.len(), 4);
+    }
+
+    fn counter_rand() -> impl FnMut() -> u64 {
+        let mut rng = crate::util::Rng::seeded();
+        move || rng.next_u64()
+    }
+
+    #[test]
+    fn distinct_indices_are_distinct_sorted_and_in_range() {
+        let mut rand = counter_rand();
+        for (n, k) in [(0, 0), (1, 1), (10, 3), (10, 10), (100, 99), (5, 9)] {
+            let idx = distinct_indices(n, k, &mut rand);
+            assert_eq!(idx.len(), k.min(n));
+            assert!(idx.windows(2).all(|w| w[0] < w[1]));
+            assert!(idx.iter().all(|&i| i < n));
+        }
+    }
+
+    #[test]
+    fn random_distinct_and_pop_in_both_encodings() {
+        let mut rand = counter_rand();
+        let mut ints = Set::default();
+        let mut strs = Set::default();
+        for i in 0..100 {
+            ints.add(i.to_string().as_bytes(), 512);
+            strs.add(format!("m{i}").as_bytes(), 512);
+        }
+        assert_eq!(
+            (ints.encoding_name(), strs.encoding_name()),
+            ("intset", "hashtable")
+        );
+        for set in [&ints, &strs] {
+            for count in [1, 10, 40, 99] {
+                let picked = set.random_distinct(count, &mut rand);
+                let unique: std::collections::HashSet<_> = picked.iter().collect();
+                assert_eq!((picked.len(), unique.len()), (count, count));
+                assert!(picked.iter().all(|m| set.contains(m)));
+            }
+        }
+        let popped = strs.pop_random(&mut rand).unwrap_or_default();
+        assert!(!strs.contains(&popped));
+        assert_eq!(strs.len(), 99);
+        let mut empty = Set::default();
+        assert_eq!(empty.pop_random(&mut rand), None);
     }
 }
