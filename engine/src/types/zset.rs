@@ -1324,7 +1324,7 @@ impl Zset {
                     .position(|e| *e.0 == *member)
                     .expect("member present");
                 let mut e = v.remove(pos);
-                e.1 = new;
+                e.1 = listpack_score(new);
                 let at = v.partition_point(|x| before(x.1, &x.0, new, member));
                 v.insert(at, e);
             }
@@ -1344,7 +1344,7 @@ impl Zset {
                 && lp_bytes + member.len() <= LISTPACK_MAX_SAFETY_SIZE
             {
                 let at = v.partition_point(|x| before(x.1, &x.0, score, member));
-                v.insert(at, (member.into(), score));
+                v.insert(at, (member.into(), listpack_score(score)));
                 self.member_bytes += member.len();
                 return;
             }
@@ -1652,7 +1652,10 @@ impl Zset {
             }
             x = n.levels[0].forward;
         }
-        let entries = l.list.take_all();
+        let mut entries = l.list.take_all();
+        for e in &mut entries {
+            e.1 = listpack_score(e.1);
+        }
         self.repr = Repr::Listpack(entries);
         true
     }
@@ -1818,6 +1821,17 @@ impl Zset {
                 )
             }
         }
+    }
+}
+
+/// A score as the listpack keeps it. Redis 7.0 stores listpack scores as text written by
+/// `d2string`, whose integer fast path turns `-0` into `"0"`; every other double round-trips
+/// exactly. (The skiplist keeps `-0`.)
+fn listpack_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
     }
 }
 
@@ -2308,7 +2322,7 @@ mod tests {
             );
             assert_eq!(z.score(b"e"), Some(f64::INFINITY));
             assert_eq!(z.score(b"zz"), None);
-            // -0 == 0: unchanged, stored sign kept.
+            // -0 == 0: unchanged, stored sign kept (a listpack never stores -0, as in Redis).
             let mut go =
                 |m: &str, s: f64, fl: ZaddFlags| z.insert_or_update(m.as_bytes(), s, fl, &l);
             assert_eq!(
@@ -2319,7 +2333,8 @@ mod tests {
                 go("n", 0.0, ZaddFlags::default()),
                 Ok(ZaddOutcome::Unchanged(0.0))
             );
-            assert_eq!(z.score(b"n").map(f64::to_bits), Some((-0.0f64).to_bits()));
+            let stored_zero = if enc == 0 { 0.0f64 } else { -0.0f64 };
+            assert_eq!(z.score(b"n").map(f64::to_bits), Some(stored_zero.to_bits()));
             assert_eq!(
                 ZsetError::NanScore.message(),
                 "ERR resulting score is not a number (NaN)"
@@ -2820,6 +2835,20 @@ mod tests {
             }
         }
 
+        /// A listpack never keeps `-0` (see `listpack_score`).
+        fn settle_listpack_zeros(&mut self) {
+            if !self.listpack {
+                return;
+            }
+            for (m, s) in self.map.iter_mut() {
+                if *s == 0.0 && s.is_sign_negative() {
+                    *s = 0.0;
+                    self.set.remove(&(OrdScore(0.0), m.clone()));
+                    self.set.insert((OrdScore(0.0), m.clone()));
+                }
+            }
+        }
+
         fn remove(&mut self, m: &[u8]) -> bool {
             match self.map.remove(m) {
                 Some(s) => {
@@ -3135,6 +3164,7 @@ mod tests {
                     assert_eq!(z.convert_to_listpack_if_fits(&limits), m.listpack);
                 }
             }
+            m.settle_listpack_zeros();
             z.check_invariants();
             assert_eq!(z.len(), m.map.len());
             assert_eq!(z.is_listpack(), m.listpack, "encoding after {op:?}");
