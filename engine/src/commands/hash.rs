@@ -20,37 +20,17 @@ fn limits(ctx: &Ctx) -> HashLimits {
 
 /// The hash at `key` for reading: `None` if missing, WRONGTYPE for other types.
 fn read_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, CmdError> {
-    match ctx.read(key) {
-        None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.read_as(key, Value::as_hash_mut)
 }
 
 /// The hash at `key` for writing, without creating it.
 fn write_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, CmdError> {
-    match ctx.write(key) {
-        None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.write_as(key, Value::as_hash_mut)
 }
 
 /// Redis's `hashTypeLookupWriteOrCreate`: the hash at `key`, created empty if missing.
 fn hash_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Hash, CmdError> {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    match db.get_mut(key, now) {
-        Some(Value::Hash(_)) => {}
-        Some(_) => return Err(CmdError::WrongType),
-        None => {
-            db.insert_new(key, Value::Hash(Hash::default()));
-        }
-    }
-    match db.get_mut(key, now) {
-        Some(Value::Hash(h)) => Ok(h),
-        _ => Err(CmdError::WrongType),
-    }
+    ctx.write_or_create(key, Value::as_hash_mut, || Value::Hash(Hash::default()))
 }
 
 /// Looks a hash up for reading and hands out the reply buffer and the random generator with it

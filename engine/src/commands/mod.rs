@@ -103,6 +103,9 @@ impl Group {
 
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
 
+/// A view of a stored value as one type (`Value::as_hash_mut` and friends).
+pub type Project<T> = fn(&mut crate::types::Value) -> Option<&mut T>;
+
 /// One entry of the command table.
 pub struct CommandSpec {
     /// Lower-case name (`config|get` style full names are built for subcommands).
@@ -348,6 +351,49 @@ impl Ctx<'_> {
             server.stats.keyspace_misses += 1;
         }
         (value, &mut *self.out)
+    }
+
+    /// The value at `key` as one type, for reading: `None` if missing, WRONGTYPE if it holds
+    /// another type (`project` is one of `Value::as_*_mut`).
+    pub fn read_as<T: ?Sized>(
+        &mut self,
+        key: &[u8],
+        project: Project<T>,
+    ) -> Result<Option<&mut T>, CmdError> {
+        match self.read(key) {
+            None => Ok(None),
+            Some(v) => project(v).map(Some).ok_or(CmdError::WrongType),
+        }
+    }
+
+    /// [`Ctx::read_as`] for writing (no hit/miss accounting).
+    pub fn write_as<T: ?Sized>(
+        &mut self,
+        key: &[u8],
+        project: Project<T>,
+    ) -> Result<Option<&mut T>, CmdError> {
+        match self.write(key) {
+            None => Ok(None),
+            Some(v) => project(v).map(Some).ok_or(CmdError::WrongType),
+        }
+    }
+
+    /// The value at `key` as one type, created with `create` if missing (Redis's
+    /// `lookupKeyWrite` + create pattern); WRONGTYPE if it holds another type.
+    pub fn write_or_create<T: ?Sized>(
+        &mut self,
+        key: &[u8],
+        project: Project<T>,
+        create: impl FnOnce() -> crate::types::Value,
+    ) -> Result<&mut T, CmdError> {
+        let now = self.now_ms;
+        let db = self.db();
+        if !db.contains(key, now) {
+            db.insert_new(key, create());
+        }
+        db.get_mut(key, now)
+            .and_then(project)
+            .ok_or(CmdError::WrongType)
     }
 
     /// Looks a key up for writing (expires it first if due; no hit/miss accounting).

@@ -18,19 +18,11 @@ fn max_intset(ctx: &Ctx) -> usize {
 
 /// The set at `key` for reading: `None` if missing, WRONGTYPE for other types.
 fn read_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Set>, CmdError> {
-    match ctx.read(key) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.read_as(key, Value::as_set_mut)
 }
 
 fn write_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Set>, CmdError> {
-    match ctx.write(key) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.write_as(key, Value::as_set_mut)
 }
 
 /// Looks a set up and hands out the reply buffer and the random generator with it.

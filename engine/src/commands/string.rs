@@ -6,19 +6,11 @@ use crate::util::{eq_ignore_case, long_double_add, LdAddError};
 
 /// Returns the string stored at `key`, `None` if missing, WRONGTYPE for other types.
 fn read_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut StrValue>, CmdError> {
-    match ctx.read(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.read_as(key, Value::as_str_mut)
 }
 
 fn write_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut StrValue>, CmdError> {
-    match ctx.write(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.write_as(key, Value::as_str_mut)
 }
 
 fn max_len(ctx: &Ctx) -> usize {

@@ -29,35 +29,17 @@ fn limits(ctx: &Ctx) -> ZsetLimits {
 
 /// The sorted set at `key` for reading (counts a keyspace hit or miss); WRONGTYPE otherwise.
 fn read_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Zset>, CmdError> {
-    match ctx.read(key) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.read_as(key, Value::as_zset_mut)
 }
 
 /// The sorted set at `key` for writing; WRONGTYPE for other types.
 fn write_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Zset>, CmdError> {
-    match ctx.write(key) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    ctx.write_as(key, Value::as_zset_mut)
 }
 
 /// The sorted set at `key` for writing, created empty if missing; WRONGTYPE for other types.
 fn zset_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Zset, CmdError> {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    let value = if db.contains(key, now) {
-        db.get_mut(key, now)
-    } else {
-        Some(db.insert_new(key, Value::ZSet(Box::default())))
-    };
-    match value {
-        Some(Value::ZSet(z)) => Ok(z),
-        _ => Err(CmdError::WrongType),
-    }
+    ctx.write_or_create(key, Value::as_zset_mut, || Value::ZSet(Box::default()))
 }
 
 /// Deletes `key` (a set that just became empty: Redis never keeps empty sorted sets).
@@ -1012,39 +994,8 @@ fn difference(inputs: &[(Source, f64)]) -> Scored {
 // ---------------------------------------------------------------------------------------------
 // ZSCAN
 
-/// `parseScanCursorOrReply`: C `strtoul` on the argument, so a sign is allowed (`-1` wraps to
-/// the largest cursor), the empty string is 0, and leading space, trailing junk or overflow are
-/// `invalid cursor`. The text ends at a NUL byte, as a C string does.
-fn parse_zscan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::msg("ERR invalid cursor");
-    let text = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
-    if text.is_empty() {
-        return Ok(0);
-    }
-    let (negative, digits) = match text[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 pub fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let cursor = parse_zscan_cursor(argv[2])?;
+    let cursor = super::generic::parse_cursor(argv[2])?;
     let Some(z) = read_zset(ctx, argv[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
