@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,11 +63,13 @@ pub fn start_redis_server() -> RedisServer {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install redis-server or set REDIS_SERVER)"));
+    // Owned from here on, so the process is killed and reaped even if it never answers.
+    let server = RedisServer { port, child };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(mut c) = RawClient::connect(port) {
             if c.call(&[b"PING"]).starts_with(b"+PONG") {
-                return RedisServer { port, child };
+                return server;
             }
         }
         std::thread::sleep(Duration::from_millis(50));
