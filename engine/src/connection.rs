@@ -106,6 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         server.stats.reads_processed += 1;
         client.last_interaction = Instant::now();
         client.query_buffer_cap = self.input.capacity();
+        client.reply_buffer_cap = self.reply.buf.capacity();
         if client.killed {
             return true;
         }

@@ -136,9 +136,14 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
 
 /// Binds and listens with the configured `tcp-backlog` (address reuse on, as Redis sets it).
 fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    use std::net::ToSocketAddrs;
+    // Host names resolve like Redis's getaddrinfo; this runs once, at start.
+    let addr: SocketAddr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
+    })?;
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

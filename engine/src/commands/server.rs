@@ -499,6 +499,10 @@ fn info_errorstats(ctx: &mut Ctx, t: &mut String) {
 
 fn info_latencystats(ctx: &mut Ctx, t: &mut String) {
     t.push_str("# Latencystats\r\n");
+    // Like Redis, nothing is listed while tracking is off (histograms are kept).
+    if !ctx.server.config.latency_tracking {
+        return;
+    }
     let percentiles = ctx.server.config.latency_percentiles.clone();
     for (i, st) in ctx.server.command_stats.iter().enumerate() {
         let (Some(hist), Some(name)) = (st.latency.as_deref(), table::stat_name(i)) else {
@@ -1124,7 +1128,9 @@ fn keys_from_specs(specs: &'static [KeySpec], argv: &[&[u8]]) -> Option<Vec<Foun
                 if idx >= argc || first + idx >= argc {
                     return None;
                 }
-                let n = crate::util::parse_i64(argv[(first + idx) as usize]).filter(|n| *n >= 0)?;
+                // More keys than arguments cannot fit (and must not overflow below).
+                let n = crate::util::parse_i64(argv[(first + idx) as usize])
+                    .filter(|n| (0..=argc).contains(n))?;
                 let first = first + firstkey;
                 (first, first + n - 1, step)
             }
@@ -1431,9 +1437,10 @@ fn atoi(arg: &[u8]) -> i64 {
     sign * digits.parse::<i64>().unwrap_or(0)
 }
 
-/// C's `strtod` on the longest valid prefix (0 when there is none).
+/// C's `strtod` on the longest valid prefix (0 when there is none). Only the first 64 bytes
+/// are looked at: no meaningful number of seconds is longer.
 fn strtod_prefix(arg: &[u8]) -> f64 {
-    let s = String::from_utf8_lossy(arg);
+    let s = String::from_utf8_lossy(&arg[..arg.len().min(64)]);
     let t = s.trim_start();
     (1..=t.len())
         .rev()
