@@ -11,6 +11,25 @@
 //! it to anything else is refused with the reason ([`ParamSpec::only`]), from a file or from
 //! CONFIG SET, instead of being accepted and silently ignored. Parameters that only tune a
 //! feature that is off (replication, AOF rewrite, TLS ciphers, ...) are stored and reported.
+//!
+//! What each parameter does here:
+//! - Honoured: port, bind, unixsocket(perm), tcp-backlog, tcp-keepalive, timeout, databases,
+//!   maxclients, protected-mode, requirepass, proto-max-bulk-len, client-query-buffer-limit,
+//!   hz, active-expire-effort, activerehashing, the hash/set/zset/stream encoding limits,
+//!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
+//!   loglevel/logfile/pidfile (the standalone binary).
+//! - Only the value that describes this engine is accepted (the feature does not exist):
+//!   save "", appendonly no, maxmemory 0, maxmemory-clients 0, notify-keyspace-events "",
+//!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
+//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "",
+//!   shutdown-on-sigint/sigterm default, and no output buffer limit for normal clients.
+//! - Stored and reported, inert because their feature is absent or off: maxmemory-policy,
+//!   -samples and -eviction-tenacity (no eviction), slowlog-*, latency-monitor-threshold,
+//!   lazyfree-* (frees are synchronous), list-* (no lists yet), repl-*, min-replicas-*,
+//!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*, lfu-*,
+//!   active-defrag-*, and the process tuning knobs (jemalloc-bg-thread, set-proc-title, ...).
+//! - Fixed here although Redis 7 can change them at runtime: port and bind (the listeners are
+//!   bound once, when the engine starts).
 
 use std::sync::OnceLock;
 

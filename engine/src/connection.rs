@@ -105,13 +105,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         server.stats.net_input_bytes += just_read as u64;
         server.stats.reads_processed += 1;
         client.last_interaction = Instant::now();
+        // While the batch runs, its bytes are the query buffer (as Redis's `qbuf` shows).
+        client.query_buffer_len = self.input.len() - self.consumed;
         client.query_buffer_cap = self.input.capacity();
         client.reply_buffer_cap = self.reply.buf.capacity();
         if client.killed {
             return true;
         }
         if self.input.len() < self.wait_for {
-            client.query_buffer_len = self.input.len() - self.consumed;
             return self.query_buffer_over_limit(&server, client.id);
         }
         self.wait_for = 0;

@@ -403,6 +403,7 @@ async fn accept_unix(
             server
                 .borrow_mut()
                 .register_client(format!("{path}:0"), format!("{path}:0"), fd, true);
+        client.borrow_mut().unix_socket = true;
         tokio::task::spawn_local(Connection::new(stream, client, server.clone()).run());
     }
 }

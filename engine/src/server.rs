@@ -154,6 +154,8 @@ pub struct Client {
     pub argv_mem: usize,
     /// Connected over loopback or the Unix socket (for `enable-*` = `local`).
     pub local: bool,
+    /// Connected through the Unix socket (CLIENT LIST flag `U`).
+    pub unix_socket: bool,
     /// CLIENT NO-EVICT ON.
     pub no_evict: bool,
     /// Killed by CLIENT KILL (or the idle timeout): its connection must run nothing more.
@@ -184,16 +186,20 @@ impl Client {
             reply_buffer_cap: 0,
             argv_mem: 0,
             local: false,
+            unix_socket: false,
             no_evict: false,
             killed: false,
         }
     }
 
-    /// CLIENT LIST `flags`: `N` when none apply.
+    /// CLIENT LIST `flags`, in Redis's order; `N` when none apply.
     pub fn flags_text(&self) -> String {
         let mut f = String::new();
         if self.close_after_reply {
             f.push('c');
+        }
+        if self.unix_socket {
+            f.push('U');
         }
         if self.no_evict {
             f.push('e');
