@@ -946,11 +946,6 @@ impl Config {
         find(name).map(|i| self.values[i].as_str())
     }
 
-    /// The current value of `PARAMS[i]`.
-    pub fn value(&self, i: usize) -> &str {
-        &self.values[i]
-    }
-
     /// CONFIG GET: every (name, value) matching one of the arguments. An argument without glob
     /// characters is looked up exactly and reported as written; a pattern matches names and
     /// aliases. Each parameter name (in any case) appears once.
