@@ -73,14 +73,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Ok(());
             }
             let close = self.process(n);
+            if self.client.borrow().killed {
+                // CLIENT KILL (or the idle timeout) from another client: like Redis's
+                // freeClient, pending replies are dropped.
+                return Ok(());
+            }
             if !self.reply.buf.is_empty() {
                 self.stream.write_all(&self.reply.buf).await?;
-                self.server.borrow_mut().stats.net_output_bytes += self.reply.buf.len() as u64;
+                {
+                    let mut server = self.server.borrow_mut();
+                    server.stats.net_output_bytes += self.reply.buf.len() as u64;
+                    server.stats.writes_processed += 1;
+                }
                 self.reply.buf.clear();
                 if self.reply.buf.capacity() > KEEP_OUTPUT_CAPACITY {
                     self.reply.buf.shrink_to(KEEP_OUTPUT_CAPACITY);
                 }
             }
+            self.client.borrow_mut().reply_buffer_cap = self.reply.buf.capacity();
             if close {
                 return Ok(());
             }
@@ -93,9 +103,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut server = self.server.borrow_mut();
         let mut client = self.client.borrow_mut();
         server.stats.net_input_bytes += just_read as u64;
+        server.stats.reads_processed += 1;
         client.last_interaction = Instant::now();
+        // While the batch runs, its bytes are the query buffer (as Redis's `qbuf` shows).
+        client.query_buffer_len = self.input.len() - self.consumed;
+        client.query_buffer_cap = self.input.capacity();
+        client.reply_buffer_cap = self.reply.buf.capacity();
+        if client.killed {
+            return true;
+        }
         if self.input.len() < self.wait_for {
-            client.query_buffer_len = self.input.len() - self.consumed;
             return self.query_buffer_over_limit(&server, client.id);
         }
         self.wait_for = 0;
@@ -107,7 +124,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
         let input = &self.input;
         loop {
-            if self.consumed >= input.len() || client.close_after_reply {
+            if self.consumed >= input.len() || client.close_after_reply || server.shutdown_requested
+            {
                 break;
             }
             let limits = Limits {
@@ -157,9 +175,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     break;
                 }
                 Parsed::Error(msg) => {
-                    server.stats.record_error(msg);
-                    self.reply.error(&format!("ERR {msg}"));
-                    tracing::debug!(client = client.id, "{msg}");
+                    // Redis counts it as an ERR reply, sends it and closes the connection.
+                    server.stats.record_error("ERR Protocol");
+                    self.reply
+                        .error_bytes(&[&b"ERR "[..], &msg.as_bytes()].concat());
+                    tracing::debug!(client = client.id, "{}", msg.text());
                     close = true;
                     break;
                 }

@@ -35,6 +35,9 @@ pub struct EngineHandle {
     /// The TCP addresses actually bound (port 0 in the config picks a free port).
     pub addrs: Vec<SocketAddr>,
     stop: watch::Sender<bool>,
+    /// Becomes true (or closes) when the engine has stopped, whatever stopped it: the handle,
+    /// or a client's SHUTDOWN.
+    stopped: watch::Receiver<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -46,6 +49,21 @@ impl EngineHandle {
 
     pub fn port(&self) -> u16 {
         self.addrs[0].port()
+    }
+
+    /// True once the engine has stopped (SHUTDOWN, or [`EngineHandle::shutdown`]).
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow() || self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Resolves when the engine stops on its own (a client's SHUTDOWN). Usable from any
+    /// tokio runtime.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopped.clone();
+        async move {
+            // An error means the engine thread is gone, which is a stop too.
+            let _ = rx.wait_for(|s| *s).await;
+        }
     }
 
     /// Stops accepting, closes every connection and joins the engine thread.
@@ -72,6 +90,7 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
     raise_fd_limit(config.maxclients);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Vec<SocketAddr>, String>>();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (stopped_tx, stopped_rx) = watch::channel(false);
     let thread_name = format!("engine-{name}");
     let engine_name = name.to_string();
     let thread = std::thread::Builder::new()
@@ -89,6 +108,9 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
             };
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, run(engine_name, config, ready_tx, stop_rx));
+            // Every connection task is dropped with the LocalSet: clients see the close.
+            drop(local);
+            let _ = stopped_tx.send(true);
         })
         .map_err(|e| StartError(format!("engine {name}: cannot spawn thread: {e}")))?;
     match ready_rx.recv() {
@@ -96,6 +118,7 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
             name: name.to_string(),
             addrs,
             stop: stop_tx,
+            stopped: stopped_rx,
             thread: Some(thread),
         }),
         Ok(Err(e)) => {
@@ -109,6 +132,70 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
             )))
         }
     }
+}
+
+/// Binds and listens with the configured `tcp-backlog` (address reuse on, as Redis sets it).
+fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    // Host names resolve like Redis's getaddrinfo; this runs once, at start.
+    let addr: SocketAddr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
+    })?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if addr.is_ipv6() {
+        // `::` must not also claim the IPv4 port that `*` binds (Redis sets IPV6_V6ONLY).
+        set_v6_only(&socket);
+    }
+    socket.bind(addr)?;
+    socket.listen(backlog.max(1))
+}
+
+fn set_v6_only(socket: &tokio::net::TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads `on` for the given length on a socket we own.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// `tcp-keepalive`: TCP keepalive probes after this many idle seconds (Redis's
+/// `anetKeepAlive`: interval a third of it, 3 probes). 0 turns them off.
+fn set_keepalive(fd: i32, secs: u32) {
+    if secs == 0 {
+        return;
+    }
+    let set = |level: libc::c_int, opt: libc::c_int, value: libc::c_int| {
+        // SAFETY: setsockopt reads `value` for the given length on a socket we own.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    };
+    let secs = secs.min(i32::MAX as u32) as libc::c_int;
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1));
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
 
 async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
@@ -130,7 +217,7 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
         } else {
             format!("{host}:{bound_port}")
         };
-        match TcpListener::bind(&addr).await {
+        match listen(&addr, config.tcp_backlog) {
             Ok(l) => {
                 if bound_port == 0 {
                     bound_port = l.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -173,10 +260,7 @@ async fn run(
         let _ = std::fs::remove_file(&unix_path);
         match tokio::net::UnixListener::bind(&unix_path) {
             Ok(l) => {
-                let perm = config
-                    .get("unixsocketperm")
-                    .and_then(|p| p.parse::<u32>().ok())
-                    .unwrap_or(0);
+                let perm = config.unixsocketperm;
                 if perm != 0 {
                     use std::os::unix::fs::PermissionsExt;
                     let _ =
@@ -211,7 +295,14 @@ async fn run(
         tokio::task::spawn_local(accept_unix(l, server.clone(), unix_path.clone()));
     }
     tokio::task::spawn_local(cron(server.clone()));
-    let _ = stop.wait_for(|s| *s).await;
+    let shutdown = server.borrow().shutdown_notify.clone();
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => {}
+        _ = shutdown.notified() => {
+            // Let the SHUTDOWN caller's connection write its earlier replies and close.
+            tokio::task::yield_now().await;
+        }
+    }
     tracing::info!(engine = %name, "engine shutting down");
     if !unix_path.is_empty() {
         let _ = std::fs::remove_file(&unix_path);
@@ -266,9 +357,13 @@ async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
             use std::os::fd::AsRawFd;
             stream.as_raw_fd()
         };
-        let client = server
-            .borrow_mut()
-            .register_client(peer.to_string(), local, fd);
+        set_keepalive(fd, server.borrow().config.tcp_keepalive_secs);
+        let client = server.borrow_mut().register_client(
+            peer.to_string(),
+            local,
+            fd,
+            peer.ip().is_loopback(),
+        );
         tokio::task::spawn_local(Connection::new(stream, client, server.clone()).run());
     }
 }
@@ -304,9 +399,11 @@ async fn accept_unix(
             use std::os::fd::AsRawFd;
             stream.as_raw_fd()
         };
-        let client = server
-            .borrow_mut()
-            .register_client(format!("{path}:0"), path.clone(), fd);
+        let client =
+            server
+                .borrow_mut()
+                .register_client(format!("{path}:0"), format!("{path}:0"), fd, true);
+        client.borrow_mut().unix_socket = true;
         tokio::task::spawn_local(Connection::new(stream, client, server.clone()).run());
     }
 }

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use crate::commands::{table, CommandStat};
 use crate::config::Config;
 use crate::db::Db;
@@ -28,16 +30,98 @@ pub struct Stats {
     pub total_error_replies: u64,
     pub unexpected_error_replies: u64,
     pub expired_stale_perc: f64,
+    pub expired_time_cap_reached_count: u64,
     pub expire_cycle_cpu_us: u64,
+    /// Socket reads and writes done for clients (`total_reads_processed`, ...).
+    pub reads_processed: u64,
+    pub writes_processed: u64,
     /// Error replies by their code (`ERR`, `WRONGTYPE`, ...), for INFO errorstats.
     pub errors_by_code: HashMap<String, u64>,
 }
 
 impl Stats {
+    /// Counts an error reply under its code: the first word when it is found within the first
+    /// 32 bytes, as Redis's `afterErrorReply` does, else `ERR`.
     pub fn record_error(&mut self, text: &str) {
-        let code = text.split(' ').next().unwrap_or("ERR");
+        let head = &text.as_bytes()[..text.len().min(32)];
+        let code = match head.iter().position(|&b| b == b' ') {
+            Some(end) => &text[..end],
+            None => "ERR",
+        };
         self.total_error_replies += 1;
         *self.errors_by_code.entry(code.to_string()).or_insert(0) += 1;
+    }
+}
+
+/// Number of samples averaged by an instantaneous metric (`STATS_METRIC_SAMPLES`).
+const METRIC_SAMPLES: usize = 16;
+/// How often the metrics are sampled (Redis: every 100 ms from the cron).
+const METRIC_PERIOD: Duration = Duration::from_millis(100);
+
+/// A rate computed like Redis's `trackInstantaneousMetric`: every 100 ms, the increase of a
+/// counter since the previous sample, per second; the reported value is the mean of the last
+/// 16 samples.
+#[derive(Clone, Copy, Debug)]
+pub struct InstantMetric {
+    samples: [i64; METRIC_SAMPLES],
+    idx: usize,
+    last_sample_ms: i64,
+    last_count: u64,
+}
+
+impl InstantMetric {
+    fn new(now_ms: i64) -> Self {
+        InstantMetric {
+            samples: [0; METRIC_SAMPLES],
+            idx: 0,
+            last_sample_ms: now_ms,
+            last_count: 0,
+        }
+    }
+
+    fn track(&mut self, now_ms: i64, count: u64) {
+        let elapsed = now_ms - self.last_sample_ms;
+        let delta = count as i64 - self.last_count as i64;
+        self.samples[self.idx] = if elapsed > 0 {
+            delta * 1000 / elapsed
+        } else {
+            0
+        };
+        self.idx = (self.idx + 1) % METRIC_SAMPLES;
+        self.last_sample_ms = now_ms;
+        self.last_count = count;
+    }
+
+    /// The per-second rate.
+    pub fn value(&self) -> i64 {
+        self.samples.iter().sum::<i64>() / METRIC_SAMPLES as i64
+    }
+}
+
+/// The instantaneous metrics INFO stats reports.
+#[derive(Clone, Copy, Debug)]
+pub struct InstantMetrics {
+    pub commands: InstantMetric,
+    pub net_input: InstantMetric,
+    pub net_output: InstantMetric,
+    last_run: Option<Instant>,
+}
+
+impl InstantMetrics {
+    pub fn new() -> Self {
+        let now = now_ms();
+        InstantMetrics {
+            commands: InstantMetric::new(now),
+            net_input: InstantMetric::new(now),
+            net_output: InstantMetric::new(now),
+            last_run: None,
+        }
+    }
+}
+
+impl Default for InstantMetrics {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -61,8 +145,21 @@ pub struct Client {
     pub last_command: usize,
     /// Close the connection once pending replies are written (QUIT, protocol errors).
     pub close_after_reply: bool,
-    /// Bytes buffered but not yet parsed (CLIENT LIST `qbuf`).
+    /// Bytes buffered but not yet parsed (CLIENT LIST `qbuf`), and the buffer's capacity.
     pub query_buffer_len: usize,
+    pub query_buffer_cap: usize,
+    /// Capacity of the reply buffer (CLIENT LIST `rbs`).
+    pub reply_buffer_cap: usize,
+    /// Bytes of the arguments of the command being executed (CLIENT LIST `argv-mem`).
+    pub argv_mem: usize,
+    /// Connected over loopback or the Unix socket (for `enable-*` = `local`).
+    pub local: bool,
+    /// Connected through the Unix socket (CLIENT LIST flag `U`).
+    pub unix_socket: bool,
+    /// CLIENT NO-EVICT ON.
+    pub no_evict: bool,
+    /// Killed by CLIENT KILL (or the idle timeout): its connection must run nothing more.
+    pub killed: bool,
 }
 
 impl Client {
@@ -85,6 +182,44 @@ impl Client {
             last_command: usize::MAX,
             close_after_reply: false,
             query_buffer_len: 0,
+            query_buffer_cap: 0,
+            reply_buffer_cap: 0,
+            argv_mem: 0,
+            local: false,
+            unix_socket: false,
+            no_evict: false,
+            killed: false,
+        }
+    }
+
+    /// CLIENT LIST `flags`, in Redis's order; `N` when none apply.
+    pub fn flags_text(&self) -> String {
+        let mut f = String::new();
+        if self.close_after_reply {
+            f.push('c');
+        }
+        if self.unix_socket {
+            f.push('U');
+        }
+        if self.no_evict {
+            f.push('e');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
+    /// Closes the connection from outside its task: marks it killed and shuts the socket down,
+    /// which wakes its task (a read returns end-of-file) so it ends and drops the socket.
+    pub fn kill(&mut self) {
+        self.killed = true;
+        self.close_after_reply = true;
+        // SAFETY: the fd belongs to this client's live socket, owned by its connection task
+        // on this same thread; shutdown does not close it, so it cannot be reused before that
+        // task drops the socket.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
         }
     }
 }
@@ -106,17 +241,35 @@ pub struct Server {
     /// The TCP port actually bound (differs from the config when it was 0).
     pub tcp_port: u16,
     pub executable: String,
-    pub config_file: String,
     pub cron_loops: u64,
+    /// Successful write commands since start (INFO `rdb_changes_since_last_save`: nothing is
+    /// ever saved, so every change counts).
+    pub dirty: u64,
+    /// Replication ID (INFO `master_replid`): random per start, like Redis's.
+    pub master_replid: String,
+    /// Allocated bytes when the server started, and the highest seen since (INFO memory).
+    pub startup_memory: u64,
+    pub peak_memory: u64,
+    pub metrics: InstantMetrics,
+    /// DEBUG SET-ACTIVE-EXPIRE 0 turns the active expire cycle off.
+    pub active_expire_enabled: bool,
+    /// SHUTDOWN was accepted: the engine stops after this command's replies are written.
+    pub shutdown_requested: bool,
+    pub shutdown_notify: Rc<Notify>,
 }
 
 impl Server {
     pub fn new(name: &str, config: Config) -> Self {
         let mut rng = Rng::seeded();
-        let run_id: String = (0..40)
-            .map(|_| char::from_digit((rng.next_u64() % 16) as u32, 16).unwrap_or('0'))
-            .collect();
+        let mut hex40 = || -> String {
+            (0..40)
+                .map(|_| char::from_digit((rng.next_u64() % 16) as u32, 16).unwrap_or('0'))
+                .collect()
+        };
+        let run_id = hex40();
+        let master_replid = hex40();
         let dbs = (0..config.databases).map(|_| Db::default()).collect();
+        let startup_memory = crate::memory::allocated_bytes();
         Server {
             name: name.to_string(),
             tcp_port: config.port,
@@ -133,9 +286,41 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            config_file: String::new(),
             cron_loops: 0,
+            dirty: 0,
+            master_replid,
+            startup_memory,
+            peak_memory: startup_memory,
+            metrics: InstantMetrics::new(),
+            active_expire_enabled: true,
+            shutdown_requested: false,
+            shutdown_notify: Rc::new(Notify::new()),
         }
+    }
+
+    /// Used memory now, raising the recorded peak when it is higher.
+    pub fn used_memory(&mut self) -> u64 {
+        let used = crate::memory::allocated_bytes();
+        self.peak_memory = self.peak_memory.max(used);
+        used
+    }
+
+    /// CONFIG RESETSTAT: statistics and rates start over.
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
+        for st in &mut self.command_stats {
+            *st = Default::default();
+        }
+        for db in &mut self.dbs {
+            db.expired_count = 0;
+        }
+        self.metrics = InstantMetrics::new();
+    }
+
+    /// Asks the engine to stop once the current batch of replies is written.
+    pub fn request_shutdown(&mut self) {
+        self.shutdown_requested = true;
+        self.shutdown_notify.notify_one();
     }
 
     pub fn expired_keys(&self) -> u64 {
@@ -143,11 +328,18 @@ impl Server {
     }
 
     /// Registers a new connection and returns its shared handle.
-    pub fn register_client(&mut self, addr: String, laddr: String, fd: i32) -> Rc<RefCell<Client>> {
+    pub fn register_client(
+        &mut self,
+        addr: String,
+        laddr: String,
+        fd: i32,
+        local: bool,
+    ) -> Rc<RefCell<Client>> {
         let id = self.next_client_id;
         self.next_client_id += 1;
         let mut c = Client::new(id, addr, laddr, fd);
         c.authenticated = self.config.requirepass.is_none();
+        c.local = local;
         let c = Rc::new(RefCell::new(c));
         self.clients.insert(id, c.clone());
         self.stats.connections_received += 1;
@@ -158,33 +350,60 @@ impl Server {
         self.clients.remove(&id);
     }
 
-    /// One housekeeping tick: active expiry within its CPU budget, then incremental rehash.
+    /// One housekeeping tick: rates, memory peak, idle clients, active expiry within its CPU
+    /// budget, then incremental rehash (unless `activerehashing no`).
     pub fn cron(&mut self) {
         self.cron_loops += 1;
+        self.track_metrics();
+        self.used_memory();
         self.close_idle_clients();
-        self.active_expire_cycle();
+        if self.active_expire_enabled {
+            self.active_expire_cycle();
+        }
+        let steps = if self.config.active_rehashing { 100 } else { 0 };
         for db in &mut self.dbs {
-            db.housekeeping(100);
+            db.housekeeping(steps);
         }
     }
 
-    /// Closes clients idle for longer than `timeout` seconds (0 disables it), as Redis's
-    /// `clientsCronHandleTimeout` does.
-    fn close_idle_clients(&mut self) {
-        let timeout = self.config.timeout_secs;
-        if timeout == 0 {
+    /// Samples the instantaneous metrics every 100 ms, whatever `hz` is.
+    fn track_metrics(&mut self) {
+        let now = Instant::now();
+        if self
+            .metrics
+            .last_run
+            .is_some_and(|t| now.duration_since(t) < METRIC_PERIOD)
+        {
             return;
         }
-        let limit = Duration::from_secs(timeout);
-        for client in self.clients.values() {
-            let c = client.borrow();
-            if c.last_interaction.elapsed() > limit {
-                tracing::debug!(client = c.id, "closing idle client (timeout)");
-                // SAFETY: the fd belongs to a live connection owned by this thread; shutdown
-                // ends its read loop, and the task then drops (closes) the socket itself.
-                unsafe {
-                    libc::shutdown(c.fd, libc::SHUT_RDWR);
+        self.metrics.last_run = Some(now);
+        let ms = now_ms();
+        let st = &self.stats;
+        self.metrics.commands.track(ms, st.commands_processed);
+        self.metrics.net_input.track(ms, st.net_input_bytes);
+        self.metrics.net_output.track(ms, st.net_output_bytes);
+    }
+
+    /// The `timeout` config: closes clients idle for longer than it (0 = never).
+    fn close_idle_clients(&mut self) {
+        let limit = self.config.timeout_secs;
+        if limit == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut idle = Vec::new();
+        for (&id, c) in &self.clients {
+            // A client borrowed right now is the one running a command: not idle.
+            if let Ok(c) = c.try_borrow() {
+                if now.duration_since(c.last_interaction).as_secs() > limit {
+                    idle.push(id);
                 }
+            }
+        }
+        for id in idle {
+            if let Some(c) = self.clients.remove(&id) {
+                tracing::debug!(client = id, "closing idle client");
+                c.borrow_mut().kill();
             }
         }
     }
@@ -212,6 +431,7 @@ impl Server {
                     break;
                 }
                 if started.elapsed() > budget {
+                    self.stats.expired_time_cap_reached_count += 1;
                     break 'dbs;
                 }
             }

@@ -130,6 +130,7 @@ fn replies_match_redis_server() {
         .expect("tests/compat exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "redis"))
+        // The file name only: the checkout's path may contain the filter word too.
         .filter(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().contains(&filter))

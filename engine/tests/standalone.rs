@@ -111,7 +111,9 @@ fn bad_config_is_refused_with_the_line_named() {
 
 #[test]
 fn embedded_engines_are_independent() {
-    let engines: Vec<_> = (0..3).map(|_| start_engine(&[])).collect();
+    let engines: Vec<_> = (0..3)
+        .map(|_| start_engine(&[("enable-debug-command", "yes")]))
+        .collect();
     let mut clients: Vec<_> = engines
         .iter()
         .map(|e| RawClient::connect(e.port()).expect("connect"))

@@ -24,7 +24,9 @@ fn config_from_args(args: &[String]) -> Result<(Config, String), String> {
     let mut file = String::new();
     if let Some(first) = rest.first() {
         if !first.starts_with("--") {
-            file = first.clone();
+            file = std::fs::canonicalize(first)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| first.clone());
             let text = std::fs::read_to_string(first)
                 .map_err(|e| format!("cannot read config file {first}: {e}"))?;
             config.load_text(&text, first).map_err(|e| e.0)?;
@@ -61,7 +63,74 @@ fn config_from_args(args: &[String]) -> Result<(Config, String), String> {
         })
         .collect();
     config.load_text(&text, "command line").map_err(|e| e.0)?;
+    config.config_file = file.clone();
     Ok((config, file))
+}
+
+/// The tracing filter for a Redis `loglevel`.
+fn filter_for(level: &str) -> &'static str {
+    match level {
+        "debug" => "debug",
+        "warning" => "warn",
+        // notice and verbose
+        _ => "info",
+    }
+}
+
+/// Logs to `logfile` (appending) when set, else to standard output; `CONFIG SET loglevel`
+/// changes the filter at runtime.
+fn init_logging(config: &Config) -> Result<(), String> {
+    use tracing_subscriber::{layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter};
+    let level = filter_for(config.get("loglevel").unwrap_or("notice"));
+    let from_env = std::env::var("RUST_LOG").is_ok();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (filter, handle) = reload::Layer::new(filter);
+    let logfile = config.get("logfile").unwrap_or("").to_string();
+    let registry = tracing_subscriber::registry().with(filter);
+    if logfile.is_empty() {
+        registry.with(tracing_subscriber::fmt::layer()).init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&logfile)
+            .map_err(|e| format!("Can't open the log file: {e}"))?;
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file)),
+            )
+            .init();
+    }
+    if !from_env {
+        tradestate_engine::config::set_log_level_hook(Box::new(move |level| {
+            let _ = handle.reload(EnvFilter::new(filter_for(level)));
+        }));
+    }
+    Ok(())
+}
+
+/// Writes the process id to `pidfile` when set; removed again at exit.
+struct PidFile(String);
+
+impl PidFile {
+    fn create(config: &Config) -> Result<PidFile, String> {
+        let path = config.get("pidfile").unwrap_or("").to_string();
+        if !path.is_empty() {
+            std::fs::write(&path, format!("{}\n", std::process::id()))
+                .map_err(|e| format!("cannot write pidfile {path}: {e}"))?;
+        }
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -85,18 +154,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let level = match config.get("loglevel") {
-        Some("debug") => "debug",
-        Some("warning") => "warn",
-        Some("nothing") => "error",
-        _ => "info",
+    if let Err(e) = init_logging(&config) {
+        eprintln!("tradestate-engine: {e}");
+        return ExitCode::FAILURE;
+    }
+    let _pidfile = match PidFile::create(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .init();
     let engine = match tradestate_engine::start("tradestate-engine", config) {
         Ok(e) => e,
         Err(e) => {
@@ -115,6 +183,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stopped = engine.stopped();
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         match (
@@ -125,10 +194,14 @@ fn main() -> ExitCode {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
                     _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
+                    _ = stopped => tracing::info!("engine stopped (SHUTDOWN)"),
                 }
             }
             _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = stopped => {}
+                }
             }
         }
     });

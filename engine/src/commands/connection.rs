@@ -63,7 +63,7 @@ pub fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut resp = ctx.client.resp;
+    let mut version = None;
     if argv.len() >= 2 {
         let ver = crate::util::parse_i64(argv[1]).ok_or_else(|| {
             CmdError::msg("ERR Protocol version is not an integer or out of range")
@@ -71,20 +71,19 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         if !(2..=3).contains(&ver) {
             return Err(CmdError::msg("NOPROTO unsupported protocol version"));
         }
-        resp = ver as u8;
+        version = Some(ver as u8);
     }
+    // Options are all parsed before authenticating and the name is checked after, as in
+    // Redis 7.0; the last AUTH given wins.
+    let mut credentials: Option<(&[u8], &[u8])> = None;
     let mut name: Option<&[u8]> = None;
     let mut i = 2;
     while i < argv.len() {
         let more = argv.len() - i - 1;
         if eq_ignore_case(argv[i], "auth") && more >= 2 {
-            if !check_password(ctx, argv[i + 1], argv[i + 2]) {
-                return Err(CmdError::msg(WRONGPASS));
-            }
-            ctx.client.authenticated = true;
+            credentials = Some((argv[i + 1], argv[i + 2]));
             i += 3;
         } else if eq_ignore_case(argv[i], "setname") && more >= 1 {
-            validate_name(argv[i + 1], "Client names")?;
             name = Some(argv[i + 1]);
             i += 2;
         } else {
@@ -94,23 +93,32 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             )));
         }
     }
+    if let Some((user, pass)) = credentials {
+        if !check_password(ctx, user, pass) {
+            return Err(CmdError::msg(WRONGPASS));
+        }
+        ctx.client.authenticated = true;
+    }
     if !ctx.client.authenticated {
         return Err(CmdError::msg(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
     }
     if let Some(n) = name {
+        validate_name(n, "Client names")?;
         ctx.client.name = if n.is_empty() { None } else { Some(n.to_vec()) };
     }
-    ctx.client.resp = resp;
-    ctx.out.resp3 = resp == 3;
+    if let Some(v) = version {
+        ctx.client.resp = v;
+        ctx.out.resp3 = v == 3;
+    }
     ctx.out.map(7);
     ctx.out.bulk(b"server");
     ctx.out.bulk(b"redis");
     ctx.out.bulk(b"version");
     ctx.out.bulk(super::server::REDIS_VERSION.as_bytes());
     ctx.out.bulk(b"proto");
-    ctx.out.int(resp as i64);
+    ctx.out.int(ctx.client.resp as i64);
     ctx.out.bulk(b"id");
     ctx.out.int(ctx.client.id as i64);
     ctx.out.bulk(b"mode");
@@ -122,11 +130,15 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// RESET: back to a fresh connection's state (database 0, RESP2, no name, default user);
+/// the library name and version stay, as in Redis 7.2.
 pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let c = &mut *ctx.client;
     c.db = 0;
     c.resp = 2;
     c.name = None;
+    c.no_evict = false;
+    c.user = "default".into();
     c.authenticated = ctx.server.config.requirepass.is_none();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
@@ -171,13 +183,12 @@ pub fn client_getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT SETINFO LIB-NAME|LIB-VER <value> (Redis 7.2).
 pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (attr, value) = (argv[2], argv[3]);
     let slot = if eq_ignore_case(attr, "lib-name") {
-        validate_name(value, "LIB-NAME")?;
         &mut ctx.client.lib_name
     } else if eq_ignore_case(attr, "lib-ver") {
-        validate_name(value, "LIB-VER")?;
         &mut ctx.client.lib_ver
     } else {
         return Err(CmdError::msg(format!(
@@ -185,6 +196,12 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             c_text(attr, usize::MAX)
         )));
     };
+    if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::msg(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            c_text(attr, usize::MAX)
+        )));
+    }
     *slot = if value.is_empty() {
         None
     } else {
@@ -194,8 +211,8 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// One CLIENT LIST line (Redis 7.2 layout, which adds lib-name and lib-ver to 7.0's).
-fn client_line(c: &Client, server: &crate::server::Server) -> String {
+/// One CLIENT LIST line (Redis 7.2 layout: 7.0's fields plus lib-name and lib-ver).
+fn client_line(c: &Client) -> String {
     let now = std::time::Instant::now();
     let cmd = super::table::stat_name(c.last_command).unwrap_or_else(|| "NULL".into());
     let text = |v: &Option<Vec<u8>>| {
@@ -203,9 +220,11 @@ fn client_line(c: &Client, server: &crate::server::Server) -> String {
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default()
     };
-    let _ = server;
+    let qbuf_free = c.query_buffer_cap.saturating_sub(c.query_buffer_len);
+    let tot_mem =
+        c.query_buffer_cap + c.reply_buffer_cap + c.argv_mem + std::mem::size_of::<Client>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -213,9 +232,14 @@ fn client_line(c: &Client, server: &crate::server::Server) -> String {
         text(&c.name),
         now.duration_since(c.created).as_secs(),
         now.duration_since(c.last_interaction).as_secs(),
+        c.flags_text(),
         c.db,
         c.query_buffer_len,
-        c.query_buffer_len + 16384,
+        qbuf_free,
+        c.argv_mem,
+        c.reply_buffer_cap,
+        c.reply_buffer_cap,
+        tot_mem,
         cmd,
         c.user,
         c.resp,
@@ -224,113 +248,140 @@ fn client_line(c: &Client, server: &crate::server::Server) -> String {
     )
 }
 
-pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut ids: Option<Vec<u64>> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        if eq_ignore_case(argv[i], "type") && i + 1 < argv.len() {
-            let t = argv[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|n| eq_ignore_case(t, n))
-            {
-                return Err(CmdError::msg(format!(
-                    "ERR Unknown client type '{}'",
-                    c_text(t, usize::MAX)
-                )));
-            }
-            // Every client of this engine is a normal one for now.
-            if !eq_ignore_case(t, "normal") {
-                ids = Some(Vec::new());
-            }
-            i += 2;
-        } else if eq_ignore_case(argv[i], "id") && i + 1 < argv.len() {
-            let mut list = Vec::new();
-            for a in &argv[i + 1..] {
-                let n = crate::util::parse_i64(a)
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| CmdError::msg("ERR Invalid client ID"))?;
-                list.push(n as u64);
-            }
-            ids = Some(list);
-            i = argv.len();
-        } else {
-            return Err(CmdError::Syntax);
-        }
+/// The line of client `id` (the caller is borrowed by the running command).
+fn line_of(ctx: &Ctx, id: u64) -> Option<String> {
+    if id == ctx.client.id {
+        return Some(client_line(ctx.client));
     }
-    let mut all: Vec<u64> = ctx.server.clients.keys().copied().collect();
-    all.sort_unstable();
+    let c = ctx.server.clients.get(&id)?;
+    let line = c.try_borrow().ok().map(|c| client_line(&c));
+    line
+}
+
+/// Redis's `getClientTypeByName`: every client here is a normal one (there are no replicas,
+/// masters or pub/sub clients yet), so only `normal` can match.
+fn client_type_matches_normal(name: &[u8]) -> Result<bool, CmdError> {
+    if eq_ignore_case(name, "normal") {
+        Ok(true)
+    } else if ["master", "replica", "slave", "pubsub"]
+        .iter()
+        .any(|n| eq_ignore_case(name, n))
+    {
+        Ok(false)
+    } else {
+        Err(CmdError::msg(format!(
+            "ERR Unknown client type '{}'",
+            c_text(name, usize::MAX)
+        )))
+    }
+}
+
+pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut text = String::new();
-    for id in all {
-        if ids.as_ref().is_some_and(|l| !l.contains(&id)) {
-            continue;
+    if argv.len() == 4 && eq_ignore_case(argv[2], "type") {
+        if client_type_matches_normal(argv[3])? {
+            append_all_clients(ctx, &mut text);
         }
-        if id == ctx.client.id {
-            text.push_str(&client_line(ctx.client, ctx.server));
-        } else if let Some(c) = ctx.server.clients.get(&id) {
-            text.push_str(&client_line(&c.borrow(), ctx.server));
+    } else if argv.len() > 3 && eq_ignore_case(argv[2], "id") {
+        // In argument order, as Redis does (a repeated id repeats its line).
+        let mut ids = Vec::with_capacity(argv.len() - 3);
+        for a in &argv[3..] {
+            let id =
+                crate::util::parse_i64(a).ok_or_else(|| CmdError::msg("ERR Invalid client ID"))?;
+            ids.push(id);
         }
+        for id in ids {
+            if let Some(line) = u64::try_from(id).ok().and_then(|id| line_of(ctx, id)) {
+                text.push_str(&line);
+            }
+        }
+    } else if argv.len() != 2 {
+        return Err(CmdError::Syntax);
+    } else {
+        append_all_clients(ctx, &mut text);
     }
     ctx.out.verbatim(text.as_bytes(), "txt");
     Ok(())
 }
 
+/// Every client's line, oldest connection first.
+fn append_all_clients(ctx: &Ctx, text: &mut String) {
+    let mut all: Vec<u64> = ctx.server.clients.keys().copied().collect();
+    all.sort_unstable();
+    for id in all {
+        if let Some(line) = line_of(ctx, id) {
+            text.push_str(&line);
+        }
+    }
+}
+
 pub fn client_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let line = client_line(ctx.client, ctx.server);
+    let line = client_line(ctx.client);
     ctx.out.verbatim(line.as_bytes(), "txt");
     Ok(())
 }
 
-pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    // Old form: CLIENT KILL addr:port -> +OK or an error.
-    if argv.len() == 3 {
-        let addr = String::from_utf8_lossy(argv[2]).into_owned();
-        let target = find_clients(ctx, |c| c.addr == addr);
-        if target.is_empty() {
-            return Err(CmdError::msg("ERR No such client"));
-        }
-        kill(ctx, &target);
-        ctx.out.ok();
-        return Ok(());
+/// Which clients CLIENT KILL selects.
+#[derive(Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<Vec<u8>>,
+    laddr: Option<Vec<u8>>,
+    /// `Some(false)`: a type no client has.
+    normal_type: Option<bool>,
+    skipme: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &Client, me: u64) -> bool {
+        self.addr
+            .as_ref()
+            .is_none_or(|a| c.addr.as_bytes() == &a[..])
+            && self
+                .laddr
+                .as_ref()
+                .is_none_or(|a| c.laddr.as_bytes() == &a[..])
+            && self.normal_type != Some(false)
+            && self.id.is_none_or(|id| c.id == id)
+            && !(self.skipme && c.id == me)
     }
-    let mut id: Option<u64> = None;
-    let mut addr: Option<String> = None;
-    let mut laddr: Option<String> = None;
-    let mut user: Option<String> = None;
-    let mut skipme = true;
+}
+
+/// Parses the `<option> <value> ...` form of CLIENT KILL.
+fn parse_kill_filter(argv: &[&[u8]]) -> Result<KillFilter, CmdError> {
+    let mut f = KillFilter {
+        skipme: true,
+        ..Default::default()
+    };
     let mut i = 2;
     while i < argv.len() {
-        if i + 1 >= argv.len() {
-            return Err(CmdError::Syntax);
-        }
-        let (opt, val) = (argv[i], argv[i + 1]);
-        if eq_ignore_case(opt, "id") {
+        let has_value = i + 1 < argv.len();
+        let (opt, val) = (argv[i], argv.get(i + 1).copied().unwrap_or_default());
+        if eq_ignore_case(opt, "id") && has_value {
             let n = arg_i64(val)
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| CmdError::msg("ERR client-id should be greater than 0"))?;
-            id = Some(n as u64);
-        } else if eq_ignore_case(opt, "addr") {
-            addr = Some(String::from_utf8_lossy(val).into_owned());
-        } else if eq_ignore_case(opt, "laddr") {
-            laddr = Some(String::from_utf8_lossy(val).into_owned());
-        } else if eq_ignore_case(opt, "user") {
-            user = Some(String::from_utf8_lossy(val).into_owned());
-        } else if eq_ignore_case(opt, "type") {
-            if !["normal", "master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|n| eq_ignore_case(val, n))
-            {
+            f.id = Some(n as u64);
+        } else if eq_ignore_case(opt, "type") && has_value {
+            f.normal_type = Some(client_type_matches_normal(val)?);
+        } else if eq_ignore_case(opt, "addr") && has_value {
+            f.addr = Some(val.to_vec());
+        } else if eq_ignore_case(opt, "laddr") && has_value {
+            f.laddr = Some(val.to_vec());
+        } else if eq_ignore_case(opt, "user") && has_value {
+            // The default user is the only user.
+            if val != b"default" {
                 return Err(CmdError::msg(format!(
-                    "ERR Unknown client type '{}'",
+                    "ERR No such user '{}'",
                     c_text(val, usize::MAX)
                 )));
             }
-        } else if eq_ignore_case(opt, "skipme") {
+        } else if eq_ignore_case(opt, "skipme") && has_value {
             if eq_ignore_case(val, "yes") {
-                skipme = true;
+                f.skipme = true;
             } else if eq_ignore_case(val, "no") {
-                skipme = false;
+                f.skipme = false;
             } else {
                 return Err(CmdError::Syntax);
             }
@@ -339,57 +390,60 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         i += 2;
     }
+    Ok(f)
+}
+
+/// CLIENT KILL <addr> (old form: +OK or an error; may kill the caller) or
+/// CLIENT KILL <option> <value> ... (new form: the number killed; skips the caller unless
+/// SKIPME NO).
+pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let old_form = argv.len() == 3;
+    let filter = if old_form {
+        KillFilter {
+            addr: Some(argv[2].to_vec()),
+            skipme: false,
+            ..Default::default()
+        }
+    } else {
+        parse_kill_filter(argv)?
+    };
     let me = ctx.client.id;
-    let targets = find_clients(ctx, |c| {
-        id.is_none_or(|i| c.id == i)
-            && addr.as_ref().is_none_or(|a| &c.addr == a)
-            && laddr.as_ref().is_none_or(|a| &c.laddr == a)
-            && user.as_ref().is_none_or(|u| &c.user == u)
-            && !(skipme && c.id == me)
-    });
-    kill(ctx, &targets);
-    ctx.out.int(targets.len() as i64);
+    let mut targets = Vec::new();
+    for (&id, c) in &ctx.server.clients {
+        let matched = if id == me {
+            filter.matches(ctx.client, me)
+        } else {
+            c.try_borrow().is_ok_and(|c| filter.matches(&c, me))
+        };
+        if matched {
+            targets.push(id);
+        }
+    }
+    let killed = targets.len();
+    for id in targets {
+        if id == me {
+            // Closed once this reply is written.
+            ctx.client.close_after_reply = true;
+        } else if let Some(c) = ctx.server.clients.remove(&id) {
+            // Gone at once (CLIENT LIST and connected_clients no longer count it), like
+            // Redis's freeClient; its task ends on its own.
+            c.borrow_mut().kill();
+        }
+    }
+    if old_form {
+        if killed == 0 {
+            return Err(CmdError::msg("ERR No such client"));
+        }
+        ctx.out.ok();
+    } else {
+        ctx.out.int(killed as i64);
+    }
     Ok(())
 }
 
-fn find_clients(ctx: &Ctx, pred: impl Fn(&Client) -> bool) -> Vec<u64> {
-    let mut out = Vec::new();
-    for (&id, c) in &ctx.server.clients {
-        let matched = if id == ctx.client.id {
-            pred(ctx.client)
-        } else {
-            pred(&c.borrow())
-        };
-        if matched {
-            out.push(id);
-        }
-    }
-    out
-}
-
-/// Closes clients: the caller after its reply, others at once by shutting their socket down,
-/// which ends their connection task.
-fn kill(ctx: &mut Ctx, ids: &[u64]) {
-    for &id in ids {
-        if id == ctx.client.id {
-            ctx.client.close_after_reply = true;
-        } else if let Some(c) = ctx.server.clients.get(&id) {
-            let fd = c.borrow().fd;
-            // SAFETY: the fd belongs to a live connection owned by this thread; shutdown does
-            // not close it, so it cannot be reused before that connection's task drops it.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-            }
-        }
-    }
-}
-
 pub fn client_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    // Only the subcommands that exist here, in Redis's wording (7.2 for SETINFO).
     let lines = [
-        "CACHING (YES|NO)",
-        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
-        "GETREDIR",
-        "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME",
         "    Return the name of the current connection.",
         "ID",
@@ -416,21 +470,14 @@ pub fn client_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         "    Return information about client connections. Options:",
         "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
         "      Return clients of specified type.",
-        "UNPAUSE",
-        "    Stop the current client pause, resuming traffic.",
-        "PAUSE <timeout> [WRITE|ALL]",
-        "    Suspend all, or just write, clients for <timeout> milliseconds.",
-        "REPLY (ON|OFF|SKIP)",
-        "    Control the replies sent to the current connection.",
+        "    * ID <client-id> [<client-id> ...]",
+        "      Return clients with the given IDs.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
-        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-        "    Unblock the specified blocked client.",
-        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
-        "         [OPTIN] [OPTOUT] [NOLOOP]",
-        "    Control server assisted client side caching.",
-        "TRACKINGINFO",
-        "    Report tracking status for the current connection.",
+        "SETINFO <option> <value>",
+        "    Set client meta attr. Options are:",
+        "    * LIB-NAME: the client lib name.",
+        "    * LIB-VER: the client lib version.",
         "NO-EVICT (ON|OFF)",
         "    Protect current client connection from eviction.",
     ];
@@ -438,11 +485,16 @@ pub fn client_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT NO-EVICT ON|OFF: recorded (CLIENT LIST shows the `e` flag); there is no client
+/// eviction to be protected from yet.
 pub fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    if eq_ignore_case(argv[2], "on") || eq_ignore_case(argv[2], "off") {
-        ctx.out.ok();
-        Ok(())
+    if eq_ignore_case(argv[2], "on") {
+        ctx.client.no_evict = true;
+    } else if eq_ignore_case(argv[2], "off") {
+        ctx.client.no_evict = false;
     } else {
-        Err(CmdError::Syntax)
+        return Err(CmdError::Syntax);
     }
+    ctx.out.ok();
+    Ok(())
 }

@@ -409,6 +409,12 @@ pub fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let index = crate::util::parse_i64(argv[1])
         .ok_or_else(|| CmdError::msg("ERR value is not an integer or out of range"))?;
+    // Redis reads the index as an int (`getIntFromObjectOrReply`).
+    if i32::try_from(index).is_err() {
+        return Err(CmdError::msg(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
     if index < 0 || index as usize >= ctx.server.dbs.len() {
         return Err(CmdError::msg("ERR DB index is out of range"));
     }

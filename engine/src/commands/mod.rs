@@ -222,9 +222,16 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 /// Resolves the spec (and subcommand spec) that `argv` names, or writes the error Redis would
 /// reply for an unknown command or a wrong argument count.
-pub fn resolve(
-    argv: &[&[u8]],
-) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), CmdError> {
+pub fn resolve(argv: &[&[u8]]) -> Result<Resolved, CmdError> {
+    resolve_counting(argv).map_err(|(e, _)| e)
+}
+
+/// A resolved command: its spec and, for a container, the subcommand's.
+type Resolved = (&'static CommandSpec, Option<&'static CommandSpec>);
+
+/// [`resolve`], also naming the stats slot of a command that was found but rejected (wrong
+/// argument count), which Redis counts in `rejected_calls`.
+fn resolve_counting(argv: &[&[u8]]) -> Result<Resolved, (CmdError, Option<usize>)> {
     let name = argv[0];
     let Some(spec) = lookup(name) else {
         let mut args = String::new();
@@ -235,26 +242,33 @@ pub fn resolve(
             let room = 128 - args.len();
             args.push_str(&format!("'{}' ", c_text(a, room)));
         }
-        return Err(CmdError::msg(format!(
-            "ERR unknown command '{}', with args beginning with: {}",
-            c_text(name, 128),
-            args
-        )));
+        return Err((
+            CmdError::msg(format!(
+                "ERR unknown command '{}', with args beginning with: {}",
+                c_text(name, 128),
+                args
+            )),
+            None,
+        ));
     };
-    if spec.subcommands.is_empty() {
+    let wrong_arity = |full: String, slot: usize| {
+        (
+            CmdError::msg(format!(
+                "ERR wrong number of arguments for '{full}' command"
+            )),
+            Some(slot),
+        )
+    };
+    // A container called alone runs itself when its arity allows it (COMMAND), like Redis,
+    // which only looks for a subcommand when there is a second argument.
+    if spec.subcommands.is_empty() || argv.len() == 1 {
         if !arity_ok(spec.arity, argv.len()) {
-            return Err(CmdError::msg(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            )));
+            return Err(wrong_arity(
+                spec.name.to_string(),
+                table::stat_index(spec, None),
+            ));
         }
         return Ok((spec, None));
-    }
-    if argv.len() == 1 {
-        return Err(CmdError::msg(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        )));
     }
     let sub_name = argv[1];
     let Some(sub) = spec
@@ -262,64 +276,87 @@ pub fn resolve(
         .iter()
         .find(|s| sub_name.eq_ignore_ascii_case(s.name.as_bytes()))
     else {
-        return Err(CmdError::msg(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            c_text(sub_name, 128),
-            spec.name.to_ascii_uppercase()
-        )));
+        return Err((
+            CmdError::msg(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                c_text(sub_name, 128),
+                spec.name.to_ascii_uppercase()
+            )),
+            None,
+        ));
     };
     if !arity_ok(sub.arity, argv.len()) {
-        return Err(CmdError::msg(format!(
-            "ERR wrong number of arguments for '{}|{}' command",
-            spec.name, sub.name
-        )));
+        return Err(wrong_arity(
+            format!("{}|{}", spec.name, sub.name),
+            table::stat_index(spec, Some(sub)),
+        ));
     }
     Ok((spec, Some(sub)))
 }
 
 /// Runs one command and writes its reply.
 pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (spec, sub) = match resolve(argv) {
+    let (spec, sub) = match resolve_counting(argv) {
         Ok(found) => found,
-        Err(e) => {
+        Err((e, slot)) => {
+            if let Some(slot) = slot {
+                ctx.server.command_stats[slot].rejected_calls += 1;
+            }
             ctx.server.stats.record_error(e.text());
             ctx.out.error(e.text());
             return;
         }
     };
     let target = sub.unwrap_or(spec);
+    let stat_id = table::stat_index(spec, sub);
     if ctx.server.config.requirepass.is_some()
         && !ctx.client.authenticated
         && target.flags & flags::NO_AUTH == 0
     {
         let e = CmdError::msg("NOAUTH Authentication required.");
+        ctx.server.command_stats[stat_id].rejected_calls += 1;
         ctx.server.stats.record_error(e.text());
         ctx.out.error(e.text());
         return;
     }
+    // CLIENT LIST shows the running command and the memory of its arguments.
+    ctx.client.last_command = stat_id;
+    ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
     let started = Instant::now();
     let result = (target.handler)(ctx, argv);
     let elapsed = started.elapsed().as_micros() as u64;
-    let stat_id = table::stat_index(spec, sub);
+    ctx.client.argv_mem = 0;
+    let track_latency = ctx.server.config.latency_tracking;
     let stat = &mut ctx.server.command_stats[stat_id];
     stat.calls += 1;
     stat.usec += elapsed;
-    ctx.server.stats.commands_processed += 1;
-    if let Err(e) = result {
-        stat.failed_calls += 1;
-        ctx.server.stats.record_error(e.text());
-        ctx.out.error(e.text());
+    if track_latency {
+        // Redis measures in microseconds and records nanoseconds.
+        stat.latency
+            .get_or_insert_with(Default::default)
+            .record(elapsed * 1000);
     }
-    ctx.client.last_command = stat_id;
+    ctx.server.stats.commands_processed += 1;
+    match result {
+        Err(e) => {
+            stat.failed_calls += 1;
+            ctx.server.stats.record_error(e.text());
+            ctx.out.error(e.text());
+        }
+        Ok(()) if target.flags & flags::WRITE != 0 => ctx.server.dirty += 1,
+        Ok(()) => {}
+    }
 }
 
-/// Per-command counters for INFO commandstats.
-#[derive(Clone, Copy, Debug, Default)]
+/// Per-command counters for INFO commandstats and latencystats.
+#[derive(Clone, Debug, Default)]
 pub struct CommandStat {
     pub calls: u64,
     pub usec: u64,
     pub rejected_calls: u64,
     pub failed_calls: u64,
+    /// Allocated on the first call (it is 24 KiB), like Redis's per-command histogram.
+    pub latency: Option<Box<server::LatencyHistogram>>,
 }
 
 impl Ctx<'_> {

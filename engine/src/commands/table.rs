@@ -13,7 +13,8 @@ use super::{
 };
 
 /// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
-/// since, summary, complexity, handler[, subcommands].
+/// since, summary, complexity, handler[, container = subcommands] — or, for a container that
+/// only dispatches, `container = subcommands` in place of the handler.
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path) => {
         CommandSpec {
@@ -29,6 +30,22 @@ macro_rules! cmd {
             complexity: $complexity,
             handler: $handler,
             subcommands: &[],
+        }
+    };
+    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path, container = $subs:expr) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $f,
+            last_key: $l,
+            step: $s,
+            group: Group::$group,
+            since: $since,
+            summary: $summary,
+            complexity: $complexity,
+            handler: $handler,
+            subcommands: $subs,
         }
     };
     ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, container = $subs:expr) => {
@@ -59,7 +76,7 @@ fn container(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 pub static COMMANDS: &[CommandSpec] = &[
     // --- connection ---------------------------------------------------------------------------
     cmd!("ping", -1, FAST | SENTINEL, (0, 0, 0), Connection, "1.0.0", "Returns the server's liveliness response.", "O(1)", connection::ping),
-    cmd!("echo", 2, FAST, (0, 0, 0), Connection, "1.0.0", "Returns the given string.", "O(1)", connection::echo),
+    cmd!("echo", 2, LOADING | STALE | FAST, (0, 0, 0), Connection, "1.0.0", "Returns the given string.", "O(1)", connection::echo),
     cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, (0, 0, 0), Connection, "6.0.0", "Handshakes with the Redis server.", "O(1)", connection::hello),
     cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY, (0, 0, 0), Connection, "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
     cmd!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, (0, 0, 0), Connection, "1.0.0", "Closes the connection.", "O(1)", connection::quit),
@@ -69,7 +86,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "5.0.0", "Returns the unique client ID of the connection.", "O(1)", connection::client_id),
         cmd!("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.6.9", "Sets the connection name.", "O(1)", connection::client_setname),
         cmd!("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.6.9", "Returns the name of the connection.", "O(1)", connection::client_getname),
-        cmd!("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "7.2.0", "Sets information specific to the client or connection.", "O(1)", connection::client_setinfo),
+        cmd!("setinfo", 4, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Connection, "7.2.0", "Sets information specific to the client or connection.", "O(1)", connection::client_setinfo),
         cmd!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.4.0", "Lists open connections.", "O(N) where N is the number of client connections", connection::client_list),
         cmd!("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "6.2.0", "Returns information about the connection.", "O(1)", connection::client_info),
         cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections", connection::client_kill),
@@ -79,6 +96,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     // --- server -------------------------------------------------------------------------------
     cmd!("info", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "1.0.0", "Returns information and statistics about the server.", "O(1)", server::info),
     cmd!("time", 1, LOADING | STALE | FAST, (0, 0, 0), Server, "2.6.0", "Returns the server time.", "O(1)", server::time),
+    cmd!("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "O(1)", server::lastsave),
+    cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, (0, 0, 0), Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", server::shutdown),
     cmd!("dbsize", 1, READONLY | FAST, (0, 0, 0), Server, "1.0.0", "Returns the number of keys in the database.", "O(1)", generic::dbsize),
     cmd!("flushdb", -1, WRITE, (0, 0, 0), Server, "1.0.0", "Removes all keys from the current database.", "O(N) where N is the number of keys in the selected database", generic::flushdb),
     cmd!("flushall", -1, WRITE, (0, 0, 0), Server, "1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases", generic::flushall),
@@ -90,9 +109,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.0.0", "Resets the server's statistics.", "O(1)", server::config_resetstat),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", server::config_help),
     ]),
-    cmd!("command", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", server::command),
+    cmd!("command", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", server::command, container = &[
+        cmd!("count", 2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns a count of commands.", "O(1)", server::command_count),
+        cmd!("docs", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Returns documentary information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", server::command_docs),
+        cmd!("getkeys", -4, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Extracts the key names from an arbitrary command.", "O(N) where N is the number of arguments to the command", server::command_getkeys),
+        cmd!("getkeysandflags", -4, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Extracts the key names and access flags for an arbitrary command.", "O(N) where N is the number of arguments to the command", server::command_getkeysandflags),
+        cmd!("help", 2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", server::command_help),
+        cmd!("info", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", server::command_info),
+        cmd!("list", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Returns a list of command names.", "O(N) where N is the total number of Redis commands", server::command_list),
+    ]),
     cmd!("function", -2, NO_KEYS_FLAGS, (0, 0, 0), Scripting, "7.0.0", "A container for function commands.", "Depends on subcommand.", container = &[
         cmd!("flush", -2, NOSCRIPT | WRITE, (0, 0, 0), Scripting, "7.0.0", "Deletes all libraries and functions.", "O(N) where N is the number of functions deleted", server::function_flush),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Scripting, "7.0.0", "Returns helpful text about the different subcommands.", "O(1)", server::function_help),
     ]),
     cmd!("object", -2, NO_KEYS_FLAGS, (0, 0, 0), Generic, "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", container = &[
         cmd!("encoding", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the internal encoding of a Redis object.", "O(1)", generic::object_encoding),

@@ -54,7 +54,37 @@ pub enum Parsed {
     /// unknown).
     Incomplete { at_least: usize },
     /// The client broke the protocol: reply with this error and close the connection.
-    Error(&'static str),
+    Error(ProtocolError),
+}
+
+/// Why a request broke the protocol; the reply is `-ERR ` followed by its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolError {
+    Message(&'static str),
+    /// A multibulk argument did not start with `$`: Redis formats the byte it got with `%c`.
+    ExpectedDollar(u8),
+}
+
+impl ProtocolError {
+    /// The message bytes exactly as Redis builds them: `%c` puts the raw byte in, and a NUL
+    /// byte ends the C string there.
+    pub fn as_bytes(&self) -> Vec<u8> {
+        match *self {
+            ProtocolError::Message(m) => m.as_bytes().to_vec(),
+            ProtocolError::ExpectedDollar(0) => b"Protocol error: expected '$', got '".to_vec(),
+            ProtocolError::ExpectedDollar(b) => {
+                let mut v = b"Protocol error: expected '$', got '".to_vec();
+                v.push(b);
+                v.push(b'\'');
+                v
+            }
+        }
+    }
+
+    /// The message as text (for logs and tests).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.as_bytes()).into_owned()
+    }
 }
 
 /// Parses one command from `buf`, pushing its arguments onto `args`.
@@ -71,16 +101,24 @@ fn parse_multibulk(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed {
     let start_len = args.len();
     let Some(line_end) = find_crlf(buf, 1) else {
         if buf.len() > INLINE_MAX_SIZE {
-            return Parsed::Error("Protocol error: too big mbulk count string");
+            return Parsed::Error(ProtocolError::Message(
+                "Protocol error: too big mbulk count string",
+            ));
         }
         return Parsed::Incomplete { at_least: 0 };
     };
     let count = match parse_i64(&buf[1..line_end]) {
         Some(n) if n <= MAX_MULTIBULK => n,
-        _ => return Parsed::Error("Protocol error: invalid multibulk length"),
+        _ => {
+            return Parsed::Error(ProtocolError::Message(
+                "Protocol error: invalid multibulk length",
+            ))
+        }
     };
     if !limits.authenticated && count > 10 {
-        return Parsed::Error("Protocol error: unauthenticated multibulk length");
+        return Parsed::Error(ProtocolError::Message(
+            "Protocol error: unauthenticated multibulk length",
+        ));
     }
     let mut pos = line_end + 2;
     if count <= 0 {
@@ -96,20 +134,28 @@ fn parse_multibulk(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed {
             return Parsed::Incomplete { at_least: 0 };
         }
         if buf[pos] != b'$' {
-            return Parsed::Error(expected_dollar_error(buf[pos]));
+            return Parsed::Error(ProtocolError::ExpectedDollar(buf[pos]));
         }
         let Some(len_end) = find_crlf(buf, pos + 1) else {
             if buf.len() - pos > INLINE_MAX_SIZE {
-                return Parsed::Error("Protocol error: too big bulk count string");
+                return Parsed::Error(ProtocolError::Message(
+                    "Protocol error: too big bulk count string",
+                ));
             }
             return Parsed::Incomplete { at_least: 0 };
         };
         let len = match parse_i64(&buf[pos + 1..len_end]) {
             Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
-            _ => return Parsed::Error("Protocol error: invalid bulk length"),
+            _ => {
+                return Parsed::Error(ProtocolError::Message(
+                    "Protocol error: invalid bulk length",
+                ))
+            }
         };
         if !limits.authenticated && len > 16384 {
-            return Parsed::Error("Protocol error: unauthenticated bulk length");
+            return Parsed::Error(ProtocolError::Message(
+                "Protocol error: unauthenticated bulk length",
+            ));
         }
         let data_start = len_end + 2;
         let data_end = data_start + len;
@@ -129,23 +175,12 @@ fn parse_multibulk(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed {
     }
 }
 
-fn expected_dollar_error(got: u8) -> &'static str {
-    // Redis formats the offending byte into the message; keep a static table for the printable
-    // ones so the hot path stays allocation-free.
-    const PREFIX: &str = "Protocol error: expected '$', got '";
-    static MESSAGES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let table = MESSAGES.get_or_init(|| {
-        (0u8..=255)
-            .map(|b| format!("{PREFIX}{}'", b as char))
-            .collect()
-    });
-    table[got as usize].as_str()
-}
-
 fn parse_inline(buf: &[u8], args: &mut Vec<Arg>) -> Parsed {
     let Some(nl) = memchr(b'\n', buf) else {
         if buf.len() > INLINE_MAX_SIZE {
-            return Parsed::Error("Protocol error: too big inline request");
+            return Parsed::Error(ProtocolError::Message(
+                "Protocol error: too big inline request",
+            ));
         }
         return Parsed::Incomplete { at_least: 0 };
     };
@@ -164,7 +199,9 @@ fn parse_inline(buf: &[u8], args: &mut Vec<Arg>) -> Parsed {
         }
         None => {
             args.truncate(start_len);
-            Parsed::Error("Protocol error: unbalanced quotes in request")
+            Parsed::Error(ProtocolError::Message(
+                "Protocol error: unbalanced quotes in request",
+            ))
         }
     }
 }
@@ -334,7 +371,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn parse_all(buf: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, &'static str> {
+    fn parse_all(buf: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, String> {
         let mut pos = 0;
         let mut out = Vec::new();
         loop {
@@ -354,7 +391,7 @@ mod tests {
                     pos += consumed;
                 }
                 Parsed::Incomplete { .. } => return Ok(out),
-                Parsed::Error(e) => return Err(e),
+                Parsed::Error(e) => return Err(e.text()),
             }
         }
     }
@@ -384,23 +421,23 @@ mod tests {
     fn protocol_errors_use_redis_texts() {
         assert_eq!(
             parse_all(b"*2\r\n$3\r\nGET\r\n:1\r\n"),
-            Err("Protocol error: expected '$', got ':'")
+            Err("Protocol error: expected '$', got ':'".to_string())
         );
         assert_eq!(
             parse_all(b"*1\r\n$600000000\r\n"),
-            Err("Protocol error: invalid bulk length")
+            Err("Protocol error: invalid bulk length".to_string())
         );
         assert_eq!(
             parse_all(b"*x\r\n"),
-            Err("Protocol error: invalid multibulk length")
+            Err("Protocol error: invalid multibulk length".to_string())
         );
         assert_eq!(
             parse_all(b"set \"a\r\n"),
-            Err("Protocol error: unbalanced quotes in request")
+            Err("Protocol error: unbalanced quotes in request".to_string())
         );
         assert_eq!(
             parse_all(&vec![b'a'; INLINE_MAX_SIZE + 1]),
-            Err("Protocol error: too big inline request")
+            Err("Protocol error: too big inline request".to_string())
         );
     }
 

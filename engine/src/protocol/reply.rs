@@ -51,6 +51,17 @@ impl Reply {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    /// [`Reply::error`] for a message that may hold any bytes (protocol errors quote the byte
+    /// the client sent).
+    pub fn error_bytes(&mut self, text: &[u8]) {
+        self.buf.push(b'-');
+        self.buf.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     #[inline]
     pub fn int(&mut self, n: i64) {
         self.header(b':', n);

@@ -58,6 +58,9 @@ pub fn start_redis_server() -> RedisServer {
             "no",
             "--daemonize",
             "no",
+            // Anything a script makes it write lands outside the checkout.
+            "--dir",
+            &std::env::temp_dir().display().to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
