@@ -94,9 +94,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut client = self.client.borrow_mut();
         server.stats.net_input_bytes += just_read as u64;
         client.last_interaction = Instant::now();
+        // Checked right after the read and before anything runs, as Redis does: otherwise an
+        // oversized request that arrives in one read would execute, and whether the limit
+        // applies would depend on how the bytes were split.
+        if self.query_buffer_over_limit(&server, client.id) {
+            return true;
+        }
         if self.input.len() < self.wait_for {
             client.query_buffer_len = self.input.len() - self.consumed;
-            return self.query_buffer_over_limit(&server, client.id);
+            return false;
         }
         self.wait_for = 0;
         let mut close = false;
@@ -168,7 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.input.reserve_exact(self.wait_for - self.input.len());
         }
         client.query_buffer_len = self.input.len();
-        close || self.query_buffer_over_limit(&server, client.id)
+        close
     }
 
     fn query_buffer_over_limit(&self, server: &Server, client_id: u64) -> bool {

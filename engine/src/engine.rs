@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -113,6 +113,10 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
     let mut listeners = Vec::new();
     let port = config.port;
     let mut bound_port = port;
+    let backlog = config
+        .get("tcp-backlog")
+        .and_then(|b| b.parse::<u32>().ok())
+        .unwrap_or(511);
     for word in config.bind_addrs() {
         let (optional, host) = match word.strip_prefix('-') {
             Some(h) => (true, h.to_string()),
@@ -128,7 +132,7 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
         } else {
             format!("{host}:{bound_port}")
         };
-        match TcpListener::bind(&addr).await {
+        match listen(&addr, backlog).await {
             Ok(l) => {
                 if bound_port == 0 {
                     bound_port = l.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -145,6 +149,34 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
         return Err("no address to listen on: `bind` is empty".into());
     }
     Ok(listeners)
+}
+
+/// Binds and listens with Redis's `tcp-backlog` (511) instead of the 128 that
+/// `TcpListener::bind` uses: with 128, a burst of connects overflows the accept queue and the
+/// kernel drops SYNs, so those clients wait a full second for the retransmit.
+async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        let bound = socket
+            .set_reuseaddr(true)
+            .and_then(|()| socket.bind(a))
+            .and_then(|()| socket.listen(backlog));
+        match bound {
+            Ok(l) => return Ok(l),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolved to nothing",
+        )
+    }))
 }
 
 async fn run(
@@ -261,7 +293,7 @@ async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
     }
 }
 
-async fn reject(mut stream: TcpStream, msg: &'static str) {
+async fn reject<S: tokio::io::AsyncWrite + Unpin>(mut stream: S, msg: &'static str) {
     use tokio::io::AsyncWriteExt;
     let _ = stream.write_all(msg.as_bytes()).await;
     let _ = stream.shutdown().await;
@@ -277,10 +309,11 @@ async fn accept_unix(listener: tokio::net::UnixListener, server: Rc<RefCell<Serv
                 continue;
             }
         };
-        if let Some(msg) = refuse(&mut server.borrow_mut(), true) {
-            let mut stream = stream;
-            use tokio::io::AsyncWriteExt;
-            let _ = stream.write_all(msg.as_bytes()).await;
+        // The borrow must end before anything awaits: in `if let` it would live through the
+        // write, and every other task touching the server would panic meanwhile.
+        let refused = refuse(&mut server.borrow_mut(), true);
+        if let Some(msg) = refused {
+            tokio::task::spawn_local(reject(stream, msg));
             continue;
         }
         let fd = {

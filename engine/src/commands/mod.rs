@@ -243,11 +243,16 @@ pub fn resolve(
         }
         return Ok((spec, None));
     }
+    // Like Redis's lookupCommand: without a subcommand the container itself is meant. Its
+    // arity rejects that for CONFIG, CLIENT, ...; COMMAND alone runs its own handler.
     if argv.len() == 1 {
-        return Err(CmdError::msg(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        )));
+        if !arity_ok(spec.arity, argv.len()) {
+            return Err(CmdError::msg(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            )));
+        }
+        return Ok((spec, None));
     }
     let sub_name = argv[1];
     let Some(sub) = spec

@@ -29,6 +29,10 @@ macro_rules! cmd {
         }
     };
     ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, container = $subs:expr) => {
+        cmd!($name, $arity, $flags, ($f, $l, $s), $group, $since, $summary, $complexity, container, container = $subs)
+    };
+    // A container that also runs on its own when called without a subcommand (COMMAND).
+    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path, container = $subs:expr) => {
         CommandSpec {
             name: $name,
             arity: $arity,
@@ -40,13 +44,14 @@ macro_rules! cmd {
             since: $since,
             summary: $summary,
             complexity: $complexity,
-            handler: container,
+            handler: $handler,
             subcommands: $subs,
         }
     };
 }
 
-/// Container commands (CONFIG, CLIENT, ...) dispatch to a subcommand; this never runs.
+/// Container commands (CONFIG, CLIENT, ...) dispatch to a subcommand; this never runs (their
+/// arity rejects a call without one).
 fn container(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg("ERR container command called without a subcommand"))
 }
@@ -86,7 +91,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.0.0", "Resets the server's statistics.", "O(1)", server::config_resetstat),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", server::config_help),
     ]),
-    cmd!("command", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", server::command),
+    cmd!("command", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", server::command, container = &[
+        cmd!("count", 2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns a count of commands.", "O(1)", server::command_count),
+        cmd!("docs", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Returns documentary information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", server::command_docs),
+        cmd!("info", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", server::command_info),
+        cmd!("list", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Returns a list of command names.", "O(N) where N is the total number of Redis commands", server::command_list),
+    ]),
     cmd!("function", -2, NO_KEYS_FLAGS, (0, 0, 0), Scripting, "7.0.0", "A container for function commands.", "Depends on subcommand.", container = &[
         cmd!("flush", -2, NOSCRIPT | WRITE, (0, 0, 0), Scripting, "7.0.0", "Deletes all libraries and functions.", "O(N) where N is the number of functions deleted", server::function_flush),
     ]),
