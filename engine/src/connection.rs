@@ -105,6 +105,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         server.stats.net_input_bytes += just_read as u64;
         server.stats.reads_processed += 1;
         client.last_interaction = Instant::now();
+        // Checked right after the read and before anything runs, as Redis does: otherwise an
+        // oversized request that arrives in one read would execute, and whether the limit
+        // applies would depend on how the bytes were split.
+        if self.query_buffer_over_limit(&server, client.id) {
+            return true;
+        }
         // While the batch runs, its bytes are the query buffer (as Redis's `qbuf` shows).
         client.query_buffer_len = self.input.len() - self.consumed;
         client.query_buffer_cap = self.input.capacity();
@@ -113,7 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return true;
         }
         if self.input.len() < self.wait_for {
-            return self.query_buffer_over_limit(&server, client.id);
+            return false;
         }
         self.wait_for = 0;
         let mut close = false;
@@ -203,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.input.reserve_exact(self.wait_for - self.input.len());
         }
         client.query_buffer_len = self.input.len();
-        close || self.query_buffer_over_limit(&server, client.id)
+        close
     }
 
     fn query_buffer_over_limit(&self, server: &Server, client_id: u64) -> bool {

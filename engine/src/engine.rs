@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -368,7 +368,7 @@ async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
     }
 }
 
-async fn reject(mut stream: TcpStream, msg: &'static str) {
+async fn reject<S: tokio::io::AsyncWrite + Unpin>(mut stream: S, msg: &'static str) {
     use tokio::io::AsyncWriteExt;
     let _ = stream.write_all(msg.as_bytes()).await;
     let _ = stream.shutdown().await;
@@ -388,11 +388,11 @@ async fn accept_unix(
                 continue;
             }
         };
+        // The borrow must end before anything awaits: in `if let` it would live through the
+        // write, and every other task touching the server would panic meanwhile.
         let refused = refuse(&mut server.borrow_mut(), true);
         if let Some(msg) = refused {
-            let mut stream = stream;
-            use tokio::io::AsyncWriteExt;
-            let _ = stream.write_all(msg.as_bytes()).await;
+            tokio::task::spawn_local(reject(stream, msg));
             continue;
         }
         let fd = {

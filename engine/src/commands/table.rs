@@ -49,6 +49,21 @@ macro_rules! cmd {
         }
     };
     ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, container = $subs:expr) => {
+        cmd!(
+            $name,
+            $arity,
+            $flags,
+            ($f, $l, $s),
+            $group,
+            $since,
+            $summary,
+            $complexity,
+            container,
+            container = $subs
+        )
+    };
+    // A container that also runs on its own when called without a subcommand (COMMAND).
+    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path, container = $subs:expr) => {
         CommandSpec {
             name: $name,
             arity: $arity,
@@ -60,13 +75,14 @@ macro_rules! cmd {
             since: $since,
             summary: $summary,
             complexity: $complexity,
-            handler: container,
+            handler: $handler,
             subcommands: $subs,
         }
     };
 }
 
-/// Container commands (CONFIG, CLIENT, ...) dispatch to a subcommand; this never runs.
+/// Container commands (CONFIG, CLIENT, ...) dispatch to a subcommand; this never runs (their
+/// arity rejects a call without one).
 fn container(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg(
         "ERR container command called without a subcommand",
