@@ -30,7 +30,7 @@ fn write_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, 
 
 /// Redis's `hashTypeLookupWriteOrCreate`: the hash at `key`, created empty if missing.
 fn hash_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Hash, CmdError> {
-    ctx.write_or_create(key, Value::as_hash_mut, || Value::Hash(Hash::default()))
+    ctx.write_or_create(key, Value::as_hash_mut, || Value::Hash(Box::default()))
 }
 
 /// Looks a hash up for reading and hands out the reply buffer and the random generator with it

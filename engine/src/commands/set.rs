@@ -70,7 +70,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let set = match db.get_mut(argv[1], now) {
         Some(Value::Set(s)) => s,
         Some(_) => return Err(CmdError::WrongType),
-        None => match db.insert_new(argv[1], Value::Set(Set::for_member(argv[2]))) {
+        None => match db.insert_new(argv[1], Value::Set(Box::new(Set::for_member(argv[2])))) {
             Value::Set(s) => s,
             _ => return Err(CmdError::WrongType),
         },
@@ -153,7 +153,7 @@ pub fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let dst_set = match db.get_mut(dst, now) {
         Some(Value::Set(s)) => s,
         Some(_) => return Err(CmdError::WrongType),
-        None => match db.insert_new(dst, Value::Set(Set::for_member(member))) {
+        None => match db.insert_new(dst, Value::Set(Box::new(Set::for_member(member)))) {
             Value::Set(s) => s,
             _ => return Err(CmdError::WrongType),
         },
@@ -311,7 +311,7 @@ fn lookup_sets<'a>(ctx: &'a mut Ctx, keys: &[&[u8]]) -> Result<Vec<Option<&'a Se
     Ok(keys
         .iter()
         .map(|k| match db.keys.get(*k).map(|e| &e.value) {
-            Some(Value::Set(s)) => Some(s),
+            Some(Value::Set(s)) => Some(&**s),
             _ => None,
         })
         .collect())
@@ -405,7 +405,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set) {
     if n == 0 {
         db.remove(dst, now);
     } else {
-        db.set(dst, Value::Set(result));
+        db.set(dst, Value::Set(Box::new(result)));
     }
     ctx.out.int(n as i64);
 }

@@ -18,8 +18,9 @@ pub use zset::Zset;
 /// The value stored under a key.
 pub enum Value {
     Str(StrValue),
-    Hash(Hash),
-    Set(Set),
+    // Boxed so every key's entry stays one cache line: the large variants live elsewhere.
+    Hash(Box<Hash>),
+    Set(Box<Set>),
     Stream(Box<Stream>),
     ZSet(Box<Zset>),
 }
