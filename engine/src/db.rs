@@ -8,7 +8,7 @@ use crate::dict::Dict;
 use crate::types::{StrValue, Value};
 use crate::util::Rng;
 
-pub type Key = Box<[u8]>;
+pub use crate::key::Key;
 
 /// A stored value plus the access time OBJECT IDLETIME reports (and LRU eviction will use).
 pub struct Entry {

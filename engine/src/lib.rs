@@ -20,6 +20,7 @@ pub mod connection;
 pub mod db;
 pub mod dict;
 pub mod engine;
+pub mod key;
 pub mod memory;
 pub mod protocol;
 pub mod server;
