@@ -83,7 +83,6 @@ impl std::fmt::Debug for Key {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
 
     #[test]
     fn short_names_inline_long_ones_on_the_heap() {
