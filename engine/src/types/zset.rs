@@ -1294,6 +1294,21 @@ impl Zset {
         if score.is_nan() {
             return Err(ZsetError::NanScore);
         }
+        // Large sets: one index lookup serves both the current score and its update.
+        if let Repr::Skiplist(l) = &mut self.repr {
+            if let Some(slot) = l.index.get_mut(member) {
+                let cur = *slot;
+                let Some(new) = updated_score(cur, score, flags)? else {
+                    return Ok(ZaddOutcome::Skipped);
+                };
+                if new == cur {
+                    return Ok(ZaddOutcome::Unchanged(new));
+                }
+                *slot = new;
+                l.list.update_score(cur, member, new);
+                return Ok(ZaddOutcome::Updated(new));
+            }
+        }
         let Some(cur) = self.score(member) else {
             if flags.xx {
                 return Ok(ZaddOutcome::Skipped);
@@ -1301,36 +1316,19 @@ impl Zset {
             self.insert_new(member, score, limits);
             return Ok(ZaddOutcome::Added(score));
         };
-        if flags.nx {
+        let Some(new) = updated_score(cur, score, flags)? else {
             return Ok(ZaddOutcome::Skipped);
-        }
-        let mut new = score;
-        if flags.incr {
-            new += cur;
-            if new.is_nan() {
-                return Err(ZsetError::NanScore);
-            }
-        }
-        if (flags.lt && new >= cur) || (flags.gt && new <= cur) {
-            return Ok(ZaddOutcome::Skipped);
-        }
+        };
         if new == cur {
             return Ok(ZaddOutcome::Unchanged(new));
         }
-        match &mut self.repr {
-            Repr::Listpack(v) => {
-                let pos = v
-                    .iter()
-                    .position(|e| *e.0 == *member)
-                    .expect("member present");
+        // Only listpacks get here: existing members of skiplist sets were updated above.
+        if let Repr::Listpack(v) = &mut self.repr {
+            if let Some(pos) = v.iter().position(|e| *e.0 == *member) {
                 let mut e = v.remove(pos);
                 e.1 = listpack_score(new);
                 let at = v.partition_point(|x| before(x.1, &x.0, new, member));
                 v.insert(at, e);
-            }
-            Repr::Skiplist(l) => {
-                l.list.update_score(cur, member, new);
-                *l.index.get_mut(member).expect("member present") = new;
             }
         }
         Ok(ZaddOutcome::Updated(new))
@@ -1929,6 +1927,24 @@ impl FusedIterator for Iter<'_> {}
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
+
+/// The score an existing member gets from ZADD with `flags` (`None`: the flags skip it).
+fn updated_score(cur: f64, score: f64, flags: ZaddFlags) -> Result<Option<f64>, ZsetError> {
+    if flags.nx {
+        return Ok(None);
+    }
+    let mut new = score;
+    if flags.incr {
+        new += cur;
+        if new.is_nan() {
+            return Err(ZsetError::NanScore);
+        }
+    }
+    if (flags.lt && new >= cur) || (flags.gt && new <= cur) {
+        return Ok(None);
+    }
+    Ok(Some(new))
+}
 
 #[cfg(test)]
 mod tests {
