@@ -297,16 +297,20 @@ pub fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
-    let current = match write_str(ctx, key)? {
-        Some(s) => s.as_i64().ok_or(CmdError::NotInteger)?,
-        None => 0,
+    // One lookup: an existing value is edited in place (keeping its TTL).
+    let new = match write_str(ctx, key)? {
+        Some(s) => {
+            let current = s.as_i64().ok_or(CmdError::NotInteger)?;
+            let new = current.checked_add(by).ok_or(CmdError::Overflow)?;
+            *s = StrValue::Int(new);
+            new
+        }
+        None => {
+            let new = by;
+            ctx.db().set(key, Value::Str(StrValue::Int(new)));
+            new
+        }
     };
-    let new = current.checked_add(by).ok_or(CmdError::Overflow)?;
-    match write_str(ctx, key)? {
-        // Keep the TTL: INCR edits the value in place.
-        Some(s) => *s = StrValue::Int(new),
-        None => ctx.db().set(key, Value::Str(StrValue::Int(new))),
-    }
     ctx.out.int(new);
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use super::set::distinct_indices;
 use crate::dict::Dict;
+use crate::key::Key;
 
 /// The conversion thresholds (runtime CONFIG values).
 #[derive(Clone, Copy, Debug)]
@@ -18,7 +19,7 @@ pub type Pair = (Box<[u8]>, Box<[u8]>);
 
 pub enum Hash {
     Listpack(Vec<Pair>),
-    Table(Dict<Box<[u8]>, Box<[u8]>>),
+    Table(Dict<Key, Box<[u8]>>),
 }
 
 impl Default for Hash {
@@ -198,7 +199,7 @@ impl Hash {
         if let Hash::Listpack(v) = self {
             let mut d = Dict::with_capacity(v.len());
             for (k, val) in v.drain(..) {
-                d.insert(k, val);
+                d.insert(Key::new(&k), val);
             }
             *self = Hash::Table(d);
         }

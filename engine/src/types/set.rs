@@ -3,11 +3,12 @@
 //! integer sets comes back sorted as Redis's does.
 
 use crate::dict::Dict;
+use crate::key::Key;
 use crate::util::canonical_i64;
 
 pub enum Set {
     Intset(Vec<i64>),
-    Table(Dict<Box<[u8]>, ()>),
+    Table(Dict<Key, ()>),
 }
 
 /// An empty intset, as Redis's `createIntsetObject`: the start of every computed set (SUNION,
@@ -143,7 +144,7 @@ impl Set {
                     .collect()
             }
             Set::Table(d) if count.saturating_mul(3) > d.len() => {
-                let all: Vec<&Box<[u8]>> = d.iter().map(|(k, _)| k).collect();
+                let all: Vec<&Key> = d.iter().map(|(k, _)| k).collect();
                 distinct_indices(all.len(), count, rand)
                     .into_iter()
                     .map(|i| all[i].to_vec())
@@ -180,7 +181,7 @@ impl Set {
             let mut d = Dict::with_capacity(v.len());
             let mut buf = itoa::Buffer::new();
             for n in v.iter() {
-                d.insert(Box::from(buf.format(*n).as_bytes()), ());
+                d.insert(Key::new(buf.format(*n).as_bytes()), ());
             }
             *self = Set::Table(d);
         }

@@ -13,13 +13,15 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+
+use crate::key::Key;
 use std::fmt;
 use std::iter::FusedIterator;
 
 /// Member -> score lookup for the skiplist encoding. Stand-in for the
 /// engine's own `Dict<K, V>`; only `get`, `get_mut`, `insert`, `remove`,
 /// `len`, `capacity`, `shrink_to` and `with_capacity_and_hasher` are used.
-type MemberIndex = HashMap<Box<[u8]>, f64, ahash::RandomState>;
+type MemberIndex = HashMap<Key, f64, ahash::RandomState>;
 
 /// One listpack entry: member bytes and score.
 type Entry = (Box<[u8]>, f64);
@@ -1624,7 +1626,7 @@ impl Zset {
             let mut index =
                 MemberIndex::with_capacity_and_hasher(entries.len(), Default::default());
             for (m, s) in &entries {
-                index.insert(m.clone(), *s);
+                index.insert(Key::new(m), *s);
             }
             let list = SkipList::from_sorted(entries.into_iter());
             self.repr = Repr::Skiplist(Box::new(Large { list, index }));
@@ -1812,7 +1814,7 @@ impl Zset {
                     max,
                     |n| pred(&n.member, n.score),
                     |m, s| {
-                        index.remove(&m);
+                        index.remove(&m[..]);
                         *member_bytes -= m.len();
                         sink(m, s);
                     },
