@@ -7,8 +7,12 @@
 # prints requests/s for both and the ratio engine/redis. Each call's -n is sized from a short
 # calibration run on redis-server so every measurement lasts about BENCH_SECONDS.
 #
-# Usage: ops/bench/engine-vs-redis.sh [--seconds N] [--out FILE]
+# Each row is measured --rounds times, alternating which server goes first, and the median of
+# each server's rounds is reported: on a shared 2-core machine single runs swing by 20-40%.
+#
+# Usage: ops/bench/engine-vs-redis.sh [--seconds N] [--rounds R] [--out FILE]
 #   --seconds N  target duration of each measurement (default 10)
+#   --rounds R   measurements per server and row, median reported (default 3)
 #   --out FILE   also write the markdown table to FILE
 # Needs: redis-server, redis-benchmark (apt-get install redis-server redis-tools), cargo.
 # Servers and the benchmark client are pinned to different cores with taskset when there are
@@ -16,12 +20,14 @@
 set -euo pipefail
 
 seconds=10
+rounds=3
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "engine-vs-redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -76,6 +82,8 @@ rps() {
   echo "$line" | cut -d, -f2 | tr -d '"'
 }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
 tests=(set get incr hset sadd zadd xadd heartbeat)
 rows=()
 printf '%-10s %3s %14s %14s %7s\n' test P redis-server engine ratio >&2
@@ -86,20 +94,29 @@ for pipe in 1 16; do
     calib_n=$(( pipe == 1 ? 50000 : 400000 ))
     calib=$(rps "$t" "$redis_port" "$pipe" "$calib_n")
     n=$(python3 -c "print(max(10000, int(float('$calib') * $seconds)))")
-    redis-cli -p "$redis_port" flushall >/dev/null
-    r=$(rps "$t" "$redis_port" "$pipe" "$n")
-    e=$(rps "$t" "$engine_port" "$pipe" "$n")
+    rs=(); es=()
+    for round in $(seq 1 "$rounds"); do
+      redis-cli -p "$redis_port" flushall >/dev/null
+      redis-cli -p "$engine_port" flushall >/dev/null
+      if [ $((round % 2)) -eq 1 ]; then
+        rs+=("$(rps "$t" "$redis_port" "$pipe" "$n")"); es+=("$(rps "$t" "$engine_port" "$pipe" "$n")")
+      else
+        es+=("$(rps "$t" "$engine_port" "$pipe" "$n")"); rs+=("$(rps "$t" "$redis_port" "$pipe" "$n")")
+      fi
+    done
+    r=$(median "${rs[@]}")
+    e=$(median "${es[@]}")
     ratio=$(python3 -c "print(f'{float(\"$e\") / float(\"$r\"):.2f}')")
-    printf '%-10s %3s %14s %14s %7s\n' "$t" "$pipe" "$r" "$e" "$ratio" >&2
-    rows+=("| $t | $pipe | $n | $r | $e | $ratio |")
+    printf '%-10s %3s %14s %14s %7s   (redis %s | engine %s)\n' "$t" "$pipe" "$r" "$e" "$ratio" "${rs[*]}" "${es[*]}" >&2
+    rows+=("| $t | $pipe | $n | $r | $e | $ratio | ${rs[*]} | ${es[*]} |")
   done
 done
 
 {
   echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')."
-  echo "\`redis-benchmark -c 50 -P <P> -n <n>\` (\`-r 100000 -t <test>\`; heartbeat \`-r 1000\`), servers on core 0, client on core 1, persistence off."
+  echo "\`redis-benchmark -c 50 -P <P> -n <n>\` (\`-r 100000 -t <test>\`; heartbeat \`-r 1000\`), servers on core 0, client on core 1, persistence off; median of $rounds rounds per server, alternating which goes first."
   echo
-  echo "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio |"
-  echo "|---|---|---|---|---|---|"
+  echo "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio | redis rounds | engine rounds |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } | tee "${out:-/dev/null}"
