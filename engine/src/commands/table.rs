@@ -161,6 +161,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("persist", 2, WRITE | FAST, (1, 1, 1), Generic, "2.2.0", "Removes the expiration time of a key.", "O(1)", generic::persist),
     cmd!("rename", 3, WRITE, (1, 2, 1), Generic, "1.0.0", "Renames a key and overwrites the destination.", "O(1)", generic::rename),
     cmd!("renamenx", 3, WRITE | FAST, (1, 2, 1), Generic, "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)", generic::renamenx),
+    cmd!("move", 3, WRITE | FAST, (1, 1, 1), Generic, "1.0.0", "Move a key to another database", "O(1)", generic::move_),
+    cmd!("copy", -3, WRITE | DENYOOM, (1, 2, 1), Generic, "6.2.0", "Copy a key", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", generic::copy),
     cmd!("keys", 2, READONLY, (0, 0, 0), Generic, "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", generic::keys),
     cmd!("scan", -2, READONLY, (0, 0, 0), Generic, "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", generic::scan),
     cmd!("randomkey", 1, READONLY, (0, 0, 0), Generic, "1.0.0", "Returns a random key name from the database.", "O(1)", generic::randomkey),

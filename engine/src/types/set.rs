@@ -5,6 +5,7 @@
 use crate::dict::Dict;
 use crate::util::canonical_i64;
 
+#[derive(Clone)]
 pub enum Set {
     Intset(Vec<i64>),
     Table(Dict<Box<[u8]>, ()>),
