@@ -608,3 +608,57 @@ fn lcs_backtrack(
     result.reverse();
     (result, ranges)
 }
+
+/// A SETBIT/GETBIT offset, as Redis's `getBitOffsetFromArgument`: non-negative and addressing a
+/// byte below proto-max-bulk-len.
+fn bit_offset(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
+    let invalid = || CmdError::msg("ERR bit offset is not an integer or out of range");
+    let offset = crate::util::parse_i64(arg).ok_or_else(invalid)?;
+    if offset < 0 || (offset >> 3) >= ctx.server.config.proto_max_bulk_len {
+        return Err(invalid());
+    }
+    Ok(offset as usize)
+}
+
+pub fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let offset = bit_offset(ctx, argv[2])?;
+    let on = match crate::util::parse_i64(argv[3]) {
+        Some(0) => false,
+        Some(1) => true,
+        _ => return Err(CmdError::msg("ERR bit is not an integer or out of range")),
+    };
+    let (byte, mask) = (offset >> 3, 0x80u8 >> (offset & 7));
+    // Redis creates (or zero-pads) the string even when the bit written is 0.
+    let raw = match write_str(ctx, argv[1])? {
+        Some(s) => s.make_raw(),
+        None => match ctx
+            .db()
+            .insert_new(argv[1], Value::Str(StrValue::raw(Vec::new())))
+        {
+            Value::Str(s) => s.make_raw(),
+            _ => return Err(CmdError::WrongType),
+        },
+    };
+    if raw.len() <= byte {
+        raw.resize(byte + 1, 0);
+    }
+    let old = raw[byte] & mask != 0;
+    if on {
+        raw[byte] |= mask;
+    } else {
+        raw[byte] &= !mask;
+    }
+    ctx.out.int(old as i64);
+    Ok(())
+}
+
+pub fn getbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let offset = bit_offset(ctx, argv[2])?;
+    let (byte, mask) = (offset >> 3, 0x80u8 >> (offset & 7));
+    let bit = match read_str(ctx, argv[1])? {
+        Some(s) => s.with_bytes(|b| b.get(byte).is_some_and(|&v| v & mask != 0)),
+        None => false,
+    };
+    ctx.out.int(bit as i64);
+    Ok(())
+}
