@@ -237,6 +237,92 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], only_if_absent: bool) -> CmdRes
     Ok(())
 }
 
+/// A target database argument of MOVE/COPY, read as Redis's `getIntFromObjectOrReply` and
+/// then checked like `selectDb`.
+fn parse_target_db(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
+    let index = crate::util::parse_i64(arg)
+        .ok_or_else(|| CmdError::msg("ERR value is not an integer or out of range"))?;
+    if i32::try_from(index).is_err() {
+        return Err(CmdError::msg(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
+    if index < 0 || index as usize >= ctx.server.dbs.len() {
+        return Err(CmdError::msg("ERR DB index is out of range"));
+    }
+    Ok(index as usize)
+}
+
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let key = argv[1];
+    let target = parse_target_db(ctx, argv[2])?;
+    let source = ctx.client.db;
+    if source == target {
+        return Err(CmdError::msg(SAME_OBJECT));
+    }
+    let now = ctx.now_ms;
+    if !ctx.server.dbs[source].contains(key, now) || ctx.server.dbs[target].contains(key, now) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let ttl = ctx.server.dbs[source].expire_at(key);
+    let Some(value) = ctx.server.dbs[source].remove(key, now) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let dst = &mut ctx.server.dbs[target];
+    dst.set(key, value);
+    if let Some(at) = ttl {
+        dst.set_expire(key, at);
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
+pub fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, new_key) = (argv[1], argv[2]);
+    let source = ctx.client.db;
+    let mut target = source;
+    let mut replace = false;
+    let mut j = 3;
+    while j < argv.len() {
+        if eq_ignore_case(argv[j], "replace") {
+            replace = true;
+        } else if eq_ignore_case(argv[j], "db") && j + 1 < argv.len() {
+            target = parse_target_db(ctx, argv[j + 1])?;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    if source == target && key == new_key {
+        return Err(CmdError::msg(SAME_OBJECT));
+    }
+    let now = ctx.now_ms;
+    let Some(value) = ctx.read(key).map(|v| v.clone()) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let ttl = ctx.server.dbs[source].expire_at(key);
+    let dst = &mut ctx.server.dbs[target];
+    if dst.contains(new_key, now) {
+        if !replace {
+            ctx.out.int(0);
+            return Ok(());
+        }
+        dst.remove(new_key, now);
+    }
+    dst.set(new_key, value);
+    if let Some(at) = ttl {
+        dst.set_expire(new_key, at);
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
 pub fn rename(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     rename_generic(ctx, argv, false)
 }

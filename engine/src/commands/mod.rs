@@ -80,6 +80,7 @@ pub enum Group {
     PubSub,
     Transactions,
     Scripting,
+    Bitmap,
 }
 
 impl Group {
@@ -97,6 +98,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Transactions => "transactions",
             Group::Scripting => "scripting",
+            Group::Bitmap => "bitmap",
         }
     }
 }

@@ -804,6 +804,7 @@ fn group_category(group: Group) -> Option<&'static str> {
         Group::PubSub => "pubsub",
         Group::Transactions => "transaction",
         Group::Scripting => "scripting",
+        Group::Bitmap => "bitmap",
         Group::Server => return None,
     })
 }

@@ -456,3 +456,213 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     Ok(())
 }
+
+/// The LCS operand of a key: missing keys are the empty string, other types are an error that
+/// Redis reports before looking at the options.
+fn lcs_operand(ctx: &mut Ctx, key: &[u8]) -> Result<Vec<u8>, CmdError> {
+    match ctx.read(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Str(s)) => Ok(s.to_vec()),
+        Some(_) => Err(CmdError::msg(
+            "ERR The specified keys must contain string values",
+        )),
+    }
+}
+
+/// One matched range of LCS IDX: positions in the first and second string, inclusive.
+struct LcsRange {
+    a: (u32, u32),
+    b: (u32, u32),
+}
+
+pub fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let a = lcs_operand(ctx, argv[1])?;
+    let b = lcs_operand(ctx, argv[2])?;
+    let (mut get_len, mut get_idx, mut with_match_len) = (false, false, false);
+    let mut min_match_len: i64 = 0;
+    let mut j = 3;
+    while j < argv.len() {
+        let opt = argv[j];
+        if eq_ignore_case(opt, "idx") {
+            get_idx = true;
+        } else if eq_ignore_case(opt, "len") {
+            get_len = true;
+        } else if eq_ignore_case(opt, "withmatchlen") {
+            with_match_len = true;
+        } else if eq_ignore_case(opt, "minmatchlen") && j + 1 < argv.len() {
+            min_match_len = arg_i64(argv[j + 1])?.max(0);
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    if get_idx && get_len {
+        return Err(CmdError::msg(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
+        return Err(CmdError::msg("ERR String too long for LCS"));
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells * 4 > ctx.server.config.proto_max_bulk_len as u64 {
+        return Err(CmdError::msg(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    // The classic DP table: table[i][j] is the LCS length of a[..i] and b[..j].
+    let width = blen + 1;
+    let mut table = vec![0u32; cells as usize];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[i * width + j] = if a[i - 1] == b[j - 1] {
+                table[(i - 1) * width + j - 1] + 1
+            } else {
+                table[(i - 1) * width + j].max(table[i * width + j - 1])
+            };
+        }
+    }
+    let total = table[alen * width + blen];
+    if get_len {
+        ctx.out.int(total as i64);
+        return Ok(());
+    }
+    let (result, ranges) = lcs_backtrack(&a, &b, &table, min_match_len as u64);
+    if !get_idx {
+        ctx.out.bulk(&result);
+        return Ok(());
+    }
+    ctx.out.map(2);
+    ctx.out.bulk(b"matches");
+    ctx.out.array(ranges.len());
+    for r in &ranges {
+        ctx.out.array(2 + with_match_len as usize);
+        ctx.out.array(2);
+        ctx.out.int(r.a.0 as i64);
+        ctx.out.int(r.a.1 as i64);
+        ctx.out.array(2);
+        ctx.out.int(r.b.0 as i64);
+        ctx.out.int(r.b.1 as i64);
+        if with_match_len {
+            ctx.out.int((r.a.1 - r.a.0 + 1) as i64);
+        }
+    }
+    ctx.out.bulk(b"len");
+    ctx.out.int(total as i64);
+    Ok(())
+}
+
+/// Walks the LCS table back from the end, as Redis's lcsCommand does: builds the common
+/// subsequence and the contiguous matched ranges (last ones first), keeping ranges of at least
+/// `min_match_len` (0 = all).
+fn lcs_backtrack(
+    a: &[u8],
+    b: &[u8],
+    table: &[u32],
+    min_match_len: u64,
+) -> (Vec<u8>, Vec<LcsRange>) {
+    let width = b.len() + 1;
+    let at = |i: usize, j: usize| table[i * width + j];
+    let mut result = Vec::with_capacity(at(a.len(), b.len()) as usize);
+    let mut ranges = Vec::new();
+    let mut current: Option<LcsRange> = None;
+    let (mut i, mut j) = (a.len(), b.len());
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result.push(a[i - 1]);
+            let (ai, bj) = ((i - 1) as u32, (j - 1) as u32);
+            match current.as_mut() {
+                None => {
+                    current = Some(LcsRange {
+                        a: (ai, ai),
+                        b: (bj, bj),
+                    })
+                }
+                Some(r) if r.a.0 == ai + 1 && r.b.0 == bj + 1 => {
+                    r.a.0 = ai;
+                    r.b.0 = bj;
+                }
+                Some(_) => emit = true,
+            }
+            if current.as_ref().is_some_and(|r| r.a.0 == 0 || r.b.0 == 0) {
+                emit = true;
+            }
+            i -= 1;
+            j -= 1;
+        } else {
+            if at(i - 1, j) > at(i, j - 1) {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = current.is_some();
+        }
+        if emit {
+            if let Some(r) = current.take() {
+                let len = (r.a.1 - r.a.0 + 1) as u64;
+                if min_match_len == 0 || len >= min_match_len {
+                    ranges.push(r);
+                }
+            }
+        }
+    }
+    result.reverse();
+    (result, ranges)
+}
+
+/// A SETBIT/GETBIT offset, as Redis's `getBitOffsetFromArgument`: non-negative and addressing a
+/// byte below proto-max-bulk-len.
+fn bit_offset(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
+    let invalid = || CmdError::msg("ERR bit offset is not an integer or out of range");
+    let offset = crate::util::parse_i64(arg).ok_or_else(invalid)?;
+    if offset < 0 || (offset >> 3) >= ctx.server.config.proto_max_bulk_len {
+        return Err(invalid());
+    }
+    Ok(offset as usize)
+}
+
+pub fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let offset = bit_offset(ctx, argv[2])?;
+    let on = match crate::util::parse_i64(argv[3]) {
+        Some(0) => false,
+        Some(1) => true,
+        _ => return Err(CmdError::msg("ERR bit is not an integer or out of range")),
+    };
+    let (byte, mask) = (offset >> 3, 0x80u8 >> (offset & 7));
+    // Redis creates (or zero-pads) the string even when the bit written is 0.
+    let raw = match write_str(ctx, argv[1])? {
+        Some(s) => s.make_raw(),
+        None => match ctx
+            .db()
+            .insert_new(argv[1], Value::Str(StrValue::raw(Vec::new())))
+        {
+            Value::Str(s) => s.make_raw(),
+            _ => return Err(CmdError::WrongType),
+        },
+    };
+    if raw.len() <= byte {
+        raw.resize(byte + 1, 0);
+    }
+    let old = raw[byte] & mask != 0;
+    if on {
+        raw[byte] |= mask;
+    } else {
+        raw[byte] &= !mask;
+    }
+    ctx.out.int(old as i64);
+    Ok(())
+}
+
+pub fn getbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let offset = bit_offset(ctx, argv[2])?;
+    let (byte, mask) = (offset >> 3, 0x80u8 >> (offset & 7));
+    let bit = match read_str(ctx, argv[1])? {
+        Some(s) => s.with_bytes(|b| b.get(byte).is_some_and(|&v| v & mask != 0)),
+        None => false,
+    };
+    ctx.out.int(bit as i64);
+    Ok(())
+}

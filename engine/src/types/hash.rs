@@ -17,6 +17,7 @@ pub struct HashLimits {
 /// One field and its value, as a listpack stores them side by side.
 pub type Pair = (Box<[u8]>, Box<[u8]>);
 
+#[derive(Clone)]
 pub enum Hash {
     Listpack(Vec<Pair>),
     Table(Dict<Key, Box<[u8]>>),

@@ -16,6 +16,7 @@ pub use string::StrValue;
 pub use zset::Zset;
 
 /// The value stored under a key.
+#[derive(Clone)]
 pub enum Value {
     Str(StrValue),
     // Boxed so every key's entry stays one cache line: the large variants live elsewhere.

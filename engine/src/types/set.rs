@@ -6,6 +6,7 @@ use crate::dict::Dict;
 use crate::key::Key;
 use crate::util::canonical_i64;
 
+#[derive(Clone)]
 pub enum Set {
     Intset(Vec<i64>),
     Table(Dict<Key, ()>),
