@@ -147,6 +147,15 @@ impl Db {
         }
     }
 
+    /// Stores `value` under `key` with the given absolute expiry (or none): the shape of
+    /// RENAME, MOVE and COPY, which carry a key's TTL along.
+    pub fn set_with_expire(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) {
+        self.set(key, value);
+        if let Some(at) = expire_at {
+            self.set_expire(key, at);
+        }
+    }
+
     pub fn persist(&mut self, key: &[u8]) -> bool {
         self.expires.remove(key).is_some()
     }

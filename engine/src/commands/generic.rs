@@ -225,10 +225,7 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], only_if_absent: bool) -> CmdRes
     let Some(value) = db.remove(src, now) else {
         return Err(CmdError::NoSuchKey);
     };
-    db.set(dst, value);
-    if let Some(at) = ttl {
-        db.set_expire(dst, at);
-    }
+    db.set_with_expire(dst, value, ttl);
     if only_if_absent {
         ctx.out.int(1);
     } else {
@@ -272,11 +269,7 @@ pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let dst = &mut ctx.server.dbs[target];
-    dst.set(key, value);
-    if let Some(at) = ttl {
-        dst.set_expire(key, at);
-    }
+    ctx.server.dbs[target].set_with_expire(key, value, ttl);
     ctx.out.int(1);
     Ok(())
 }
@@ -315,10 +308,7 @@ pub fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         dst.remove(new_key, now);
     }
-    dst.set(new_key, value);
-    if let Some(at) = ttl {
-        dst.set_expire(new_key, at);
-    }
+    dst.set_with_expire(new_key, value, ttl);
     ctx.out.int(1);
     Ok(())
 }

@@ -108,6 +108,17 @@ pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
 /// A view of a stored value as one type (`Value::as_hash_mut` and friends).
 pub type Project<T> = fn(&mut crate::types::Value) -> Option<&mut T>;
 
+/// A looked-up value as one type: `None` if missing, WRONGTYPE if it holds another type.
+fn as_type<T: ?Sized>(
+    found: Option<&mut crate::types::Value>,
+    project: Project<T>,
+) -> Result<Option<&mut T>, CmdError> {
+    match found {
+        None => Ok(None),
+        Some(v) => project(v).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
 /// One entry of the command table.
 pub struct CommandSpec {
     /// Lower-case name (`config|get` style full names are built for subcommands).
@@ -399,10 +410,7 @@ impl Ctx<'_> {
         key: &[u8],
         project: Project<T>,
     ) -> Result<Option<&mut T>, CmdError> {
-        match self.read(key) {
-            None => Ok(None),
-            Some(v) => project(v).map(Some).ok_or(CmdError::WrongType),
-        }
+        as_type(self.read(key), project)
     }
 
     /// [`Ctx::read_as`] for writing (no hit/miss accounting).
@@ -411,10 +419,7 @@ impl Ctx<'_> {
         key: &[u8],
         project: Project<T>,
     ) -> Result<Option<&mut T>, CmdError> {
-        match self.write(key) {
-            None => Ok(None),
-            Some(v) => project(v).map(Some).ok_or(CmdError::WrongType),
-        }
+        as_type(self.write(key), project)
     }
 
     /// The value at `key` as one type, created with `create` if missing (Redis's

@@ -311,29 +311,7 @@ impl Default for Limit {
     }
 }
 
-/// Sanitises ZRANGE / ZREMRANGEBYRANK `start stop` the way Redis does
-/// (negative indexes from the end, clamping). `None` means an empty range.
-pub fn normalize_rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let llen = i64::try_from(len).unwrap_or(i64::MAX);
-    let mut start = start;
-    let mut end = end;
-    if start < 0 {
-        start += llen;
-    }
-    if end < 0 {
-        end += llen;
-    }
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= llen {
-        return None;
-    }
-    if end >= llen {
-        end = llen - 1;
-    }
-    Some((start as usize, end as usize))
-}
+pub use crate::util::normalize_range as normalize_rank_range;
 
 // ---------------------------------------------------------------------------
 // Parsing helpers (exact Redis / glibc behaviour)
