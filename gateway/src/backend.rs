@@ -1,0 +1,270 @@
+//! One partition's connection to its engine: embedded or any `redis://` / `unix://` URL.
+//!
+//! A multiplexed connection is opened lazily and replaced after any I/O error or timeout, so a
+//! killed connection or a restarted server costs the in-flight batch (answered 503) and nothing
+//! more. Reconnects are spaced by a short backoff so a dead server is not hammered. Every call is
+//! bounded by a timeout: callers see `Unavailable`, never a hang.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Pipeline, Value};
+
+use tokio::sync::Mutex;
+
+use crate::ops::Partition;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct Backend {
+    partition: Partition,
+    /// The URL without credentials, for logs and errors.
+    display_url: String,
+    client: Client,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    slot: Mutex<Slot>,
+    up: AtomicBool,
+}
+
+struct Slot {
+    conn: Option<MultiplexedConnection>,
+    next_attempt: Option<Instant>,
+    backoff: Duration,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl Backend {
+    pub fn new(
+        partition: Partition,
+        url: &str,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Backend, String> {
+        let client = Client::open(url).map_err(|e| {
+            format!(
+                "partitions.{}.backend: cannot use {:?}: {e}",
+                partition.name(),
+                redact(url)
+            )
+        })?;
+        Ok(Backend {
+            partition,
+            display_url: redact(url),
+            client,
+            connect_timeout,
+            response_timeout,
+            slot: Mutex::new(Slot {
+                conn: None,
+                next_attempt: None,
+                backoff: MIN_BACKOFF,
+            }),
+            up: AtomicBool::new(false),
+        })
+    }
+
+    pub fn partition(&self) -> Partition {
+        self.partition
+    }
+
+    pub fn url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// Whether the last call reached the engine.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// A live connection, opening one if needed (within the backoff schedule).
+    pub async fn connection(&self) -> Result<MultiplexedConnection, Unavailable> {
+        let mut slot = self.slot.lock().await;
+        if let Some(conn) = &slot.conn {
+            return Ok(conn.clone());
+        }
+        if let Some(at) = slot.next_attempt {
+            if Instant::now() < at {
+                return Err(self.unavailable("reconnecting"));
+            }
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(self.connect_timeout)
+            .set_response_timeout(self.response_timeout);
+        let attempt = tokio::time::timeout(
+            self.connect_timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(conn)) => {
+                slot.conn = Some(conn.clone());
+                slot.next_attempt = None;
+                slot.backoff = MIN_BACKOFF;
+                if !self.up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(partition = self.partition.name(), url = %self.display_url, "engine connected");
+                }
+                self.report_up(true);
+                Ok(conn)
+            }
+            Ok(Err(e)) => Err(self.failed_connect(&mut slot, e.to_string())),
+            Err(_) => Err(self.failed_connect(&mut slot, "connect timed out".into())),
+        }
+    }
+
+    fn failed_connect(&self, slot: &mut Slot, why: String) -> Unavailable {
+        slot.next_attempt = Some(Instant::now() + slot.backoff);
+        slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
+        self.mark_down(&why);
+        self.unavailable(&why)
+    }
+
+    /// Sends a pipeline and returns one reply per command, engine errors inline as
+    /// `Value::ServerError` so one failing command does not fail its neighbours.
+    pub async fn exec(&self, commands: &Commands) -> Result<Vec<Value>, Unavailable> {
+        let (pipe, count) = (&commands.pipe, commands.len);
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let sent = tokio::time::timeout(
+            self.response_timeout,
+            conn.send_packed_commands(pipe, 0, count),
+        )
+        .await;
+        match sent {
+            Ok(Ok(values)) if values.len() == count => Ok(values),
+            Ok(Ok(values)) => {
+                Err(self.drop_connection(format!("expected {count} replies, got {}", values.len())))
+            }
+            Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                Err(self.drop_connection(e.to_string()))
+            }
+            // A whole-pipeline error that is not I/O (e.g. a protocol error): the connection's
+            // state is unknown, so replace it too.
+            Ok(Err(e)) => Err(self.drop_connection(e.to_string())),
+            Err(_) => Err(self.drop_connection(format!(
+                "no reply within {} ms",
+                self.response_timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Runs one command; engine errors come back as `Value::ServerError`.
+    pub async fn exec_one(&self, cmd: redis::Cmd) -> Result<Value, Unavailable> {
+        let mut commands = Commands::new();
+        commands.add(cmd);
+        let mut values = self.exec(&commands).await?;
+        values.pop().ok_or_else(|| self.unavailable("empty reply"))
+    }
+
+    fn drop_connection(&self, why: String) -> Unavailable {
+        if let Ok(mut slot) = self.slot.try_lock() {
+            slot.conn = None;
+        } else {
+            // Someone is reconnecting right now; their fresh connection is the one to keep.
+        }
+        self.mark_down(&why);
+        self.unavailable(&why)
+    }
+
+    fn mark_down(&self, why: &str) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(partition = self.partition.name(), url = %self.display_url, reason = why, "engine unreachable");
+        }
+        self.report_up(false);
+    }
+
+    fn report_up(&self, up: bool) {
+        metrics::gauge!("tradestate_engine_up", "partition" => self.partition.name()).set(if up {
+            1.0
+        } else {
+            0.0
+        });
+    }
+
+    fn unavailable(&self, why: &str) -> Unavailable {
+        Unavailable(format!(
+            "partition {} ({}) unavailable: {why}",
+            self.partition.name(),
+            self.display_url
+        ))
+    }
+}
+
+/// Hides a password in `redis://user:secret@host`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A pipeline that knows its length, so a writer can find each update's replies.
+#[derive(Default)]
+pub struct Commands {
+    pipe: Pipeline,
+    len: usize,
+}
+
+impl Commands {
+    pub fn new() -> Commands {
+        Commands::default()
+    }
+
+    /// Starts a command; chain `.arg(...)` on the result.
+    pub fn cmd(&mut self, name: &str) -> &mut Pipeline {
+        self.len += 1;
+        self.pipe.cmd(name)
+    }
+
+    pub fn add(&mut self, cmd: redis::Cmd) {
+        self.len += 1;
+        self.pipe.add_command(cmd);
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The text of an engine error reply, if `value` is one.
+pub fn server_error(value: &Value) -> Option<String> {
+    match value {
+        Value::ServerError(e) => Some(match e.details() {
+            Some(details) => format!("{} {details}", e.code()),
+            None => e.code().to_string(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_logged() {
+        assert_eq!(redact("redis://:pw@host:6379"), "redis://:***@host:6379");
+        assert_eq!(redact("redis://u:pw@h"), "redis://u:***@h");
+        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+    }
+}

@@ -1,0 +1,136 @@
+//! What the transports hand to a partition writer, and what comes back.
+//!
+//! An [`Op`] is one validated update already encoded as hash/stream fields, so the queue and the
+//! writer never look at JSON or RESP; an [`Outcome`] is the acknowledgement of DESIGN 5.5.
+
+use std::sync::Arc;
+
+/// Field/value pairs as stored in a hash or stream entry.
+pub type Fields = Vec<(&'static str, String)>;
+
+/// Which engine instance an update goes to (DESIGN 5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Partition {
+    Ris,
+    Rts,
+    Rtss,
+}
+
+impl Partition {
+    pub const ALL: [Partition; 3] = [Partition::Ris, Partition::Rts, Partition::Rtss];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Partition::Ris => "ris",
+            Partition::Rts => "rts",
+            Partition::Rtss => "rtss",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The kind of an update, as metrics and replies name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Instance,
+    Trade,
+    Signal,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Instance => "instance",
+            Kind::Trade => "trade",
+            Kind::Signal => "signal",
+        }
+    }
+
+    pub fn partition(self) -> Partition {
+        match self {
+            Kind::Instance => Partition::Ris,
+            Kind::Trade => Partition::Rts,
+            Kind::Signal => Partition::Rtss,
+        }
+    }
+}
+
+/// One validated update on its way to an engine.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub instance_id: Arc<str>,
+    pub seq: u64,
+    pub fields: Fields,
+    pub body: OpBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum OpBody {
+    /// Full instance snapshot; `absent` names optional fields to remove from the stored hash.
+    Instance { absent: Vec<&'static str> },
+    /// Full position snapshot.
+    Trade {
+        ticket: String,
+        closed_at_msc: Option<i64>,
+        absent: Vec<&'static str>,
+    },
+    /// A signal event, stored once per `signal_id`.
+    Signal { signal_id: String },
+}
+
+impl Op {
+    pub fn kind(&self) -> Kind {
+        match self.body {
+            OpBody::Instance { .. } => Kind::Instance,
+            OpBody::Trade { .. } => Kind::Trade,
+            OpBody::Signal { .. } => Kind::Signal,
+        }
+    }
+
+    /// The key a state update coalesces on; signals never coalesce.
+    pub fn state_key(&self) -> Option<String> {
+        match &self.body {
+            OpBody::Instance { .. } => Some(crate::keys::instance(&self.instance_id)),
+            OpBody::Trade { ticket, .. } => Some(crate::keys::trade(&self.instance_id, ticket)),
+            OpBody::Signal { .. } => None,
+        }
+    }
+}
+
+/// How an update ended; every variant but `Unavailable` and `Refused` is an acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written to the engine; signals carry their stream entry id.
+    Stored { entry_id: Option<String> },
+    /// Superseded in the queue by a newer update of the same key, which was stored.
+    Coalesced,
+    /// Not newer than the stored state (`seq` <= stored); nothing changed.
+    Stale { stored_seq: u64 },
+    /// Same `seq` as stored (a retry of a stored update), or a signal id already stored.
+    Duplicate { entry_id: Option<String> },
+    /// The partition could not be reached or timed out; the update may be retried.
+    Unavailable { reason: String },
+    /// The engine answered the write with an error (e.g. OOM); retry later.
+    Refused { reason: String },
+}
+
+impl Outcome {
+    pub fn is_ack(&self) -> bool {
+        !matches!(self, Outcome::Unavailable { .. } | Outcome::Refused { .. })
+    }
+
+    /// The `status` string replies and metrics use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Stored { .. } => "stored",
+            Outcome::Coalesced => "coalesced",
+            Outcome::Stale { .. } => "stale",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Unavailable { .. } => "unavailable",
+            Outcome::Refused { .. } => "refused",
+        }
+    }
+}
