@@ -71,6 +71,17 @@ pub fn parse_signal(json: &[u8]) -> Result<TradeSignal, ValidationErrors> {
 
 /// Parses a whole JSON document into `T`, rejecting trailing data.
 fn decode_json<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, FieldError> {
+    // serde's derived structs also accept a JSON array of values in field order; the contract
+    // is objects with named fields, so anything else is refused up front.
+    let first = json.iter().find(|byte| !byte.is_ascii_whitespace());
+    if let Some(&byte) = first {
+        if byte != b'{' {
+            return Err(FieldError::new(
+                ROOT_FIELD,
+                "the body must be a JSON object ({...}) with named fields",
+            ));
+        }
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| path_error_to_field_error(error, ""))?;
