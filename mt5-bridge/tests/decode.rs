@@ -138,3 +138,13 @@ fn instance_ids_keep_the_key_layout_safe() {
     assert!(validate_signal_id("trend:2024-06-10:1").is_ok());
     assert!(validate_signal_id("a/b").is_err());
 }
+
+#[test]
+fn single_object_bodies_report_duplicate_and_unknown_fields_at_the_field() {
+    let json = r#"{"seq":1,"seq":2,"signal_id":"a","time_msc":1718020800000,"strategy":"s","symbol":"X","action":"close"}"#;
+    let errors = parse_signal(json.as_bytes()).unwrap_err().0;
+    assert_eq!(errors[0].field, "seq", "{errors:?}");
+    let json = r#"{"seq":1,"signal_id":"a","time_msc":1718020800000,"strategy":"s","symbol":"X","action":"close","sl ":1}"#;
+    let errors = parse_signal(json.as_bytes()).unwrap_err().0;
+    assert_eq!(errors[0].field, "sl ", "{errors:?}");
+}
