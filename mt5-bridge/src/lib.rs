@@ -1,12 +1,39 @@
 //! The terminal contract (DESIGN 6): what an MT5 expert advisor sends to Tradestate.
 //!
-//! Three kinds of update — instance state (RIS), trade state (RTS) and trade signals (RTSS) —
-//! in a batch envelope, with MT5's own field names, field-level validation, JSON and RESP
-//! encodings, a JSON Schema and golden fixtures. `mql5/` will hold the EA library. The types
-//! arrive with the service issue; this crate states the kinds they will cover.
+//! This crate owns:
+//! - the message types ([`InstanceState`], [`TradeState`], [`TradeSignal`], the [`Update`]
+//!   enum and the [`Batch`] envelope) with MT5's own field names (`types`);
+//! - decoding with field-level errors ([`parse_batch`] and the single-object parsers) and the
+//!   semantic rules of each field ([`ValidationErrors`], [`FieldError`], `validate_*`);
+//! - the RESP encoding of each object as hash / stream fields (`to_fields` / `from_fields`);
+//! - the JSON Schema ([`json_schema`], committed as `schema/tradestate-v1.schema.json`);
+//! - golden fixtures, valid and invalid, that the gateway's tests replay ([`fixtures_dir`]).
+//!
+//! It does not know about engines, keys, TTLs, auth or transports: those are the gateway's.
+//! `mql5/` (the EA library and a sample EA) will live beside this crate.
+
+mod decode;
+mod errors;
+mod fields;
+mod fixtures;
+mod limits;
+mod schema;
+mod types;
+mod validate;
+
+pub use decode::{parse_batch, parse_instance_state, parse_signal, parse_trade_state};
+pub use errors::{FieldError, ValidationErrors, ROOT_FIELD};
+pub use fields::{INSTANCE_STATE_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS};
+pub use fixtures::{fixtures_dir, invalid_fixtures, valid_fixtures, Fixture, FixtureBody};
+pub use limits::*;
+pub use schema::{json_schema, json_schema_text, schema_path};
+pub use types::{
+    Batch, InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus, Update,
+};
+pub use validate::{validate_instance_id, validate_signal_id, validate_ticket};
 
 /// The kinds of update a terminal sends, and the partition each one lands in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UpdateKind {
     /// Health of one terminal; expires 120 s after the last heartbeat.
     InstanceState,
