@@ -9,9 +9,11 @@
 
 pub mod admission;
 pub mod auth;
+pub mod convert;
 pub mod backend;
 pub mod gateway;
 pub mod keys;
 pub mod ops;
 pub mod queue;
 pub mod writer;
+pub mod http;
