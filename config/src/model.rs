@@ -245,7 +245,7 @@ impl Default for Limits {
     }
 }
 
-pub(crate) fn loopback(port: u16) -> SocketAddr {
+fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 

@@ -8,6 +8,14 @@ use crate::error::ConfigError;
 use crate::model::{Backend, Config, Limits, Partition, Policy};
 use crate::tokens::check_token;
 
+impl Config {
+    /// The checks [`crate::load`] runs after merging, for a `Config` built or changed in code
+    /// (tests, tools). Reads the tokens file when one is configured.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate(self)
+    }
+}
+
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     check_listen(config)?;
     for (name, partition) in config.partitions.iter() {
