@@ -2,9 +2,27 @@
 //! service starts with nothing configured, `TRADESTATE_*` environment overrides, and validation
 //! errors that name the key and the fix.
 //!
-//! Today it holds the one thing the service already uses: where each partition's embedded engine
-//! listens. The full TOML model (listeners, tokens, backends, TTLs, quotas) arrives with the
-//! service issue.
+//! - `model`: the typed settings and their defaults; `tradestate.example.toml` is the same
+//!   defaults as a documented file, embedded and used as the base layer.
+//! - `keys`: the known keys and their `TRADESTATE_*` names, derived from that file.
+//! - `load`: defaults <- file <- environment, with the origin of every value.
+//! - `validate`: relations and ranges; `tokens`: terminal credentials and development mode.
+//! - `error`: [`ConfigError`].
+
+mod error;
+mod keys;
+mod load;
+mod model;
+mod tokens;
+mod validate;
+
+pub use error::ConfigError;
+pub use keys::{ENV_PREFIX, RESERVED_ENV};
+pub use load::{load, load_from, CONFIG_PATH_ENV, DEFAULTS_TOML};
+pub use model::{
+    Auth, Backend, Config, Limits, Listen, Partition, Partitions, Policy, TerminalToken,
+};
+pub use tokens::{check_instance_id, check_token, DEV_TOKEN, MAX_INSTANCE_ID_LEN, MIN_TOKEN_LEN};
 
 /// The three partitions of DESIGN 5.2, each an engine of its own.
 pub const PARTITIONS: [&str; 3] = ["ris", "rts", "rtss"];

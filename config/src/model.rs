@@ -1,0 +1,312 @@
+//! The typed configuration: what each setting is, its default, and how one TOML value becomes it.
+//! The defaults here must equal `tradestate.example.toml` (a test holds them together), which is
+//! the file `load` actually starts from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::PARTITIONS;
+
+/// Everything the service reads at start-up.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: Listen,
+    pub auth: Auth,
+    pub partitions: Partitions,
+    pub policy: Policy,
+    pub limits: Limits,
+    /// Embedded engines' data and the spill log live here.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    #[serde(deserialize_with = "socket_addr")]
+    pub http: SocketAddr,
+    /// `None` when the file says `""` or `"off"`.
+    #[serde(deserialize_with = "optional_socket_addr")]
+    pub resp: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub terminals: Vec<TerminalToken>,
+    /// `None` when the file says `""`.
+    #[serde(deserialize_with = "optional_path")]
+    pub tokens_file: Option<PathBuf>,
+    pub operator_tokens: Vec<String>,
+}
+
+/// One terminal's credentials. TOML: `[[auth.terminals]] id = "T1" token = "..."`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalToken {
+    #[serde(rename = "id")]
+    pub instance_id: String,
+    pub token: String,
+}
+
+// Tokens are secrets: keep them out of logs that print a Config with {:?}.
+impl fmt::Debug for TerminalToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TerminalToken")
+            .field("instance_id", &self.instance_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partitions {
+    pub ris: Partition,
+    pub rts: Partition,
+    pub rtss: Partition,
+}
+
+impl Partitions {
+    /// The partition called `name` (one of [`PARTITIONS`]).
+    pub fn get(&self, name: &str) -> Option<&Partition> {
+        match name {
+            "ris" => Some(&self.ris),
+            "rts" => Some(&self.rts),
+            "rtss" => Some(&self.rtss),
+            _ => None,
+        }
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Partition> {
+        match name {
+            "ris" => Some(&mut self.ris),
+            "rts" => Some(&mut self.rts),
+            "rtss" => Some(&mut self.rtss),
+            _ => None,
+        }
+    }
+
+    /// `("ris", ..), ("rts", ..), ("rtss", ..)`, in the order of [`PARTITIONS`].
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Partition)> {
+        [
+            (PARTITIONS[0], &self.ris),
+            (PARTITIONS[1], &self.rts),
+            (PARTITIONS[2], &self.rtss),
+        ]
+        .into_iter()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    pub backend: Backend,
+    /// Loopback port of the embedded engine; 0 asks the OS for a free one.
+    pub embedded_port: u16,
+    pub queue_capacity: usize,
+    pub batch_max: usize,
+    pub write_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Extra redis.conf parameters for the embedded engine (`hz = "10"`); numbers and booleans
+    /// are accepted and turned into the strings redis.conf would hold.
+    #[serde(deserialize_with = "engine_params")]
+    pub engine: BTreeMap<String, String>,
+}
+
+/// Where a partition's engine is. TOML: `"embedded"` or a URL string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    /// `redis://`, `rediss://` or `unix://`; its syntax is checked by validation.
+    Url(String),
+}
+
+impl<'de> Deserialize<'de> for Backend {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(if s == "embedded" {
+            Backend::Embedded
+        } else {
+            Backend::Url(s)
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub ris_ttl_s: u64,
+    pub ris_seen_key: String,
+    pub rts_closed_ttl_s: u64,
+    pub rtss_stream: String,
+    pub rtss_maxlen: u64,
+    pub signal_dedupe_ttl_s: u64,
+    /// Online for this long after the last heartbeat, then stale until `ris_ttl_s`, then offline.
+    pub instance_stale_after_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Updates per second per terminal.
+    pub per_terminal_rate: u32,
+    pub per_terminal_burst: u32,
+    /// Updates per second across all terminals.
+    pub global_rate: u32,
+    pub max_body_bytes: usize,
+    pub max_batch_updates: usize,
+    /// Fraction of a queue's capacity above which replies carry `throttle_ms`.
+    pub throttle_watermark: f64,
+    /// Fraction of a queue's capacity above which updates get 429 / `-TRYAGAIN`.
+    pub reject_watermark: f64,
+    pub retry_after_s: u64,
+    pub max_resp_clients: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: Listen::default(),
+            auth: Auth::default(),
+            partitions: Partitions::default(),
+            policy: Policy::default(),
+            limits: Limits::default(),
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            http: loopback(8080),
+            resp: Some(loopback(6390)),
+        }
+    }
+}
+
+impl Default for Partitions {
+    fn default() -> Self {
+        Partitions {
+            ris: Partition::embedded(6380, "volatile-ttl"),
+            rts: Partition::embedded(6381, "volatile-ttl"),
+            rtss: Partition::embedded(6382, "volatile-lru"),
+        }
+    }
+}
+
+impl Partition {
+    fn embedded(port: u16, eviction: &str) -> Self {
+        Partition {
+            backend: Backend::Embedded,
+            embedded_port: port,
+            queue_capacity: 10_000,
+            batch_max: 512,
+            write_timeout_ms: 2000,
+            connect_timeout_ms: 1000,
+            engine: BTreeMap::from([("maxmemory-policy".to_string(), eviction.to_string())]),
+        }
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            ris_ttl_s: 120,
+            ris_seen_key: "ris:seen".to_string(),
+            rts_closed_ttl_s: 2_592_000,
+            rtss_stream: "rtss:signals".to_string(),
+            rtss_maxlen: 10_000,
+            signal_dedupe_ttl_s: 86_400,
+            instance_stale_after_s: 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_terminal_rate: 200,
+            per_terminal_burst: 400,
+            global_rate: 100_000,
+            max_body_bytes: 1 << 20,
+            max_batch_updates: 1000,
+            throttle_watermark: 0.5,
+            reject_watermark: 0.9,
+            retry_after_s: 1,
+            max_resp_clients: 10_000,
+        }
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+fn parse_socket_addr<E: de::Error>(s: &str) -> Result<SocketAddr, E> {
+    s.parse().map_err(|_| {
+        E::custom(format!(
+            "cannot parse {s:?} as an address: use IP:port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 \
+             or [::1]:8080 (host names are not resolved)"
+        ))
+    })
+}
+
+fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    parse_socket_addr(&String::deserialize(d)?)
+}
+
+fn optional_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() || s == "off" {
+        return Ok(None);
+    }
+    parse_socket_addr(&s).map(Some)
+}
+
+fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok((!s.is_empty()).then(|| PathBuf::from(s)))
+}
+
+/// A redis.conf value: written as a string, or as a number/boolean for convenience.
+struct EngineValue(String);
+
+impl<'de> Deserialize<'de> for EngineValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = EngineValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a redis.conf value (a string, number or boolean)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EngineValue, E> {
+                Ok(EngineValue(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EngineValue, E> {
+                Ok(EngineValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EngineValue, E> {
+                Ok(EngineValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EngineValue, E> {
+                Ok(EngineValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EngineValue, E> {
+                Ok(EngineValue(if v { "yes" } else { "no" }.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn engine_params<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, EngineValue>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k, v.0)).collect())
+}

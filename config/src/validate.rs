@@ -1,0 +1,526 @@
+//! Checks that need the whole merged configuration: ranges, relations between settings
+//! (watermarks, stale < TTL, port clashes), backend URL syntax and credentials. Each error names
+//! the setting and what to change.
+
+use std::net::SocketAddr;
+
+use crate::error::ConfigError;
+use crate::model::{Backend, Config, Limits, Partition, Policy};
+use crate::tokens::check_token;
+
+impl Config {
+    /// The checks [`crate::load`] runs after merging, for a `Config` built or changed in code
+    /// (tests, tools). Reads the tokens file when one is configured.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate(self)
+    }
+}
+
+pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
+    check_listen(config)?;
+    for (name, partition) in config.partitions.iter() {
+        check_partition(name, partition)?;
+    }
+    check_embedded_ports(config)?;
+    check_policy(&config.policy)?;
+    check_limits(&config.limits)?;
+    check_auth(config)?;
+    if config.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::new("data_dir", "must not be empty"));
+    }
+    Ok(())
+}
+
+fn positive(key: String, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(key, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+fn check_listen(config: &Config) -> Result<(), ConfigError> {
+    if let Some(resp) = config.listen.resp {
+        if resp == config.listen.http && resp.port() != 0 {
+            return Err(ConfigError::new(
+                "listen.resp",
+                format!(
+                    "{resp} is also listen.http; give the RESP listener its own port or \"off\""
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_partition(name: &str, p: &Partition) -> Result<(), ConfigError> {
+    let key = |leaf: &str| format!("partitions.{name}.{leaf}");
+    positive(key("queue_capacity"), p.queue_capacity as u64)?;
+    positive(key("batch_max"), p.batch_max as u64)?;
+    positive(key("write_timeout_ms"), p.write_timeout_ms)?;
+    positive(key("connect_timeout_ms"), p.connect_timeout_ms)?;
+    if let Backend::Url(url) = &p.backend {
+        check_backend_url(url).map_err(|m| ConfigError::new(key("backend"), m))?;
+    }
+    for (param, value) in &p.engine {
+        if param.is_empty() || param.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::new(
+                format!("partitions.{name}.engine.{param}"),
+                "not a redis.conf parameter name (no spaces)",
+            ));
+        }
+        if value.chars().any(|c| matches!(c, '\n' | '\r')) {
+            return Err(ConfigError::new(
+                format!("partitions.{name}.engine.{param}"),
+                "a redis.conf value cannot span lines",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Embedded engines listen on loopback: their ports must differ from each other and from the
+/// service's own listeners (0 means "any free port", which never clashes).
+fn check_embedded_ports(config: &Config) -> Result<(), ConfigError> {
+    let mut taken: Vec<(u16, String)> = Vec::new();
+    let mut listener = |name: &str, addr: SocketAddr| {
+        if addr.port() != 0 && (addr.ip().is_loopback() || addr.ip().is_unspecified()) {
+            taken.push((addr.port(), name.to_string()));
+        }
+    };
+    listener("listen.http", config.listen.http);
+    if let Some(resp) = config.listen.resp {
+        listener("listen.resp", resp);
+    }
+    for (name, p) in config.partitions.iter() {
+        if p.backend != Backend::Embedded || p.embedded_port == 0 {
+            continue;
+        }
+        let key = format!("partitions.{name}.embedded_port");
+        if let Some((_, other)) = taken.iter().find(|(port, _)| *port == p.embedded_port) {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "port {} is also used by {other}; give each embedded engine its own port \
+                     (or 0 for any free one)",
+                    p.embedded_port
+                ),
+            ));
+        }
+        taken.push((p.embedded_port, key));
+    }
+    Ok(())
+}
+
+/// Key and stream names go into engine commands as single arguments.
+fn check_name(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::new(
+            key,
+            format!("{value:?} must be a non-empty name without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_policy(p: &Policy) -> Result<(), ConfigError> {
+    positive("policy.ris_ttl_s".into(), p.ris_ttl_s)?;
+    positive("policy.rts_closed_ttl_s".into(), p.rts_closed_ttl_s)?;
+    positive("policy.signal_dedupe_ttl_s".into(), p.signal_dedupe_ttl_s)?;
+    positive("policy.rtss_maxlen".into(), p.rtss_maxlen)?;
+    positive(
+        "policy.instance_stale_after_s".into(),
+        p.instance_stale_after_s,
+    )?;
+    if p.instance_stale_after_s >= p.ris_ttl_s {
+        return Err(ConfigError::new(
+            "policy.instance_stale_after_s",
+            format!(
+                "must be less than policy.ris_ttl_s ({}), got {}: a terminal is online for \
+                 instance_stale_after_s after its last update, stale until ris_ttl_s, then offline",
+                p.ris_ttl_s, p.instance_stale_after_s
+            ),
+        ));
+    }
+    check_name("policy.ris_seen_key", &p.ris_seen_key)?;
+    check_name("policy.rtss_stream", &p.rtss_stream)?;
+    Ok(())
+}
+
+fn check_limits(l: &Limits) -> Result<(), ConfigError> {
+    positive(
+        "limits.per_terminal_rate".into(),
+        l.per_terminal_rate.into(),
+    )?;
+    positive(
+        "limits.per_terminal_burst".into(),
+        l.per_terminal_burst.into(),
+    )?;
+    positive("limits.global_rate".into(), l.global_rate.into())?;
+    positive("limits.max_body_bytes".into(), l.max_body_bytes as u64)?;
+    positive(
+        "limits.max_batch_updates".into(),
+        l.max_batch_updates as u64,
+    )?;
+    positive("limits.retry_after_s".into(), l.retry_after_s)?;
+    positive("limits.max_resp_clients".into(), l.max_resp_clients as u64)?;
+    // Written so that NaN fails too.
+    if !(l.reject_watermark > 0.0 && l.reject_watermark <= 1.0) {
+        return Err(ConfigError::new(
+            "limits.reject_watermark",
+            format!(
+                "must be greater than 0 and at most 1 (a fraction of queue_capacity), got {}",
+                l.reject_watermark
+            ),
+        ));
+    }
+    if !(l.throttle_watermark > 0.0 && l.throttle_watermark < l.reject_watermark) {
+        return Err(ConfigError::new(
+            "limits.throttle_watermark",
+            format!(
+                "must be greater than 0 and less than limits.reject_watermark ({}), got {}",
+                l.reject_watermark, l.throttle_watermark
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_auth(config: &Config) -> Result<(), ConfigError> {
+    for (i, token) in config.auth.operator_tokens.iter().enumerate() {
+        check_token(token, "operator token")
+            .map_err(|m| ConfigError::new(format!("auth.operator_tokens[{i}]"), m))?;
+    }
+    if config.dev_mode() {
+        return Ok(());
+    }
+    let terminals = config.terminal_tokens()?;
+    if let Some((i, _)) = config
+        .auth
+        .operator_tokens
+        .iter()
+        .enumerate()
+        .find(|(_, op)| terminals.iter().any(|t| &t.token == *op))
+    {
+        return Err(ConfigError::new(
+            format!("auth.operator_tokens[{i}]"),
+            "is also a terminal's token; operators and terminals need different tokens",
+        ));
+    }
+    Ok(())
+}
+
+const EXPECTED_URL: &str =
+    r#"(expected redis://host:port, rediss://..., unix:///path or "embedded")"#;
+
+/// Syntax of a backend URL, as the redis client will read it. Messages never show a password.
+pub(crate) fn check_backend_url(url: &str) -> Result<(), String> {
+    let shown = redact(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("cannot parse {shown:?} as a URL {EXPECTED_URL}"));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme.contains("sentinel") {
+        return Err(format!(
+            "{shown:?}: Redis Sentinel backends are not supported yet; point the partition at \
+             the master's redis:// URL"
+        ));
+    }
+    if scheme.contains("cluster") {
+        return Err(format!(
+            "{shown:?}: Redis Cluster backends are not supported yet; point the partition at \
+             a standalone master's redis:// URL"
+        ));
+    }
+    match scheme.as_str() {
+        "redis" | "rediss" => check_tcp_url(&shown, rest),
+        "unix" | "redis+unix" => check_unix_url(&shown, rest),
+        _ => Err(format!(
+            "unsupported scheme {scheme:?} in {shown:?} {EXPECTED_URL}"
+        )),
+    }
+}
+
+fn check_tcp_url(shown: &str, rest: &str) -> Result<(), String> {
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.contains(',') {
+        return Err(format!(
+            "{shown:?} lists several hosts (a Cluster or Sentinel seed list), which is not \
+             supported yet; point the partition at the master's redis:// URL"
+        ));
+    }
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return Err(format!("{shown:?}: unclosed '[' in an IPv6 host"));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{shown:?}: [{addr}] is not an IPv6 address"));
+        }
+        match after.strip_prefix(':') {
+            Some(port) => (addr, Some(port)),
+            None if after.is_empty() => (addr, None),
+            None => return Err(format!("{shown:?}: expected :port after the IPv6 host")),
+        }
+    } else {
+        match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "{shown:?} has no host; expected redis://host:port, e.g. redis://10.0.0.5:6379/0"
+        ));
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(format!("{shown:?}: {host:?} is not a host name or address"));
+    }
+    if let Some(port) = port {
+        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+            return Err(format!(
+                "{shown:?}: port {port:?} is not a number from 1 to 65535"
+            ));
+        }
+    }
+    if !path.is_empty() && path.parse::<u32>().is_err() {
+        return Err(format!(
+            "{shown:?}: database {path:?} is not a number; expected redis://host:port/<db number>"
+        ));
+    }
+    Ok(())
+}
+
+fn check_unix_url(shown: &str, rest: &str) -> Result<(), String> {
+    let path = rest.split_once('?').map_or(rest, |(before, _)| before);
+    if !path.starts_with('/') || path.len() < 2 {
+        return Err(format!(
+            "{shown:?}: expected an absolute socket path, unix:///path/to/redis.sock"
+        ));
+    }
+    Ok(())
+}
+
+/// The URL with any user and password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return url.to_string();
+    };
+    let start = url
+        .find("://")
+        .map(|i| i + 3)
+        .or_else(|| url.find(':').map(|i| i + 1))
+        .unwrap_or(0)
+        .min(at);
+    format!("{}***{}", &url[..start], &url[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_url_forms_the_client_takes() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://localhost",
+            "redis://redis.internal:6380/2",
+            "redis://:secret@10.0.0.5:6379/0",
+            "redis://user:secret@10.0.0.5:6379/",
+            "rediss://cache.example.com:6380/1?insecure",
+            "redis://[::1]:6379/0",
+            "redis://[fe80::1]",
+            "unix:///run/redis/redis.sock",
+            "unix:///run/redis/redis.sock?db=3",
+        ] {
+            assert_eq!(check_backend_url(url), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_urls_with_a_fix() {
+        let err = |url| check_backend_url(url).unwrap_err();
+        assert_eq!(
+            err("redis:/x"),
+            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, rediss://..., unix:///path or "embedded")"#
+        );
+        assert_eq!(
+            err("http://x:1"),
+            r#"unsupported scheme "http" in "http://x:1" (expected redis://host:port, rediss://..., unix:///path or "embedded")"#
+        );
+        assert!(err("redis://:6379").contains("has no host"));
+        assert_eq!(
+            err("redis://h:99999"),
+            r#""redis://h:99999": port "99999" is not a number from 1 to 65535"#
+        );
+        assert!(err("redis://h:0").contains("port \"0\""));
+        assert!(err("redis://h:6379/db1").contains("database \"db1\" is not a number"));
+        assert!(err("redis://h o:1").contains("is not a host name"));
+        assert!(err("redis://[::zz]:1").contains("is not an IPv6 address"));
+        assert!(err("unix://relative.sock").contains("absolute socket path"));
+        assert_eq!(
+            err("redis+sentinel://s1:26379/mymaster"),
+            r#""redis+sentinel://s1:26379/mymaster": Redis Sentinel backends are not supported yet; point the partition at the master's redis:// URL"#
+        );
+        assert!(err("redis+cluster://a:1").contains("Redis Cluster backends are not supported yet"));
+        assert!(err("redis://a:1,b:2").contains("several hosts"));
+    }
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        let e = check_backend_url("redis://user:hunter2@h:99999").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("redis://***@h:99999"), "{e}");
+        let e = check_backend_url("redis:/user:hunter2@h").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn watermarks_must_be_ordered_fractions() {
+        let mut c = Config::default();
+        c.limits.throttle_watermark = 0.95;
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "config: limits.throttle_watermark: must be greater than 0 and less than \
+             limits.reject_watermark (0.9), got 0.95"
+        );
+        c.limits.throttle_watermark = 0.0;
+        assert!(validate(&c).is_err());
+        c.limits.throttle_watermark = f64::NAN;
+        assert!(validate(&c).is_err());
+        let mut c = Config::default();
+        c.limits.reject_watermark = 1.5;
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "config: limits.reject_watermark: must be greater than 0 and at most 1 (a fraction \
+             of queue_capacity), got 1.5"
+        );
+        c.limits.reject_watermark = 1.0;
+        assert!(validate(&c).is_ok());
+    }
+
+    #[test]
+    fn zero_rates_capacities_and_timeouts_are_refused() {
+        type Change = fn(&mut Config);
+        let cases: [(&str, Change); 10] = [
+            ("partitions.ris.queue_capacity", |c| {
+                c.partitions.ris.queue_capacity = 0
+            }),
+            ("partitions.rts.batch_max", |c| {
+                c.partitions.rts.batch_max = 0
+            }),
+            ("partitions.rtss.write_timeout_ms", |c| {
+                c.partitions.rtss.write_timeout_ms = 0
+            }),
+            ("partitions.ris.connect_timeout_ms", |c| {
+                c.partitions.ris.connect_timeout_ms = 0
+            }),
+            ("policy.ris_ttl_s", |c| c.policy.ris_ttl_s = 0),
+            ("policy.rts_closed_ttl_s", |c| c.policy.rts_closed_ttl_s = 0),
+            ("policy.signal_dedupe_ttl_s", |c| {
+                c.policy.signal_dedupe_ttl_s = 0
+            }),
+            ("limits.per_terminal_rate", |c| {
+                c.limits.per_terminal_rate = 0
+            }),
+            ("limits.global_rate", |c| c.limits.global_rate = 0),
+            ("limits.max_body_bytes", |c| c.limits.max_body_bytes = 0),
+        ];
+        for (key, change) in cases {
+            let mut c = Config::default();
+            change(&mut c);
+            assert_eq!(
+                validate(&c).unwrap_err().to_string(),
+                format!("config: {key}: must be greater than 0")
+            );
+        }
+    }
+
+    #[test]
+    fn stale_must_come_before_offline() {
+        let mut c = Config::default();
+        c.policy.instance_stale_after_s = 120;
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "config: policy.instance_stale_after_s: must be less than policy.ris_ttl_s (120), \
+             got 120: a terminal is online for instance_stale_after_s after its last update, \
+             stale until ris_ttl_s, then offline"
+        );
+    }
+
+    #[test]
+    fn names_without_spaces() {
+        let mut c = Config::default();
+        c.policy.rtss_stream = "rtss signals".into();
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "config: policy.rtss_stream: \"rtss signals\" must be a non-empty name without spaces"
+        );
+        let mut c = Config::default();
+        c.policy.ris_seen_key = String::new();
+        assert!(validate(&c).is_err());
+    }
+
+    #[test]
+    fn embedded_ports_must_not_clash() {
+        let mut c = Config::default();
+        c.partitions.rts.embedded_port = 6380;
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "config: partitions.rts.embedded_port: port 6380 is also used by \
+             partitions.ris.embedded_port; give each embedded engine its own port (or 0 for any \
+             free one)"
+        );
+        let mut c = Config::default();
+        c.partitions.ris.embedded_port = 8080;
+        assert!(validate(&c).unwrap_err().message.contains("listen.http"));
+        // 0 = any free port; URL backends have no embedded port.
+        let mut c = Config::default();
+        for p in ["ris", "rts", "rtss"] {
+            c.partitions.get_mut(p).unwrap().embedded_port = 0;
+        }
+        assert!(validate(&c).is_ok());
+        let mut c = Config::default();
+        c.partitions.rts.embedded_port = 6380;
+        c.partitions.rts.backend = Backend::Url("redis://h:6379".into());
+        assert!(validate(&c).is_ok());
+    }
+
+    #[test]
+    fn listeners_need_their_own_ports() {
+        let mut c = Config::default();
+        c.listen.resp = Some(c.listen.http);
+        assert!(validate(&c)
+            .unwrap_err()
+            .to_string()
+            .starts_with("config: listen.resp: "));
+    }
+
+    #[test]
+    fn tokens_are_checked_outside_dev_mode() {
+        let mut c = Config::default();
+        c.auth.operator_tokens = vec!["short".into()];
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "config: auth.operator_tokens[0]: operator token is 5 characters long; use at least \
+             16 (e.g. `openssl rand -hex 24`)"
+        );
+        let mut c = Config::default();
+        c.auth.terminals = vec![crate::TerminalToken {
+            instance_id: "T1".into(),
+            token: "0123456789abcdef".into(),
+        }];
+        assert!(validate(&c).is_ok());
+        c.auth.operator_tokens = vec!["0123456789abcdef".into()];
+        assert!(validate(&c)
+            .unwrap_err()
+            .message
+            .contains("operators and terminals need different tokens"));
+        c.auth.operator_tokens.clear();
+        c.auth.terminals[0].token = crate::DEV_TOKEN.into();
+        assert!(validate(&c).is_err());
+    }
+}
