@@ -9,11 +9,13 @@
 
 pub mod admission;
 pub mod auth;
-pub mod convert;
 pub mod backend;
+pub mod convert;
 pub mod gateway;
+pub mod http;
 pub mod keys;
 pub mod ops;
 pub mod queue;
+pub mod service;
+pub mod status;
 pub mod writer;
-pub mod http;

@@ -1,60 +1,90 @@
-//! `tradestate`: the service. Today it starts the three embedded engines of DESIGN 2 (ris, rts,
-//! rtss), each on its own thread and loopback port, ready for Redis clients; the terminal-facing
-//! gateway (HTTP, RESP auth, routing, backpressure) is built on top of them by the service issue.
+//! `tradestate`: the service. Loads the config (embedded defaults, `--config FILE`,
+//! `TRADESTATE_*` environment), starts the embedded engines and the gateway, and runs until
+//! SIGINT/SIGTERM.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tradestate_config::{default_engine_port, PARTITIONS};
-use tradestate_engine::Config;
+use clap::Parser;
+use tradestate_gateway::service::Service;
+
+#[derive(Parser)]
+#[command(
+    name = "tradestate",
+    version,
+    about = "Live state of an MT5 terminal fleet: gateway + embedded engines"
+)]
+struct Args {
+    /// TOML config file (see config/tradestate.example.toml); defaults apply to anything unset.
+    #[arg(long, env = "TRADESTATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Load and validate the config, print it, and exit.
+    #[arg(long)]
+    check_config: bool,
+}
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let mut engines = Vec::new();
-    for partition in PARTITIONS {
-        let mut config = Config::default();
-        let port = default_engine_port(partition).unwrap_or(0);
-        let settings = [
-            ("bind", "127.0.0.1".to_string()),
-            ("port", port.to_string()),
-        ];
-        for (name, value) in settings {
-            if let Err(e) = config.set(name, &value, false) {
-                tracing::error!("config: partitions.{partition}.{name}: {e}");
-                return ExitCode::from(2);
-            }
+    let filter = std::env::var("TRADESTATE_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .or_else(|| tracing_subscriber::EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let args = Args::parse();
+    let config = match tradestate_config::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
-        match tradestate_engine::start(partition, config) {
-            Ok(engine) => {
-                tracing::info!(partition, addr = %engine.addr(), "embedded engine listening");
-                engines.push(engine);
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::FAILURE;
-            }
-        }
+    };
+    if args.check_config {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!("cannot build runtime: {e}");
+            eprintln!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    tracing::info!("shutting down");
-    for engine in engines {
-        engine.shutdown();
+    runtime.block_on(async {
+        let service = match Service::start(config).await {
+            Ok(service) => service,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(
+            http = %service.http_addr,
+            resp = ?service.resp_addr,
+            "tradestate ready: dashboard and API on http://{}",
+            service.http_addr
+        );
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        service.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
     }
-    ExitCode::SUCCESS
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -30,10 +30,17 @@ impl Entry {
     pub fn finish(self, outcome: Outcome) {
         let seq = self.op.seq;
         for waiter in self.waiters {
-            let answer = if waiter.seq < seq && outcome.is_ack() {
+            let answer = if waiter.seq >= seq || !outcome.is_ack() {
+                outcome.clone()
+            } else if matches!(outcome, Outcome::Stored { .. }) {
                 Outcome::Coalesced
             } else {
-                outcome.clone()
+                // The newest queued update was itself not newer than the engine's state.
+                let stored_seq = match outcome {
+                    Outcome::Stale { stored_seq } => stored_seq,
+                    _ => seq,
+                };
+                Outcome::Stale { stored_seq }
             };
             let _ = waiter.reply.send(answer);
         }

@@ -18,14 +18,19 @@ pub enum ApiError {
     /// The body or a path parameter failed validation.
     Invalid(ValidationErrors),
     /// The body is larger than `limits.max_body_bytes`.
-    TooLarge { limit: usize },
+    TooLarge {
+        limit: usize,
+    },
     /// The body could not be read at all.
     BadRequest(String),
     NotFound(String),
     /// Quotas or watermarks: 429.
     Rejected(Rejection),
     /// A partition is down or timed out: 503.
-    Unavailable { reason: String, retry_after: Duration },
+    Unavailable {
+        reason: String,
+        retry_after: Duration,
+    },
 }
 
 #[derive(Serialize)]
@@ -57,7 +62,10 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) => (
                 StatusCode::BAD_REQUEST,
                 "invalid",
-                format!("{} field error(s); fix the listed fields and resend", errors.0.len()),
+                format!(
+                    "{} field error(s); fix the listed fields and resend",
+                    errors.0.len()
+                ),
                 Some(errors.0.as_slice()),
                 None,
             ),
@@ -68,8 +76,16 @@ impl IntoResponse for ApiError {
                 None,
                 None,
             ),
-            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "bad_request", why.clone(), None, None),
-            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.clone(), None, None),
+            ApiError::BadRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                why.clone(),
+                None,
+                None,
+            ),
+            ApiError::NotFound(what) => {
+                (StatusCode::NOT_FOUND, "not_found", what.clone(), None, None)
+            }
             ApiError::Rejected(rejection) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 rejection.reason(),
@@ -77,7 +93,10 @@ impl IntoResponse for ApiError {
                 None,
                 Some(rejection.retry_after()),
             ),
-            ApiError::Unavailable { reason, retry_after } => (
+            ApiError::Unavailable {
+                reason,
+                retry_after,
+            } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 reason.clone(),

@@ -19,7 +19,10 @@ impl FromRequest<AppState> for Body {
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge {
                 limit: state.max_body_bytes,
             }),
-            Err(e) => Err(ApiError::BadRequest(format!("cannot read body: {}", e.body_text()))),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "cannot read body: {}",
+                e.body_text()
+            ))),
         }
     }
 }
@@ -37,7 +40,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_string())
             });
         Ok(Bearer(token))
     }

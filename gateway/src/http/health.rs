@@ -20,7 +20,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut ready = true;
     for partition in Partition::ALL {
         let backend = state.gateway.backend(partition);
-        let ping = tokio::time::timeout(Duration::from_secs(1), backend.exec_one(redis::cmd("PING"))).await;
+        let ping =
+            tokio::time::timeout(Duration::from_secs(1), backend.exec_one(redis::cmd("PING")))
+                .await;
         let status = match ping {
             Ok(Ok(redis::Value::SimpleString(s))) if s == "PONG" => "up".to_string(),
             Ok(Ok(other)) => format!("unexpected reply {other:?}"),
@@ -33,13 +35,23 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             json!({"backend": backend.url(), "status": status}),
         );
     }
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({"ready": ready, "partitions": Value::Object(partitions)})))
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({"ready": ready, "partitions": Value::Object(partitions)})),
+    )
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(),
     )
 }

@@ -65,7 +65,9 @@ pub async fn batch(
         (Some(body_id), Some(header_id)) if body_id != header_id => {
             return Err(ApiError::invalid_field(
                 "instance_id",
-                format!("body says {body_id:?} but the {INSTANCE_HEADER} header says {header_id:?}"),
+                format!(
+                    "body says {body_id:?} but the {INSTANCE_HEADER} header says {header_id:?}"
+                ),
             ))
         }
         (Some(id), _) | (None, Some(id)) => id.to_string(),
@@ -109,7 +111,12 @@ pub async fn instance_state(
 ) -> Result<Response, ApiError> {
     let instance_id = authenticate_path(&state, &id, token)?;
     let update = parse_instance_state(&body).map_err(ApiError::Invalid)?;
-    single(&state, instance_id, convert::instance_op(&Arc::from(id.as_str()), &update)).await
+    single(
+        &state,
+        instance_id,
+        convert::instance_op(&Arc::from(id.as_str()), &update),
+    )
+    .await
 }
 
 pub async fn trade_state(
@@ -124,7 +131,10 @@ pub async fn trade_state(
     if update.ticket != ticket {
         return Err(ApiError::invalid_field(
             "ticket",
-            format!("body ticket {:?} differs from the URL's {ticket:?}", update.ticket),
+            format!(
+                "body ticket {:?} differs from the URL's {ticket:?}",
+                update.ticket
+            ),
         ));
     }
     let op = convert::trade_op(&instance_id, &update);
@@ -144,7 +154,8 @@ pub async fn signal(
 }
 
 async fn single(state: &AppState, instance_id: Arc<str>, op: Op) -> Result<Response, ApiError> {
-    let (status, mut results, throttle_ms, retry_after) = submit(state, &instance_id, vec![op]).await?;
+    let (status, mut results, throttle_ms, retry_after) =
+        submit(state, &instance_id, vec![op]).await?;
     let Some(result) = results.pop() else {
         return Err(ApiError::BadRequest("nothing to store".into()));
     };
@@ -185,7 +196,9 @@ async fn submit(
             Ok(outcome) => {
                 item.status = outcome.name();
                 match outcome {
-                    Outcome::Stored { entry_id } | Outcome::Duplicate { entry_id } => item.entry_id = entry_id,
+                    Outcome::Stored { entry_id } | Outcome::Duplicate { entry_id } => {
+                        item.entry_id = entry_id
+                    }
                     Outcome::Stale { stored_seq } => item.stored_seq = Some(stored_seq),
                     Outcome::Coalesced => {}
                     Outcome::Unavailable { reason } | Outcome::Refused { reason } => {
@@ -229,10 +242,13 @@ fn with_headers(
     response
 }
 
-fn authenticate_path(state: &AppState, id: &str, token: Option<String>) -> Result<Arc<str>, ApiError> {
-    validate_instance_id(id).map_err(|e| {
-        ApiError::Invalid(ValidationErrors(vec![FieldError::new("id", e.message)]))
-    })?;
+fn authenticate_path(
+    state: &AppState,
+    id: &str,
+    token: Option<String>,
+) -> Result<Arc<str>, ApiError> {
+    validate_instance_id(id)
+        .map_err(|e| ApiError::Invalid(ValidationErrors(vec![FieldError::new("id", e.message)])))?;
     let token = token.ok_or(ApiError::Unauthorized("missing bearer token"))?;
     authenticate(state, id, &token)
 }
@@ -241,6 +257,8 @@ fn authenticate(state: &AppState, instance_id: &str, token: &str) -> Result<Arc<
     if state.gateway.auth.terminal(instance_id, token) {
         Ok(Arc::from(instance_id))
     } else {
-        Err(ApiError::Unauthorized("token is not valid for this terminal"))
+        Err(ApiError::Unauthorized(
+            "token is not valid for this terminal",
+        ))
     }
 }

@@ -31,7 +31,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/ingest", post(ingest::batch))
         .route("/v1/instances/{id}/state", put(ingest::instance_state))
-        .route("/v1/instances/{id}/trades/{ticket}", put(ingest::trade_state))
+        .route(
+            "/v1/instances/{id}/trades/{ticket}",
+            put(ingest::trade_state),
+        )
         .route("/v1/instances/{id}/signals", post(ingest::signal))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

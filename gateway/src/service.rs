@@ -1,0 +1,333 @@
+//! Starting and stopping the whole service from a [`Config`]: embedded engines, partition
+//! backends, queues and writers, the HTTP and RESP listeners and the background chores.
+//! Tests start it in-process on ephemeral ports exactly as `tradestate` does.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tradestate_config::{Backend as BackendConfig, Config, DEV_TOKEN};
+use tradestate_engine::EngineHandle;
+
+use crate::admission::{Admission, Quotas};
+use crate::auth::Auth;
+use crate::backend::Backend;
+use crate::gateway::{Gateway, Watermarks};
+use crate::http::{self, AppState};
+use crate::ops::Partition;
+use crate::queue::PartitionQueue;
+use crate::writer::{Policy, Writer};
+
+/// Why the service could not start; the text names the setting and the fix.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+pub struct Service {
+    pub http_addr: SocketAddr,
+    pub resp_addr: Option<SocketAddr>,
+    pub gateway: Arc<Gateway>,
+    /// Embedded engines by partition (absent for URL backends).
+    pub engines: Vec<(Partition, EngineHandle)>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Service {
+    pub async fn start(mut config: Config) -> Result<Service, StartError> {
+        let dev_mode = config.dev_mode();
+        if dev_mode {
+            for warning in config.enforce_dev_mode_loopback() {
+                tracing::warn!("{warning}");
+            }
+        }
+        let tokens = config
+            .terminal_tokens()
+            .map_err(|e| StartError(e.to_string()))?;
+        let auth = Auth::new(
+            tokens.into_iter().map(|t| (t.instance_id, t.token)),
+            config.auth.operator_tokens.clone(),
+            dev_mode.then(|| DEV_TOKEN.to_string()),
+        );
+        let mut engines = Vec::new();
+        let mut backends = Vec::new();
+        for partition in Partition::ALL {
+            let Some(settings) = config.partitions.get(partition.name()) else {
+                return Err(StartError(format!(
+                    "config: partitions.{}: missing",
+                    partition.name()
+                )));
+            };
+            let url = match &settings.backend {
+                BackendConfig::Embedded => {
+                    let engine = start_engine(partition, settings.embedded_port, &settings.engine)?;
+                    let url = format!("redis://127.0.0.1:{}", engine.port());
+                    tracing::info!(partition = partition.name(), addr = %engine.addr(), "embedded engine listening");
+                    engines.push((partition, engine));
+                    url
+                }
+                BackendConfig::Url(url) => url.clone(),
+            };
+            let backend = Backend::new(
+                partition,
+                &url,
+                Duration::from_millis(settings.connect_timeout_ms),
+                Duration::from_millis(settings.write_timeout_ms),
+            )
+            .map_err(|e| StartError(format!("config: {e}")))?;
+            backends.push(Arc::new(backend));
+        }
+        let [ris, rts, rtss]: [Arc<Backend>; 3] = backends
+            .try_into()
+            .map_err(|_| StartError("three partitions expected".into()))?;
+        let backends = [ris, rts, rtss];
+        let queues = Partition::ALL.map(|p| {
+            let capacity = config
+                .partitions
+                .get(p.name())
+                .map_or(10_000, |s| s.queue_capacity);
+            Arc::new(PartitionQueue::new(capacity))
+        });
+        let policy = Arc::new(Policy {
+            ris_ttl_s: config.policy.ris_ttl_s,
+            ris_seen_key: config.policy.ris_seen_key.clone(),
+            rts_closed_ttl_s: config.policy.rts_closed_ttl_s,
+            rtss_stream: config.policy.rtss_stream.clone(),
+            rtss_maxlen: config.policy.rtss_maxlen,
+            signal_dedupe_ttl_s: config.policy.signal_dedupe_ttl_s,
+        });
+        let (signals, _) = broadcast::channel(4096);
+        let limits = &config.limits;
+        let gateway = Arc::new(Gateway {
+            auth,
+            admission: Admission::new(Quotas {
+                per_terminal_rate: limits.per_terminal_rate,
+                per_terminal_burst: limits.per_terminal_burst,
+                global_rate: limits.global_rate,
+            }),
+            policy: policy.clone(),
+            watermarks: Watermarks {
+                throttle: limits.throttle_watermark,
+                reject: limits.reject_watermark,
+                retry_after: Duration::from_secs(limits.retry_after_s),
+            },
+            instance_stale_after: Duration::from_secs(config.policy.instance_stale_after_s),
+            backends: backends.clone(),
+            queues: queues.clone(),
+            signals: signals.clone(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for partition in Partition::ALL {
+            let batch_max = config
+                .partitions
+                .get(partition.name())
+                .map_or(512, |s| s.batch_max);
+            let writer = Writer::new(
+                backends[partition.index()].clone(),
+                queues[partition.index()].clone(),
+                policy.clone(),
+                batch_max,
+                signals.clone(),
+            );
+            tasks.push(tokio::spawn(writer.run()));
+        }
+        tasks.push(tokio::spawn(chores(gateway.clone(), shutdown_rx.clone())));
+
+        let state = AppState {
+            gateway: gateway.clone(),
+            metrics: metrics_handle(),
+            max_body_bytes: config.limits.max_body_bytes,
+            max_batch_updates: config.limits.max_batch_updates,
+        };
+        let listener = TcpListener::bind(config.listen.http).await.map_err(|e| {
+            StartError(format!(
+                "config: listen.http: cannot listen on {}: {e} (pick a free port, e.g. TRADESTATE_LISTEN_HTTP=127.0.0.1:8081)",
+                config.listen.http
+            ))
+        })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|e| StartError(format!("listen.http: {e}")))?;
+        let app = http::router(state);
+        let mut http_shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("http listener stopped: {e}");
+            }
+        }));
+        let resp_addr = None;
+        if dev_mode {
+            tracing::warn!(
+                "DEVELOPMENT MODE: no terminal tokens are configured, so any instance id is accepted with the token {DEV_TOKEN:?} and listeners are bound to loopback only. Configure [[auth.terminals]] or auth.tokens_file before connecting real terminals."
+            );
+        }
+        if gateway.auth.reads_open() {
+            tracing::warn!("no auth.operator_tokens configured: the read API (/v1/instances, /v1/signals) is open to anyone who can reach listen.http");
+        }
+        tracing::info!(%http_addr, "http listening");
+        Ok(Service {
+            http_addr,
+            resp_addr,
+            gateway,
+            engines,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn engine(&self, partition: Partition) -> Option<&EngineHandle> {
+        self.engines
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map(|(_, engine)| engine)
+    }
+
+    /// Stops the listeners and writers, then the embedded engines.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        for (_, engine) in self.engines {
+            engine.shutdown();
+        }
+    }
+}
+
+fn start_engine(
+    partition: Partition,
+    port: u16,
+    params: &std::collections::BTreeMap<String, String>,
+) -> Result<EngineHandle, StartError> {
+    let mut engine_config = tradestate_engine::Config::default();
+    let base = [
+        ("bind", "127.0.0.1".to_string()),
+        ("port", port.to_string()),
+    ];
+    let extra = params.iter().map(|(k, v)| (k.as_str(), v.clone()));
+    for (name, value) in base.into_iter().chain(extra) {
+        engine_config.set(name, &value, false).map_err(|e| {
+            StartError(format!(
+                "config: partitions.{}.engine.{name}: {e}",
+                partition.name()
+            ))
+        })?;
+    }
+    tradestate_engine::start(partition.name(), engine_config).map_err(|e| {
+        StartError(format!(
+            "partitions.{}: cannot start the embedded engine on 127.0.0.1:{port}: {e} (set partitions.{}.embedded_port to a free port, or 0)",
+            partition.name(),
+            partition.name()
+        ))
+    })
+}
+
+/// Periodic work: prune idle quota keys and publish terminal counts.
+async fn chores(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        gateway.admission.prune();
+        if let Ok(counts) = crate::status::count_terminals(&gateway).await {
+            for (status, n) in counts {
+                metrics::gauge!("tradestate_terminals", "status" => status).set(n as f64);
+            }
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; every service in a process shares it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("tradestate_write_seconds".into()),
+                    &[
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 1.0, 2.5,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("tradestate_batch_size".into()),
+                        &[
+                            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                        ],
+                    )
+                });
+            let builder = match builder {
+                Ok(builder) => builder,
+                Err(_) => PrometheusBuilder::new(),
+            };
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe_metrics();
+                    handle
+                }
+                // Another recorder is installed (an embedding program's): render ours anyway.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "tradestate_ingest_total",
+        "Updates received, by kind, transport and outcome"
+    );
+    describe_gauge!(
+        "tradestate_queue_depth",
+        "Entries waiting in a partition queue"
+    );
+    describe_histogram!("tradestate_batch_size", "Updates per writer batch");
+    describe_histogram!(
+        "tradestate_write_seconds",
+        Unit::Seconds,
+        "Time to write one batch to its engine"
+    );
+    describe_counter!(
+        "tradestate_coalesced_total",
+        "State updates merged into a queued update of the same key"
+    );
+    describe_counter!(
+        "tradestate_throttled_total",
+        "Replies that carried a throttle hint, by reason"
+    );
+    describe_counter!(
+        "tradestate_rejected_total",
+        "Updates refused by backpressure, by reason"
+    );
+    describe_gauge!(
+        "tradestate_terminals",
+        "Terminals by status (online, stale, offline)"
+    );
+    describe_gauge!(
+        "tradestate_engine_up",
+        "1 when the partition's engine answered the last call"
+    );
+}

@@ -1,0 +1,236 @@
+//! Test harness: starts the real service in-process on ephemeral ports, against embedded engines
+//! or (feature `redis-server-tests`) against the three real redis-server processes `.ci/run`
+//! starts, whose URLs come in `TRADESTATE_TEST_REDIS_URLS` ("ris_url,rts_url,rtss_url").
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tradestate_config::{Backend, Config, TerminalToken};
+use tradestate_gateway::ops::Partition;
+use tradestate_gateway::service::Service;
+
+/// Terminals every harness configures, with their tokens.
+pub const TERMINALS: [(&str, &str); 3] = [
+    ("T1", "token-for-terminal-one"),
+    ("T2", "token-for-terminal-two"),
+    ("T3", "token-for-terminal-three"),
+];
+pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Embedded,
+    Redis([String; 3]),
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Embedded => "embedded",
+            Target::Redis(_) => "redis-server",
+        }
+    }
+}
+
+/// The backends each suite runs against: embedded always, real redis-server with the feature.
+pub fn targets() -> Vec<Target> {
+    let mut targets = vec![Target::Embedded];
+    if cfg!(feature = "redis-server-tests") {
+        let urls = std::env::var("TRADESTATE_TEST_REDIS_URLS").unwrap_or_else(|_| {
+            panic!("feature redis-server-tests needs TRADESTATE_TEST_REDIS_URLS=\"ris_url,rts_url,rtss_url\" (run .ci/run, which starts three redis-server processes)")
+        });
+        let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_string()).collect();
+        let urls: [String; 3] = urls
+            .try_into()
+            .unwrap_or_else(|_| panic!("TRADESTATE_TEST_REDIS_URLS needs exactly three URLs"));
+        targets.push(Target::Redis(urls));
+    }
+    targets
+}
+
+pub struct Harness {
+    pub target: Target,
+    pub service: Service,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// A config for tests: ephemeral ports, three terminals with tokens, an operator token.
+pub fn test_config(target: &Target) -> Config {
+    let mut config = tradestate_config::load_from(None, &[]).expect("defaults load");
+    config.listen.http = "127.0.0.1:0".parse().unwrap();
+    config.listen.resp = Some("127.0.0.1:0".parse().unwrap());
+    config.auth.terminals = TERMINALS
+        .iter()
+        .map(|(id, token)| TerminalToken {
+            instance_id: id.to_string(),
+            token: token.to_string(),
+        })
+        .collect();
+    config.auth.operator_tokens = vec![OPERATOR_TOKEN.to_string()];
+    for (i, name) in ["ris", "rts", "rtss"].iter().enumerate() {
+        let partition = config.partitions.get_mut(name).unwrap();
+        partition.embedded_port = 0;
+        partition.write_timeout_ms = 1000;
+        partition.connect_timeout_ms = 500;
+        if let Target::Redis(urls) = target {
+            partition.backend = Backend::Url(urls[i].clone());
+        }
+    }
+    config
+}
+
+/// Starts the service for `target` after `tweak` adjusts the test config. Real redis-servers
+/// are flushed first, so suites using them must run with `--test-threads=1` (as `.ci/run` does).
+pub async fn start(target: &Target, tweak: impl FnOnce(&mut Config)) -> Harness {
+    if let Target::Redis(urls) = target {
+        for url in urls {
+            let client = redis::Client::open(url.as_str()).expect("redis url");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach test redis-server {url}: {e}"));
+            let _: () = redis::cmd("FLUSHALL")
+                .query_async(&mut conn)
+                .await
+                .expect("FLUSHALL");
+        }
+    }
+    let mut config = test_config(target);
+    tweak(&mut config);
+    let service = Service::start(config).await.expect("service starts");
+    let base = format!("http://{}", service.http_addr);
+    Harness {
+        target: target.clone(),
+        service,
+        base,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    }
+}
+
+pub fn token(instance_id: &str) -> &'static str {
+    TERMINALS
+        .iter()
+        .find(|(id, _)| *id == instance_id)
+        .map(|(_, t)| *t)
+        .unwrap_or("no-such-token")
+}
+
+impl Harness {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A direct connection to a partition's engine (embedded or real), to check what was stored.
+    pub async fn engine(&self, partition: Partition) -> redis::aio::MultiplexedConnection {
+        let url = match &self.target {
+            Target::Embedded => format!(
+                "redis://127.0.0.1:{}",
+                self.service
+                    .engine(partition)
+                    .expect("embedded engine")
+                    .port()
+            ),
+            Target::Redis(urls) => urls[partition.index()].clone(),
+        };
+        redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("engine connection")
+    }
+
+    /// POSTs `body` to `path` as terminal `instance_id` with its token.
+    pub async fn post_as(
+        &self,
+        instance_id: &str,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token(instance_id))
+            .header("x-tradestate-instance", instance_id)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put_as(
+        &self,
+        instance_id: &str,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .bearer_auth(token(instance_id))
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn stop(self) {
+        self.service.stop().await;
+    }
+}
+
+/// A heartbeat batch body for `instance_id` with sequence number `seq`.
+pub fn heartbeat(instance_id: &str, seq: u64) -> String {
+    serde_json::json!({
+        "instance_id": instance_id,
+        "updates": [instance_state(seq)]
+    })
+    .to_string()
+}
+
+pub fn instance_state(seq: u64) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "instance", "seq": seq, "time_msc": 1_763_000_000_000i64 + seq as i64,
+        "login": 5001234, "server": "Broker-Demo", "currency": "USD", "leverage": 100,
+        "balance": 10000.0, "credit": 0.0, "equity": 10012.5, "profit": 12.5,
+        "margin": 100.0, "margin_free": 9912.5, "margin_level": 10012.5,
+        "connected": true, "trade_allowed": true, "ping_us": 3500, "build": 4755,
+        "positions": 1, "orders": 0
+    })
+}
+
+pub fn trade(seq: u64, ticket: &str, closed: bool) -> serde_json::Value {
+    let mut trade = serde_json::json!({
+        "kind": "trade", "seq": seq, "ticket": ticket, "time_msc": 1_763_000_000_000i64,
+        "time_update_msc": 1_763_000_000_000i64 + seq as i64, "symbol": "EURUSD", "type": "buy",
+        "volume": 0.1, "price_open": 1.1, "price_current": 1.1005, "sl": 1.09, "tp": 1.12,
+        "profit": 5.0, "swap": 0.0, "commission": -0.7, "magic": 42,
+        "state": if closed { "closed" } else { "open" }
+    });
+    if closed {
+        trade["time_close_msc"] = serde_json::json!(1_763_000_000_000i64 + seq as i64);
+        trade["price_close"] = serde_json::json!(1.1005);
+    }
+    trade
+}
+
+pub fn signal(seq: u64, signal_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "signal", "seq": seq, "signal_id": signal_id, "time_msc": 1_763_000_000_000i64 + seq as i64,
+        "strategy": "trend-1", "symbol": "EURUSD", "action": "buy", "volume": 0.1
+    })
+}
+
+pub fn batch(instance_id: &str, updates: Vec<serde_json::Value>) -> String {
+    serde_json::json!({"instance_id": instance_id, "updates": updates}).to_string()
+}
