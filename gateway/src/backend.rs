@@ -36,7 +36,9 @@ pub struct Backend {
 }
 
 struct Slot {
-    conn: Option<MultiplexedConnection>,
+    /// The live connection and its generation, so a failure drops only the connection it saw.
+    conn: Option<(u64, MultiplexedConnection)>,
+    generation: u64,
     next_attempt: Option<Instant>,
     backoff: Duration,
 }
@@ -51,6 +53,13 @@ impl Backend {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Backend, String> {
+        if url.starts_with("rediss://") {
+            return Err(format!(
+                "partitions.{}.backend: {:?}: TLS (rediss://) is not built into this release; reach the server over redis:// on a trusted network or through a TLS tunnel (stunnel, spiped)",
+                partition.name(),
+                redact(url)
+            ));
+        }
         let client = Client::open(url).map_err(|e| {
             format!(
                 "partitions.{}.backend: cannot use {:?}: {e}",
@@ -66,6 +75,7 @@ impl Backend {
             response_timeout,
             slot: Mutex::new(Slot {
                 conn: None,
+                generation: 0,
                 next_attempt: None,
                 backoff: MIN_BACKOFF,
             }),
@@ -87,10 +97,10 @@ impl Backend {
     }
 
     /// A live connection, opening one if needed (within the backoff schedule).
-    pub async fn connection(&self) -> Result<MultiplexedConnection, Unavailable> {
+    pub async fn connection(&self) -> Result<(u64, MultiplexedConnection), Unavailable> {
         let mut slot = self.slot.lock().await;
-        if let Some(conn) = &slot.conn {
-            return Ok(conn.clone());
+        if let Some((generation, conn)) = &slot.conn {
+            return Ok((*generation, conn.clone()));
         }
         if let Some(at) = slot.next_attempt {
             if Instant::now() < at {
@@ -108,14 +118,16 @@ impl Backend {
         .await;
         match attempt {
             Ok(Ok(conn)) => {
-                slot.conn = Some(conn.clone());
+                slot.generation += 1;
+                let generation = slot.generation;
+                slot.conn = Some((generation, conn.clone()));
                 slot.next_attempt = None;
                 slot.backoff = MIN_BACKOFF;
                 if !self.up.swap(true, Ordering::Relaxed) {
                     tracing::info!(partition = self.partition.name(), url = %self.display_url, "engine connected");
                 }
                 self.report_up(true);
-                Ok(conn)
+                Ok((generation, conn))
             }
             Ok(Err(e)) => Err(self.failed_connect(&mut slot, e.to_string())),
             Err(_) => Err(self.failed_connect(&mut slot, "connect timed out".into())),
@@ -136,7 +148,7 @@ impl Backend {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.connection().await?;
+        let (generation, mut conn) = self.connection().await?;
         let sent = tokio::time::timeout(
             self.response_timeout,
             conn.send_packed_commands(pipe, 0, count),
@@ -145,18 +157,16 @@ impl Backend {
         match sent {
             Ok(Ok(values)) if values.len() == count => Ok(values),
             Ok(Ok(values)) => {
-                Err(self.drop_connection(format!("expected {count} replies, got {}", values.len())))
+                let why = format!("expected {count} replies, got {}", values.len());
+                Err(self.drop_connection(generation, why).await)
             }
-            Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
-                Err(self.drop_connection(e.to_string()))
+            // Any whole-pipeline error (I/O, dropped, protocol) leaves the connection's state
+            // unknown: replace it.
+            Ok(Err(e)) => Err(self.drop_connection(generation, e.to_string()).await),
+            Err(_) => {
+                let why = format!("no reply within {} ms", self.response_timeout.as_millis());
+                Err(self.drop_connection(generation, why).await)
             }
-            // A whole-pipeline error that is not I/O (e.g. a protocol error): the connection's
-            // state is unknown, so replace it too.
-            Ok(Err(e)) => Err(self.drop_connection(e.to_string())),
-            Err(_) => Err(self.drop_connection(format!(
-                "no reply within {} ms",
-                self.response_timeout.as_millis()
-            ))),
         }
     }
 
@@ -168,13 +178,13 @@ impl Backend {
         values.pop().ok_or_else(|| self.unavailable("empty reply"))
     }
 
-    fn drop_connection(&self, why: String) -> Unavailable {
-        if let Ok(mut slot) = self.slot.try_lock() {
+    async fn drop_connection(&self, generation: u64, why: String) -> Unavailable {
+        let mut slot = self.slot.lock().await;
+        if matches!(&slot.conn, Some((current, _)) if *current == generation) {
             slot.conn = None;
-        } else {
-            // Someone is reconnecting right now; their fresh connection is the one to keep.
+            self.mark_down(&why);
         }
-        self.mark_down(&why);
+        drop(slot);
         self.unavailable(&why)
     }
 

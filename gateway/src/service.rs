@@ -249,6 +249,7 @@ async fn chores(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         gateway.admission.prune();
+        let _ = crate::status::prune_seen(&gateway).await;
         if let Ok(counts) = crate::status::count_terminals(&gateway).await {
             for (status, n) in counts {
                 metrics::gauge!("tradestate_terminals", "status" => status).set(n as f64);

@@ -66,6 +66,23 @@ pub async fn last_seen(gateway: &Gateway) -> Result<Vec<(String, u64)>, Unavaila
     Ok(out)
 }
 
+/// Terminals silent this long leave the last-seen index (and so the listing).
+pub const FORGET_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Drops terminals not seen for [`FORGET_AFTER`] from the last-seen index.
+pub async fn prune_seen(gateway: &Gateway) -> Result<(), Unavailable> {
+    let horizon = unix_ms().saturating_sub(FORGET_AFTER.as_millis() as u64);
+    let mut cmd = redis::cmd("ZREMRANGEBYSCORE");
+    cmd.arg(&gateway.policy.ris_seen_key)
+        .arg("-inf")
+        .arg(format!("({horizon}"));
+    gateway
+        .backend(Partition::Ris)
+        .exec_one(cmd)
+        .await
+        .map(|_| ())
+}
+
 pub async fn count_terminals(gateway: &Gateway) -> Result<Vec<(&'static str, usize)>, Unavailable> {
     let now = unix_ms();
     let ttl = Duration::from_secs(gateway.policy.ris_ttl_s);
