@@ -27,6 +27,11 @@ const READ_CHUNK: usize = 16 * 1024;
 /// affected.
 pub const QUERY_BUFFER_LIMIT: usize = 1024 * 1024;
 
+/// The query buffer limit before AUTH: enough for any handshake, too little to hurt. (Redis
+/// instead limits unauthenticated commands to 10 arguments, which would turn a forgotten AUTH
+/// before an HSET into a protocol error instead of `-NOAUTH`.)
+pub const UNAUTHENTICATED_QUERY_BUFFER_LIMIT: usize = 64 * 1024;
+
 /// Output buffers larger than this are released after being written.
 const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
 
@@ -132,14 +137,15 @@ impl Connection {
     async fn process(&mut self) -> bool {
         // Checked before anything runs, as Redis does, so whether the limit applies does not
         // depend on how the bytes were split into reads.
-        if self.input.len() > QUERY_BUFFER_LIMIT {
+        let limit = self.query_buffer_limit();
+        if self.input.len() > limit {
             tracing::warn!(
                 connection = self.session.connection_id,
                 bytes = self.input.len(),
                 "closing resp client over the query buffer limit"
             );
             self.reply.error(&format!(
-                "ERR query buffer limit reached ({QUERY_BUFFER_LIMIT} bytes): send smaller commands"
+                "ERR query buffer limit reached ({limit} bytes): send smaller commands"
             ));
             self.flush_writes().await;
             return true;
@@ -152,8 +158,8 @@ impl Connection {
         let mut close = false;
         while consumed < self.input.len() && !close {
             let limits = Limits {
-                max_bulk_len: QUERY_BUFFER_LIMIT as i64,
-                authenticated: self.session.instance_id.is_some(),
+                max_bulk_len: self.query_buffer_limit() as i64,
+                authenticated: true,
             };
             self.args.clear();
             match parser::parse_command(&self.input[consumed..], limits, &mut self.args) {
@@ -213,6 +219,14 @@ impl Connection {
         }
         self.flush_writes().await;
         close
+    }
+
+    fn query_buffer_limit(&self) -> usize {
+        if self.session.instance_id.is_some() {
+            QUERY_BUFFER_LIMIT
+        } else {
+            UNAUTHENTICATED_QUERY_BUFFER_LIMIT
+        }
     }
 
     /// Submits the writes of this read and puts each reply where its command stood.
