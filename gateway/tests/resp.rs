@@ -717,3 +717,20 @@ async fn clients_beyond_the_limit_are_refused() {
         h.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_service_closes_resp_connections() {
+    for target in targets() {
+        let h = start(&target, |_| {}).await;
+        let mut idle = Raw::connect(&h).await;
+        assert_eq!(idle.command(&["AUTH", "T1", token("T1")]).await, "+OK\r\n");
+        let metrics = h.get("/metrics").await.text().await.unwrap();
+        assert!(
+            metrics.contains("tradestate_resp_connections"),
+            "{}: gauge missing from /metrics",
+            target.name()
+        );
+        h.stop().await;
+        assert!(idle.closed().await, "{}", target.name());
+    }
+}
