@@ -5,7 +5,8 @@
 //!
 //! Layout: `keys` (where updates live), `ops` (what a writer is given), `queue` (bounded,
 //! coalescing), `writer` (batching writer and policies), `backend` (connections), `admission`
-//! (quotas and watermarks), `auth`, `gateway` (the transport-independent core).
+//! (quotas and watermarks), `auth`, `gateway` (the transport-independent core), `http` and
+//! `resp` (the two transports).
 
 pub mod admission;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod ops;
 pub mod queue;
+pub mod resp;
 pub mod service;
 pub mod status;
 pub mod writer;

@@ -170,7 +170,17 @@ impl Service {
                 tracing::error!("http listener stopped: {e}");
             }
         }));
-        let resp_addr = None;
+        let resp_addr = match config.listen.resp {
+            Some(addr) => {
+                let max_clients = config.limits.max_resp_clients;
+                let (bound, task) =
+                    crate::resp::start(addr, gateway.clone(), max_clients, shutdown_rx.clone())
+                        .await?;
+                tasks.push(task);
+                Some(bound)
+            }
+            None => None,
+        };
         if dev_mode {
             tracing::warn!(
                 "DEVELOPMENT MODE: no terminal tokens are configured, so any instance id is accepted with the token {DEV_TOKEN:?} and listeners are bound to loopback only. Configure [[auth.terminals]] or auth.tokens_file before connecting real terminals."
