@@ -63,7 +63,8 @@ async fn readyz(h: &Harness) -> (u16, Value) {
     status_and_json(response).await
 }
 
-/// Sends a trade for `ticket` and returns the status and how long the answer took.
+/// Writes position 4444 of T1 with `seq`; returns the status, whether `Retry-After` came, and
+/// how long the answer took.
 async fn timed_trade(h: &Harness, seq: u64) -> (u16, bool, Duration) {
     let started = Instant::now();
     let request = h
