@@ -234,3 +234,128 @@ pub fn signal(seq: u64, signal_id: &str) -> serde_json::Value {
 pub fn batch(instance_id: &str, updates: Vec<serde_json::Value>) -> String {
     serde_json::json!({"instance_id": instance_id, "updates": updates}).to_string()
 }
+
+// ---- Helpers for the HTTP, fixture and outage suites (appended; existing ones above). ----
+
+/// Lets every engine of `config` run `DEBUG SLEEP` from loopback clients, which the suites use
+/// to stall a partition on purpose. Real redis-servers need `--enable-debug-command local` at
+/// start (`.ci/run` passes it); it cannot be changed at runtime.
+pub fn allow_debug_command(config: &mut Config) {
+    for name in ["ris", "rts", "rtss"] {
+        if let Some(partition) = config.partitions.get_mut(name) {
+            partition
+                .engine
+                .insert("enable-debug-command".into(), "local".into());
+        }
+    }
+}
+
+/// Blocks `partition`'s engine for `secs` seconds with `DEBUG SLEEP` on a connection of its own.
+/// Returns once the command is sent (it replies when the sleep ends).
+pub async fn stall_engine(
+    h: &Harness,
+    partition: Partition,
+    secs: f64,
+) -> tokio::task::JoinHandle<()> {
+    let mut conn = h.engine(partition).await;
+    let task = tokio::spawn(async move {
+        let reply: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(secs)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = reply {
+            panic!(
+                "DEBUG SLEEP failed (real redis-server needs --enable-debug-command local): {e}"
+            );
+        }
+    });
+    // Give the command time to reach the engine before the caller sends traffic.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    task
+}
+
+/// A request with full control over the credentials: `token` as bearer (none if `None`) and
+/// `instance` as the `x-tradestate-instance` header (none if `None`).
+pub async fn send(
+    h: &Harness,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    instance: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = h.http.request(method, h.url(path)).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(instance) = instance {
+        request = request.header("x-tradestate-instance", instance);
+    }
+    request.send().await.expect("request sent")
+}
+
+/// The status and JSON body of a response (`Value::Null` when the body is not JSON).
+pub async fn status_and_json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The body of a single-object route: the update without its batch `kind` tag.
+pub fn single_body(mut update: serde_json::Value) -> String {
+    if let Some(object) = update.as_object_mut() {
+        object.remove("kind");
+    }
+    update.to_string()
+}
+
+/// `HGETALL key` as a map.
+pub async fn hash(
+    conn: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+) -> std::collections::HashMap<String, String> {
+    redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("HGETALL")
+}
+
+/// Runs one command on a direct engine connection and decodes its reply.
+pub async fn query<T: redis::FromRedisValue>(
+    conn: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// A TCP port nobody listens on right now (bound once by the OS, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The `results[i].status` strings of a batch reply.
+pub fn statuses(reply: &serde_json::Value) -> Vec<String> {
+    reply["results"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .map(|r| r["status"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,326 @@
+//! Engine outages over real sockets: a killed engine connection, a stopped embedded engine and
+//! (feature `redis-server-tests`) a killed and restarted redis-server process. Requests answer
+//! 200 or 503 with `Retry-After` within a bound, never hang, and 200s come back by themselves
+//! once the engine is back, without restarting the gateway.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use tradestate_gateway::ops::Partition;
+
+/// What one request of the background traffic saw: when, and the status (`None`: no answer
+/// within the bound).
+type Seen = (Instant, Option<u16>, bool);
+
+/// Sends one heartbeat + trade + signal batch per round until `stop`, each request bounded.
+fn traffic(h: &Harness, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<Seen>> {
+    let http = h.http.clone();
+    let url = h.url("/v1/ingest");
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut seq = 1_000u64;
+        while !stop.load(Ordering::Relaxed) {
+            seq += 1;
+            let body = batch(
+                "T1",
+                vec![
+                    instance_state(seq),
+                    trade(seq, "555", false),
+                    signal(seq, &format!("outage-{seq}")),
+                ],
+            );
+            let request = http.post(&url).bearer_auth(token("T1")).body(body).send();
+            let outcome = match tokio::time::timeout(Duration::from_secs(5), request).await {
+                Ok(Ok(response)) => {
+                    let has_retry_after = response.headers().contains_key("retry-after");
+                    (
+                        Instant::now(),
+                        Some(response.status().as_u16()),
+                        has_retry_after,
+                    )
+                }
+                Ok(Err(e)) => panic!("request failed outright: {e}"),
+                Err(_) => (Instant::now(), None, false),
+            };
+            seen.push(outcome);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        seen
+    })
+}
+
+async fn readyz(h: &Harness) -> (u16, Value) {
+    let response =
+        tokio::time::timeout(Duration::from_secs(3), h.http.get(h.url("/readyz")).send())
+            .await
+            .expect("/readyz answers within 3 s")
+            .expect("/readyz request");
+    status_and_json(response).await
+}
+
+/// Writes position 4444 of T1 with `seq`; returns the status, whether `Retry-After` came, and
+/// how long the answer took.
+async fn timed_trade(h: &Harness, seq: u64) -> (u16, bool, Duration) {
+    let started = Instant::now();
+    let request = h
+        .http
+        .put(h.url("/v1/instances/T1/trades/4444"))
+        .bearer_auth(token("T1"))
+        .body(single_body(trade(seq, "4444", false)))
+        .send();
+    let response = tokio::time::timeout(Duration::from_secs(5), request)
+        .await
+        .expect("a trade write answers within 5 s")
+        .expect("request sent");
+    let retry_after = response.headers().contains_key("retry-after");
+    (response.status().as_u16(), retry_after, started.elapsed())
+}
+
+/// Polls trade writes until one is stored; returns how long that took.
+async fn until_stored(h: &Harness, first_seq: u64, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut seq = first_seq;
+    loop {
+        let (status, _, _) = timed_trade(h, seq).await;
+        if status == 200 {
+            return started.elapsed();
+        }
+        assert_eq!(status, 503, "only 503 while recovering");
+        assert!(
+            started.elapsed() < within,
+            "no 200 within {within:?} after the engine came back"
+        );
+        seq += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_engine_connections_recover_by_themselves() {
+    for target in targets() {
+        let name = target.name();
+        let h = start(&target, |_| {}).await;
+        let warm_up = h
+            .post_as(
+                "T1",
+                "/v1/ingest",
+                batch(
+                    "T1",
+                    vec![instance_state(1), trade(1, "555", false), signal(1, "w")],
+                ),
+            )
+            .await;
+        assert_eq!(warm_up.status(), 200, "{name}");
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = traffic(&h, stop.clone());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let killed_at = Instant::now();
+        for partition in Partition::ALL {
+            let mut conn = h.engine(partition).await;
+            // The new form skips the calling connection (SKIPME yes is the default).
+            let killed: i64 = query(&mut conn, &["CLIENT", "KILL", "TYPE", "normal"]).await;
+            assert!(
+                killed >= 1,
+                "{name}: {}: the gateway's connection was not killed",
+                partition.name()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::Relaxed);
+        let seen = running.await.expect("traffic task");
+
+        assert!(seen.len() > 20, "{name}: only {} requests", seen.len());
+        for (_, status, retry_after) in &seen {
+            match status {
+                Some(200) => {}
+                Some(503) => assert!(retry_after, "{name}: 503 without Retry-After"),
+                Some(other) => panic!("{name}: unexpected status {other}"),
+                None => panic!("{name}: a request did not answer within 5 s"),
+            }
+        }
+        let recovered = seen
+            .iter()
+            .find(|(at, status, _)| *at > killed_at && *status == Some(200))
+            .map(|(at, _, _)| *at - killed_at);
+        let unavailable = seen.iter().filter(|(_, s, _)| *s == Some(503)).count();
+        eprintln!("{name}: {} requests, {unavailable} answered 503, first 200 after the kill at {recovered:?}", seen.len());
+        let recovered = recovered.unwrap_or_else(|| panic!("{name}: no 200 after the kill"));
+        assert!(
+            recovered < Duration::from_secs(3),
+            "{name}: 200s came back after {recovered:?}"
+        );
+        assert_eq!(
+            seen.last().and_then(|s| s.1),
+            Some(200),
+            "{name}: the last request failed"
+        );
+        assert_eq!(readyz(&h).await.0, 200, "{name}");
+        h.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_embedded_engine_gives_503_until_it_is_back() {
+    let mut h = start(&Target::Embedded, |_| {}).await;
+    assert_eq!(timed_trade(&h, 1).await.0, 200);
+    assert_eq!(readyz(&h).await.0, 200);
+
+    // Take the rts engine out of the service and stop it; the gateway keeps its URL.
+    let index = h
+        .service
+        .engines
+        .iter()
+        .position(|(p, _)| *p == Partition::Rts)
+        .expect("embedded rts engine");
+    let (_, engine) = h.service.engines.remove(index);
+    let port = engine.port();
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .expect("engine shut down");
+
+    for seq in 2..7 {
+        let (status, retry_after, took) = timed_trade(&h, seq).await;
+        assert_eq!(status, 503, "a write to a stopped engine");
+        assert!(retry_after, "503 without Retry-After");
+        assert!(took < Duration::from_secs(2), "503 took {took:?}");
+    }
+    let (status, ready) = readyz(&h).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_ne!(ready["partitions"]["rts"]["status"], "up", "{ready}");
+    assert_eq!(ready["partitions"]["ris"]["status"], "up", "{ready}");
+    // The other partitions keep working.
+    assert_eq!(
+        h.post_as("T1", "/v1/ingest", heartbeat("T1", 1))
+            .await
+            .status(),
+        200
+    );
+
+    // A new engine on the same port: the gateway finds it without a restart.
+    let mut config = tradestate_engine::Config::default();
+    config.set("bind", "127.0.0.1", false).unwrap();
+    config.set("port", &port.to_string(), false).unwrap();
+    let restarted =
+        tradestate_engine::start("rts-restarted", config).expect("engine restarts on its port");
+    let took = until_stored(&h, 10, Duration::from_secs(5)).await;
+    eprintln!("embedded: first 200 {took:?} after the engine came back");
+    assert_eq!(readyz(&h).await.0, 200);
+    h.stop().await;
+    tokio::task::spawn_blocking(move || restarted.shutdown())
+        .await
+        .unwrap();
+}
+
+/// A redis-server process of this test's own, killed on drop.
+#[cfg(feature = "redis-server-tests")]
+struct RedisProcess {
+    child: std::process::Child,
+}
+
+#[cfg(feature = "redis-server-tests")]
+impl RedisProcess {
+    async fn start(port: u16) -> RedisProcess {
+        let process = RedisProcess {
+            child: std::process::Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server runs (installed by .ci/run)"),
+        };
+        let url = format!("redis://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(client) = redis::Client::open(url.as_str()) {
+                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                    if redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok()
+                    {
+                        return process;
+                    }
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "redis-server on {port} did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "redis-server-tests")]
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(feature = "redis-server-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
+    let port = free_port();
+    let mut server = RedisProcess::start(port).await;
+    let h = start(&Target::Embedded, |config| {
+        config.partitions.get_mut("rts").unwrap().backend =
+            tradestate_config::Backend::Url(format!("redis://127.0.0.1:{port}"));
+    })
+    .await;
+    for seq in 1..5 {
+        assert_eq!(timed_trade(&h, seq).await.0, 200);
+    }
+    assert_eq!(readyz(&h).await.0, 200);
+
+    server.kill();
+    for seq in 5..10 {
+        let (status, retry_after, took) = timed_trade(&h, seq).await;
+        assert_eq!(status, 503, "a write to a dead redis-server");
+        assert!(retry_after, "503 without Retry-After");
+        assert!(took < Duration::from_secs(2), "503 took {took:?}");
+    }
+    let (status, ready) = readyz(&h).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_ne!(ready["partitions"]["rts"]["status"], "up", "{ready}");
+    // Partitions on other engines keep working.
+    assert_eq!(
+        h.post_as("T1", "/v1/ingest", heartbeat("T1", 1))
+            .await
+            .status(),
+        200
+    );
+
+    let _server = RedisProcess::start(port).await;
+    let took = until_stored(&h, 20, Duration::from_secs(5)).await;
+    eprintln!("redis-server: first 200 {took:?} after the restart");
+    assert_eq!(readyz(&h).await.0, 200);
+    let mut rts = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let open: bool = query(&mut rts, &["SISMEMBER", "rts:{T1}:open", "4444"]).await;
+    assert!(open, "the write after the restart is in the new server");
+    h.stop().await;
+}
