@@ -5,6 +5,9 @@ mod error;
 mod extract;
 mod health;
 mod ingest;
+pub mod openapi;
+mod reads;
+mod sse;
 
 use std::sync::Arc;
 
@@ -36,6 +39,12 @@ pub fn router(state: AppState) -> Router {
             put(ingest::trade_state),
         )
         .route("/v1/instances/{id}/signals", post(ingest::signal))
+        .route("/v1/instances", get(reads::instances))
+        .route("/v1/instances/{id}", get(reads::instance))
+        .route("/v1/instances/{id}/trades", get(reads::trades))
+        .route("/v1/signals", get(reads::signals))
+        .route("/v1/signals/stream", get(sse::stream))
+        .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
