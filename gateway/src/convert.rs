@@ -32,16 +32,12 @@ pub fn instance_op(instance_id: &Arc<str>, state: &InstanceState) -> Op {
 
 pub fn trade_op(instance_id: &Arc<str>, trade: &TradeState) -> Op {
     let fields = trade.to_fields();
-    let closed_at_msc = match trade.state {
-        TradeStatus::Closed => Some(trade.time_close_msc.unwrap_or(trade.time_update_msc)),
-        TradeStatus::Open => None,
-    };
     Op {
         instance_id: instance_id.clone(),
         seq: trade.seq,
         body: OpBody::Trade {
             ticket: trade.ticket.clone(),
-            closed_at_msc,
+            closed: trade.state == TradeStatus::Closed,
             absent: absent(TRADE_STATE_FIELDS, &fields),
         },
         fields,

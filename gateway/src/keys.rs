@@ -18,7 +18,8 @@ pub fn open_trades(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:open")
 }
 
-/// Sorted set of a terminal's closed tickets scored by close time: `rts:{T1}:closed`.
+/// Sorted set of a terminal's closed tickets, scored by when the close was recorded (ms):
+/// `rts:{T1}:closed`.
 pub fn closed_trades(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:closed")
 }

@@ -74,7 +74,7 @@ pub enum OpBody {
     /// Full position snapshot.
     Trade {
         ticket: String,
-        closed_at_msc: Option<i64>,
+        closed: bool,
         absent: Vec<&'static str>,
     },
     /// A signal event, stored once per `signal_id`.

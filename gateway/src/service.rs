@@ -341,4 +341,8 @@ fn describe_metrics() {
         "tradestate_engine_up",
         "1 when the partition's engine answered the last call"
     );
+    describe_counter!(
+        "tradestate_signal_tail_lagged_total",
+        "Times a live signal tail fell behind and re-read the stream"
+    );
 }

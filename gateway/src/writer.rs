@@ -201,32 +201,33 @@ impl Writer {
             }
             OpBody::Trade {
                 ticket,
-                closed_at_msc,
+                closed,
                 absent,
             } => {
                 add_hdel(pipe, key, absent);
                 let open = keys::open_trades(&op.instance_id);
-                match closed_at_msc {
-                    None => {
-                        pipe.cmd("PERSIST").arg(key);
-                        pipe.cmd("SADD").arg(&open).arg(ticket);
-                        None
-                    }
-                    Some(closed_at) => {
-                        let ttl = self.policy.rts_closed_ttl_s;
-                        let closed = keys::closed_trades(&op.instance_id);
-                        pipe.cmd("EXPIRE").arg(key).arg(ttl);
-                        pipe.cmd("SREM").arg(&open).arg(ticket);
-                        pipe.cmd("ZADD").arg(&closed).arg(*closed_at).arg(ticket);
-                        let horizon = received_ms.saturating_sub(ttl.saturating_mul(1000));
-                        pipe.cmd("ZREMRANGEBYSCORE")
-                            .arg(&closed)
-                            .arg("-inf")
-                            .arg(format!("({horizon}"));
-                        pipe.cmd("EXPIRE").arg(&closed).arg(ttl);
-                        Some(Instant::now() + Duration::from_secs(ttl))
-                    }
+                if !*closed {
+                    pipe.cmd("PERSIST").arg(key);
+                    pipe.cmd("SADD").arg(&open).arg(ticket);
+                    return None;
                 }
+                let ttl = self.policy.rts_closed_ttl_s;
+                let closed_index = keys::closed_trades(&op.instance_id);
+                pipe.cmd("EXPIRE").arg(key).arg(ttl);
+                pipe.cmd("SREM").arg(&open).arg(ticket);
+                // Scored by when the close was recorded, the same clock the hash's
+                // TTL runs on, so the index and the hashes expire together.
+                pipe.cmd("ZADD")
+                    .arg(&closed_index)
+                    .arg(received_ms)
+                    .arg(ticket);
+                let horizon = received_ms.saturating_sub(ttl.saturating_mul(1000));
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(&closed_index)
+                    .arg("-inf")
+                    .arg(format!("({horizon}"));
+                pipe.cmd("EXPIRE").arg(&closed_index).arg(ttl);
+                Some(Instant::now() + Duration::from_secs(ttl))
             }
             OpBody::Signal { .. } => None,
         }
