@@ -20,7 +20,7 @@ use crate::gateway::{Gateway, Watermarks};
 use crate::http::{self, AppState};
 use crate::ops::Partition;
 use crate::queue::PartitionQueue;
-use crate::writer::{Policy, Writer};
+use crate::writer::Writer;
 
 /// Why the service could not start; the text names the setting and the fix.
 #[derive(Debug)]
@@ -99,14 +99,7 @@ impl Service {
                 .map_or(10_000, |s| s.queue_capacity);
             Arc::new(PartitionQueue::new(capacity))
         });
-        let policy = Arc::new(Policy {
-            ris_ttl_s: config.policy.ris_ttl_s,
-            ris_seen_key: config.policy.ris_seen_key.clone(),
-            rts_closed_ttl_s: config.policy.rts_closed_ttl_s,
-            rtss_stream: config.policy.rtss_stream.clone(),
-            rtss_maxlen: config.policy.rtss_maxlen,
-            signal_dedupe_ttl_s: config.policy.signal_dedupe_ttl_s,
-        });
+        let policy = Arc::new(config.policy.clone());
         let (signals, _) = broadcast::channel(4096);
         let limits = &config.limits;
         let gateway = Arc::new(Gateway {

@@ -16,30 +16,7 @@ use crate::backend::{server_error, Backend, Commands};
 use crate::keys;
 use crate::ops::{Fields, Op, OpBody, Outcome, Partition};
 use crate::queue::{Entry, PartitionQueue};
-
-/// The write policies of DESIGN 5.2, from the config.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub ris_ttl_s: u64,
-    pub ris_seen_key: String,
-    pub rts_closed_ttl_s: u64,
-    pub rtss_stream: String,
-    pub rtss_maxlen: u64,
-    pub signal_dedupe_ttl_s: u64,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            ris_ttl_s: 120,
-            ris_seen_key: "ris:seen".into(),
-            rts_closed_ttl_s: 2_592_000,
-            rtss_stream: "rtss:signals".into(),
-            rtss_maxlen: 10_000,
-            signal_dedupe_ttl_s: 86_400,
-        }
-    }
-}
+pub use tradestate_config::Policy;
 
 /// A stored signal, as the live tail (SSE) sends it.
 #[derive(Debug, Clone)]

@@ -111,12 +111,8 @@ pub async fn instance_state(
 ) -> Result<Response, ApiError> {
     let instance_id = authenticate_path(&state, &id, token)?;
     let update = parse_instance_state(&body).map_err(ApiError::Invalid)?;
-    single(
-        &state,
-        instance_id,
-        convert::instance_op(&Arc::from(id.as_str()), &update),
-    )
-    .await
+    let op = convert::instance_op(&instance_id, &update);
+    single(&state, instance_id, op).await
 }
 
 pub async fn trade_state(
