@@ -61,6 +61,8 @@ pub struct Gateway {
     pub backends: [Arc<Backend>; 3],
     pub queues: [Arc<PartitionQueue>; 3],
     pub signals: broadcast::Sender<Arc<SignalEvent>>,
+    /// Turns true when the service stops; long-lived responses (signal tails) end on it.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Gateway {

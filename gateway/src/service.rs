@@ -102,6 +102,7 @@ impl Service {
         let policy = Arc::new(config.policy.clone());
         let (signals, _) = broadcast::channel(4096);
         let limits = &config.limits;
+        let (shutdown, shutdown_rx) = watch::channel(false);
         let gateway = Arc::new(Gateway {
             auth,
             admission: Admission::new(Quotas {
@@ -119,8 +120,8 @@ impl Service {
             backends: backends.clone(),
             queues: queues.clone(),
             signals: signals.clone(),
+            stopping: shutdown_rx.clone(),
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         for partition in Partition::ALL {
             let batch_max = config

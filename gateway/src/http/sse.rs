@@ -91,15 +91,19 @@ pub async fn stream(
     };
 
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
-    tokio::spawn(
-        Tail {
-            backend,
-            stream_key,
-            last_sent,
-            tx,
+    let mut stopping = state.gateway.stopping.clone();
+    let tail = Tail {
+        backend,
+        stream_key,
+        last_sent,
+        tx,
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tail.run(live, first_page) => {}
+            _ = stopping.wait_for(|stop| *stop) => {}
         }
-        .run(live, first_page),
-    );
+    });
     let events = stream::unfold(rx, |mut rx| async move {
         let message: Message = rx.recv().await?;
         Some((Ok::<_, Infallible>(message.into_event()), rx))
