@@ -73,10 +73,9 @@ impl Terminal {
             time_msc: now - 3_600_000,
             time_update_msc: now,
             symbol: "EURUSD".into(),
-            r#type: if position % 2 == 0 {
-                PositionType::Buy
-            } else {
-                PositionType::Sell
+            r#type: match position % 2 {
+                0 => PositionType::Buy,
+                _ => PositionType::Sell,
             },
             volume: 0.1,
             price_open: 1.0850,
@@ -186,4 +185,46 @@ pub fn seq_base() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_driver_sends_validates() {
+        assert_eq!(self_check(10), Ok(()));
+        assert_eq!(self_check(1), Ok(()));
+    }
+
+    #[test]
+    fn a_batch_is_a_heartbeat_then_positions_with_rising_seq() {
+        let mut terminal = Terminal::new("t", 3, 100, 2);
+        let batch = terminal.batch(4);
+        let seqs: Vec<u64> = batch.updates.iter().map(Update::seq).collect();
+        assert_eq!(seqs, vec![101, 102, 103, 104]);
+        assert!(matches!(batch.updates[0], Update::Instance(_)));
+        let tickets: Vec<&str> = batch.updates[1..]
+            .iter()
+            .filter_map(|u| match u {
+                Update::Trade(t) => Some(t.ticket.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tickets, vec!["1000003000", "1000003001", "1000003000"]);
+    }
+
+    #[test]
+    fn hset_is_one_resp_array_on_the_terminals_key() {
+        let mut terminal = Terminal::new("bench", 7, 0, 1);
+        let mut out = Vec::new();
+        terminal.heartbeat_hset(&mut out);
+        let text = String::from_utf8(out).unwrap_or_default();
+        let pairs = tradestate_mt5_bridge::INSTANCE_STATE_FIELDS.len();
+        assert!(text.starts_with(&format!(
+            "*{}\r\n$4\r\nHSET\r\n$15\r\nris:{{bench-007}}\r\n",
+            2 + 2 * pairs
+        )));
+        assert!(text.contains("\r\n$3\r\nseq\r\n$1\r\n1\r\n"));
+    }
 }

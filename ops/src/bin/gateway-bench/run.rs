@@ -159,3 +159,22 @@ pub async fn run(plan: Arc<Plan>, rate: f64) -> Result<RunResult, String> {
         plan.max_not_ok_pct,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_counts_only_measured_sends_before_the_end() {
+        let t0 = Instant::now();
+        let window = Window {
+            measure_from: t0 + Duration::from_secs(1),
+            send_until: t0 + Duration::from_secs(2),
+            deadline: t0 + Duration::from_secs(3),
+        };
+        let step = Duration::from_millis(100);
+        assert_eq!(window.remaining(t0, step), 10);
+        assert_eq!(window.remaining(t0 + Duration::from_millis(1500), step), 5);
+        assert_eq!(window.remaining(t0 + Duration::from_secs(2), step), 0);
+    }
+}
