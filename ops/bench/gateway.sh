@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --terminals) terminals="$2"; shift 2 ;;
     --start-rate) start_rate="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "gateway.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
