@@ -1,6 +1,7 @@
-//! Operator tooling (DESIGN 9). `ops/bench/` holds the benchmark scripts that compare the engine
-//! with redis-server in one run (`engine-vs-redis.sh`); `tsctl`, Grafana dashboards, Prometheus
-//! alerts and systemd units follow with the service.
+//! Operator tooling (DESIGN 9). `ops/bench/` holds the benchmark scripts: `engine-vs-redis.sh`
+//! compares the engine with redis-server in one run, `gateway.sh` finds the highest rate the
+//! service sustains (driven by the `gateway-bench` binary, `src/bin/gateway-bench`) beside its
+//! engines' direct rate. `tsctl`, Grafana dashboards, Prometheus alerts and systemd units follow.
 
 /// Ratio of our throughput to the reference's, as the benchmark report prints it.
 pub fn ratio(ours: f64, reference: f64) -> Option<f64> {

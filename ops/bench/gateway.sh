@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# gateway.sh — the highest update rate the Tradestate service sustains with p99 acknowledgement
+# under 10 ms, over HTTP and over RESP, beside the rate its own ris engine takes when written
+# directly by redis-benchmark, in the same run on the same cores.
+#
+# Builds the release binaries, starts `tradestate` in dev mode (token tradestate-dev) on free
+# loopback ports with per-terminal and global quotas raised out of the way, and runs
+# `gateway-bench --find-max` (ops/src/bin/gateway-bench) against it: open-loop, --terminals
+# simulated terminals each on its own connection, latency from the intended send time. The rate
+# goes up x1.5 while runs pass (p99 <= 10 ms and <= 0.1% of sends not acknowledged), then bisects
+# (3 steps); a failing rate is run once more before it counts as failed (shared machines stall).
+#   HTTP: POST /v1/ingest, batches of 10 updates (1 heartbeat + 9 position snapshots).
+#   RESP: AUTH, then pipelined HSET ris:{<id>} <21 heartbeat fields> (skipped, with a message,
+#         when listen.resp refuses connections).
+# Then redis-benchmark writes the embedded ris engine directly (-c 50, -P 1 and -P 16): a
+# 23-field HSET ris:{term-<rand>} shaped like the hash the gateway stores for a heartbeat, and
+# EXPIRE ris:{term-<rand>} 120 (the gateway's ris policy); "direct updates/s" is the rate of
+# HSET+EXPIRE pairs, 1 / (1/hset + 1/expire). Each direct row is the median of --rounds runs.
+#
+# Usage: ops/bench/gateway.sh [--seconds N] [--rounds R] [--terminals T] [--start-rate R] [--out FILE]
+#   --seconds N     measured seconds of each gateway run and each redis-benchmark run (default 5)
+#   --rounds R      redis-benchmark runs per row, median reported (default 3)
+#   --terminals T   simulated terminals (default 120)
+#   --start-rate R  first rate tried by --find-max, updates/s (default 5000)
+#   --out FILE      also write the markdown report to FILE
+# Needs: cargo, python3, redis-cli and redis-benchmark (apt-get install -y redis-tools).
+# With 2+ cores the service (gateway and its embedded engines) runs on core 0 and the load
+# generator (gateway-bench, redis-benchmark) on core 1, so both paths get the same CPU.
+set -euo pipefail
+
+seconds=5
+rounds=3
+terminals=120
+start_rate=5000
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --terminals) terminals="$2"; shift 2 ;;
+    --start-rate) start_rate="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) echo "gateway.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+for tool in redis-benchmark redis-cli cargo python3; do
+  command -v "$tool" >/dev/null || { echo "gateway.sh: '$tool' not found; install redis-tools (apt-get install -y redis-tools) and python3" >&2; exit 2; }
+done
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+echo "building tradestate and gateway-bench (release)..." >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-gateway -p tradestate-ops
+service_bin="$root/target/release/tradestate"
+bench_bin="$root/target/release/gateway-bench"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+port_open() { python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(("127.0.0.1",int(sys.argv[1])))==0 else 1)' "$1"; }
+
+if [ "$(nproc)" -ge 2 ]; then
+  server_pin="taskset -c 0"; client_pin="taskset -c 1"; pinning="service on core 0, load generators on core 1"
+else
+  server_pin=""; client_pin=""; pinning="not pinned (1 core)"
+fi
+
+http_port=$(free_port)
+resp_port=$(free_port)
+ris_port=$(free_port)
+rts_port=$(free_port)
+rtss_port=$(free_port)
+tmp=$(mktemp -d)
+cleanup() {
+  if [ -n "${service_pid:-}" ]; then kill "$service_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "starting tradestate (http $http_port, resp $resp_port, ris engine $ris_port)..." >&2
+# shellcheck disable=SC2086 # $server_pin is a command prefix or empty
+(cd "$tmp" && \
+  TRADESTATE_LOG=warn \
+  TRADESTATE_DATA_DIR="$tmp/data" \
+  TRADESTATE_LISTEN_HTTP="127.0.0.1:$http_port" \
+  TRADESTATE_LISTEN_RESP="127.0.0.1:$resp_port" \
+  TRADESTATE_PARTITIONS_RIS_EMBEDDED_PORT="$ris_port" \
+  TRADESTATE_PARTITIONS_RTS_EMBEDDED_PORT="$rts_port" \
+  TRADESTATE_PARTITIONS_RTSS_EMBEDDED_PORT="$rtss_port" \
+  TRADESTATE_LIMITS_PER_TERMINAL_RATE=1000000 \
+  TRADESTATE_LIMITS_PER_TERMINAL_BURST=1000000 \
+  TRADESTATE_LIMITS_GLOBAL_RATE=100000000 \
+  exec $server_pin "$service_bin" >"$tmp/service.log" 2>&1) &
+service_pid=$!
+for _ in $(seq 1 100); do
+  port_open "$http_port" && redis-cli -p "$ris_port" ping >/dev/null 2>&1 && break
+  kill -0 "$service_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! port_open "$http_port"; then
+  echo "gateway.sh: tradestate did not start; its log:" >&2
+  cat "$tmp/service.log" >&2
+  exit 1
+fi
+
+# find_max TRANSPORT JSON_OUT -> runs gateway-bench --find-max, table on stderr, summary in JSON_OUT
+find_max() {
+  local transport="$1" json="$2"
+  # shellcheck disable=SC2086
+  $client_pin "$bench_bin" --transport "$transport" --url "http://127.0.0.1:$http_port" \
+    --resp "127.0.0.1:$resp_port" --terminals "$terminals" --find-max --rate "$start_rate" \
+    --seconds "$seconds" --warmup 1 --json >"$json"
+}
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); b=d.get('best') or {}; v=b.get(sys.argv[2]); print('-' if v is None else (f'{v:.0f}' if sys.argv[2].endswith('per_s') else f'{v:.2f}'))" "$1" "$2"; }
+
+echo "== gateway over HTTP: POST /v1/ingest, batches of 10 (1 heartbeat + 9 positions), $terminals terminals" >&2
+find_max http "$tmp/http.json"
+http_rate=$(field "$tmp/http.json" target_updates_per_s)
+http_p99=$(field "$tmp/http.json" p99_ms)
+
+echo "== gateway over RESP: pipelined HSET ris:{<id>} (heartbeats), $terminals terminals" >&2
+if port_open "$resp_port"; then
+  find_max resp "$tmp/resp.json"
+  resp_rate=$(field "$tmp/resp.json" target_updates_per_s)
+  resp_p99=$(field "$tmp/resp.json" p99_ms)
+  resp_note=""
+else
+  echo "gateway.sh: the RESP listener (listen.resp = 127.0.0.1:$resp_port) refuses connections: this build has no RESP listener yet; skipping RESP" >&2
+  resp_rate="-"; resp_p99="-"; resp_note=" (skipped: listen.resp refused connections, no RESP listener in this build)"
+fi
+
+# The hash the gateway stores for a heartbeat: instance_id, received_msc and the 21 fields of
+# InstanceState::to_fields() (mt5-bridge/src/fields.rs).
+heartbeat=(HSET 'ris:{term-__rand_int__}' instance_id term-7 received_msc 1763000000123
+  seq __rand_int__ time_msc 1763000000100 login 51000007 server Broker-Live01 company 'Broker Ltd'
+  currency USD leverage 100 balance 10250.75 credit 0 equity 10262.4 profit 11.65 margin 412.3
+  margin_free 9850.1 margin_level 2489.1 connected 1 trade_allowed 1 ping_us 2350 build 4755
+  positions 9 orders 0 ea_version 1.4.2)
+expire=(EXPIRE 'ris:{term-__rand_int__}' 120)
+
+# direct NAME PIPELINE N -> "rps p99_ms" of one redis-benchmark run against the ris engine
+direct() {
+  local name="$1" pipe="$2" n="$3" line
+  local -n cmd="$name"
+  # shellcheck disable=SC2086
+  line=$($client_pin redis-benchmark -p "$ris_port" -c 50 -P "$pipe" -n "$n" -r "$terminals" --csv "${cmd[@]}" | tail -n 1)
+  echo "$line" | tr -d '"' | awk -F, '{print $2, $7}'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+echo "== direct: redis-benchmark -c 50 -r $terminals against the embedded ris engine (port $ris_port), median of $rounds" >&2
+declare -A direct_rps direct_p99 direct_rounds
+for pipe in 1 16; do
+  for name in heartbeat expire; do
+    calib_n=$(( pipe == 1 ? 20000 : 200000 ))
+    read -r calib _ < <(direct "$name" "$pipe" "$calib_n")
+    n=$(python3 -c "print(max(10000, int(float('$calib') * $seconds)))")
+    rs=(); ps=()
+    for _ in $(seq 1 "$rounds"); do
+      read -r r p < <(direct "$name" "$pipe" "$n")
+      rs+=("$r"); ps+=("$p")
+    done
+    direct_rps[$name$pipe]=$(median "${rs[@]}")
+    direct_p99[$name$pipe]=$(median "${ps[@]}")
+    direct_rounds[$name$pipe]="${rs[*]}"
+    printf '  %-9s -P %-2s n=%-8s %12s req/s  p99 %s ms  (rounds %s)\n' "$name" "$pipe" "$n" "${direct_rps[$name$pipe]}" "${direct_p99[$name$pipe]}" "${rs[*]}" >&2
+  done
+done
+pair() { python3 -c "print(f'{1 / (1 / float(\"$1\") + 1 / float(\"$2\")):.0f}')"; }
+direct1=$(pair "${direct_rps[heartbeat1]}" "${direct_rps[expire1]}")
+direct16=$(pair "${direct_rps[heartbeat16]}" "${direct_rps[expire16]}")
+ratio() { if [ "$1" = "-" ]; then echo "-"; else python3 -c "print(f'{float(\"$1\") / float(\"$2\"):.2f}')"; fi; }
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+{
+  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, tradestate $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $pinning; load average before $load_before, after $load_after."
+  echo "Gateway: \`gateway-bench --find-max --rate $start_rate --seconds $seconds --warmup 1 --terminals $terminals\` (open loop, latency from the intended send time, pass = p99 <= 10 ms and <= 0.1% not acknowledged, a failed rate retried once). Direct: \`redis-benchmark -c 50 -r $terminals -P <P>\` against the service's embedded ris engine, median of $rounds runs of ~${seconds} s."
+  echo
+  echo "| path | what one update is | updates/s | p99 ms | gateway / direct -P 16 | gateway / direct -P 1 |"
+  echo "|---|---|---|---|---|---|"
+  echo "| gateway HTTP | 1/10 of a \`POST /v1/ingest\` batch (1 heartbeat + 9 positions) | $http_rate | $http_p99 | $(ratio "$http_rate" "$direct16") | $(ratio "$http_rate" "$direct1") |"
+  echo "| gateway RESP | one pipelined \`HSET ris:{<id>}\` heartbeat$resp_note | $resp_rate | $resp_p99 | $(ratio "$resp_rate" "$direct16") | $(ratio "$resp_rate" "$direct1") |"
+  echo "| direct -P 16 | \`HSET\` (23 fields) + \`EXPIRE\` pair | $direct16 | | | |"
+  echo "| direct -P 1 | \`HSET\` (23 fields) + \`EXPIRE\` pair | $direct1 | | | |"
+  echo
+  echo "| redis-benchmark row | P | req/s (median) | p99 ms | rounds |"
+  echo "|---|---|---|---|---|"
+  for pipe in 1 16; do
+    for name in heartbeat expire; do
+      echo "| $name | $pipe | ${direct_rps[$name$pipe]} | ${direct_p99[$name$pipe]} | ${direct_rounds[$name$pipe]} |"
+    done
+  done
+} | tee "${out:-/dev/null}"
