@@ -89,9 +89,11 @@ impl Gateway {
         let quota_hint = match self.admission.admit(instance_id, ops.len()) {
             Ok(hint) => hint,
             Err(rejection) => {
+                let mut tally = Tally::default();
                 for op in &ops {
-                    count(op.kind().name(), transport, rejection.reason());
+                    tally.add(op.kind().name(), rejection.reason());
                 }
+                tally.publish(transport);
                 metrics::counter!("tradestate_rejected_total", "reason" => rejection.reason())
                     .increment(ops.len() as u64);
                 return Err(rejection);
@@ -137,6 +139,7 @@ impl Gateway {
                 .increment(1);
         }
         let mut results = Vec::with_capacity(pending.len());
+        let mut tally = Tally::default();
         for (kind, waiting) in pending {
             let result = match waiting {
                 Ok(rx) => Ok(rx.await.unwrap_or_else(|_| Outcome::Unavailable {
@@ -148,9 +151,10 @@ impl Gateway {
                 Ok(outcome) => outcome.name(),
                 Err(rejection) => rejection.reason(),
             };
-            count(kind.name(), transport, outcome);
+            tally.add(kind.name(), outcome);
             results.push(result);
         }
+        tally.publish(transport);
         Ok(Submitted {
             results,
             throttle_ms,
@@ -158,7 +162,27 @@ impl Gateway {
     }
 }
 
-fn count(kind: &'static str, transport: Transport, outcome: &'static str) {
-    metrics::counter!("tradestate_ingest_total", "kind" => kind, "transport" => transport.name(), "outcome" => outcome)
-        .increment(1);
+/// Ingest outcomes of one submission, counted locally and published once per distinct
+/// (kind, outcome): a metrics lookup per update costs more than the rest of admission.
+#[derive(Default)]
+struct Tally(Vec<(&'static str, &'static str, u64)>);
+
+impl Tally {
+    fn add(&mut self, kind: &'static str, outcome: &'static str) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(k, o, _)| *k == kind && *o == outcome)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => self.0.push((kind, outcome, 1)),
+        }
+    }
+
+    fn publish(self, transport: Transport) {
+        for (kind, outcome, n) in self.0 {
+            metrics::counter!("tradestate_ingest_total", "kind" => kind, "transport" => transport.name(), "outcome" => outcome)
+                .increment(n);
+        }
+    }
 }

@@ -34,6 +34,7 @@ struct Known {
 }
 
 const SEQ_CACHE_MAX: usize = 200_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(5);
 const MARKER_CACHE_MAX: usize = 100_000;
 
 pub struct Writer {
@@ -43,6 +44,7 @@ pub struct Writer {
     policy: Arc<Policy>,
     batch_max: usize,
     known: HashMap<String, Known>,
+    next_prune: Instant,
     markers: HashMap<String, Instant>,
     signals: broadcast::Sender<Arc<SignalEvent>>,
 }
@@ -70,6 +72,7 @@ impl Writer {
             policy,
             batch_max: batch_max.max(1),
             known: HashMap::new(),
+            next_prune: Instant::now(),
             markers: HashMap::new(),
             signals,
         }
@@ -94,11 +97,7 @@ impl Writer {
     }
 
     async fn write_states(&mut self, batch: Vec<Entry>) {
-        let now = Instant::now();
-        self.known.retain(|_, k| k.until.is_none_or(|t| t > now));
-        if self.known.len() > SEQ_CACHE_MAX {
-            self.known.clear();
-        }
+        self.prune_known();
         if let Err(outcome) = self.load_known(&batch).await {
             return fail_all(batch, outcome);
         }
@@ -109,7 +108,7 @@ impl Writer {
         let mut seen_ids: Vec<Arc<str>> = Vec::new();
         for entry in batch {
             let key = entry.key.clone().unwrap_or_default();
-            let stored = self.known.get(&key).and_then(|k| k.seq);
+            let stored = self.cached(&key).and_then(|k| k.seq);
             match stored {
                 Some(stored) if entry.op.seq < stored => {
                     entry.finish(Outcome::Stale { stored_seq: stored });
@@ -150,6 +149,29 @@ impl Writer {
             pipe.add(zadd);
         }
         self.finish_planned(&pipe, planned).await;
+    }
+
+    /// The cached seq of `key`, unless the key may have expired in the engine since.
+    fn cached(&self, key: &str) -> Option<Known> {
+        let known = self.known.get(key)?;
+        known
+            .until
+            .is_none_or(|t| t > Instant::now())
+            .then_some(*known)
+    }
+
+    /// Forgets cached seqs of keys that may have expired, at most every few seconds: a scan per
+    /// batch would cost more than the batch as the cache grows with terminals and positions.
+    fn prune_known(&mut self) {
+        let now = Instant::now();
+        if now < self.next_prune {
+            return;
+        }
+        self.next_prune = now + PRUNE_EVERY;
+        self.known.retain(|_, k| k.until.is_none_or(|t| t > now));
+        if self.known.len() > SEQ_CACHE_MAX {
+            self.known.clear();
+        }
     }
 
     /// Adds one state update's commands; returns when its cached `seq` stops being reliable.
@@ -215,7 +237,7 @@ impl Writer {
         let missing: Vec<&String> = batch
             .iter()
             .filter_map(|e| e.key.as_ref())
-            .filter(|k| !self.known.contains_key(*k))
+            .filter(|k| self.cached(k).is_none())
             .collect();
         if missing.is_empty() {
             return Ok(());

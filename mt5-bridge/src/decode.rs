@@ -17,6 +17,27 @@ use crate::validate::{check_update_count, validate_instance_id};
 
 /// Decodes and validates the body of `POST /v1/ingest`.
 pub fn parse_batch(json: &[u8]) -> Result<Batch, ValidationErrors> {
+    if let Some(batch) = parse_valid_batch(json) {
+        return Ok(batch);
+    }
+    parse_batch_reporting(json)
+}
+
+/// The fast path for the common case, a valid batch: one typed decode and the checks. Any
+/// failure falls back to [`parse_batch_reporting`], which names every bad field; the fast path
+/// itself never decides what is invalid.
+fn parse_valid_batch(json: &[u8]) -> Option<Batch> {
+    // serde's derived structs also take arrays; only objects may pass, as in the slow path.
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let batch: Batch = serde_json::from_slice(json).ok()?;
+    batch.validate().ok()?;
+    Some(batch)
+}
+
+/// Decodes update by update so that one reply names every bad field of every update.
+fn parse_batch_reporting(json: &[u8]) -> Result<Batch, ValidationErrors> {
     let envelope: RawBatch = decode_json(json)?;
     let mut errors = Vec::new();
     if let Some(id) = &envelope.instance_id {
@@ -221,5 +242,37 @@ impl<'de> Deserialize<'de> for RawUpdate {
         }
 
         deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{invalid_fixtures, valid_fixtures, FixtureBody};
+
+    #[test]
+    fn the_fast_path_agrees_with_the_reporting_path_on_every_fixture() {
+        for fixture in valid_fixtures().unwrap() {
+            if fixture.body_kind != FixtureBody::Batch {
+                continue;
+            }
+            let fast = parse_valid_batch(&fixture.body);
+            let slow = parse_batch_reporting(&fixture.body).ok();
+            assert!(
+                fast.is_some(),
+                "{}: fast path refused a valid batch",
+                fixture.name
+            );
+            assert_eq!(fast, slow, "{}", fixture.name);
+        }
+        for fixture in invalid_fixtures().unwrap() {
+            if fixture.body_kind == FixtureBody::Batch {
+                assert!(
+                    parse_valid_batch(&fixture.body).is_none(),
+                    "{}",
+                    fixture.name
+                );
+            }
+        }
     }
 }
