@@ -39,6 +39,7 @@ pub struct EngineHandle {
     /// or a client's SHUTDOWN.
     stopped: watch::Receiver<bool>,
     thread: Option<JoinHandle<()>>,
+    local: crate::local::LocalClient,
 }
 
 impl EngineHandle {
@@ -49,6 +50,11 @@ impl EngineHandle {
 
     pub fn port(&self) -> u16 {
         self.addrs[0].port()
+    }
+
+    /// A handle for running commands in this engine from the same process, without a socket.
+    pub fn local_client(&self) -> crate::local::LocalClient {
+        self.local.clone()
     }
 
     /// True once the engine has stopped (SHUTDOWN, or [`EngineHandle::shutdown`]).
@@ -93,6 +99,7 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
     let (stopped_tx, stopped_rx) = watch::channel(false);
     let thread_name = format!("engine-{name}");
     let engine_name = name.to_string();
+    let (local, local_requests) = crate::local::channel();
     let thread = std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
@@ -107,7 +114,10 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
                 }
             };
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, run(engine_name, config, ready_tx, stop_rx));
+            local.block_on(
+                &rt,
+                run(engine_name, config, ready_tx, stop_rx, local_requests),
+            );
             // Every connection task is dropped with the LocalSet: clients see the close.
             drop(local);
             let _ = stopped_tx.send(true);
@@ -120,6 +130,7 @@ pub fn start(name: &str, config: Config) -> Result<EngineHandle, StartError> {
             stop: stop_tx,
             stopped: stopped_rx,
             thread: Some(thread),
+            local,
         }),
         Ok(Err(e)) => {
             let _ = thread.join();
@@ -245,6 +256,7 @@ async fn run(
     config: Config,
     ready: mpsc::Sender<Result<Vec<SocketAddr>, String>>,
     mut stop: watch::Receiver<bool>,
+    local_requests: crate::local::LocalRequests,
 ) {
     let listeners = match bind_all(&config).await {
         Ok(l) => l,
@@ -295,6 +307,7 @@ async fn run(
         tokio::task::spawn_local(accept_unix(l, server.clone(), unix_path.clone()));
     }
     tokio::task::spawn_local(cron(server.clone()));
+    tokio::task::spawn_local(crate::local::serve(local_requests, server.clone()));
     let shutdown = server.borrow().shutdown_notify.clone();
     tokio::select! {
         _ = stop.wait_for(|s| *s) => {}

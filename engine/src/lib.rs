@@ -21,6 +21,7 @@ pub mod db;
 pub mod dict;
 pub mod engine;
 pub mod key;
+pub mod local;
 pub mod memory;
 pub mod protocol;
 pub mod server;
@@ -29,3 +30,4 @@ pub mod util;
 
 pub use config::Config;
 pub use engine::{start, EngineHandle, StartError};
+pub use local::{EngineStopped, LocalClient};

@@ -1,5 +1,8 @@
 //! One partition's connection to its engine: embedded or any `redis://` / `unix://` URL.
 //!
+//! An embedded engine is called in-process (a channel to its thread, no socket) while it runs;
+//! its loopback port stays the fallback, so an engine restarted on that port is reached again.
+//!
 //! A multiplexed connection is opened lazily and replaced after any I/O error or timeout, so a
 //! killed connection or a restarted server costs the in-flight batch (answered 503) and nothing
 //! more. Reconnects are spaced by a short backoff so a dead server is not hammered. Every call is
@@ -12,6 +15,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Pipeline, Value};
 
 use tokio::sync::Mutex;
+use tradestate_engine::LocalClient;
 
 use crate::ops::Partition;
 
@@ -26,6 +30,8 @@ impl std::fmt::Display for Unavailable {
 
 pub struct Backend {
     partition: Partition,
+    /// The embedded engine's in-process door, while it is open.
+    local: Option<LocalClient>,
     /// The URL without credentials, for logs and errors.
     display_url: String,
     client: Client,
@@ -69,6 +75,7 @@ impl Backend {
         })?;
         Ok(Backend {
             partition,
+            local: None,
             display_url: redact(url),
             client,
             connect_timeout,
@@ -81,6 +88,12 @@ impl Backend {
             }),
             up: AtomicBool::new(false),
         })
+    }
+
+    /// Calls go to `engine` in-process while it runs; the URL is the fallback.
+    pub fn with_local(mut self, engine: LocalClient) -> Backend {
+        self.local = Some(engine);
+        self
     }
 
     pub fn partition(&self) -> Partition {
@@ -148,6 +161,9 @@ impl Backend {
         if count == 0 {
             return Ok(Vec::new());
         }
+        if let Some(local) = self.local.as_ref().filter(|l| !l.is_closed()) {
+            return self.exec_local(local, commands).await;
+        }
         let (generation, mut conn) = self.connection().await?;
         let sent = tokio::time::timeout(
             self.response_timeout,
@@ -168,6 +184,55 @@ impl Backend {
                 Err(self.drop_connection(generation, why).await)
             }
         }
+    }
+
+    async fn exec_local(
+        &self,
+        local: &LocalClient,
+        commands: &Commands,
+    ) -> Result<Vec<Value>, Unavailable> {
+        let batch: Vec<Vec<Vec<u8>>> = commands
+            .pipe
+            .cmd_iter()
+            .map(|cmd| {
+                cmd.args_iter()
+                    .map(|arg| match arg {
+                        redis::Arg::Simple(bytes) => bytes.to_vec(),
+                        redis::Arg::Cursor => b"0".to_vec(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let replies = match tokio::time::timeout(self.response_timeout, local.execute(batch)).await
+        {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(stopped)) => {
+                self.mark_down(&stopped.to_string());
+                return Err(self.unavailable(&stopped.to_string()));
+            }
+            Err(_) => {
+                let why = format!("no reply within {} ms", self.response_timeout.as_millis());
+                self.mark_down(&why);
+                return Err(self.unavailable(&why));
+            }
+        };
+        let mut parser = redis::Parser::new();
+        let mut reader = std::io::Cursor::new(replies);
+        let mut values = Vec::with_capacity(commands.len);
+        for _ in 0..commands.len {
+            match parser.parse_value(&mut reader) {
+                Ok(value) => values.push(value),
+                Err(e) => return Err(self.unavailable(&format!("unreadable reply: {e}"))),
+            }
+        }
+        if !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                partition = self.partition.name(),
+                "embedded engine answering in-process"
+            );
+            self.report_up(true);
+        }
+        Ok(values)
     }
 
     /// Runs one command; engine errors come back as `Value::ServerError`.

@@ -69,15 +69,16 @@ impl Service {
                     partition.name()
                 )));
             };
-            let url = match &settings.backend {
+            let (url, local) = match &settings.backend {
                 BackendConfig::Embedded => {
                     let engine = start_engine(partition, settings.embedded_port, &settings.engine)?;
                     let url = format!("redis://127.0.0.1:{}", engine.port());
                     tracing::info!(partition = partition.name(), addr = %engine.addr(), "embedded engine listening");
+                    let local = engine.local_client();
                     engines.push((partition, engine));
-                    url
+                    (url, Some(local))
                 }
-                BackendConfig::Url(url) => url.clone(),
+                BackendConfig::Url(url) => (url.clone(), None),
             };
             let backend = Backend::new(
                 partition,
@@ -86,6 +87,10 @@ impl Service {
                 Duration::from_millis(settings.write_timeout_ms),
             )
             .map_err(|e| StartError(format!("config: {e}")))?;
+            let backend = match local {
+                Some(local) => backend.with_local(local),
+                None => backend,
+            };
             backends.push(Arc::new(backend));
         }
         let [ris, rts, rtss]: [Arc<Backend>; 3] = backends

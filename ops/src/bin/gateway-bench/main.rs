@@ -82,6 +82,10 @@ struct Args {
     /// batch does; off sends heartbeats only.
     #[arg(long)]
     resp_trades: bool,
+    /// RESP: commands written in one go at each intended send time (like redis-benchmark -P);
+    /// the send rate is divided by it so the update rate stays --rate.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
     /// A run passes when its p99 acknowledgement latency is at most this (ms)...
     #[arg(long, default_value_t = 10.0)]
     p99_ms: f64,
@@ -187,6 +191,7 @@ async fn drive(args: &Args) -> Result<Summary, String> {
         batch: args.batch,
         positions: args.positions,
         resp_trades: args.resp_trades,
+        pipeline: args.pipeline.max(1),
         warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
         seconds: Duration::from_secs_f64(args.seconds),
         drain: Duration::from_secs_f64(args.drain.max(0.1)),

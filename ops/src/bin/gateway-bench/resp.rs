@@ -32,7 +32,8 @@ pub async fn terminal(
     window: Window,
     tally: SharedTally,
 ) {
-    let unsent_all = || window.remaining(schedule.first_due, schedule.interval);
+    let per_send = plan.pipeline.max(1) as u64;
+    let unsent_all = || window.remaining(schedule.first_due, schedule.interval) * per_send;
     let stream = match TcpStream::connect(&plan.resp_addr).await {
         Ok(stream) => stream,
         Err(e) => {
@@ -79,12 +80,14 @@ pub async fn terminal(
         let now = Instant::now();
         out.clear();
         while due <= now && due < window.send_until {
-            match sent % cycle {
-                0 => terminal.heartbeat_hset(&mut out),
-                i => terminal.trade_hset((i as u32 - 1) % plan.positions.max(1), &mut out),
+            for _ in 0..per_send {
+                match sent % cycle {
+                    0 => terminal.heartbeat_hset(&mut out),
+                    i => terminal.trade_hset((i as u32 - 1) % plan.positions.max(1), &mut out),
+                }
+                sent += 1;
+                let _ = due_tx.send(due);
             }
-            sent += 1;
-            let _ = due_tx.send(due);
             due += schedule.interval;
         }
         let left = window.deadline.saturating_duration_since(Instant::now());
@@ -92,12 +95,12 @@ pub async fn terminal(
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tally.problem(|| format!("write to {}: {e}", plan.resp_addr));
-                tally.unsent(window.remaining(due, schedule.interval));
+                tally.unsent(window.remaining(due, schedule.interval) * per_send);
                 break;
             }
             Err(_) => {
                 tally.problem(|| "the gateway stopped reading (write timed out)".into());
-                tally.unsent(window.remaining(due, schedule.interval));
+                tally.unsent(window.remaining(due, schedule.interval) * per_send);
                 break;
             }
         }

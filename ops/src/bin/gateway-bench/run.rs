@@ -24,6 +24,8 @@ pub struct Plan {
     pub positions: u32,
     /// RESP: also send `HSET rts:{id}:<ticket>` position snapshots, in the HTTP batch's mix.
     pub resp_trades: bool,
+    /// RESP: commands written together at each send, like redis-benchmark's -P.
+    pub pipeline: usize,
     pub warmup: Duration,
     pub seconds: Duration,
     pub drain: Duration,
@@ -33,11 +35,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Updates each send carries: a batch over HTTP, one command over RESP.
+    /// Updates each send carries: a batch over HTTP, `pipeline` commands over RESP.
     pub fn updates_per_send(&self) -> usize {
         match self.transport {
             Transport::Http => self.batch,
-            Transport::Resp => 1,
+            Transport::Resp => self.pipeline.max(1),
         }
     }
 }

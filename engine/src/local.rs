@@ -1,0 +1,100 @@
+//! In-process clients: a program that embeds an engine (the Tradestate gateway) hands it
+//! batches of commands over a channel instead of a socket. The engine runs them on its own
+//! thread exactly as it runs a connection's pipeline, and answers with the RESP2 replies, so the
+//! caller decodes them as it would a socket's. No syscalls, no loopback TCP on the way.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::commands::{self, Ctx};
+use crate::protocol::reply::Reply;
+use crate::server::Server;
+use crate::util::refresh_cached_ms;
+
+/// One batch of commands (each a list of arguments) and where its replies go.
+struct Request {
+    commands: Vec<Vec<Vec<u8>>>,
+    reply: oneshot::Sender<Vec<u8>>,
+}
+
+/// The engine has stopped; in-process calls cannot be answered any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStopped;
+
+impl std::fmt::Display for EngineStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the embedded engine has stopped")
+    }
+}
+
+impl std::error::Error for EngineStopped {}
+
+/// A handle for running commands in an engine of this process; cheap to clone, usable from any
+/// thread or runtime.
+#[derive(Clone)]
+pub struct LocalClient {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl LocalClient {
+    /// Runs `commands` in order, as one pipeline, and returns their replies (RESP2, one after
+    /// the other).
+    pub async fn execute(&self, commands: Vec<Vec<Vec<u8>>>) -> Result<Vec<u8>, EngineStopped> {
+        let (reply, replies) = oneshot::channel();
+        self.requests
+            .send(Request { commands, reply })
+            .map_err(|_| EngineStopped)?;
+        replies.await.map_err(|_| EngineStopped)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+}
+
+/// The engine side: a client handle and the receiver [`serve`] drains.
+pub(crate) fn channel() -> (LocalClient, LocalRequests) {
+    let (requests, receiver) = mpsc::unbounded_channel();
+    (LocalClient { requests }, LocalRequests(receiver))
+}
+
+pub(crate) struct LocalRequests(mpsc::UnboundedReceiver<Request>);
+
+/// Runs in-process requests on the engine's thread until every [`LocalClient`] is gone or the
+/// engine stops (the task is dropped with the engine's LocalSet).
+pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server>>) {
+    let client =
+        server
+            .borrow_mut()
+            .register_client("in-process".to_string(), String::new(), -1, true);
+    // In-process callers are the embedding program itself: no AUTH round.
+    client.borrow_mut().authenticated = true;
+    let id = client.borrow().id;
+    let mut reply = Reply::new();
+    while let Some(request) = requests.0.recv().await {
+        {
+            let mut server = server.borrow_mut();
+            let mut client = client.borrow_mut();
+            // CLIENT KILL of this client has nothing to close; it stays usable.
+            client.killed = false;
+            let now_ms = refresh_cached_ms();
+            for command in &request.commands {
+                if command.is_empty() {
+                    continue;
+                }
+                let argv: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+                let mut ctx = Ctx {
+                    server: &mut server,
+                    client: &mut client,
+                    out: &mut reply,
+                    now_ms,
+                };
+                commands::execute(&mut ctx, &argv);
+            }
+        }
+        let _ = request.reply.send(std::mem::take(&mut reply.buf));
+    }
+    server.borrow_mut().unregister_client(id);
+}

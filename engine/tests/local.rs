@@ -1,0 +1,64 @@
+//! In-process clients: commands run through `EngineHandle::local_client` see the same keyspace as
+//! socket clients, replies come back as RESP2 in order, and a stopped engine says so.
+
+mod common;
+
+use common::{start_engine, RawClient};
+use tradestate_engine::EngineStopped;
+
+fn args(parts: &[&str]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.as_bytes().to_vec()).collect()
+}
+
+#[tokio::test]
+async fn a_batch_runs_in_order_and_shares_the_keyspace() {
+    let engine = start_engine(&[]);
+    let local = engine.local_client();
+    let replies = local
+        .execute(vec![
+            args(&["SET", "k", "v"]),
+            args(&["HSET", "h", "a", "1", "b", "2"]),
+            args(&["GET", "k"]),
+            args(&["INCR", "k"]),
+            args(&["EXPIRE", "h", "100"]),
+        ])
+        .await
+        .expect("engine runs");
+    assert_eq!(
+        replies,
+        b"+OK\r\n:2\r\n$1\r\nv\r\n-ERR value is not an integer or out of range\r\n:1\r\n".to_vec()
+    );
+    let mut socket = RawClient::connect(engine.port()).expect("connect");
+    assert_eq!(socket.call(&[b"HGET", b"h", b"b"]), b"$1\r\n2\r\n");
+    assert_eq!(socket.call(&[b"TTL", b"h"]), b":100\r\n");
+}
+
+#[tokio::test]
+async fn client_kill_does_not_break_the_in_process_client() {
+    let engine = start_engine(&[]);
+    let local = engine.local_client();
+    local
+        .execute(vec![args(&["PING"])])
+        .await
+        .expect("engine runs");
+    let mut socket = RawClient::connect(engine.port()).expect("connect");
+    let killed = socket.call(&[b"CLIENT", b"KILL", b"TYPE", b"normal"]);
+    assert!(killed.starts_with(b":"), "{}", common::show(&killed));
+    let replies = local
+        .execute(vec![args(&["PING"])])
+        .await
+        .expect("still served");
+    assert_eq!(replies, b"+PONG\r\n".to_vec());
+}
+
+#[tokio::test]
+async fn a_stopped_engine_refuses_in_process_calls() {
+    let engine = start_engine(&[]);
+    let local = engine.local_client();
+    engine.shutdown();
+    assert!(local.is_closed());
+    assert_eq!(
+        local.execute(vec![args(&["PING"])]).await,
+        Err(EngineStopped)
+    );
+}
