@@ -42,8 +42,9 @@ fn main() -> ExitCode {
         println!("{config:#?}");
         return ExitCode::SUCCESS;
     }
+    // One worker per core this process may run on (tokio's default follows the CPU affinity
+    // mask, so `taskset -c 0` gets one): more only adds context switches with the engines.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
     {
