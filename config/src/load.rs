@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(
             error_text(from_file("[partitions.rts]\nbackend = \"redis:/x\"\n")),
             "config: partitions.rts.backend (tradestate.toml:2): cannot parse \"redis:/x\" as a \
-             URL (expected redis://host:port, rediss://..., unix:///path or \"embedded\")"
+             URL (expected redis://host:port, unix:///path or \"embedded\")"
         );
         assert_eq!(
             error_text(from_file("[policy]\n\nris_ttl_s = \"two minutes\"\n")),

@@ -123,7 +123,7 @@ pub struct Partition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
-    /// `redis://`, `rediss://` or `unix://`; its syntax is checked by validation.
+    /// `redis://` or `unix://`; its syntax is checked by validation.
     Url(String),
 }
 

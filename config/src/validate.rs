@@ -209,8 +209,7 @@ fn check_auth(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-const EXPECTED_URL: &str =
-    r#"(expected redis://host:port, rediss://..., unix:///path or "embedded")"#;
+const EXPECTED_URL: &str = r#"(expected redis://host:port, unix:///path or "embedded")"#;
 
 /// Syntax of a backend URL, as the redis client will read it. Messages never show a password.
 pub(crate) fn check_backend_url(url: &str) -> Result<(), String> {
@@ -231,8 +230,14 @@ pub(crate) fn check_backend_url(url: &str) -> Result<(), String> {
              a standalone master's redis:// URL"
         ));
     }
+    if scheme == "rediss" {
+        return Err(format!(
+            "{shown:?}: TLS (rediss://) is not built into this release; use redis:// on a trusted \
+             network or a TLS tunnel (stunnel, spiped) in front of the server"
+        ));
+    }
     match scheme.as_str() {
-        "redis" | "rediss" => check_tcp_url(&shown, rest),
+        "redis" => check_tcp_url(&shown, rest),
         "unix" | "redis+unix" => check_unix_url(&shown, rest),
         _ => Err(format!(
             "unsupported scheme {scheme:?} in {shown:?} {EXPECTED_URL}"
@@ -330,7 +335,7 @@ mod tests {
             "redis://redis.internal:6380/2",
             "redis://:secret@10.0.0.5:6379/0",
             "redis://user:secret@10.0.0.5:6379/",
-            "rediss://cache.example.com:6380/1?insecure",
+            "redis://cache.example.com:6380/1?protocol=resp3",
             "redis://[::1]:6379/0",
             "redis://[fe80::1]",
             "unix:///run/redis/redis.sock",
@@ -345,13 +350,14 @@ mod tests {
         let err = |url| check_backend_url(url).unwrap_err();
         assert_eq!(
             err("redis:/x"),
-            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, rediss://..., unix:///path or "embedded")"#
+            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, unix:///path or "embedded")"#
         );
         assert_eq!(
             err("http://x:1"),
-            r#"unsupported scheme "http" in "http://x:1" (expected redis://host:port, rediss://..., unix:///path or "embedded")"#
+            r#"unsupported scheme "http" in "http://x:1" (expected redis://host:port, unix:///path or "embedded")"#
         );
         assert!(err("redis://:6379").contains("has no host"));
+        assert!(err("rediss://h:6380").contains("TLS (rediss://) is not built into this release"));
         assert_eq!(
             err("redis://h:99999"),
             r#""redis://h:99999": port "99999" is not a number from 1 to 65535"#

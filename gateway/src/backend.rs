@@ -59,13 +59,6 @@ impl Backend {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Backend, String> {
-        if url.starts_with("rediss://") {
-            return Err(format!(
-                "partitions.{}.backend: {:?}: TLS (rediss://) is not built into this release; reach the server over redis:// on a trusted network or through a TLS tunnel (stunnel, spiped)",
-                partition.name(),
-                redact(url)
-            ));
-        }
         let client = Client::open(url).map_err(|e| {
             format!(
                 "partitions.{}.backend: cannot use {:?}: {e}",
