@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::commands::{self, Ctx};
 use crate::protocol::reply::Reply;
-use crate::server::Server;
+use crate::server::{Client, Server};
 use crate::util::refresh_cached_ms;
 
 /// One batch of commands (each a list of arguments) and where its replies go.
@@ -65,20 +65,21 @@ pub(crate) struct LocalRequests(mpsc::UnboundedReceiver<Request>);
 /// Runs in-process requests on the engine's thread until every [`LocalClient`] is gone or the
 /// engine stops (the task is dropped with the engine's LocalSet).
 pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server>>) {
-    let client =
-        server
-            .borrow_mut()
-            .register_client("in-process".to_string(), String::new(), -1, true);
+    // Not registered among the server's clients: it is not a connection, so it neither counts
+    // in `connected_clients` nor shows in CLIENT LIST, and CLIENT KILL cannot reach it.
+    let mut client = {
+        let mut server = server.borrow_mut();
+        let id = server.next_client_id;
+        server.next_client_id += 1;
+        Client::new(id, "in-process".to_string(), String::new(), -1)
+    };
     // In-process callers are the embedding program itself: no AUTH round.
-    client.borrow_mut().authenticated = true;
-    let id = client.borrow().id;
+    client.authenticated = true;
+    client.local = true;
     let mut reply = Reply::new();
     while let Some(request) = requests.0.recv().await {
         {
             let mut server = server.borrow_mut();
-            let mut client = client.borrow_mut();
-            // CLIENT KILL of this client has nothing to close; it stays usable.
-            client.killed = false;
             let now_ms = refresh_cached_ms();
             for command in &request.commands {
                 if command.is_empty() {
@@ -96,5 +97,4 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
         }
         let _ = request.reply.send(std::mem::take(&mut reply.buf));
     }
-    server.borrow_mut().unregister_client(id);
 }
