@@ -438,6 +438,7 @@ pub struct Config {
     pub active_rehashing: bool,
     pub requirepass: Option<Vec<u8>>,
     pub protected_mode: bool,
+    pub list_max_listpack_size: i32,
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
@@ -498,6 +499,7 @@ impl Default for Config {
             active_rehashing: true,
             requirepass: None,
             protected_mode: true,
+            list_max_listpack_size: -2,
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
@@ -1123,6 +1125,7 @@ impl Config {
             .filter(|v| !v.is_empty())
             .map(|v| v.as_bytes().to_vec());
         self.protected_mode = self.get("protected-mode") == Some("yes");
+        self.list_max_listpack_size = int(self, "list-max-listpack-size") as i32;
         self.hash_max_listpack_entries = int(self, "hash-max-listpack-entries") as usize;
         self.hash_max_listpack_value = int(self, "hash-max-listpack-value") as usize;
         self.set_max_intset_entries = int(self, "set-max-intset-entries") as usize;

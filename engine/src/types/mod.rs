@@ -4,12 +4,14 @@
 //! of commands or RESP; `commands/` drives them.
 
 pub mod hash;
+pub mod list;
 pub mod set;
 pub mod stream;
 pub mod string;
 pub mod zset;
 
 pub use hash::Hash;
+pub use list::List;
 pub use set::Set;
 pub use stream::Stream;
 pub use string::StrValue;
@@ -24,6 +26,7 @@ pub enum Value {
     Set(Box<Set>),
     Stream(Box<Stream>),
     ZSet(Box<Zset>),
+    List(Box<List>),
 }
 
 /// Views of a value as one type, for `Ctx::read_as` and friends (`None` = another type).
@@ -56,6 +59,13 @@ impl Value {
         }
     }
 
+    pub fn as_list_mut(&mut self) -> Option<&mut List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn as_stream_mut(&mut self) -> Option<&mut Stream> {
         match self {
             Value::Stream(s) => Some(s),
@@ -73,6 +83,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::Stream(_) => "stream",
             Value::ZSet(_) => "zset",
+            Value::List(_) => "list",
         }
     }
 
@@ -84,6 +95,7 @@ impl Value {
             Value::Set(s) => s.encoding_name(),
             Value::Stream(_) => "stream",
             Value::ZSet(z) => z.encoding_name(),
+            Value::List(l) => l.encoding_name(),
         }
     }
 
@@ -95,6 +107,7 @@ impl Value {
             Value::Set(s) => s.approx_bytes(),
             Value::Stream(s) => s.approx_bytes(),
             Value::ZSet(z) => z.approx_bytes(),
+            Value::List(l) => l.approx_bytes(),
         }
     }
 }
