@@ -7,6 +7,7 @@
 pub mod connection;
 pub mod generic;
 pub mod hash;
+pub mod list;
 pub mod server;
 pub mod set;
 pub mod stream;

@@ -557,7 +557,10 @@ mod tests {
         let mut rev: Vec<Vec<u8>> = l.iter_rev().map(|e| e.to_vec()).collect();
         rev.reverse();
         assert_eq!(rev, fwd);
-        assert_eq!(l.nodes.iter().map(|n| n.count as usize).sum::<usize>(), l.len);
+        assert_eq!(
+            l.nodes.iter().map(|n| n.count as usize).sum::<usize>(),
+            l.len
+        );
         assert!(l.nodes.iter().all(|n| n.count > 0));
         for n in &l.nodes {
             assert_eq!(n.offsets().len(), n.count as usize + 1);
