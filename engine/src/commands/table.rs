@@ -288,7 +288,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xinfo", -2, NO_KEYS_FLAGS, (0, 0, 0), Stream, "5.0.0", "A container for stream introspection commands", "Depends on subcommand.", container = &[
         cmd!("stream", -3, READONLY, (2, 2, 1), Stream, "5.0.0", "Get information about a stream", "O(1)", stream::xinfo_stream),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Stream, "5.0.0", "Show helpful text about the different subcommands", "O(1)", stream::xinfo_help),
+        cmd!("groups", 3, READONLY, (2, 2, 1), Stream, "5.0.0", "List the consumer groups of a stream", "O(1)", stream::xinfo_groups),
+        cmd!("consumers", 4, READONLY, (2, 2, 1), Stream, "5.0.0", "List the consumers in a consumer group", "O(1)", stream::xinfo_consumers),
     ]),
+    cmd!("xgroup", -2, NO_KEYS_FLAGS, (0, 0, 0), Stream, "5.0.0", "A container for consumer groups commands", "Depends on subcommand.", container = &[
+        cmd!("create", -5, WRITE | DENYOOM, (2, 2, 1), Stream, "5.0.0", "Create a consumer group.", "O(1)", stream::xgroup),
+        cmd!("setid", -5, WRITE, (2, 2, 1), Stream, "5.0.0", "Set a consumer group to an arbitrary last delivered ID value.", "O(1)", stream::xgroup),
+        cmd!("destroy", 4, WRITE, (2, 2, 1), Stream, "5.0.0", "Destroy a consumer group.", "O(N) where N is the number of entries in the group's pending entries list (PEL).", stream::xgroup),
+        cmd!("createconsumer", 5, WRITE | DENYOOM, (2, 2, 1), Stream, "6.2.0", "Create a consumer in a consumer group.", "O(1)", stream::xgroup),
+        cmd!("delconsumer", 5, WRITE, (2, 2, 1), Stream, "5.0.0", "Delete a consumer from a consumer group.", "O(1)", stream::xgroup),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Stream, "5.0.0", "Show helpful text about the different subcommands", "O(1)", stream::xgroup_help),
+    ]),
+    cmd!("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, (0, 0, 0), Stream, "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", stream::xread),
+    cmd!("xreadgroup", -7, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 0), Stream, "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", stream::xreadgroup),
+    cmd!("xack", -4, WRITE | FAST, (1, 1, 1), Stream, "5.0.0", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.", "O(1) for each message ID processed.", stream::xack),
+    cmd!("xpending", -3, READONLY, (1, 1, 1), Stream, "5.0.0", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.", "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.", stream::xpending),
+    cmd!("xclaim", -6, WRITE | FAST, (1, 1, 1), Stream, "5.0.0", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", "O(log N) with N being the number of messages in the PEL of the consumer group.", stream::xclaim),
+    cmd!("xautoclaim", -6, WRITE | FAST, (1, 1, 1), Stream, "6.2.0", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", "O(1) if COUNT is small.", stream::xautoclaim),
+    cmd!("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Stream, "5.0.0", "An internal command for replicating stream values", "O(1)", stream::xsetid),
 ];
 
 /// Flags of container commands, which carry none themselves.

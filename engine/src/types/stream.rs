@@ -1,5 +1,5 @@
-//! Stream values (XADD / XRANGE / XREVRANGE / XDEL / XTRIM / XLEN, consumer
-//! groups later): the entry store, ID generation, trimming, and the exact
+//! Stream values (XADD / XRANGE / XREVRANGE / XDEL / XTRIM / XLEN; consumer
+//! groups live in `stream_group.rs`): the entry store, ID generation, trimming, and the exact
 //! Redis 7.0 parsing helpers for stream IDs and XADD/XTRIM options, modelled
 //! on `t_stream.c`. Replies and RESP encoding belong to the command layer.
 //!
@@ -1110,10 +1110,7 @@ impl Default for NodeLimits {
     }
 }
 
-/// Placeholder for consumer groups (a later task); Redis keeps them in a
-/// rax created on the first XGROUP CREATE.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConsumerGroups {}
+pub use super::stream_group::ConsumerGroups;
 
 /// Owned entry as returned by [`Stream::range`].
 pub type OwnedEntry = (StreamId, Vec<(Vec<u8>, Vec<u8>)>);
@@ -1202,6 +1199,25 @@ impl Stream {
 
     pub fn groups_mut(&mut self) -> &mut ConsumerGroups {
         &mut self.groups
+    }
+
+    /// Runs `f` with the entries readable and the groups writable at once (a group read needs
+    /// both). The groups are moved out meanwhile: `f` sees the stream without them.
+    pub fn with_groups<R>(&mut self, f: impl FnOnce(&Stream, &mut ConsumerGroups) -> R) -> R {
+        let mut groups = std::mem::take(&mut self.groups);
+        let result = f(self, &mut groups);
+        self.groups = groups;
+        result
+    }
+
+    /// Whether the live entry `id` exists (Redis `streamEntryExists`).
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.iter_range(id, id, false).next().is_some()
+    }
+
+    /// The live entry `id`, if any.
+    pub fn get(&self, id: StreamId) -> Option<StreamEntry<'_>> {
+        self.iter_range(id, id, false).next()
     }
 
     /// The ID XADD would use (Redis `streamNextID` / `streamAppendItem`):
