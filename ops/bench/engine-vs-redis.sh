@@ -3,17 +3,21 @@
 #
 # Starts redis-server and tradestate-engine on free loopback ports with persistence off, runs the
 # same redis-benchmark calls against each (-c 50, -P 1 and -P 16; set, get, incr, hset, sadd,
-# zadd, an XADD with MAXLEN ~ 10000 and a 10-field HSET shaped like a terminal heartbeat) and
-# prints requests/s for both and the ratio engine/redis. Each call's -n is sized from a short
-# calibration run on redis-server so every measurement lasts about BENCH_SECONDS.
+# zadd, an XADD with MAXLEN ~ 10000, a 10-field HSET shaped like a terminal heartbeat, lpush, and
+# lpop from a list filled beforehand) and prints requests/s for both and the ratio engine/redis.
+# Each call's -n is sized from a short calibration run on redis-server so every measurement lasts
+# about BENCH_SECONDS. Then the memory of 1,000,000 signal-shaped stream entries (XADD without
+# trimming, INFO used_memory before and after) on each server.
 #
 # Each row is measured --rounds times, alternating which server goes first, and the median of
 # each server's rounds is reported: on a shared 2-core machine single runs swing by 20-40%.
 #
-# Usage: ops/bench/engine-vs-redis.sh [--seconds N] [--rounds R] [--out FILE]
-#   --seconds N  target duration of each measurement (default 10)
-#   --rounds R   measurements per server and row, median reported (default 3)
-#   --out FILE   also write the markdown table to FILE
+# Usage: ops/bench/engine-vs-redis.sh [--seconds N] [--rounds R] [--tests "a b"] [--no-memory] [--out FILE]
+#   --seconds N    target duration of each measurement (default 10)
+#   --rounds R     measurements per server and row, median reported (default 3)
+#   --tests "a b"  only these rows (default: set get incr hset sadd zadd xadd heartbeat lpush lpop)
+#   --no-memory    skip the stream-entry memory measurement
+#   --out FILE     also write the markdown table to FILE
 # Needs: redis-server, redis-benchmark (apt-get install redis-server redis-tools), cargo.
 # Servers and the benchmark client are pinned to different cores with taskset when there are
 # at least 2, so the two servers run under the same conditions.
@@ -22,12 +26,16 @@ set -euo pipefail
 seconds=10
 rounds=3
 out=""
+only=""
+memory=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --tests) only="$2"; shift 2 ;;
+    --no-memory) memory=0; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "engine-vs-redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +85,10 @@ rps() {
   case "$test" in
     heartbeat) line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" -r 1000 --csv "${heartbeat[@]}" | tail -n 1) ;;
     xadd) line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" --csv "${xadd[@]}" | tail -n 1) ;;
+    lpop)
+      # Pop from a list holding more than the run pops, filled first (not measured).
+      $client_pin redis-benchmark -p "$port" -c 50 -P 16 -n "$n" -t lpush -q >/dev/null
+      line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" --csv -t lpop | tail -n 1) ;;
     *) line=$($client_pin redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" -r 100000 --csv -t "$test" | tail -n 1) ;;
   esac
   echo "$line" | cut -d, -f2 | tr -d '"'
@@ -84,7 +96,8 @@ rps() {
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-tests=(set get incr hset sadd zadd xadd heartbeat)
+tests=(set get incr hset sadd zadd xadd heartbeat lpush lpop)
+if [ -n "$only" ]; then read -r -a tests <<<"$only"; fi
 rows=()
 printf '%-10s %3s %14s %14s %7s\n' test P redis-server engine ratio >&2
 for pipe in 1 16; do
@@ -112,6 +125,27 @@ for pipe in 1 16; do
   done
 done
 
+# used_memory of ENTRIES signal-shaped XADDs (no trimming), in bytes per entry, on PORT.
+stream_memory() {
+  local port="$1" entries=1000000 before after
+  redis-cli -p "$port" flushall >/dev/null
+  before=$(redis-cli -p "$port" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+  $client_pin redis-benchmark -p "$port" -c 50 -P 16 -n "$entries" -q XADD rtss:mem '*' \
+    instance_id T1.desk-a_07 seq __rand_int__ signal_id trend-eu:2024-06-10:0001 time_msc 1718020800500 \
+    strategy trend-eu symbol EURUSD action buy volume 0.1 price 1.0813 sl 1.075 tp 1.095 >/dev/null
+  after=$(redis-cli -p "$port" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+  python3 -c "print(f'{($after - $before) / $entries:.1f}')"
+}
+memory_rows=()
+if [ "$memory" = 1 ]; then
+  echo "memory: 1,000,000 signal-shaped XADDs per server..." >&2
+  redis_bpe=$(stream_memory "$redis_port")
+  engine_bpe=$(stream_memory "$engine_port")
+  mem_ratio=$(python3 -c "print(f'{$engine_bpe / $redis_bpe:.2f}')")
+  printf 'stream entry bytes: redis %s engine %s ratio %s\n' "$redis_bpe" "$engine_bpe" "$mem_ratio" >&2
+  memory_rows+=("| signal-shaped stream entry (12 fields, 1M entries, no trimming) | $redis_bpe | $engine_bpe | $mem_ratio |")
+fi
+
 {
   echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')."
   echo "\`redis-benchmark -c 50 -P <P> -n <n>\` (\`-r 100000 -t <test>\`; heartbeat \`-r 1000\`), servers on core 0, client on core 1, persistence off; median of $rounds rounds per server, alternating which goes first."
@@ -119,4 +153,10 @@ done
   echo "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio | redis rounds | engine rounds |"
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  if [ "${#memory_rows[@]}" -gt 0 ]; then
+    echo
+    echo "| memory (INFO used_memory after - before) | redis-server bytes/entry | tradestate-engine bytes/entry | ratio |"
+    echo "|---|---|---|---|"
+    printf '%s\n' "${memory_rows[@]}"
+  fi
 } | tee "${out:-/dev/null}"
