@@ -6,8 +6,10 @@
 # zadd, an XADD with MAXLEN ~ 10000, a 10-field HSET shaped like a terminal heartbeat, lpush, and
 # lpop from a list filled beforehand) and prints requests/s for both and the ratio engine/redis.
 # Each call's -n is sized from a short calibration run on redis-server so every measurement lasts
-# about BENCH_SECONDS. Then the memory of 1,000,000 signal-shaped stream entries (XADD without
-# trimming, INFO used_memory before and after) on each server.
+# about BENCH_SECONDS. Then consumer-group throughput (ops/src/bin/consumer-bench: 200,000
+# entries, 3 consumers each looping XREADGROUP COUNT 100 + one XACK of what they got, every entry
+# acknowledged exactly once) and the memory of 1,000,000 signal-shaped stream entries (XADD
+# without trimming, INFO used_memory before and after) on each server.
 #
 # Each row is measured --rounds times, alternating which server goes first, and the median of
 # each server's rounds is reported: on a shared 2-core machine single runs swing by 20-40%.
@@ -46,8 +48,9 @@ done
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 echo "building tradestate-engine (release)..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine -p tradestate-ops
 engine_bin="$root/target/release/tradestate-engine"
+consumer_bin="$root/target/release/consumer-bench"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -136,6 +139,19 @@ stream_memory() {
   after=$(redis-cli -p "$port" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
   python3 -c "print(f'{($after - $before) / $entries:.1f}')"
 }
+consumer_rows=()
+if [ "$memory" = 1 ]; then
+  echo "consumer groups: XREADGROUP + XACK, 3 consumers, 200,000 entries, $rounds rounds per server..." >&2
+  rc=(); ec=()
+  for round in $(seq 1 "$rounds"); do
+    rc+=("$($client_pin "$consumer_bin" --url "redis://127.0.0.1:$redis_port")")
+    ec+=("$($client_pin "$consumer_bin" --url "redis://127.0.0.1:$engine_port")")
+  done
+  r=$(median "${rc[@]}"); e=$(median "${ec[@]}")
+  ratio=$(python3 -c "print(f'{float(\"$e\") / float(\"$r\"):.2f}')")
+  printf 'xreadgroup+xack entries/s: redis %s engine %s ratio %s\n' "$r" "$e" "$ratio" >&2
+  consumer_rows+=("| XREADGROUP COUNT 100 + XACK, 3 consumers | $r | $e | $ratio | ${rc[*]} | ${ec[*]} |")
+fi
 memory_rows=()
 if [ "$memory" = 1 ]; then
   echo "memory: 1,000,000 signal-shaped XADDs per server..." >&2
@@ -153,6 +169,12 @@ fi
   echo "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio | redis rounds | engine rounds |"
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  if [ "${#consumer_rows[@]}" -gt 0 ]; then
+    echo
+    echo "| consumers | redis-server entries/s | tradestate-engine entries/s | ratio | redis rounds | engine rounds |"
+    echo "|---|---|---|---|---|---|"
+    printf '%s\n' "${consumer_rows[@]}"
+  fi
   if [ "${#memory_rows[@]}" -gt 0 ]; then
     echo
     echo "| memory (INFO used_memory after - before) | redis-server bytes/entry | tradestate-engine bytes/entry | ratio |"
