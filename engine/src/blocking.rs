@@ -235,6 +235,17 @@ fn rerun(ctx: &mut Ctx, waiter: &Waiter) -> Option<Vec<u8>> {
     let blocked_again = wctx.client.block_request.take().is_some();
     match result {
         Err(e) => {
+            // Redis 7.0 releases an XREADGROUP whose group was destroyed with its own text.
+            let e = match e {
+                CmdError::Msg(m)
+                    if waiter.kind == BlockKind::StreamGroup && m.starts_with("NOGROUP") =>
+                {
+                    CmdError::msg(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    )
+                }
+                other => other,
+            };
             ctx.server.stats.record_error(e.text());
             out.error(e.text());
         }

@@ -153,6 +153,14 @@ fn xreadgroup_block_is_woken_by_xadd_and_by_deletion() {
         b"-UNBLOCKED the stream key no longer exists\r\n"
     );
     assert_eq!(info_blocked(&mut writer), 0);
+    writer.call(&[b"XGROUP", b"CREATE", b"s", b"g", b"$", b"MKSTREAM"]);
+    waiter.send(read);
+    wait_blocked(&mut writer, 1);
+    writer.call(&[b"XGROUP", b"DESTROY", b"s", b"g"]);
+    assert_eq!(
+        waiter.read_reply().raw(),
+        &b"-NOGROUP the consumer group this client was blocked on no longer exists\r\n"[..]
+    );
 }
 
 fn process_cpu_time() -> Duration {
