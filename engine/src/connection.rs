@@ -5,10 +5,11 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::blocking::Waiter;
 use crate::commands::{self, Ctx};
 use crate::protocol::parser::{self, Arg, Limits, Parsed, BIG_ARG};
 use crate::protocol::reply::Reply;
@@ -34,6 +35,8 @@ pub struct Connection<S> {
     args: Vec<Arg>,
     client: Rc<RefCell<Client>>,
     server: Rc<RefCell<Server>>,
+    /// Set when the last command blocked (BLPOP & co): its waiter slot and timeout.
+    blocked: Option<(Rc<Waiter>, Option<Duration>)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -47,6 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             args: Vec::with_capacity(8),
             client,
             server,
+            blocked: None,
         }
     }
 
@@ -62,37 +66,93 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     async fn serve(&mut self) -> std::io::Result<()> {
         loop {
-            let want = if self.wait_for > self.input.len() {
-                (self.wait_for - self.input.len()).max(READ_CHUNK)
+            let close = if let Some((waiter, timeout)) = self.blocked.take() {
+                if !self.wait_unblocked(&waiter, timeout).await? {
+                    return Ok(());
+                }
+                // The blocked command's reply is in the buffer: go on with the pipeline.
+                self.process(0)
             } else {
-                READ_CHUNK
+                let want = if self.wait_for > self.input.len() {
+                    (self.wait_for - self.input.len()).max(READ_CHUNK)
+                } else {
+                    READ_CHUNK
+                };
+                self.input.reserve(want);
+                let n = self.stream.read_buf(&mut self.input).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                self.process(n)
             };
-            self.input.reserve(want);
-            let n = self.stream.read_buf(&mut self.input).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            let close = self.process(n);
             if self.client.borrow().killed {
                 // CLIENT KILL (or the idle timeout) from another client: like Redis's
                 // freeClient, pending replies are dropped.
                 return Ok(());
             }
-            if !self.reply.buf.is_empty() {
-                self.stream.write_all(&self.reply.buf).await?;
-                {
-                    let mut server = self.server.borrow_mut();
-                    server.stats.net_output_bytes += self.reply.buf.len() as u64;
-                    server.stats.writes_processed += 1;
-                }
-                self.reply.buf.clear();
-                if self.reply.buf.capacity() > KEEP_OUTPUT_CAPACITY {
-                    self.reply.buf.shrink_to(KEEP_OUTPUT_CAPACITY);
-                }
-            }
-            self.client.borrow_mut().reply_buffer_cap = self.reply.buf.capacity();
+            self.flush_replies().await?;
             if close {
                 return Ok(());
+            }
+        }
+    }
+
+    async fn flush_replies(&mut self) -> std::io::Result<()> {
+        if !self.reply.buf.is_empty() {
+            self.stream.write_all(&self.reply.buf).await?;
+            {
+                let mut server = self.server.borrow_mut();
+                server.stats.net_output_bytes += self.reply.buf.len() as u64;
+                server.stats.writes_processed += 1;
+            }
+            self.reply.buf.clear();
+            if self.reply.buf.capacity() > KEEP_OUTPUT_CAPACITY {
+                self.reply.buf.shrink_to(KEEP_OUTPUT_CAPACITY);
+            }
+        }
+        self.client.borrow_mut().reply_buffer_cap = self.reply.buf.capacity();
+        Ok(())
+    }
+
+    /// Waits, without polling, until the blocked command is served (its reply is appended to
+    /// the reply buffer) or times out (Redis's null array). Input that arrives meanwhile is
+    /// buffered, not run. Returns false when the client disconnected.
+    async fn wait_unblocked(
+        &mut self,
+        waiter: &Waiter,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<bool> {
+        let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
+        let expired = async move {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
+        loop {
+            self.input.reserve(READ_CHUNK);
+            tokio::select! {
+                _ = waiter.notify.notified() => {
+                    if let Some(reply) = waiter.reply.borrow_mut().take() {
+                        self.reply.buf.extend_from_slice(&reply);
+                        return Ok(true);
+                    }
+                }
+                _ = &mut expired => {
+                    self.server.borrow_mut().blocking.unblock(waiter.client_id);
+                    // Served in the same tick as the timer fired: the reply wins.
+                    match waiter.reply.borrow_mut().take() {
+                        Some(reply) => self.reply.buf.extend_from_slice(&reply),
+                        None => self.reply.null_array(),
+                    }
+                    return Ok(true);
+                }
+                read = self.stream.read_buf(&mut self.input) => {
+                    if read? == 0 {
+                        return Ok(false);
+                    }
+                }
             }
         }
     }
@@ -171,6 +231,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         }
                     }
                     self.consumed += consumed;
+                    if let Some(request) = client.block_request.take() {
+                        let mut saved: Vec<Vec<u8>> = self
+                            .args
+                            .iter()
+                            .map(|a| match a {
+                                Arg::Range(s, e) => input[base_of(consumed, self.consumed) + s
+                                    ..base_of(consumed, self.consumed) + e]
+                                    .to_vec(),
+                                Arg::Owned(v) => v.clone(),
+                            })
+                            .collect();
+                        for (i, text) in &request.rewrites {
+                            if let Some(arg) = saved.get_mut(*i) {
+                                arg.clone_from(text);
+                            }
+                        }
+                        let timeout = request.timeout;
+                        let db = client.db;
+                        let waiter = server.blocking.block(client.id, db, request, saved);
+                        self.blocked = Some((waiter, timeout));
+                        // Like Redis, a blocked client runs nothing more until unblocked.
+                        break;
+                    }
                 }
                 Parsed::Incomplete { at_least } => {
                     self.wait_for = if at_least > 0 {
@@ -223,4 +306,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         over
     }
+}
+
+/// Start of the command just consumed, from its length and the new consumed offset.
+fn base_of(len: usize, consumed_after: usize) -> usize {
+    consumed_after - len
 }

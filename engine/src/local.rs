@@ -93,6 +93,10 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
                     now_ms,
                 };
                 commands::execute(&mut ctx, &argv);
+                // In-process callers cannot wait: a command that would block times out at once.
+                if ctx.client.block_request.take().is_some() {
+                    ctx.out.null_array();
+                }
             }
         }
         let _ = request.reply.send(std::mem::take(&mut reply.buf));

@@ -160,6 +160,8 @@ pub struct Client {
     pub no_evict: bool,
     /// Killed by CLIENT KILL (or the idle timeout): its connection must run nothing more.
     pub killed: bool,
+    /// Set by a blocking command that found nothing to serve (its connection blocks).
+    pub block_request: Option<crate::blocking::BlockRequest>,
 }
 
 impl Client {
@@ -189,6 +191,7 @@ impl Client {
             unix_socket: false,
             no_evict: false,
             killed: false,
+            block_request: None,
         }
     }
 
@@ -256,6 +259,8 @@ pub struct Server {
     /// SHUTDOWN was accepted: the engine stops after this command's replies are written.
     pub shutdown_requested: bool,
     pub shutdown_notify: Rc<Notify>,
+    /// Clients blocked in BLPOP, XREAD BLOCK, ... and the keys that may serve them.
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl Server {
@@ -295,6 +300,7 @@ impl Server {
             active_expire_enabled: true,
             shutdown_requested: false,
             shutdown_notify: Rc::new(Notify::new()),
+            blocking: Default::default(),
         }
     }
 
@@ -348,6 +354,7 @@ impl Server {
 
     pub fn unregister_client(&mut self, id: u64) {
         self.clients.remove(&id);
+        self.blocking.unblock(id);
     }
 
     /// One housekeeping tick: rates, memory peak, idle clients, active expiry within its CPU

@@ -1,13 +1,15 @@
-//! List commands (non-blocking): pushes, pops, LRANGE/LINDEX/LSET/LINSERT/LREM/LTRIM, LPOS,
-//! LMOVE/RPOPLPUSH and LMPOP.
+//! List commands: pushes, pops, LRANGE/LINDEX/LSET/LINSERT/LREM/LTRIM, LPOS,
+//! LMOVE/RPOPLPUSH and LMPOP, and the blocking forms BLPOP/BRPOP/BLMOVE/BRPOPLPUSH/BLMPOP.
 //!
 //! Follows Redis 7.0's `t_list.c`, including its order of checks (which argument is parsed
 //! before the key is looked up decides which error a client sees) and its null rules: a missing
 //! key answers a null bulk, or a null array when a COUNT was given.
 
 use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::blocking::{parse_seconds_timeout, BlockKind, BlockRequest};
 use crate::protocol::reply::Reply;
 use crate::types::{List, Value};
+use std::time::Duration;
 
 /// The list at `key` with the reply buffer: `None` if missing, WRONGTYPE for other types.
 /// `read` lookups count keyspace hits and misses (Redis's `lookupKeyRead`), write lookups don't.
@@ -429,7 +431,22 @@ pub fn rpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let numkeys = arg_at_least(argv[1], 1, "ERR numkeys should be greater than 0")?;
+    lmpop_generic(ctx, &argv[1..], None)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+pub fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let timeout = parse_seconds_timeout(argv[1])?;
+    lmpop_generic(ctx, &argv[2..], Some(timeout))
+}
+
+/// LMPOP / BLMPOP from the numkeys argument on (`args[0]`); `block` holds BLMPOP's timeout.
+fn lmpop_generic(ctx: &mut Ctx, args: &[&[u8]], block: Option<Option<Duration>>) -> CmdResult {
+    let numkeys = arg_at_least(args[0], 1, "ERR numkeys should be greater than 0")?;
+    // Positions below are those of LMPOP's argv (the command name at 0).
+    let argv: Vec<&[u8]> = std::iter::once(&b""[..])
+        .chain(args.iter().copied())
+        .collect();
     let side_at = usize::try_from(numkeys)
         .ok()
         .and_then(|n| n.checked_add(2))
@@ -465,8 +482,88 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         delete_if_empty(ctx, key);
         return Ok(());
     }
-    ctx.out.null_array();
+    match block {
+        Some(timeout) => request_block(ctx, BlockKind::List, &argv[2..side_at], timeout),
+        None => ctx.out.null_array(),
+    }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking forms: they serve at once when they can, else ask their connection to block
+// (crate::blocking); being re-run when a key gets a list, they serve or ask again.
+
+/// Asks to block on `keys` (no reply is written).
+pub(crate) fn request_block(
+    ctx: &mut Ctx,
+    kind: BlockKind,
+    keys: &[&[u8]],
+    timeout: Option<Duration>,
+) {
+    ctx.client.block_request = Some(BlockRequest {
+        kind,
+        keys: keys.iter().map(|&k| Box::from(k)).collect(),
+        timeout,
+        rewrites: Vec::new(),
+    });
+}
+
+fn blocking_pop(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
+    let timeout = parse_seconds_timeout(argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    for &key in keys {
+        let (Some(list), out) = lookup(ctx, key, false)? else {
+            continue;
+        };
+        let Some(elem) = list.pop(left) else {
+            continue;
+        };
+        out.array(2);
+        out.bulk(key);
+        out.bulk(&elem);
+        delete_if_empty(ctx, key);
+        return Ok(());
+    }
+    request_block(ctx, BlockKind::List, keys, timeout);
+    Ok(())
+}
+
+/// BLPOP key [key ...] timeout
+pub fn blpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    blocking_pop(ctx, argv, true)
+}
+
+/// BRPOP key [key ...] timeout
+pub fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    blocking_pop(ctx, argv, false)
+}
+
+fn blocking_move(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    sides: (bool, bool),
+    timeout: Option<Duration>,
+) -> CmdResult {
+    if lookup(ctx, src, false)?.0.is_none_or(|l| l.is_empty()) {
+        request_block(ctx, BlockKind::List, &[src], timeout);
+        return Ok(());
+    }
+    lmove_generic(ctx, src, dst, sides.0, sides.1)
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+pub fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let from_left = parse_side(argv[3])?;
+    let to_left = parse_side(argv[4])?;
+    let timeout = parse_seconds_timeout(argv[5])?;
+    blocking_move(ctx, argv[1], argv[2], (from_left, to_left), timeout)
+}
+
+/// BRPOPLPUSH source destination timeout
+pub fn brpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let timeout = parse_seconds_timeout(argv[3])?;
+    blocking_move(ctx, argv[1], argv[2], (false, true), timeout)
 }
 
 #[cfg(test)]

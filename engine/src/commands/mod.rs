@@ -357,8 +357,34 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
             ctx.server.stats.record_error(e.text());
             ctx.out.error(e.text());
         }
-        Ok(()) if target.flags & flags::WRITE != 0 => ctx.server.dirty += 1,
+        Ok(()) if target.flags & flags::WRITE != 0 => {
+            ctx.server.dirty += 1;
+            signal_written_keys(ctx, target, argv);
+        }
         Ok(()) => {}
+    }
+    crate::blocking::serve_ready_keys(ctx);
+}
+
+/// Marks the keys a write command named as ready for the clients blocked on them (Redis's
+/// `signalKeyAsReady` for pushes, XADD, deletions and overwrites). Keys are taken from the
+/// command's key positions; what a waiter finds decides whether it is served.
+pub(crate) fn signal_written_keys(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) {
+    if ctx.server.blocking.blocked_clients() == 0 || spec.first_key <= 0 {
+        return;
+    }
+    let argc = argv.len() as i32;
+    let last = if spec.last_key < 0 {
+        argc + spec.last_key
+    } else {
+        spec.last_key
+    };
+    let step = spec.step.max(1);
+    let db = ctx.client.db;
+    let mut i = spec.first_key;
+    while i <= last && i < argc {
+        ctx.server.blocking.signal_key(db, argv[i as usize]);
+        i += step;
     }
 }
 

@@ -229,7 +229,7 @@ fn info_clients(ctx: &mut Ctx, t: &mut String) {
         "client_recent_max_input_buffer" => max_input,
         // Replies are written as soon as a batch of commands has run: nothing stays queued.
         "client_recent_max_output_buffer" => 0,
-        "blocked_clients" => 0,
+        "blocked_clients" => s.blocking.blocked_clients(),
         "tracking_clients" => 0,
         "clients_in_timeout_table" => 0,
     );

@@ -307,8 +307,6 @@ pub fn xinfo_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 // xpendingCommand, xclaimCommand, xautoclaimCommand, xsetidCommand, xinfo GROUPS/CONSUMERS).
 // ---------------------------------------------------------------------------------------------
 
-/// XREAD / XREADGROUP refuse BLOCK until blocking clients exist in the engine.
-const BLOCK_UNSUPPORTED: &str = "ERR BLOCK is not supported by this engine yet";
 /// XAUTOCLAIM looks at up to COUNT × this many PEL entries per call.
 const XAUTOCLAIM_ATTEMPTS_FACTOR: i64 = 10;
 /// XAUTOCLAIM's COUNT when not given.
@@ -557,7 +555,8 @@ enum ReadFrom {
 /// The parsed options of XREAD / XREADGROUP.
 struct ReadArgs<'a> {
     count: usize,
-    block: bool,
+    /// BLOCK's timeout (`Some(None)`: BLOCK 0, forever).
+    block: Option<Option<std::time::Duration>>,
     noack: bool,
     group: Option<(&'a [u8], &'a [u8])>,
     keys: &'a [&'a [u8]],
@@ -567,7 +566,7 @@ struct ReadArgs<'a> {
 fn parse_read_args<'a>(argv: &'a [&'a [u8]], xreadgroup: bool) -> Result<ReadArgs<'a>, CmdError> {
     let mut args = ReadArgs {
         count: 0,
-        block: false,
+        block: None,
         noack: false,
         group: None,
         keys: &[],
@@ -580,11 +579,7 @@ fn parse_read_args<'a>(argv: &'a [&'a [u8]], xreadgroup: bool) -> Result<ReadArg
         let opt = argv[i];
         if is_option(opt, "block") && moreargs > 0 {
             i += 1;
-            let timeout = arg_i64_or(argv[i], "ERR timeout is not an integer or out of range")?;
-            if timeout < 0 {
-                return Err(CmdError::msg("ERR timeout is negative"));
-            }
-            args.block = true;
+            args.block = Some(crate::blocking::parse_ms_timeout(argv[i])?);
         } else if is_option(opt, "count") && moreargs > 0 {
             i += 1;
             args.count = arg_i64(argv[i])?.max(0) as usize;
@@ -694,12 +689,10 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
     let args = parse_read_args(argv, xreadgroup)?;
     let from = resolve_read_ids(ctx, &args)?;
-    if args.block {
-        return Err(CmdError::msg(BLOCK_UNSUPPORTED));
-    }
     let now = ctx.now_ms;
     let mut body = scratch(ctx.out);
     let mut served = 0;
+    let from_ids = from.clone();
     for (key, from) in args.keys.iter().zip(from) {
         let Some(stream) = as_stream(ctx.read(key))? else {
             continue;
@@ -724,7 +717,10 @@ fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
         served += usize::from(done);
     }
     if served == 0 {
-        ctx.out.null_array();
+        match args.block {
+            Some(timeout) => request_read_block(ctx, argv, &args, &from_ids, timeout),
+            None => ctx.out.null_array(),
+        }
         return Ok(());
     }
     if ctx.out.resp3 {
@@ -734,6 +730,39 @@ fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
     }
     ctx.out.buf.extend_from_slice(&body.buf);
     Ok(())
+}
+
+/// Blocks an XREAD / XREADGROUP that found nothing. XREAD's `$` is saved as the ID it stood
+/// for now, so the re-run reads what was added after the client blocked.
+fn request_read_block(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    args: &ReadArgs,
+    from: &[ReadFrom],
+    timeout: Option<std::time::Duration>,
+) {
+    let kind = if args.group.is_some() {
+        crate::blocking::BlockKind::StreamGroup
+    } else {
+        crate::blocking::BlockKind::Stream
+    };
+    super::list::request_block(ctx, kind, args.keys, timeout);
+    let first_id = argv.len() - args.ids.len();
+    let rewrites = args
+        .ids
+        .iter()
+        .zip(from)
+        .enumerate()
+        .filter_map(|(i, (id, from))| match from {
+            ReadFrom::After(after) if c_eq(id, b"$") => {
+                Some((first_id + i, after.to_string().into_bytes()))
+            }
+            _ => None,
+        })
+        .collect();
+    if let Some(request) = ctx.client.block_request.as_mut() {
+        request.rewrites = rewrites;
+    }
 }
 
 /// The `[key, entries]` pair of one served stream (a map entry in RESP3).

@@ -277,6 +277,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("lmove", 5, WRITE | DENYOOM, (1, 2, 1), List, "6.2.0", "Pop an element from a list, push it to another list and return it", "O(1)", super::list::lmove),
     cmd!("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), List, "1.2.0", "Remove the last element in a list, prepend it to another list and return it", "O(1)", super::list::rpoplpush),
     cmd!("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), List, "7.0.0", "Pop elements from a list", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", super::list::lmpop),
+    cmd!("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), List, "2.0.0", "Remove and get the first element in a list, or block until one is available", "O(N) where N is the number of provided keys.", super::list::blpop),
+    cmd!("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), List, "2.0.0", "Remove and get the last element in a list, or block until one is available", "O(N) where N is the number of provided keys.", super::list::brpop),
+    cmd!("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), List, "2.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)", super::list::brpoplpush),
+    cmd!("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), List, "6.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)", super::list::blmove),
+    cmd!("blmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 0), List, "7.0.0", "Pop elements from a list, or block until one is available", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", super::list::blmpop),
     // --- streams ------------------------------------------------------------------------------
     // (stream commands: see commands/stream.rs)
     cmd!("xadd", -5, WRITE | DENYOOM | FAST, (1, 1, 1), Stream, "5.0.0", "Appends a new entry to a stream", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", stream::xadd),
