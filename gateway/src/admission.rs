@@ -99,35 +99,13 @@ impl Admission {
         let burst = self.quotas.per_terminal_burst.max(1);
         // A batch larger than the burst can never fit at once; charge it as a full burst.
         let cells = NonZeroU32::new((updates as u32).clamp(1, burst)).unwrap_or(NonZeroU32::MIN);
-        let snapshot = match self.per_terminal.check_key_n(instance_id, cells) {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(not_until)) => {
-                return Err(Rejection::TerminalRate {
-                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-                })
-            }
-            Err(_) => {
-                return Err(Rejection::TerminalRate {
-                    retry_after: Duration::from_secs(1),
-                })
-            }
-        };
+        let snapshot = wait_if_refused(self.per_terminal.check_key_n(instance_id, cells))
+            .map_err(|retry_after| Rejection::TerminalRate { retry_after })?;
         let global_cells =
             NonZeroU32::new((updates as u32).clamp(1, self.quotas.global_rate.max(1)))
                 .unwrap_or(NonZeroU32::MIN);
-        match self.global.check_n(global_cells) {
-            Ok(Ok(_)) => {}
-            Ok(Err(not_until)) => {
-                return Err(Rejection::GlobalRate {
-                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-                })
-            }
-            Err(_) => {
-                return Err(Rejection::GlobalRate {
-                    retry_after: Duration::from_secs(1),
-                })
-            }
-        }
+        wait_if_refused(self.global.check_n(global_cells))
+            .map_err(|retry_after| Rejection::GlobalRate { retry_after })?;
         Ok(self.quota_hint_ms(snapshot.remaining_burst_capacity()))
     }
 
@@ -149,6 +127,21 @@ impl Admission {
 
     pub fn tracked_terminals(&self) -> usize {
         self.per_terminal.len()
+    }
+}
+
+/// A governor verdict as the snapshot on success or the wait before retrying; a request larger
+/// than the quota can ever hold is told to wait a second.
+fn wait_if_refused<T>(
+    verdict: Result<
+        Result<T, governor::NotUntil<<DefaultClock as Clock>::Instant>>,
+        governor::InsufficientCapacity,
+    >,
+) -> Result<T, Duration> {
+    match verdict {
+        Ok(Ok(snapshot)) => Ok(snapshot),
+        Ok(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
+        Err(_) => Err(Duration::from_secs(1)),
     }
 }
 

@@ -57,7 +57,6 @@ pub struct Gateway {
     pub admission: Admission,
     pub policy: Arc<Policy>,
     pub watermarks: Watermarks,
-    pub instance_stale_after: Duration,
     pub backends: [Arc<Backend>; 3],
     pub queues: [Arc<PartitionQueue>; 3],
     pub signals: broadcast::Sender<Arc<SignalEvent>>,

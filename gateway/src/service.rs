@@ -121,7 +121,6 @@ impl Service {
                 reject: limits.reject_watermark,
                 retry_after: Duration::from_secs(limits.retry_after_s),
             },
-            instance_stale_after: Duration::from_secs(config.policy.instance_stale_after_s),
             backends: backends.clone(),
             queues: queues.clone(),
             signals: signals.clone(),

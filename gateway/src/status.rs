@@ -8,7 +8,7 @@ use redis::Value;
 use crate::backend::{server_error, Unavailable};
 use crate::gateway::Gateway;
 use crate::ops::Partition;
-use crate::writer::unix_ms;
+use crate::writer::{unix_ms, Policy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -25,6 +25,14 @@ impl Status {
             Status::Offline => "offline",
         }
     }
+}
+
+/// How long a terminal stays online, and how long until it is offline, under `policy`.
+pub fn windows(policy: &Policy) -> (Duration, Duration) {
+    (
+        Duration::from_secs(policy.instance_stale_after_s),
+        Duration::from_secs(policy.ris_ttl_s),
+    )
 }
 
 pub fn classify(last_seen_ms: u64, now_ms: u64, stale_after: Duration, ttl: Duration) -> Status {
@@ -85,14 +93,14 @@ pub async fn prune_seen(gateway: &Gateway) -> Result<(), Unavailable> {
 
 pub async fn count_terminals(gateway: &Gateway) -> Result<Vec<(&'static str, usize)>, Unavailable> {
     let now = unix_ms();
-    let ttl = Duration::from_secs(gateway.policy.ris_ttl_s);
+    let (stale_after, ttl) = windows(&gateway.policy);
     let mut counts = [
         (Status::Online, 0),
         (Status::Stale, 0),
         (Status::Offline, 0),
     ];
     for (_, seen) in last_seen(gateway).await? {
-        let status = classify(seen, now, gateway.instance_stale_after, ttl);
+        let status = classify(seen, now, stale_after, ttl);
         if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
             slot.1 += 1;
         }

@@ -104,10 +104,9 @@ impl Writer {
         let received_ms = unix_ms();
         let mut pipe = Commands::new();
         let mut planned = Vec::with_capacity(batch.len());
-        let mut seen: Vec<&str> = Vec::new();
         let mut seen_ids: Vec<Arc<str>> = Vec::new();
-        for entry in batch {
-            let key = entry.key.clone().unwrap_or_default();
+        for mut entry in batch {
+            let key = entry.key.take().unwrap_or_default();
             let stored = self.cached(&key).and_then(|k| k.seq);
             match stored {
                 Some(stored) if entry.op.seq < stored => {
@@ -140,11 +139,10 @@ impl Writer {
             });
         }
         if !seen_ids.is_empty() {
-            seen.extend(seen_ids.iter().map(|id| &**id));
             let mut zadd = redis::cmd("ZADD");
             zadd.arg(&self.policy.ris_seen_key);
-            for id in &seen {
-                zadd.arg(received_ms).arg(*id);
+            for id in &seen_ids {
+                zadd.arg(received_ms).arg(&**id);
             }
             pipe.add(zadd);
         }

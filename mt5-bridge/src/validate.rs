@@ -61,9 +61,7 @@ pub fn validate_ticket(ticket: &str) -> Result<u64, FieldError> {
 impl InstanceState {
     /// Runs every semantic check; field paths are relative to this object.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = Vec::new();
-        self.validate_into("", &mut errors);
-        ValidationErrors::into_result(errors)
+        all_errors(|errors| self.validate_into("", errors))
     }
 
     pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
@@ -86,9 +84,7 @@ impl InstanceState {
 impl TradeState {
     /// Runs every semantic check; field paths are relative to this object.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = Vec::new();
-        self.validate_into("", &mut errors);
-        ValidationErrors::into_result(errors)
+        all_errors(|errors| self.validate_into("", errors))
     }
 
     pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
@@ -166,9 +162,7 @@ impl TradeState {
 impl TradeSignal {
     /// Runs every semantic check; field paths are relative to this object.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = Vec::new();
-        self.validate_into("", &mut errors);
-        ValidationErrors::into_result(errors)
+        all_errors(|errors| self.validate_into("", errors))
     }
 
     pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
@@ -219,6 +213,13 @@ impl Batch {
         }
         ValidationErrors::into_result(errors)
     }
+}
+
+/// Runs one object's checks and turns what they found into the result.
+fn all_errors(check: impl FnOnce(&mut Vec<FieldError>)) -> Result<(), ValidationErrors> {
+    let mut errors = Vec::new();
+    check(&mut errors);
+    ValidationErrors::into_result(errors)
 }
 
 /// The batch size rule, shared by `Batch::validate` and the decoder (which checks it before

@@ -47,3 +47,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
         Ok(Bearer(token))
     }
 }
+
+/// Checks an `{id}` path parameter; a bad one is a 400 on field `id`.
+pub fn check_path_instance_id(id: &str) -> Result<(), ApiError> {
+    tradestate_mt5_bridge::validate_instance_id(id).map_err(|e| {
+        ApiError::Invalid(tradestate_mt5_bridge::ValidationErrors(vec![
+            tradestate_mt5_bridge::FieldError::new("id", e.message),
+        ]))
+    })
+}

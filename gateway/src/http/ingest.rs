@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use tradestate_mt5_bridge::{
-    parse_batch, parse_instance_state, parse_signal, parse_trade_state, validate_instance_id,
-    validate_ticket, FieldError, ValidationErrors,
+    parse_batch, parse_instance_state, parse_signal, parse_trade_state, validate_ticket,
+    ValidationErrors,
 };
 
-use super::extract::{Bearer, Body};
+use super::extract::{check_path_instance_id, Bearer, Body};
 use super::{retry_after_header, ApiError, AppState};
 use crate::convert;
 use crate::gateway::{Submitted, Transport};
@@ -243,8 +243,7 @@ fn authenticate_path(
     id: &str,
     token: Option<String>,
 ) -> Result<Arc<str>, ApiError> {
-    validate_instance_id(id)
-        .map_err(|e| ApiError::Invalid(ValidationErrors(vec![FieldError::new("id", e.message)])))?;
+    check_path_instance_id(id)?;
     let token = token.ok_or(ApiError::Unauthorized("missing bearer token"))?;
     authenticate(state, id, &token)
 }

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -18,11 +17,11 @@ use redis::Value;
 use serde::Serialize;
 use serde_json::{json, Map, Value as JsonValue};
 use tradestate_mt5_bridge::{
-    validate_instance_id, FieldError, InstanceState, TradeSignal, TradeState, ValidationErrors,
-    INSTANCE_STATE_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS,
+    FieldError, InstanceState, TradeSignal, TradeState, ValidationErrors, INSTANCE_STATE_FIELDS,
+    TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS,
 };
 
-use super::extract::Bearer;
+use super::extract::{check_path_instance_id, Bearer};
 use super::{ApiError, AppState};
 use crate::backend::{server_error, Backend, Commands, Unavailable};
 use crate::keys;
@@ -117,7 +116,7 @@ pub async fn instances(
         .await
         .map_err(|e| unavailable(&state, e))?;
     let now = unix_ms();
-    let (stale_after, ttl) = status_windows(&state);
+    let (stale_after, ttl) = status::windows(&state.gateway.policy);
     let mut totals = Totals::default();
     let mut listed = Vec::new();
     for (instance_id, last_seen_msc) in seen {
@@ -167,13 +166,6 @@ pub async fn instances(
     }))
 }
 
-fn status_windows(state: &AppState) -> (Duration, Duration) {
-    (
-        state.gateway.instance_stale_after,
-        Duration::from_secs(state.gateway.policy.ris_ttl_s),
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // GET /v1/instances/{id}
 
@@ -198,7 +190,7 @@ pub async fn instance(
     Bearer(token): Bearer,
 ) -> Result<Json<impl Serialize>, ApiError> {
     require_operator(&state, token.as_deref())?;
-    check_instance_id(&id)?;
+    check_path_instance_id(&id)?;
     let mut ris = Commands::new();
     ris.cmd("ZSCORE")
         .arg(&state.gateway.policy.ris_seen_key)
@@ -223,7 +215,7 @@ pub async fn instance(
                 state.gateway.policy.ris_seen_key
             ))
         })?;
-    let (stale_after, ttl) = status_windows(&state);
+    let (stale_after, ttl) = status::windows(&state.gateway.policy);
     let status = status::classify(last_seen_msc, unix_ms(), stale_after, ttl);
     let stored = ris.get(1).and_then(|v| stored_object(Kind::Instance, v));
     Ok(Json(InstanceDetail {
@@ -258,7 +250,7 @@ pub async fn trades(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<impl Serialize>, ApiError> {
     require_operator(&state, token.as_deref())?;
-    check_instance_id(&id)?;
+    check_path_instance_id(&id)?;
     let params = QueryParams::new(query, &["state", "limit"])?;
     let which = params
         .one_of("state", &["open", "closed"])
@@ -574,11 +566,6 @@ fn int(reply: &Value) -> Option<u64> {
         Value::Int(n) => u64::try_from(*n).ok(),
         other => status::text(other)?.parse().ok(),
     }
-}
-
-fn check_instance_id(id: &str) -> Result<(), ApiError> {
-    validate_instance_id(id)
-        .map_err(|e| ApiError::Invalid(ValidationErrors(vec![FieldError::new("id", e.message)])))
 }
 
 // ---------------------------------------------------------------------------------------------
