@@ -1,0 +1,169 @@
+//! One terminal's record of what it sent and what the service acknowledged, kept for the final
+//! read-back: per state key (its instance hash, each trade ticket) the snapshots sent, by `seq`,
+//! and the `seq`s acknowledged; per signal whether and how it was acknowledged.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tradestate_mt5_bridge::{TradeStatus, Update};
+
+use crate::link::AckStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateKey {
+    Instance,
+    Trade(String),
+}
+
+/// One snapshot as sent: what the stored hash must hold if this `seq` is the stored one.
+#[derive(Debug, Clone, Copy)]
+pub struct SentSnapshot {
+    pub seq: u64,
+    pub fingerprint: u64,
+    pub closed: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct KeyRecord {
+    pub sent: Vec<SentSnapshot>,
+    /// `seq`s of acknowledged updates of this key.
+    pub acked: Vec<u64>,
+    /// Unix ms of the newest acknowledgement (a closed trade's TTL runs from about then).
+    pub last_ack_unix_ms: i64,
+}
+
+impl KeyRecord {
+    pub fn max_acked(&self) -> Option<u64> {
+        self.acked.iter().copied().max()
+    }
+
+    pub fn snapshot(&self, seq: u64) -> Option<&SentSnapshot> {
+        self.sent.iter().rev().find(|s| s.seq == seq)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SignalRecord {
+    pub signal_id: String,
+    pub acked: bool,
+    pub entry_id: Option<String>,
+    pub acked_unix_ms: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub keys: HashMap<StateKey, KeyRecord>,
+    pub signals: Vec<SignalRecord>,
+    signal_index: HashMap<String, usize>,
+}
+
+impl Ledger {
+    /// Records an update the first time it is handed to the transport.
+    pub fn sent(&mut self, update: &Update) {
+        match update {
+            Update::Signal(signal) => {
+                self.signal_index
+                    .insert(signal.signal_id.clone(), self.signals.len());
+                self.signals.push(SignalRecord {
+                    signal_id: signal.signal_id.clone(),
+                    acked: false,
+                    entry_id: None,
+                    acked_unix_ms: 0,
+                });
+            }
+            state => {
+                let Some(key) = state_key(state) else { return };
+                let fields = match state {
+                    Update::Instance(s) => s.to_fields(),
+                    Update::Trade(t) => t.to_fields(),
+                    Update::Signal(_) => return,
+                };
+                let closed = matches!(state, Update::Trade(t) if t.state == TradeStatus::Closed);
+                self.keys.entry(key).or_default().sent.push(SentSnapshot {
+                    seq: state.seq(),
+                    fingerprint: fingerprint(
+                        fields.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+                    ),
+                    closed,
+                });
+            }
+        }
+    }
+
+    pub fn acked(&mut self, update: &Update, status: AckStatus, entry_id: Option<String>) {
+        let now = unix_ms();
+        match update {
+            Update::Signal(signal) => {
+                if let Some(&i) = self.signal_index.get(&signal.signal_id) {
+                    let record = &mut self.signals[i];
+                    record.acked = true;
+                    record.acked_unix_ms = now;
+                    if status == AckStatus::Stored && entry_id.is_some() {
+                        record.entry_id = entry_id;
+                    }
+                }
+            }
+            state => {
+                if let Some(record) = state_key(state).and_then(|k| self.keys.get_mut(&k)) {
+                    record.acked.push(state.seq());
+                    record.last_ack_unix_ms = now;
+                }
+            }
+        }
+    }
+
+    pub fn acked_count(&self) -> u64 {
+        let states: usize = self.keys.values().map(|k| k.acked.len()).sum();
+        let signals = self.signals.iter().filter(|s| s.acked).count();
+        (states + signals) as u64
+    }
+}
+
+pub fn state_key(update: &Update) -> Option<StateKey> {
+    match update {
+        Update::Instance(_) => Some(StateKey::Instance),
+        Update::Trade(trade) => Some(StateKey::Trade(trade.ticket.clone())),
+        Update::Signal(_) => None,
+    }
+}
+
+/// An order-independent digest of hash fields (field order in a hash is not kept).
+pub fn fingerprint<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> u64 {
+    let mut digest = 0u64;
+    let mut count = 0u64;
+    for (name, value) in pairs {
+        let mut h = DefaultHasher::new();
+        name.hash(&mut h);
+        value.hash(&mut h);
+        digest = digest.wrapping_add(h.finish());
+        count += 1;
+    }
+    digest ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_field_order_but_not_values() {
+        let a = [(&b"seq"[..], &b"5"[..]), (b"symbol", b"EURUSD")];
+        let b = [(&b"symbol"[..], &b"EURUSD"[..]), (b"seq", b"5")];
+        let c = [(&b"symbol"[..], &b"EURUSD"[..]), (b"seq", b"6")];
+        assert_eq!(fingerprint(a.into_iter()), fingerprint(b.into_iter()));
+        assert_ne!(fingerprint(a.into_iter()), fingerprint(c.into_iter()));
+        assert_ne!(
+            fingerprint(a[..1].iter().copied()),
+            fingerprint(a.into_iter())
+        );
+    }
+}

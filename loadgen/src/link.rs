@@ -1,0 +1,581 @@
+//! A terminal's link to the service, as an EA has it: HTTP (`POST /v1/ingest`, one batch in
+//! flight, as MQL5 `WebRequest` allows) or RESP (one connection, `AUTH <id> <token>`, a batch
+//! written as one pipeline of `HSET`/`XADD`, then its replies read in order). Either way a send
+//! turns into one answer per update: acknowledged, to be resent (after `Retry-After`), or refused.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tradestate_mt5_bridge::Update;
+
+use crate::stats::Transport;
+
+/// How the service acknowledged an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckStatus {
+    Stored,
+    /// Superseded in the service's queue by a newer update of the same key, which was stored.
+    Coalesced,
+    /// Already stored (a resend after a lost answer).
+    Duplicate,
+    /// The service holds a newer state. Over RESP, `HSET` answers 0 for this and for duplicates.
+    Stale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    Throttled,
+    Unavailable,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Acked {
+        status: AckStatus,
+        /// The stream entry id of a stored signal.
+        entry_id: Option<String>,
+    },
+    Retry(RetryReason),
+    Refused(String),
+}
+
+/// The answers to one send, one per update, with the service's pacing hints.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub answers: Vec<Answer>,
+    /// Wait at least this long before resending what was not acknowledged.
+    pub retry_after: Option<Duration>,
+    /// The service asks the terminal to slow down by this much.
+    pub throttle: Duration,
+    /// Why the send failed as a whole, for the report.
+    pub problem: Option<String>,
+}
+
+impl Sent {
+    fn all(n: usize, answer: Answer, problem: String) -> Sent {
+        Sent {
+            answers: vec![answer; n],
+            retry_after: None,
+            throttle: Duration::ZERO,
+            problem: Some(problem),
+        }
+    }
+}
+
+/// Where the service listens and how terminals prove who they are.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub http_url: String,
+    pub resp_addr: String,
+    /// The stream `XADD` names over RESP (`policy.rtss_stream`).
+    pub stream: String,
+}
+
+pub enum Link {
+    Http(HttpLink),
+    Resp(RespLink),
+}
+
+impl Link {
+    pub fn new(
+        transport: Transport,
+        endpoint: &Endpoint,
+        client: &reqwest::Client,
+        id: &str,
+        token: &str,
+    ) -> Link {
+        match transport {
+            Transport::Http => Link::Http(HttpLink {
+                client: client.clone(),
+                url: format!("{}/v1/ingest", endpoint.http_url.trim_end_matches('/')),
+                bearer: format!("Bearer {token}"),
+                instance_id: id.to_string(),
+            }),
+            Transport::Resp => Link::Resp(RespLink {
+                addr: endpoint.resp_addr.clone(),
+                stream: endpoint.stream.clone(),
+                instance_id: id.to_string(),
+                token: token.to_string(),
+                conn: None,
+                out: Vec::with_capacity(16 * 1024),
+            }),
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        match self {
+            Link::Http(_) => Transport::Http,
+            Link::Resp(_) => Transport::Resp,
+        }
+    }
+
+    /// Sends `updates` and waits (at most `timeout`) for their answers.
+    pub async fn send(&mut self, updates: &[&Update], timeout: Duration) -> Sent {
+        let timeout = timeout.max(Duration::from_millis(1));
+        match self {
+            Link::Http(link) => link.send(updates, timeout).await,
+            Link::Resp(link) => match tokio::time::timeout(timeout, link.send(updates)).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    // Replies may still arrive on this connection: it cannot be reused.
+                    link.conn = None;
+                    Sent::all(
+                        updates.len(),
+                        Answer::Retry(RetryReason::Failed),
+                        "RESP replies did not come in time".into(),
+                    )
+                }
+            },
+        }
+    }
+
+    /// Drops the connection; the next send opens a new one (an EA restart or network blip).
+    pub fn reconnect(&mut self) {
+        match self {
+            // reqwest pools connections across terminals; a reconnect of one HTTP terminal is
+            // the re-send of its full state, which the model does.
+            Link::Http(_) => {}
+            Link::Resp(link) => link.conn = None,
+        }
+    }
+}
+
+pub struct HttpLink {
+    client: reqwest::Client,
+    url: String,
+    bearer: String,
+    instance_id: String,
+}
+
+#[derive(Serialize)]
+struct BatchBody<'a> {
+    instance_id: &'a str,
+    updates: &'a [&'a Update],
+}
+
+#[derive(Deserialize)]
+struct BatchReply {
+    results: Vec<ItemResult>,
+    #[serde(default)]
+    throttle_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct ItemResult {
+    status: String,
+    #[serde(default)]
+    entry_id: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl HttpLink {
+    async fn send(&mut self, updates: &[&Update], timeout: Duration) -> Sent {
+        let body = BatchBody {
+            instance_id: &self.instance_id,
+            updates,
+        };
+        let body = match serde_json::to_vec(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                return Sent::all(updates.len(), Answer::Refused(e.to_string()), e.to_string())
+            }
+        };
+        let response = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::AUTHORIZATION, &self.bearer)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                return Sent::all(
+                    updates.len(),
+                    Answer::Retry(RetryReason::Failed),
+                    format!("POST {}: {e}", self.url),
+                )
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return Sent::all(
+                    updates.len(),
+                    Answer::Retry(RetryReason::Failed),
+                    format!("reading the reply of POST {}: {e}", self.url),
+                )
+            }
+        };
+        let parsed = match status {
+            StatusCode::OK | StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                serde_json::from_slice::<BatchReply>(&bytes).ok()
+            }
+            _ => None,
+        };
+        let Some(reply) = parsed.filter(|r| r.results.len() == updates.len()) else {
+            let text = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+            let answer = match status {
+                StatusCode::TOO_MANY_REQUESTS => Answer::Retry(RetryReason::Throttled),
+                s if s.is_server_error() => Answer::Retry(RetryReason::Unavailable),
+                _ => Answer::Refused(text.clone()),
+            };
+            let mut sent = Sent::all(updates.len(), answer, text);
+            sent.retry_after = retry_after;
+            return sent;
+        };
+        let mut problem = None;
+        let answers = reply
+            .results
+            .into_iter()
+            .map(|item| {
+                let answer = http_answer(&item);
+                if !matches!(answer, Answer::Acked { .. }) && problem.is_none() {
+                    problem = Some(format!(
+                        "HTTP {status}: {} {}",
+                        item.status,
+                        item.error.as_deref().unwrap_or("")
+                    ));
+                }
+                answer
+            })
+            .collect();
+        Sent {
+            answers,
+            retry_after,
+            throttle: Duration::from_millis(reply.throttle_ms),
+            problem,
+        }
+    }
+}
+
+fn http_answer(item: &ItemResult) -> Answer {
+    let acked = |status| Answer::Acked {
+        status,
+        entry_id: item.entry_id.clone(),
+    };
+    match item.status.as_str() {
+        "stored" => acked(AckStatus::Stored),
+        "coalesced" => acked(AckStatus::Coalesced),
+        "duplicate" => acked(AckStatus::Duplicate),
+        "stale" => acked(AckStatus::Stale),
+        "unavailable" | "refused" => Answer::Retry(RetryReason::Unavailable),
+        // Every admission refusal (quota, queue full) is resent after Retry-After.
+        _ => Answer::Retry(RetryReason::Throttled),
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+pub struct RespLink {
+    addr: String,
+    stream: String,
+    instance_id: String,
+    token: String,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    out: Vec<u8>,
+}
+
+impl RespLink {
+    async fn connect(&mut self) -> Result<(), String> {
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+        let _ = stream.set_nodelay(true);
+        let (read, mut write) = stream.into_split();
+        let mut reader = BufReader::with_capacity(32 * 1024, read);
+        let mut out = Vec::new();
+        encode_command(
+            &mut out,
+            &[b"AUTH", self.instance_id.as_bytes(), self.token.as_bytes()],
+        );
+        write
+            .write_all(&out)
+            .await
+            .map_err(|e| format!("AUTH on {}: {e}", self.addr))?;
+        match read_reply(&mut reader).await {
+            Ok(Reply::Simple(_)) => {
+                self.conn = Some((reader, write));
+                Ok(())
+            }
+            Ok(other) => Err(format!("AUTH {} ...: {other:?}", self.instance_id)),
+            Err(e) => Err(format!("AUTH on {}: {e}", self.addr)),
+        }
+    }
+
+    async fn send(&mut self, updates: &[&Update]) -> Sent {
+        if self.conn.is_none() {
+            if let Err(e) = self.connect().await {
+                return Sent::all(updates.len(), Answer::Retry(RetryReason::Failed), e);
+            }
+        }
+        self.out.clear();
+        for update in updates {
+            encode_update(&mut self.out, &self.instance_id, &self.stream, update);
+        }
+        let Some((reader, writer)) = self.conn.as_mut() else {
+            return Sent::all(
+                updates.len(),
+                Answer::Retry(RetryReason::Failed),
+                "not connected".into(),
+            );
+        };
+        if let Err(e) = writer.write_all(&self.out).await {
+            self.conn = None;
+            return Sent::all(
+                updates.len(),
+                Answer::Retry(RetryReason::Failed),
+                format!("write to {}: {e}", self.addr),
+            );
+        }
+        let mut sent = Sent::default();
+        for _ in 0..updates.len() {
+            match read_reply(reader).await {
+                Ok(reply) => {
+                    let (answer, wait) = resp_answer(reply);
+                    if let (Answer::Retry(_) | Answer::Refused(_), None) = (&answer, &sent.problem)
+                    {
+                        sent.problem = Some(format!("RESP: {answer:?}"));
+                    }
+                    if let Some(wait) = wait {
+                        sent.retry_after = Some(sent.retry_after.unwrap_or_default().max(wait));
+                    }
+                    sent.answers.push(answer);
+                }
+                Err(e) => {
+                    self.conn = None;
+                    sent.problem = Some(format!("reading replies from {}: {e}", self.addr));
+                    sent.answers
+                        .resize(updates.len(), Answer::Retry(RetryReason::Failed));
+                    break;
+                }
+            }
+        }
+        sent
+    }
+}
+
+/// The command a socket client sends for one update (see the gateway's RESP listener).
+pub fn encode_update(out: &mut Vec<u8>, instance_id: &str, stream: &str, update: &Update) {
+    let (head, fields): (Vec<Vec<u8>>, Vec<(&'static str, String)>) = match update {
+        Update::Instance(state) => (
+            vec![
+                b"HSET".to_vec(),
+                format!("ris:{{{instance_id}}}").into_bytes(),
+            ],
+            state.to_fields(),
+        ),
+        Update::Trade(trade) => (
+            vec![
+                b"HSET".to_vec(),
+                format!("rts:{{{instance_id}}}:{}", trade.ticket).into_bytes(),
+            ],
+            trade.to_fields(),
+        ),
+        Update::Signal(signal) => (
+            vec![b"XADD".to_vec(), stream.as_bytes().to_vec(), b"*".to_vec()],
+            signal.to_fields(),
+        ),
+    };
+    let mut args: Vec<&[u8]> = head.iter().map(Vec::as_slice).collect();
+    for (name, value) in &fields {
+        args.push(name.as_bytes());
+        args.push(value.as_bytes());
+    }
+    encode_command(out, &args);
+}
+
+pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn resp_answer(reply: Reply) -> (Answer, Option<Duration>) {
+    let acked = |status, entry_id| Answer::Acked { status, entry_id };
+    match reply {
+        Reply::Int(n) if n > 0 => (acked(AckStatus::Stored, None), None),
+        Reply::Int(_) => (acked(AckStatus::Stale, None), None),
+        Reply::Simple(_) => (acked(AckStatus::Stored, None), None),
+        Reply::Bulk(Some(id)) => (
+            acked(
+                AckStatus::Stored,
+                Some(String::from_utf8_lossy(&id).into_owned()),
+            ),
+            None,
+        ),
+        Reply::Bulk(None) => (acked(AckStatus::Duplicate, None), None),
+        Reply::Error(e) if e.starts_with("TRYAGAIN") => {
+            // "-TRYAGAIN <why>, retry in <ms> ms" or "-TRYAGAIN partition <p> unavailable: ..."
+            let wait = e
+                .rsplit_once("retry in ")
+                .and_then(|(_, rest)| rest.trim_end_matches(" ms").trim().parse::<u64>().ok())
+                .map(Duration::from_millis);
+            let reason = if e.contains("unavailable") {
+                RetryReason::Unavailable
+            } else {
+                RetryReason::Throttled
+            };
+            (Answer::Retry(reason), wait)
+        }
+        Reply::Error(e) => (Answer::Refused(format!("-{e}")), None),
+        Reply::Array => (Answer::Refused("unexpected array reply".into()), None),
+    }
+}
+
+/// One RESP2 reply, as far as a terminal cares.
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    Int(i64),
+    Simple(String),
+    Error(String),
+    Bulk(Option<Vec<u8>>),
+    /// An array (skipped): no terminal write answers with one.
+    Array,
+}
+
+pub async fn read_reply<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Reply> {
+    let line = read_line(reader).await?;
+    let (kind, rest) = line.split_at(1.min(line.len()));
+    let number = || {
+        rest.parse::<i64>().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not RESP: {line:?}"),
+            )
+        })
+    };
+    Ok(match kind {
+        ":" => Reply::Int(number()?),
+        "+" => Reply::Simple(rest.to_string()),
+        "-" => Reply::Error(rest.to_string()),
+        "$" => match number()? {
+            len if len < 0 => Reply::Bulk(None),
+            len => {
+                let mut data = vec![0u8; len as usize + 2];
+                reader.read_exact(&mut data).await?;
+                data.truncate(len as usize);
+                Reply::Bulk(Some(data))
+            }
+        },
+        "*" => {
+            for _ in 0..number()?.max(0) {
+                Box::pin(read_reply(reader)).await?;
+            }
+            Reply::Array
+        }
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not RESP: {line:?}"),
+            ))
+        }
+    })
+}
+
+async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<String> {
+    let mut line = Vec::with_capacity(16);
+    if reader.read_until(b'\n', &mut line).await? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the service closed the connection",
+        ));
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replies_parse_into_answers() {
+        let wire = b":21\r\n:0\r\n$15\r\n1763000000000-0\r\n$-1\r\n-TRYAGAIN rate limited, retry in 250 ms\r\n-TRYAGAIN partition ris unavailable: down\r\n-NOPERM no\r\n";
+        let mut reader = BufReader::new(&wire[..]);
+        let mut answers = Vec::new();
+        for _ in 0..7 {
+            answers.push(resp_answer(read_reply(&mut reader).await.unwrap()));
+        }
+        assert_eq!(
+            answers[0].0,
+            Answer::Acked {
+                status: AckStatus::Stored,
+                entry_id: None
+            }
+        );
+        assert_eq!(
+            answers[1].0,
+            Answer::Acked {
+                status: AckStatus::Stale,
+                entry_id: None
+            }
+        );
+        assert_eq!(
+            answers[2].0,
+            Answer::Acked {
+                status: AckStatus::Stored,
+                entry_id: Some("1763000000000-0".into())
+            }
+        );
+        assert_eq!(
+            answers[3].0,
+            Answer::Acked {
+                status: AckStatus::Duplicate,
+                entry_id: None
+            }
+        );
+        assert_eq!(
+            answers[4],
+            (
+                Answer::Retry(RetryReason::Throttled),
+                Some(Duration::from_millis(250))
+            )
+        );
+        assert_eq!(answers[5], (Answer::Retry(RetryReason::Unavailable), None));
+        assert!(matches!(answers[6].0, Answer::Refused(_)));
+    }
+
+    #[test]
+    fn http_statuses_map_to_answers() {
+        let item = |status: &str| ItemResult {
+            status: status.into(),
+            entry_id: None,
+            error: None,
+        };
+        assert!(matches!(
+            http_answer(&item("coalesced")),
+            Answer::Acked {
+                status: AckStatus::Coalesced,
+                ..
+            }
+        ));
+        assert_eq!(
+            http_answer(&item("queue_full")),
+            Answer::Retry(RetryReason::Throttled)
+        );
+        assert_eq!(
+            http_answer(&item("unavailable")),
+            Answer::Retry(RetryReason::Unavailable)
+        );
+    }
+}

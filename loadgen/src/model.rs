@@ -1,0 +1,666 @@
+//! One simulated MT5 terminal: its account, symbols and positions, and the fixed schedule of what
+//! it reports. The schedule comes from a seeded RNG and offsets from the start of the run, never
+//! from how fast the service answers, so two runs with one seed intend the same sends (open loop).
+//!
+//! What an EA does, and so what this model does: a heartbeat (instance state) every 1-30 s with
+//! jitter; trade activity (positions open, move and close, one trade update per change); a
+//! snapshot of every open position every `snapshot_every`; signal bursts; now and then a
+//! reconnect, after which the terminal re-sends its full state.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tradestate_mt5_bridge::{
+    InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus, Update,
+};
+
+/// A clock that never fires: far enough to never come, near enough that adding it to an
+/// `Instant` cannot overflow.
+pub const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Behaviour shared by every terminal of a run.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Heartbeat periods are drawn per terminal from this range (seconds).
+    pub heartbeat_s: (f64, f64),
+    /// Every open position is re-sent this often, as EAs do to heal missed updates.
+    pub snapshot_every: Duration,
+    /// Trade changes and signal bursts per second per terminal (a Poisson process).
+    pub activity_per_s: f64,
+    /// Share of activity events that are signal bursts rather than trade changes.
+    pub signal_share: f64,
+    /// Signals in one burst are drawn from 1..=this.
+    pub burst_max: u32,
+    /// Mean time between reconnects of one terminal; `None`: never.
+    pub reconnect_every: Option<Duration>,
+    /// Most open positions per terminal.
+    pub max_positions: usize,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            heartbeat_s: (1.0, 30.0),
+            snapshot_every: Duration::from_secs(60),
+            activity_per_s: 0.5,
+            signal_share: 0.2,
+            burst_max: 5,
+            reconnect_every: Some(Duration::from_secs(300)),
+            max_positions: 8,
+        }
+    }
+}
+
+impl Profile {
+    /// Updates one activity event sends on average.
+    pub fn updates_per_activity(&self) -> f64 {
+        (1.0 - self.signal_share) + self.signal_share * (1.0 + f64::from(self.burst_max)) / 2.0
+    }
+
+    /// Updates per second one terminal sends without activity: heartbeats and snapshots.
+    pub fn base_rate_per_terminal(&self) -> f64 {
+        let (lo, hi) = self.heartbeat_s;
+        // Mean of 1/U(lo, hi): ln(hi/lo) / (hi - lo).
+        let heartbeats = if hi > lo {
+            (hi / lo).ln() / (hi - lo)
+        } else {
+            1.0 / lo
+        };
+        let positions = self.max_positions as f64 / 2.0;
+        heartbeats + positions / self.snapshot_every.as_secs_f64().max(1.0)
+    }
+
+    /// Sets the activity so that `terminals` terminals send about `rate` updates per second.
+    pub fn aim_at(&mut self, rate: f64, terminals: usize) {
+        let per_terminal = rate / terminals.max(1) as f64;
+        let activity = (per_terminal - self.base_rate_per_terminal()).max(0.0);
+        self.activity_per_s = activity / self.updates_per_activity();
+    }
+}
+
+/// Why an update was sent, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Instance,
+    Trade,
+    Signal,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Instance, Kind::Trade, Kind::Signal];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Instance => "instance",
+            Kind::Trade => "trade",
+            Kind::Signal => "signal",
+        }
+    }
+
+    pub fn of(update: &Update) -> Kind {
+        match update {
+            Update::Instance(_) => Kind::Instance,
+            Update::Trade(_) => Kind::Trade,
+            Update::Signal(_) => Kind::Signal,
+        }
+    }
+}
+
+/// What became due at one point of a terminal's schedule.
+#[derive(Debug, Default)]
+pub struct Due {
+    pub updates: Vec<Update>,
+    /// The terminal drops its connection and re-sends its full state.
+    pub reconnect: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Symbol {
+    name: &'static str,
+    price: f64,
+    /// Price step of one tick, and the digits MT5 shows.
+    point: f64,
+    /// Profit per lot per point.
+    tick_value: f64,
+}
+
+const SYMBOLS: [(&str, f64, f64, f64); 8] = [
+    ("EURUSD", 1.0842, 0.00001, 1.0),
+    ("GBPUSD", 1.2671, 0.00001, 1.0),
+    ("USDJPY", 151.37, 0.001, 0.66),
+    ("XAUUSD", 2384.5, 0.01, 1.0),
+    ("US30", 39112.0, 0.1, 0.1),
+    ("BTCUSD", 67250.0, 0.01, 0.01),
+    ("AUDUSD", 0.6617, 0.00001, 1.0),
+    ("USDCHF", 0.9031, 0.00001, 1.1),
+];
+
+const STRATEGIES: [&str; 4] = ["trend-h1", "breakout-m15", "meanrev-m5", "news-fade"];
+
+#[derive(Debug, Clone)]
+struct Position {
+    ticket: u64,
+    symbol: usize,
+    side: PositionType,
+    volume: f64,
+    price_open: f64,
+    time_msc: i64,
+    sl: f64,
+    tp: f64,
+    magic: i64,
+}
+
+/// One terminal: identity, account, open positions, the next due time of each of its clocks.
+#[derive(Debug)]
+pub struct Terminal {
+    pub id: String,
+    index: u64,
+    rng: StdRng,
+    seq: u64,
+    /// Unix ms of the run's start: event times are this plus their offset.
+    start_unix_ms: i64,
+    /// Tags this run's signal ids, so the dedupe of an earlier run cannot swallow them.
+    run_tag: String,
+    login: u64,
+    server: &'static str,
+    currency: &'static str,
+    leverage: u32,
+    balance: f64,
+    realised: f64,
+    symbols: Vec<Symbol>,
+    positions: Vec<Position>,
+    next_ticket: u64,
+    signals_sent: u64,
+    heartbeat_every: Duration,
+    next_heartbeat: Duration,
+    next_activity: Duration,
+    next_snapshot: Duration,
+    next_reconnect: Option<Duration>,
+    storm_at: Option<Duration>,
+}
+
+/// How a run's terminals are named and numbered.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub id_prefix: String,
+    pub seed: u64,
+    /// Every `seq` of this run is above this (the stored seq of earlier runs).
+    pub seq_base: u64,
+    pub start_unix_ms: i64,
+    pub run_tag: String,
+}
+
+impl Terminal {
+    pub fn new(index: usize, identity: &Identity, profile: &Profile) -> Terminal {
+        let mut rng = StdRng::seed_from_u64(
+            identity.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut symbols: Vec<Symbol> = SYMBOLS
+            .iter()
+            .map(|&(name, price, point, tick_value)| Symbol {
+                name,
+                price,
+                point,
+                tick_value,
+            })
+            .collect();
+        // Each terminal trades 3-6 of the symbols.
+        let keep = rng.random_range(3..=6);
+        while symbols.len() > keep {
+            let drop = rng.random_range(0..symbols.len());
+            symbols.swap_remove(drop);
+        }
+        let heartbeat_every = Duration::from_secs_f64(
+            rng.random_range(profile.heartbeat_s.0..=profile.heartbeat_s.1),
+        );
+        let mut terminal = Terminal {
+            id: format!("{}-{index:05}", identity.id_prefix),
+            index: index as u64,
+            seq: identity.seq_base,
+            start_unix_ms: identity.start_unix_ms,
+            run_tag: identity.run_tag.clone(),
+            login: 51_000_000 + index as u64,
+            server: ["Broker-Live01", "Broker-Live02", "Broker-Demo"][index % 3],
+            currency: ["USD", "USD", "EUR"][index % 3],
+            leverage: [100, 200, 500][index % 3],
+            balance: (rng.random_range(1_000.0..100_000.0_f64) * 100.0).round() / 100.0,
+            realised: 0.0,
+            symbols,
+            positions: Vec::new(),
+            next_ticket: 1_000_000 + index as u64 * 1_000_000,
+            signals_sent: 0,
+            heartbeat_every,
+            // Everything is sent once at the start (the EA attaching), then on its clocks.
+            next_heartbeat: Duration::ZERO,
+            next_activity: Duration::ZERO,
+            next_snapshot: Duration::ZERO,
+            next_reconnect: None,
+            storm_at: None,
+            rng,
+        };
+        let opened = terminal.rng.random_range(0..=3.min(profile.max_positions));
+        for _ in 0..opened {
+            terminal.open_position(Duration::ZERO);
+        }
+        terminal.next_activity = terminal.activity_gap(profile);
+        terminal.next_reconnect = terminal.reconnect_gap(profile);
+        terminal
+    }
+
+    /// Every terminal reconnects and re-sends its full state at this offset.
+    pub fn storm_at(&mut self, at: Option<Duration>) {
+        self.storm_at = at;
+    }
+
+    /// When something is due next (offset from the run's start).
+    pub fn next_due(&self) -> Duration {
+        [
+            Some(self.next_heartbeat),
+            Some(self.next_activity),
+            Some(self.next_snapshot),
+            self.next_reconnect,
+            self.storm_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(NEVER)
+        .min(NEVER)
+    }
+
+    /// Fires every clock due at or before `now` (an offset), advancing it; returns the updates.
+    pub fn fire(&mut self, now: Duration, profile: &Profile) -> Due {
+        let mut due = Due::default();
+        let storm = self.storm_at.is_some_and(|at| at <= now);
+        let reconnect = self.next_reconnect.is_some_and(|at| at <= now);
+        if storm || reconnect {
+            if storm {
+                self.storm_at = None;
+            }
+            if reconnect {
+                self.next_reconnect = self.reconnect_gap(profile).map(|gap| now + gap);
+            }
+            due.reconnect = true;
+            self.full_state(now, &mut due.updates);
+            self.next_heartbeat = now + self.heartbeat_every;
+        }
+        if self.next_heartbeat <= now {
+            due.updates.push(Update::Instance(self.heartbeat(now)));
+            // Jitter of +-10% around the period, from the schedule, not from the answers.
+            let jitter = self.rng.random_range(0.9..1.1);
+            self.next_heartbeat = now + self.heartbeat_every.mul_f64(jitter);
+        }
+        if self.next_snapshot <= now {
+            self.snapshot(now, &mut due.updates);
+            self.next_snapshot = now + profile.snapshot_every;
+        }
+        while self.next_activity <= now {
+            self.activity(now, profile, &mut due.updates);
+            let gap = self.activity_gap(profile);
+            self.next_activity += gap;
+        }
+        due
+    }
+
+    fn activity_gap(&mut self, profile: &Profile) -> Duration {
+        if profile.activity_per_s <= 0.0 {
+            return NEVER;
+        }
+        exponential(&mut self.rng, 1.0 / profile.activity_per_s)
+    }
+
+    fn reconnect_gap(&mut self, profile: &Profile) -> Option<Duration> {
+        let mean = profile.reconnect_every?;
+        Some(exponential(&mut self.rng, mean.as_secs_f64()))
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn unix_ms(&self, at: Duration) -> i64 {
+        self.start_unix_ms + at.as_millis() as i64
+    }
+
+    fn full_state(&mut self, now: Duration, out: &mut Vec<Update>) {
+        out.push(Update::Instance(self.heartbeat(now)));
+        self.snapshot(now, out);
+    }
+
+    fn snapshot(&mut self, now: Duration, out: &mut Vec<Update>) {
+        for i in 0..self.positions.len() {
+            let trade = self.trade_state(i, now, None);
+            out.push(Update::Trade(trade));
+        }
+    }
+
+    fn activity(&mut self, now: Duration, profile: &Profile, out: &mut Vec<Update>) {
+        if self.rng.random_bool(profile.signal_share.clamp(0.0, 1.0)) {
+            let burst = self.rng.random_range(1..=profile.burst_max.max(1));
+            for _ in 0..burst {
+                out.push(Update::Signal(self.signal(now)));
+            }
+            return;
+        }
+        self.move_prices();
+        let roll: f64 = self.rng.random();
+        if self.positions.is_empty()
+            || (self.positions.len() < profile.max_positions && roll < 0.25)
+        {
+            self.open_position(now);
+            let last = self.positions.len() - 1;
+            out.push(Update::Trade(self.trade_state(last, now, None)));
+        } else if roll < 0.5 {
+            let i = self.rng.random_range(0..self.positions.len());
+            let closed = self.trade_state(i, now, Some(now));
+            self.realised += closed.profit;
+            self.positions.swap_remove(i);
+            out.push(Update::Trade(closed));
+        } else {
+            let i = self.rng.random_range(0..self.positions.len());
+            if self.rng.random_bool(0.2) {
+                // The trader trails the stop.
+                let p = &mut self.positions[i];
+                let point = self.symbols[p.symbol].point;
+                p.sl = round_to(p.sl + point * 10.0, point).max(0.0);
+            }
+            out.push(Update::Trade(self.trade_state(i, now, None)));
+        }
+    }
+
+    fn move_prices(&mut self) {
+        for symbol in &mut self.symbols {
+            let ticks: i32 = self.rng.random_range(-20..=20);
+            symbol.price = round_to(symbol.price + f64::from(ticks) * symbol.point, symbol.point)
+                .max(symbol.point);
+        }
+    }
+
+    fn open_position(&mut self, now: Duration) {
+        let symbol = self.rng.random_range(0..self.symbols.len());
+        let side = if self.rng.random_bool(0.5) {
+            PositionType::Buy
+        } else {
+            PositionType::Sell
+        };
+        let s = &self.symbols[symbol];
+        let distance = s.point * f64::from(self.rng.random_range(100..1000));
+        let (sl, tp) = match side {
+            PositionType::Buy => (s.price - distance, s.price + distance * 2.0),
+            PositionType::Sell => (s.price + distance, (s.price - distance * 2.0).max(0.0)),
+        };
+        self.next_ticket += 1;
+        let position = Position {
+            ticket: self.next_ticket,
+            symbol,
+            side,
+            volume: f64::from(self.rng.random_range(1..=50)) / 100.0,
+            price_open: s.price,
+            time_msc: self.unix_ms(now),
+            sl: round_to(sl.max(0.0), s.point),
+            tp: round_to(tp, s.point),
+            magic: 1000 + self.rng.random_range(0..4),
+        };
+        self.positions.push(position);
+    }
+
+    /// The snapshot of open position `i`; `closed_at` closes it at the current price.
+    fn trade_state(&mut self, i: usize, now: Duration, closed_at: Option<Duration>) -> TradeState {
+        let seq = self.next_seq();
+        let p = &self.positions[i];
+        let s = &self.symbols[p.symbol];
+        let direction = match p.side {
+            PositionType::Buy => 1.0,
+            PositionType::Sell => -1.0,
+        };
+        let points = (s.price - p.price_open) / s.point * direction;
+        let profit = round_cents(points * s.tick_value * p.volume);
+        let now_ms = self.unix_ms(now).max(p.time_msc);
+        TradeState {
+            seq,
+            ticket: p.ticket.to_string(),
+            time_msc: p.time_msc,
+            time_update_msc: now_ms,
+            symbol: s.name.to_string(),
+            r#type: p.side,
+            volume: p.volume,
+            price_open: p.price_open,
+            price_current: s.price,
+            sl: p.sl,
+            tp: p.tp,
+            profit,
+            swap: 0.0,
+            commission: round_cents(-3.5 * p.volume),
+            magic: p.magic,
+            comment: None,
+            state: if closed_at.is_some() {
+                TradeStatus::Closed
+            } else {
+                TradeStatus::Open
+            },
+            time_close_msc: closed_at.map(|_| now_ms),
+            price_close: closed_at.map(|_| s.price),
+        }
+    }
+
+    fn heartbeat(&mut self, now: Duration) -> InstanceState {
+        let seq = self.next_seq();
+        let floating: f64 = (0..self.positions.len())
+            .map(|i| {
+                let p = &self.positions[i];
+                let s = &self.symbols[p.symbol];
+                let direction = match p.side {
+                    PositionType::Buy => 1.0,
+                    PositionType::Sell => -1.0,
+                };
+                (s.price - p.price_open) / s.point * direction * s.tick_value * p.volume
+            })
+            .sum();
+        let floating = round_cents(floating);
+        let balance = round_cents(self.balance + self.realised);
+        let equity = round_cents(balance + floating);
+        let margin = round_cents(
+            self.positions
+                .iter()
+                .map(|p| p.volume * 1000.0)
+                .sum::<f64>(),
+        );
+        InstanceState {
+            seq,
+            time_msc: self.unix_ms(now),
+            login: self.login,
+            server: self.server.to_string(),
+            company: Some("Broker Ltd".into()),
+            currency: self.currency.to_string(),
+            leverage: self.leverage,
+            balance,
+            credit: 0.0,
+            equity,
+            profit: floating,
+            margin,
+            margin_free: round_cents(equity - margin),
+            margin_level: if margin > 0.0 {
+                round_cents(equity / margin * 100.0).max(0.0)
+            } else {
+                0.0
+            },
+            connected: true,
+            trade_allowed: true,
+            ping_us: 1_500 + self.rng.random_range(0..3_000),
+            build: 4_755,
+            positions: self.positions.len() as u32,
+            orders: 0,
+            ea_version: Some("loadgen-1".into()),
+        }
+    }
+
+    fn signal(&mut self, now: Duration) -> TradeSignal {
+        let seq = self.next_seq();
+        self.signals_sent += 1;
+        let symbol = &self.symbols[self.rng.random_range(0..self.symbols.len())];
+        let action = match self.rng.random_range(0..3) {
+            0 => SignalAction::Buy,
+            1 => SignalAction::Sell,
+            _ => SignalAction::Close,
+        };
+        TradeSignal {
+            seq,
+            signal_id: format!("{}-{}-{}", self.run_tag, self.index, self.signals_sent),
+            time_msc: self.unix_ms(now),
+            strategy: STRATEGIES[self.rng.random_range(0..STRATEGIES.len())].to_string(),
+            symbol: symbol.name.to_string(),
+            action,
+            volume: Some(0.1),
+            price: Some(symbol.price),
+            sl: None,
+            tp: None,
+            magic: Some(1000),
+            comment: None,
+        }
+    }
+}
+
+/// An exponentially distributed gap with the given mean (seconds): Poisson arrivals.
+fn exponential(rng: &mut StdRng, mean_s: f64) -> Duration {
+    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+    Duration::from_secs_f64((-u.ln() * mean_s).min(1e8))
+}
+
+fn round_to(value: f64, step: f64) -> f64 {
+    let digits = (-step.log10()).round().max(0.0) as i32;
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+fn round_cents(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradestate_mt5_bridge::Batch;
+
+    fn identity() -> Identity {
+        Identity {
+            id_prefix: "lg".into(),
+            seed: 7,
+            seq_base: 1_000,
+            start_unix_ms: 1_763_000_000_000,
+            run_tag: "r1".into(),
+        }
+    }
+
+    fn run_for(terminal: &mut Terminal, profile: &Profile, until: Duration) -> Vec<Update> {
+        let mut all = Vec::new();
+        loop {
+            let at = terminal.next_due();
+            if at > until {
+                return all;
+            }
+            all.extend(terminal.fire(at, profile).updates);
+        }
+    }
+
+    #[test]
+    fn every_update_is_valid_and_seq_only_grows() {
+        let profile = Profile {
+            activity_per_s: 5.0,
+            ..Profile::default()
+        };
+        let mut terminal = Terminal::new(3, &identity(), &profile);
+        let updates = run_for(&mut terminal, &profile, Duration::from_secs(600));
+        assert!(updates.len() > 2_000, "{} updates", updates.len());
+        let mut last = 1_000;
+        for update in &updates {
+            assert!(update.seq() > last);
+            last = update.seq();
+        }
+        let batch = Batch {
+            instance_id: Some(terminal.id.clone()),
+            updates: updates.clone(),
+        };
+        for chunk in batch.updates.chunks(500) {
+            let batch = Batch {
+                instance_id: batch.instance_id.clone(),
+                updates: chunk.to_vec(),
+            };
+            batch.validate().unwrap();
+        }
+        let kinds: std::collections::HashSet<Kind> = updates.iter().map(Kind::of).collect();
+        assert_eq!(kinds.len(), 3, "heartbeats, trades and signals");
+        let closes = updates
+            .iter()
+            .filter(|u| matches!(u, Update::Trade(t) if t.state == TradeStatus::Closed))
+            .count();
+        assert!(closes > 10);
+    }
+
+    #[test]
+    fn one_seed_gives_one_schedule() {
+        let profile = Profile::default();
+        let a = run_for(
+            &mut Terminal::new(1, &identity(), &profile),
+            &profile,
+            Duration::from_secs(300),
+        );
+        let b = run_for(
+            &mut Terminal::new(1, &identity(), &profile),
+            &profile,
+            Duration::from_secs(300),
+        );
+        assert_eq!(a, b);
+        let c = run_for(
+            &mut Terminal::new(2, &identity(), &profile),
+            &profile,
+            Duration::from_secs(300),
+        );
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn aiming_at_a_rate_gets_close_to_it() {
+        let mut profile = Profile {
+            reconnect_every: None,
+            ..Profile::default()
+        };
+        profile.aim_at(2_000.0, 100);
+        let mut sent = 0;
+        for i in 0..100 {
+            let mut terminal = Terminal::new(i, &identity(), &profile);
+            sent += run_for(&mut terminal, &profile, Duration::from_secs(120)).len();
+        }
+        let rate = sent as f64 / 120.0;
+        assert!((1_700.0..2_300.0).contains(&rate), "rate {rate}");
+    }
+
+    #[test]
+    fn a_storm_resends_the_full_state_at_once() {
+        let profile = Profile {
+            reconnect_every: None,
+            activity_per_s: 0.0,
+            ..Profile::default()
+        };
+        let mut terminal = Terminal::new(5, &identity(), &profile);
+        terminal.fire(Duration::ZERO, &profile);
+        terminal.storm_at(Some(Duration::from_millis(500)));
+        assert_eq!(terminal.next_due(), Duration::from_millis(500));
+        let due = terminal.fire(Duration::from_millis(500), &profile);
+        assert!(due.reconnect);
+        let trades = due
+            .updates
+            .iter()
+            .filter(|u| Kind::of(u) == Kind::Trade)
+            .count();
+        assert_eq!(trades, terminal.positions.len());
+        assert_eq!(
+            due.updates
+                .iter()
+                .filter(|u| Kind::of(u) == Kind::Instance)
+                .count(),
+            1
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! The read-back at the end of a run: every partition is read directly (not through the
+//! service) and checked against what the terminals' ledgers say was acknowledged.
+//!
+//! - A state key (instance hash, trade hash) must hold a snapshot this run sent, field for field,
+//!   with a `seq` at least that of every acknowledged update of the key. A missing key loses
+//!   its acknowledged updates; an older `seq` than acknowledged means a stale update overwrote a
+//!   newer one (or the newer one vanished): `stale`.
+//! - A closed trade must carry the 30-day TTL (less the time since its close was acknowledged),
+//!   an open one none, an instance hash its heartbeat TTL.
+//! - Every acknowledged signal must be in the stream exactly once, unless MAXLEN trimmed it: the
+//!   stream is at its cap and the signal is older than its first entry.
+
+use std::collections::HashMap;
+
+use redis::aio::MultiplexedConnection;
+use serde::Serialize;
+
+use crate::ledger::{fingerprint, unix_ms, KeyRecord, Ledger, StateKey};
+
+/// Where the partitions are and what the service's policy is.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    pub ris_url: String,
+    pub rts_url: String,
+    pub rtss_url: String,
+    pub stream: String,
+    pub maxlen: u64,
+    pub closed_ttl_s: u64,
+    pub ris_ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Verification {
+    pub acked: u64,
+    pub verified: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub stale: u64,
+    /// Acknowledged signals trimmed from the stream by MAXLEN (accounted, not lost).
+    pub trimmed: u64,
+    /// Keys whose TTL is not what the policy says.
+    pub ttl_wrong: u64,
+    /// Keys holding fields no snapshot of this run had with that `seq`.
+    pub corrupt: u64,
+    pub keys_checked: u64,
+    pub stream_entries_read: u64,
+    /// The first problems found, to show where to look.
+    pub problems: Vec<String>,
+}
+
+impl Verification {
+    pub fn passed(&self) -> bool {
+        self.lost == 0
+            && self.duplicates == 0
+            && self.stale == 0
+            && self.ttl_wrong == 0
+            && self.corrupt == 0
+            && self.verified + self.trimmed == self.acked
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "acked={} verified={} lost={} duplicates={} stale={} (trimmed by MAXLEN={}, wrong TTL={}, corrupt={})",
+            self.acked,
+            self.verified,
+            self.lost,
+            self.duplicates,
+            self.stale,
+            self.trimmed,
+            self.ttl_wrong,
+            self.corrupt
+        )
+    }
+
+    fn problem(&mut self, text: impl FnOnce() -> String) {
+        if self.problems.len() < 20 {
+            self.problems.push(text());
+        }
+    }
+}
+
+async fn connect(url: &str, what: &str) -> Result<MultiplexedConnection, String> {
+    let client = redis::Client::open(url).map_err(|e| format!("verify: {what} {url:?}: {e}"))?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| format!("verify: cannot reach the {what} partition at {url}: {e}"))
+}
+
+/// Terminals read per pipeline.
+const CHUNK: usize = 200;
+
+pub async fn verify(
+    terminals: &[(&str, &Ledger)],
+    targets: &Targets,
+) -> Result<Verification, String> {
+    let mut ris = connect(&targets.ris_url, "ris").await?;
+    let mut rts = connect(&targets.rts_url, "rts").await?;
+    let mut rtss = connect(&targets.rtss_url, "rtss").await?;
+    let mut v = Verification::default();
+    for chunk in terminals.chunks(CHUNK) {
+        verify_states(chunk, targets, &mut ris, &mut rts, &mut v).await?;
+    }
+    verify_signals(terminals, targets, &mut rtss, &mut v).await?;
+    Ok(v)
+}
+
+fn redis_key(instance_id: &str, key: &StateKey) -> String {
+    match key {
+        StateKey::Instance => format!("ris:{{{instance_id}}}"),
+        StateKey::Trade(ticket) => format!("rts:{{{instance_id}}}:{ticket}"),
+    }
+}
+
+type Stored = (HashMap<Vec<u8>, Vec<u8>>, i64);
+
+/// Runs a pipeline of `HGETALL k, PTTL k` pairs and returns one (fields, pttl) per key.
+async fn read_pairs(
+    pipe: redis::Pipeline,
+    conn: &mut MultiplexedConnection,
+    what: &str,
+) -> Result<Vec<Stored>, String> {
+    let values: Vec<redis::Value> = pipe
+        .query_async(conn)
+        .await
+        .map_err(|e| format!("verify: reading {what}: {e}"))?;
+    values
+        .chunks(2)
+        .map(|pair| match pair {
+            [fields, pttl] => Ok((
+                redis::from_redis_value(fields).map_err(|e| format!("verify: {what}: {e}"))?,
+                redis::from_redis_value(pttl).map_err(|e| format!("verify: {what}: {e}"))?,
+            )),
+            _ => Err(format!("verify: {what}: odd number of replies")),
+        })
+        .collect()
+}
+
+async fn verify_states(
+    terminals: &[(&str, &Ledger)],
+    targets: &Targets,
+    ris: &mut MultiplexedConnection,
+    rts: &mut MultiplexedConnection,
+    v: &mut Verification,
+) -> Result<(), String> {
+    let mut wanted: Vec<(&str, &StateKey, &KeyRecord)> = Vec::new();
+    for (id, ledger) in terminals {
+        let mut keys: Vec<_> = ledger.keys.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        wanted.extend(keys.into_iter().map(|(key, record)| (*id, key, record)));
+    }
+    let mut ris_pipe = redis::pipe();
+    let mut rts_pipe = redis::pipe();
+    for (id, key, _) in &wanted {
+        let pipe = match key {
+            StateKey::Instance => &mut ris_pipe,
+            StateKey::Trade(_) => &mut rts_pipe,
+        };
+        let name = redis_key(id, key);
+        pipe.cmd("HGETALL").arg(&name).cmd("PTTL").arg(&name);
+    }
+    let ris_stored = read_pairs(ris_pipe, ris, "instance hashes").await?;
+    let rts_stored = read_pairs(rts_pipe, rts, "trade hashes").await?;
+    let (mut ris_stored, mut rts_stored) = (ris_stored.into_iter(), rts_stored.into_iter());
+    let now = unix_ms();
+    for (id, key, record) in wanted {
+        let stored = match key {
+            StateKey::Instance => ris_stored.next(),
+            StateKey::Trade(_) => rts_stored.next(),
+        };
+        let Some((fields, pttl)) = stored else {
+            return Err("verify: the engine answered fewer replies than asked".into());
+        };
+        v.keys_checked += 1;
+        check_key(id, key, record, &fields, pttl, targets, now, v);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_key(
+    id: &str,
+    key: &StateKey,
+    record: &KeyRecord,
+    fields: &HashMap<Vec<u8>, Vec<u8>>,
+    pttl: i64,
+    targets: &Targets,
+    now_ms: i64,
+    v: &mut Verification,
+) {
+    let acked = record.acked.len() as u64;
+    v.acked += acked;
+    let name = redis_key(id, key);
+    if fields.is_empty() {
+        if acked > 0 {
+            v.lost += acked;
+            v.problem(|| format!("{name}: missing, {acked} acknowledged updates lost"));
+        }
+        return;
+    }
+    let stored_seq = fields
+        .get(&b"seq"[..])
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let snapshot = stored_seq.and_then(|seq| record.snapshot(seq));
+    // The service adds who sent it and when it arrived; the rest is the terminal's snapshot.
+    let own = fields
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_slice(), b"instance_id" | b"received_msc"))
+        .map(|(k, v)| (k.as_slice(), v.as_slice()));
+    let (Some(stored_seq), Some(snapshot)) = (stored_seq, snapshot) else {
+        v.corrupt += 1;
+        v.lost += acked;
+        v.problem(|| format!("{name}: holds seq {stored_seq:?}, which this run never sent"));
+        return;
+    };
+    if snapshot.fingerprint != fingerprint(own) {
+        v.corrupt += 1;
+        v.lost += acked;
+        v.problem(|| format!("{name}: seq {stored_seq} stored with fields other than were sent"));
+        return;
+    }
+    let newer = record.acked.iter().filter(|&&seq| seq > stored_seq).count() as u64;
+    v.stale += newer;
+    v.verified += acked - newer;
+    if newer > 0 {
+        v.problem(|| {
+            format!(
+                "{name}: holds seq {stored_seq} but seq {} was acknowledged",
+                record.max_acked().unwrap_or(0)
+            )
+        });
+    }
+    let ttl_ok = match key {
+        StateKey::Instance => pttl > 0 && pttl <= targets.ris_ttl_s as i64 * 1000,
+        StateKey::Trade(_) if snapshot.closed => {
+            let full = targets.closed_ttl_s as i64 * 1000;
+            // The TTL was set when the close was written, at or before its acknowledgement.
+            let since_ack = (now_ms - record.last_ack_unix_ms).max(0);
+            pttl <= full && pttl >= full - since_ack - 5_000
+        }
+        StateKey::Trade(_) => pttl == -1,
+    };
+    if !ttl_ok {
+        v.ttl_wrong += 1;
+        v.problem(|| format!("{name}: TTL {pttl} ms does not match the policy"));
+    }
+}
+
+/// An entry id `ms-seq` as a pair, for comparing.
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+type Entry = (String, HashMap<String, String>);
+
+async fn verify_signals(
+    terminals: &[(&str, &Ledger)],
+    targets: &Targets,
+    rtss: &mut MultiplexedConnection,
+    v: &mut Verification,
+) -> Result<(), String> {
+    let ours: HashMap<&str, ()> = terminals.iter().map(|(id, _)| (*id, ())).collect();
+    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    let mut first_id: Option<(u64, u64)> = None;
+    let mut start = "-".to_string();
+    loop {
+        let page: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(&targets.stream)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(rtss)
+            .await
+            .map_err(|e| format!("verify: reading stream {}: {e}", targets.stream))?;
+        let Some((last, _)) = page.last() else { break };
+        start = format!("({last}");
+        for (id, fields) in &page {
+            first_id = first_id.or_else(|| parse_id(id));
+            v.stream_entries_read += 1;
+            let (Some(instance), Some(signal_id)) =
+                (fields.get("instance_id"), fields.get("signal_id"))
+            else {
+                continue;
+            };
+            if ours.contains_key(instance.as_str()) {
+                *seen
+                    .entry((instance.clone(), signal_id.clone()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let length: u64 = redis::cmd("XLEN")
+        .arg(&targets.stream)
+        .query_async(rtss)
+        .await
+        .map_err(|e| format!("verify: XLEN {}: {e}", targets.stream))?;
+    // MAXLEN ~ only trims whole nodes once the stream is past its cap, so a stream shorter than
+    // the cap has never been trimmed.
+    let may_be_trimmed = length >= targets.maxlen;
+    for (id, ledger) in terminals {
+        for signal in &ledger.signals {
+            let count = seen
+                .get(&(id.to_string(), signal.signal_id.clone()))
+                .copied()
+                .unwrap_or(0);
+            if count > 1 {
+                v.duplicates += count - 1;
+                v.problem(|| {
+                    format!(
+                        "signal {} of {id}: {count} times in the stream",
+                        signal.signal_id
+                    )
+                });
+            }
+            if !signal.acked {
+                continue;
+            }
+            v.acked += 1;
+            if count > 0 {
+                v.verified += 1;
+                continue;
+            }
+            let older_than_stream = match (first_id, signal.entry_id.as_deref().and_then(parse_id))
+            {
+                (Some(first), Some(entry)) => entry < first,
+                (Some((first_ms, _)), None) => (signal.acked_unix_ms as u64) < first_ms,
+                (None, _) => false,
+            };
+            if may_be_trimmed && older_than_stream {
+                v.trimmed += 1;
+            } else {
+                v.lost += 1;
+                v.problem(|| {
+                    format!(
+                        "signal {} of {id}: acknowledged but not in {}",
+                        signal.signal_id, targets.stream
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::SentSnapshot;
+
+    fn targets() -> Targets {
+        Targets {
+            ris_url: String::new(),
+            rts_url: String::new(),
+            rtss_url: String::new(),
+            stream: "rtss:signals".into(),
+            maxlen: 10_000,
+            closed_ttl_s: 2_592_000,
+            ris_ttl_s: 120,
+        }
+    }
+
+    fn stored(pairs: &[(&str, &str)]) -> HashMap<Vec<u8>, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn record(sent: &[(u64, &[(&str, &str)])], acked: &[u64]) -> KeyRecord {
+        KeyRecord {
+            sent: sent
+                .iter()
+                .map(|(seq, pairs)| SentSnapshot {
+                    seq: *seq,
+                    fingerprint: fingerprint(
+                        pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+                    ),
+                    closed: false,
+                })
+                .collect(),
+            acked: acked.to_vec(),
+            last_ack_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_key_with_the_newest_acknowledged_snapshot_verifies() {
+        let s5: &[(&str, &str)] = &[("seq", "5"), ("ticket", "7")];
+        let s6: &[(&str, &str)] = &[("seq", "6"), ("ticket", "7")];
+        let r = record(&[(5, s5), (6, s6)], &[5, 6]);
+        let mut v = Verification::default();
+        let mut fields = stored(s6);
+        fields.insert(b"instance_id".to_vec(), b"T1".to_vec());
+        check_key(
+            "T1",
+            &StateKey::Trade("7".into()),
+            &r,
+            &fields,
+            -1,
+            &targets(),
+            0,
+            &mut v,
+        );
+        assert_eq!(
+            (v.acked, v.verified, v.stale, v.lost, v.ttl_wrong),
+            (2, 2, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn an_older_snapshot_over_a_newer_acknowledged_one_is_stale() {
+        let s5: &[(&str, &str)] = &[("seq", "5")];
+        let s6: &[(&str, &str)] = &[("seq", "6")];
+        let r = record(&[(5, s5), (6, s6)], &[5, 6]);
+        let mut v = Verification::default();
+        check_key(
+            "T1",
+            &StateKey::Trade("7".into()),
+            &r,
+            &stored(s5),
+            -1,
+            &targets(),
+            0,
+            &mut v,
+        );
+        assert_eq!((v.verified, v.stale), (1, 1));
+        assert!(!v.passed());
+    }
+
+    #[test]
+    fn missing_keys_wrong_fields_and_wrong_ttls_fail() {
+        let s5: &[(&str, &str)] = &[("seq", "5"), ("symbol", "EURUSD")];
+        let r = record(&[(5, s5)], &[5]);
+        let mut v = Verification::default();
+        check_key(
+            "T1",
+            &StateKey::Instance,
+            &r,
+            &HashMap::new(),
+            -2,
+            &targets(),
+            0,
+            &mut v,
+        );
+        assert_eq!(v.lost, 1);
+        let mut v = Verification::default();
+        let tampered: &[(&str, &str)] = &[("seq", "5"), ("symbol", "GBPUSD")];
+        check_key(
+            "T1",
+            &StateKey::Instance,
+            &r,
+            &stored(tampered),
+            1000,
+            &targets(),
+            0,
+            &mut v,
+        );
+        assert_eq!((v.corrupt, v.lost), (1, 1));
+        let mut v = Verification::default();
+        check_key(
+            "T1",
+            &StateKey::Instance,
+            &r,
+            &stored(s5),
+            -1,
+            &targets(),
+            0,
+            &mut v,
+        );
+        assert_eq!((v.verified, v.ttl_wrong), (1, 1));
+        assert!(!v.passed());
+    }
+}
