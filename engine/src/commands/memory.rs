@@ -269,12 +269,20 @@ pub fn memory_malloc_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 /// MEMORY PURGE: returns dirty pages of every arena to the system.
 pub fn memory_purge(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     // "arena.4096.purge" = MALLCTL_ARENAS_ALL: every arena.
-    // SAFETY: the name is a NUL-terminated mallctl that takes no arguments.
-    let rc = unsafe { tikv_jemalloc_ctl::raw::write(b"arena.4096.purge\0", ()) };
-    match rc {
-        Ok(()) => ctx.out.ok(),
-        Err(_) => return Err(CmdError::msg("ERR Error purging dirty pages")),
+    // SAFETY: the name is a NUL-terminated mallctl that neither reads nor writes a value.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(CmdError::msg("ERR Error purging dirty pages"));
     }
+    ctx.out.ok();
     Ok(())
 }
 
