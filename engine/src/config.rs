@@ -7,7 +7,7 @@
 //! fields after every change.
 //!
 //! Honesty rule: a parameter whose feature does not exist in this engine keeps the value that
-//! describes what actually happens (`save ""`, `appendonly no`, `maxmemory 0`, ...). Setting
+//! describes what actually happens (`save ""`, `appendonly no`, ...). Setting
 //! it to anything else is refused with the reason ([`ParamSpec::only`]), from a file or from
 //! CONFIG SET, instead of being accepted and silently ignored. Parameters that only tune a
 //! feature that is off (replication, AOF rewrite, TLS ciphers, ...) are stored and reported.
@@ -16,17 +16,18 @@
 //! - Honoured: port, bind, unixsocket(perm), tcp-backlog, tcp-keepalive, timeout, databases,
 //!   maxclients, protected-mode, requirepass, proto-max-bulk-len, client-query-buffer-limit,
 //!   hz, active-expire-effort, activerehashing, the hash/set/zset/stream encoding limits,
+//!   maxmemory, maxmemory-policy/-samples/-eviction-tenacity, lfu-log-factor, lfu-decay-time,
+//!   lazyfree-lazy-eviction/-expire/-server-del/-user-del/-user-flush,
 //!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
 //!   loglevel/logfile/pidfile (the standalone binary).
 //! - Only the value that describes this engine is accepted (the feature does not exist):
-//!   save "", appendonly no, maxmemory 0, maxmemory-clients 0, notify-keyspace-events "",
+//!   save "", appendonly no, maxmemory-clients 0, notify-keyspace-events "",
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
 //!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "",
 //!   shutdown-on-sigint/sigterm default, and no output buffer limit for normal clients.
-//! - Stored and reported, inert because their feature is absent or off: maxmemory-policy,
-//!   -samples and -eviction-tenacity (no eviction), slowlog-*, latency-monitor-threshold,
-//!   lazyfree-* (frees are synchronous), list-* (no lists yet), repl-*, min-replicas-*,
-//!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*, lfu-*,
+//! - Stored and reported, inert because their feature is absent or off: slowlog-*,
+//!   latency-monitor-threshold, repl-*, min-replicas-*,
+//!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*,
 //!   active-defrag-*, and the process tuning knobs (jemalloc-bg-thread, set-proc-title, ...).
 //! - Fixed here although Redis 7 can change them at runtime: port and bind (the listeners are
 //!   bound once, when the engine starts).
@@ -179,8 +180,6 @@ const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 
 const NO_PERSISTENCE: &str = "persistence (RDB snapshots) is not supported by this server";
 const NO_AOF: &str = "the append only file is not supported by this server";
-const NO_EVICTION: &str =
-    "maxmemory is not supported by this server (no eviction or OOM rejection)";
 const NO_CLUSTER: &str = "cluster mode is not supported by this server";
 const NO_REPLICATION: &str = "replication is not supported by this server";
 const NO_TLS: &str = "TLS is not supported by this server";
@@ -331,7 +330,7 @@ pub static PARAMS: &[ParamSpec] = &[
     p("proto-max-bulk-len", Kind::Memory(1024 * 1024, LONG_MAX), "536870912"),
     p("stream-node-max-entries", NON_NEG_LONG, "100"),
     p("repl-backlog-size", Kind::Memory(1, LONG_MAX), "1048576"),
-    p("maxmemory", Kind::Memory(0, ULLONG_MAX), "0").only("0", NO_EVICTION),
+    p("maxmemory", Kind::Memory(0, ULLONG_MAX), "0"),
     p("cluster-link-sendbuf-limit", Kind::Memory(0, ULLONG_MAX), "0"),
     aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", NON_NEG_LONG, "512"),
     p("set-max-intset-entries", NON_NEG_LONG, "512"),
@@ -457,6 +456,24 @@ pub struct Config {
     pub client_output_buffer_limits: [BufferLimit; 3],
     /// Where the configuration was loaded from (INFO's `config_file`), empty if none.
     pub config_file: String,
+    /// Memory limits, eviction and lazy free (evict.rs, lazyfree.rs).
+    pub memory: MemoryConfig,
+}
+
+/// Typed mirror of the memory parameters: `maxmemory*`, `lfu-*`, `lazyfree-lazy-*`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryConfig {
+    pub maxmemory: u64,
+    pub policy: crate::evict::Policy,
+    pub samples: usize,
+    pub tenacity: u32,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    pub lazy_eviction: bool,
+    pub lazy_expire: bool,
+    pub lazy_server_del: bool,
+    pub lazy_user_del: bool,
+    pub lazy_user_flush: bool,
 }
 
 /// `enable-debug-command` / `enable-protected-configs`: who may use the protected feature.
@@ -521,6 +538,7 @@ impl Default for Config {
                 soft_seconds: 0,
             }; 3],
             config_file: String::new(),
+            memory: MemoryConfig::default(),
         };
         c.refresh();
         c
@@ -1160,6 +1178,27 @@ impl Config {
         {
             self.client_output_buffer_limits = l;
         }
+        self.refresh_memory();
+    }
+
+    /// Memory limits, eviction and lazy free settings (evict.rs, lazyfree.rs).
+    fn refresh_memory(&mut self) {
+        let int =
+            |c: &Config, name: &str| c.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let yes = |c: &Config, name: &str| c.get(name) == Some("yes");
+        self.memory = MemoryConfig {
+            maxmemory: int(self, "maxmemory"),
+            policy: crate::evict::Policy::parse(self.get("maxmemory-policy").unwrap_or("")),
+            samples: int(self, "maxmemory-samples").max(1) as usize,
+            tenacity: int(self, "maxmemory-eviction-tenacity") as u32,
+            lfu_log_factor: int(self, "lfu-log-factor") as u32,
+            lfu_decay_time: int(self, "lfu-decay-time") as u32,
+            lazy_eviction: yes(self, "lazyfree-lazy-eviction"),
+            lazy_expire: yes(self, "lazyfree-lazy-expire"),
+            lazy_server_del: yes(self, "lazyfree-lazy-server-del"),
+            lazy_user_del: yes(self, "lazyfree-lazy-user-del"),
+            lazy_user_flush: yes(self, "lazyfree-lazy-user-flush"),
+        };
     }
 
     /// The bind addresses, one per word.
@@ -1258,7 +1297,8 @@ mod tests {
         let mut c = Config::default();
         assert!(c.set("save", "3600 1", false).is_err());
         assert!(c.set("appendonly", "yes", false).is_err());
-        assert!(c.set("maxmemory", "1mb", false).is_err());
+        c.set("maxmemory", "1mb", false).unwrap();
+        assert_eq!(c.memory.maxmemory, 1 << 20);
         c.set("maxmemory", "0", false).unwrap();
         c.set("save", "", false).unwrap();
         assert!(c.set("notify-keyspace-events", "KEA", false).is_err());

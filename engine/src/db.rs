@@ -10,10 +10,13 @@ use crate::util::Rng;
 
 pub use crate::key::Key;
 
-/// A stored value plus the access time OBJECT IDLETIME reports (and LRU eviction will use).
+/// A stored value plus its access clock (Redis's 24-bit `lru` field of the object).
 pub struct Entry {
     pub value: Value,
-    /// Seconds since the Unix epoch of the last access, truncated to 32 bits.
+    /// Under an LRU (or no) policy: seconds since the Unix epoch of the last access, truncated
+    /// to 32 bits (OBJECT IDLETIME, LRU eviction). Under an LFU policy: the minute of the last
+    /// decrement (16 bits) shifted left by 8, plus the logarithmic access counter (8 bits) —
+    /// Redis's layout (OBJECT FREQ, LFU eviction).
     pub access_s: u32,
 }
 
@@ -26,6 +29,99 @@ impl Entry {
     }
 }
 
+/// What the access clock of entries holds, from `maxmemory-policy` (and `lfu-*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClockMode {
+    #[default]
+    Lru,
+    Lfu {
+        log_factor: u32,
+        decay_minutes: u32,
+    },
+}
+
+/// The LFU counter a new key starts with (`LFU_INIT_VAL`), so it is not evicted at once.
+pub const LFU_INIT_VAL: u32 = 5;
+
+/// Minutes since the epoch, 16 bits (Redis's `LFUGetTimeInMinutes`).
+fn lfu_minutes(now_ms: i64) -> u32 {
+    ((now_ms / 60_000) & 0xffff) as u32
+}
+
+/// The LFU counter of `clock` after decay (`LFUDecrAndReturn`): one step per `decay_minutes`
+/// elapsed since the last decrement.
+pub fn lfu_decayed(clock: u32, decay_minutes: u32, now_ms: i64) -> u32 {
+    let last = clock >> 8;
+    let counter = clock & 0xff;
+    let now = lfu_minutes(now_ms);
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        65535 - last + now
+    };
+    let periods = elapsed.checked_div(decay_minutes).unwrap_or(0);
+    counter.saturating_sub(periods)
+}
+
+/// The access clock of a key created now.
+#[inline]
+pub fn fresh_clock(mode: ClockMode, now_ms: i64) -> u32 {
+    match mode {
+        ClockMode::Lru => (now_ms / 1000) as u32,
+        ClockMode::Lfu { .. } => (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL,
+    }
+}
+
+/// The access clock after an access (`updateLFU`: decay, then a logarithmic increment).
+#[inline]
+fn touched_clock(clock: u32, mode: ClockMode, now_ms: i64, seed: &mut u64) -> u32 {
+    match mode {
+        ClockMode::Lru => (now_ms / 1000) as u32,
+        ClockMode::Lfu {
+            log_factor,
+            decay_minutes,
+        } => {
+            let mut counter = lfu_decayed(clock, decay_minutes, now_ms);
+            if counter < 255 {
+                // xorshift64: a cheap draw in [0, 1) for `LFULogIncr`.
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                let r = (*seed >> 11) as f64 / (1u64 << 53) as f64;
+                let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+                if r < 1.0 / (base * log_factor as f64 + 1.0) {
+                    counter += 1;
+                }
+            }
+            (lfu_minutes(now_ms) << 8) | counter
+        }
+    }
+}
+
+/// Per-database copies of the memory settings the hot paths read (kept in sync with the
+/// config by `evict::sync_config`).
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryMode {
+    pub clock: ClockMode,
+    /// `lazyfree-lazy-expire`: expired values are freed in the background.
+    pub lazy_expire: bool,
+    /// `lazyfree-lazy-server-del`: values replaced by an overwrite are freed in the background.
+    pub lazy_server_del: bool,
+    /// State of the LFU increment's random draw.
+    pub seed: u64,
+}
+
+impl Default for MemoryMode {
+    fn default() -> Self {
+        MemoryMode {
+            clock: ClockMode::Lru,
+            lazy_expire: false,
+            lazy_server_del: false,
+            seed: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Db {
     pub keys: Dict<Key, Entry>,
@@ -34,6 +130,8 @@ pub struct Db {
     pub expired_count: u64,
     /// Running estimate of the average TTL of sampled keys (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+    /// Memory settings read on access and deletion (LRU/LFU clock, lazy free).
+    pub mode: MemoryMode,
 }
 
 impl Db {
@@ -54,7 +152,9 @@ impl Db {
         match self.expires.get(key) {
             Some(&when) if when <= now_ms => {
                 self.expires.remove(key);
-                self.keys.remove(key);
+                if let Some(e) = self.keys.remove(key) {
+                    crate::lazyfree::free_value(e.value, self.mode.lazy_expire);
+                }
                 self.expired_count += 1;
                 true
             }
@@ -71,8 +171,9 @@ impl Db {
     #[inline]
     pub fn get_mut(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Value> {
         self.expire_if_needed(key, now_ms);
+        let mode = &mut self.mode;
         self.keys.get_mut(key).map(|e| {
-            e.access_s = (now_ms / 1000) as u32;
+            e.access_s = touched_clock(e.access_s, mode.clock, now_ms, &mut mode.seed);
             &mut e.value
         })
     }
@@ -94,8 +195,9 @@ impl Db {
             || key.into(),
             || Entry::new(Value::Str(StrValue::Int(0)), 0),
         );
-        slot.value = value;
-        slot.access_s = crate::util::now_s32();
+        let old = std::mem::replace(&mut slot.value, value);
+        slot.access_s = fresh_clock(self.mode.clock, crate::util::now_ms());
+        crate::lazyfree::free_value(old, self.mode.lazy_server_del);
         if !self.expires.is_empty() {
             self.expires.remove(key);
         }
@@ -109,16 +211,21 @@ impl Db {
             || key.into(),
             || Entry::new(Value::Str(StrValue::Int(0)), 0),
         );
-        slot.value = value;
-        slot.access_s = crate::util::now_s32();
+        let old = std::mem::replace(&mut slot.value, value);
+        slot.access_s = fresh_clock(self.mode.clock, crate::util::now_ms());
+        crate::lazyfree::free_value(old, self.mode.lazy_server_del);
     }
 
     /// Inserts a value for a key known to be absent, returning a reference to it.
     pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Value {
+        let clock = fresh_clock(self.mode.clock, crate::util::now_ms());
         let (slot, _) = self.keys.get_or_insert_with(
             key,
             || key.into(),
-            || Entry::new(value, crate::util::now_ms()),
+            || Entry {
+                value,
+                access_s: clock,
+            },
         );
         &mut slot.value
     }
@@ -191,7 +298,9 @@ impl Db {
             if *when <= now_ms {
                 // A sample may hold the same key twice; count only the first removal.
                 if self.expires.remove(&key[..]).is_some() {
-                    self.keys.remove(&key[..]);
+                    if let Some(e) = self.keys.remove(&key[..]) {
+                        crate::lazyfree::free_value(e.value, self.mode.lazy_expire);
+                    }
                     self.expired_count += 1;
                     expired += 1;
                 }

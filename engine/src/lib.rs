@@ -12,7 +12,7 @@
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: memory::CountingJemalloc = memory::CountingJemalloc;
 
 pub mod blocking;
 pub mod commands;
@@ -21,7 +21,9 @@ pub mod connection;
 pub mod db;
 pub mod dict;
 pub mod engine;
+pub mod evict;
 pub mod key;
+pub mod lazyfree;
 pub mod local;
 pub mod memory;
 pub mod protocol;

@@ -261,6 +261,8 @@ pub struct Server {
     pub shutdown_notify: Rc<Notify>,
     /// Clients blocked in BLPOP, XREAD BLOCK, ... and the keys that may serve them.
     pub blocking: crate::blocking::Blocking,
+    /// maxmemory eviction state (evict.rs).
+    pub evict: crate::evict::EvictState,
 }
 
 impl Server {
@@ -301,6 +303,7 @@ impl Server {
             shutdown_requested: false,
             shutdown_notify: Rc::new(Notify::new()),
             blocking: Default::default(),
+            evict: Default::default(),
         }
     }
 
@@ -364,6 +367,7 @@ impl Server {
         self.track_metrics();
         self.used_memory();
         self.close_idle_clients();
+        crate::evict::cron(self);
         if self.active_expire_enabled {
             self.active_expire_cycle();
         }

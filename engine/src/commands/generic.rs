@@ -5,12 +5,8 @@ use super::{arg_i64, c_text, CmdError, CmdResult, Ctx};
 use crate::util::{eq_ignore_case, glob_match};
 
 pub fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    let removed = argv[1..]
-        .iter()
-        .filter(|k| db.remove(k, now).is_some())
-        .count();
+    let lazy = ctx.server.config.memory.lazy_user_del;
+    let removed = super::memory::delete_keys(ctx, &argv[1..], lazy);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -468,15 +464,17 @@ fn flush_mode(argv: &[&[u8]]) -> CmdResult {
 
 pub fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     flush_mode(argv)?;
-    ctx.db().clear();
+    let lazy = super::memory::flush_is_async(ctx, argv);
+    crate::lazyfree::flush_db(ctx.db(), lazy);
     ctx.out.ok();
     Ok(())
 }
 
 pub fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     flush_mode(argv)?;
+    let lazy = super::memory::flush_is_async(ctx, argv);
     for db in &mut ctx.server.dbs {
-        db.clear();
+        crate::lazyfree::flush_db(db, lazy);
     }
     ctx.out.ok();
     Ok(())

@@ -30,7 +30,7 @@ fn write_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Hash>, 
 
 /// Redis's `hashTypeLookupWriteOrCreate`: the hash at `key`, created empty if missing.
 fn hash_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut Hash, CmdError> {
-    ctx.write_or_create(key, Value::as_hash_mut, || Value::Hash(Box::default()))
+    ctx.write_or_create(key, Value::as_hash_mut, || Value::Hash(Hash::default()))
 }
 
 /// Looks a hash up for reading and hands out the reply buffer and the random generator with it
@@ -103,7 +103,7 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     match ctx.read_with_out(argv[1]) {
         (Some(Value::Hash(h)), out) => match h.get(argv[2]) {
-            Some(v) => out.bulk(v),
+            Some(v) => out.bulk(&v),
             None => out.null(),
         },
         (None, out) => out.null(),
@@ -119,7 +119,7 @@ pub fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             out.array(fields.len());
             for f in fields {
                 match h.get(f) {
-                    Some(v) => out.bulk(v),
+                    Some(v) => out.bulk(&v),
                     None => out.null(),
                 }
             }
@@ -226,7 +226,7 @@ pub fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let limits = limits(ctx);
     let h = hash_or_create(ctx, argv[1])?;
     let current = match h.get(argv[2]) {
-        Some(v) => crate::util::parse_i64(v)
+        Some(v) => crate::util::parse_i64(&v)
             .ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?,
         None => 0,
     };
@@ -247,7 +247,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let limits = limits(ctx);
     let h = hash_or_create(ctx, argv[1])?;
-    let sum = long_double_add(h.get(argv[2]), argv[3]).map_err(|e| match e {
+    let sum = long_double_add(h.get(argv[2]).as_deref(), argv[3]).map_err(|e| match e {
         LdAddError::StoredNotFloat => CmdError::msg("ERR hash value is not a float"),
         LdAddError::NanOrInfinity => CmdError::msg("ERR increment would produce NaN or Infinity"),
         LdAddError::IncrNotFloat => CmdError::NotFloat,
@@ -332,7 +332,7 @@ pub fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let (h, out, rng) = read_hash_with_rng(ctx, argv[1])?;
     match h.and_then(|h| h.random_pair(&mut || rng.next_u64())) {
-        Some((f, _)) => out.bulk(f),
+        Some((f, _)) => out.bulk(&f),
         None => out.null(),
     }
     Ok(())
@@ -351,7 +351,7 @@ fn hrandfield_with_count(ctx: &mut Ctx, key: &[u8], count: i64, with_values: boo
         reply_fields_len(out, n, with_values);
         for _ in 0..n {
             if let Some((f, v)) = h.random_pair(&mut rand) {
-                reply_field(out, f, v, with_values);
+                reply_field(out, &f, &v, with_values);
             }
         }
         return Ok(());

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod generic;
 pub mod hash;
 pub mod list;
+pub mod memory;
 pub mod server;
 pub mod set;
 pub mod stream;
@@ -328,6 +329,13 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
         && target.flags & flags::NO_AUTH == 0
     {
         let e = CmdError::msg("NOAUTH Authentication required.");
+        ctx.server.command_stats[stat_id].rejected_calls += 1;
+        ctx.server.stats.record_error(e.text());
+        ctx.out.error(e.text());
+        return;
+    }
+    // maxmemory: evict before the command; refuse a denyoom command when nothing can be freed.
+    if let Err(e) = crate::evict::before_command(ctx.server, target.flags) {
         ctx.server.command_stats[stat_id].rejected_calls += 1;
         ctx.server.stats.record_error(e.text());
         ctx.out.error(e.text());

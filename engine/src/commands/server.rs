@@ -236,7 +236,7 @@ fn info_clients(ctx: &mut Ctx, t: &mut String) {
 }
 
 /// Memory held for clients: their input and output buffers (INFO `mem_clients_normal`).
-fn clients_memory(ctx: &Ctx) -> u64 {
+pub(crate) fn clients_memory(ctx: &Ctx) -> u64 {
     let mut total = 0u64;
     for_each_client(ctx, |c| {
         total += (c.query_buffer_cap + c.reply_buffer_cap + c.argv_mem) as u64
@@ -246,7 +246,7 @@ fn clients_memory(ctx: &Ctx) -> u64 {
 
 /// Bytes the keyspace's own structures take (hash table buckets and entries), which Redis
 /// counts as overhead rather than data.
-fn keyspace_overhead(ctx: &Ctx) -> u64 {
+pub(crate) fn keyspace_overhead(ctx: &Ctx) -> u64 {
     ctx.server
         .dbs
         .iter()
@@ -332,8 +332,8 @@ fn info_memory(ctx: &mut Ctx, t: &mut String) {
         "mem_aof_buffer" => 0,
         "mem_allocator" => crate::memory::allocator_name(),
         "active_defrag_running" => 0,
-        "lazyfree_pending_objects" => 0,
-        "lazyfreed_objects" => 0,
+        "lazyfree_pending_objects" => crate::lazyfree::pending_objects(),
+        "lazyfreed_objects" => crate::lazyfree::freed_objects(),
     );
 }
 
@@ -404,8 +404,8 @@ fn info_stats(ctx: &mut Ctx, t: &mut String) {
         "expire_cycle_cpu_milliseconds" => st.expire_cycle_cpu_us / 1000,
         "evicted_keys" => st.evicted_keys,
         "evicted_clients" => 0,
-        "total_eviction_exceeded_time" => 0,
-        "current_eviction_exceeded_time" => 0,
+        "total_eviction_exceeded_time" => s.evict.total_exceeded_ms,
+        "current_eviction_exceeded_time" => s.evict.exceeded_since.map_or(0, |t| t.elapsed().as_millis() as u64),
         "keyspace_hits" => st.keyspace_hits,
         "keyspace_misses" => st.keyspace_misses,
         "pubsub_channels" => 0,

@@ -140,13 +140,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     ]),
     cmd!("object", -2, NO_KEYS_FLAGS, (0, 0, 0), Generic, "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", container = &[
         cmd!("encoding", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the internal encoding of a Redis object.", "O(1)", generic::object_encoding),
+        // Memory (evict.rs, lazyfree.rs): OBJECT FREQ.
+        cmd!("freq", 3, READONLY, (2, 2, 1), Generic, "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", "O(1)", super::memory::object_freq),
         cmd!("idletime", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the time since the last access to a Redis object.", "O(1)", generic::object_idletime),
         cmd!("refcount", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the reference count of a value of a key.", "O(1)", generic::object_refcount),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Generic, "6.2.0", "Returns helpful text about the different subcommands.", "O(1)", generic::object_help),
     ]),
+    // Memory (evict.rs, lazyfree.rs, commands/memory.rs): MEMORY.
+    cmd!("memory", -2, NO_KEYS_FLAGS, (0, 0, 0), Server, "4.0.0", "A container for memory diagnostics commands.", "Depends on subcommand.", container = &[
+        cmd!("doctor", 2, 0, (0, 0, 0), Server, "4.0.0", "Outputs memory problems report.", "O(1)", super::memory::memory_doctor),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "4.0.0", "Returns helpful text about the different subcommands.", "O(1)", super::memory::memory_help),
+        cmd!("malloc-stats", 2, 0, (0, 0, 0), Server, "4.0.0", "Returns the allocator statistics.", "Depends on how much memory is allocated, could be slow", super::memory::memory_malloc_stats),
+        cmd!("purge", 2, 0, (0, 0, 0), Server, "4.0.0", "Asks the allocator to release memory.", "Depends on how much memory is allocated, could be slow", super::memory::memory_purge),
+        cmd!("stats", 2, 0, (0, 0, 0), Server, "4.0.0", "Returns details about memory usage.", "O(1)", super::memory::memory_stats),
+        cmd!("usage", -3, READONLY, (2, 2, 1), Server, "4.0.0", "Estimates the memory usage of a key.", "O(N) where N is the number of samples.", super::memory::memory_usage),
+    ]),
     // --- generic ------------------------------------------------------------------------------
     cmd!("del", -2, WRITE, (1, -1, 1), Generic, "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed.", generic::del),
-    cmd!("unlink", -2, WRITE | FAST, (1, -1, 1), Generic, "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", generic::del),
+    cmd!("unlink", -2, WRITE | FAST, (1, -1, 1), Generic, "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", super::memory::unlink),
     cmd!("exists", -2, READONLY | FAST, (1, -1, 1), Generic, "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", generic::exists),
     cmd!("touch", -2, READONLY | FAST, (1, -1, 1), Generic, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", generic::touch),
     cmd!("type", 2, READONLY | FAST, (1, 1, 1), Generic, "1.0.0", "Determines the type of value stored at a key.", "O(1)", generic::type_),

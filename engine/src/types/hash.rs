@@ -3,6 +3,7 @@
 //! `hash-max-listpack-value` — the same encodings and thresholds as Redis 7, so ordering of
 //! HGETALL on small hashes matches Redis's.
 
+use super::listpack::{Listpack, LpStr};
 use super::set::distinct_indices;
 use crate::dict::Dict;
 use crate::key::Key;
@@ -14,18 +15,17 @@ pub struct HashLimits {
     pub max_listpack_value: usize,
 }
 
-/// One field and its value, as a listpack stores them side by side.
-pub type Pair = (Box<[u8]>, Box<[u8]>);
-
+/// A hash: a packed listpack of alternating fields and values while small, a hashtable once
+/// large (boxed, so the value stored under a key stays two words).
 #[derive(Clone)]
 pub enum Hash {
-    Listpack(Vec<Pair>),
-    Table(Dict<Key, Box<[u8]>>),
+    Listpack(Listpack),
+    Table(Box<Dict<Key, Box<[u8]>>>),
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash::Listpack(Vec::new())
+        Hash::Listpack(Listpack::default())
     }
 }
 
@@ -39,7 +39,7 @@ impl Hash {
 
     pub fn len(&self) -> usize {
         match self {
-            Hash::Listpack(v) => v.len(),
+            Hash::Listpack(lp) => lp.len() / 2,
             Hash::Table(d) => d.len(),
         }
     }
@@ -48,10 +48,10 @@ impl Hash {
         self.len() == 0
     }
 
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+    pub fn get(&self, field: &[u8]) -> Option<LpStr<'_>> {
         match self {
-            Hash::Listpack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, v)| &**v),
-            Hash::Table(d) => d.get(field).map(|v| &**v),
+            Hash::Listpack(lp) => lp.pair_get(field),
+            Hash::Table(d) => d.get(field).map(|v| LpStr::Slice(v)),
         }
     }
 
@@ -73,18 +73,10 @@ impl Hash {
     /// Sets a field; returns true when the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
         if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
-            self.convert_to_table_if_listpack();
+            self.convert_to_table();
         }
         let inserted = match self {
-            Hash::Listpack(v) => {
-                if let Some(slot) = v.iter_mut().find(|(f, _)| &**f == field) {
-                    slot.1 = value.into();
-                    false
-                } else {
-                    v.push((field.into(), value.into()));
-                    true
-                }
-            }
+            Hash::Listpack(lp) => lp.pair_set(field, value),
             Hash::Table(d) => {
                 let (slot, inserted) =
                     d.get_or_insert_with(field, || field.into(), || Box::from(&[][..]));
@@ -92,8 +84,8 @@ impl Hash {
                 inserted
             }
         };
-        if let Hash::Listpack(v) = self {
-            if v.len() > limits.max_listpack_entries {
+        if let Hash::Listpack(lp) = self {
+            if lp.len() / 2 > limits.max_listpack_entries {
                 self.convert_to_table();
             }
         }
@@ -102,13 +94,7 @@ impl Hash {
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Listpack(v) => match v.iter().position(|(f, _)| &**f == field) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
+            Hash::Listpack(lp) => lp.pair_remove(field),
             Hash::Table(d) => d.remove(field).is_some(),
         }
     }
@@ -116,28 +102,43 @@ impl Hash {
     /// Visits every pair (insertion order for listpacks).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         match self {
-            Hash::Listpack(v) => v.iter().for_each(|(k, val)| f(k, val)),
+            Hash::Listpack(lp) => {
+                let mut it = lp.iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    f(&k, &v);
+                }
+            }
             Hash::Table(d) => d.iter().for_each(|(k, val)| f(k, val)),
         }
     }
 
     /// The pair at a position of a stable iteration order, for random picks.
-    pub fn nth(&self, n: usize) -> Option<(&[u8], &[u8])> {
+    pub fn nth(&self, n: usize) -> Option<(LpStr<'_>, LpStr<'_>)> {
         match self {
-            Hash::Listpack(v) => v.get(n).map(|(k, val)| (&**k, &**val)),
-            Hash::Table(d) => d.iter().nth(n).map(|(k, val)| (&**k, &**val)),
+            Hash::Listpack(lp) => {
+                let mut it = lp.iter().skip(2 * n);
+                Some((it.next()?, it.next()?))
+            }
+            Hash::Table(d) => d
+                .iter()
+                .nth(n)
+                .map(|(k, val)| (LpStr::Slice(k), LpStr::Slice(val))),
         }
     }
 
     /// One random pair.
-    pub fn random_pair(&self, rand: &mut impl FnMut() -> u64) -> Option<(&[u8], &[u8])> {
+    pub fn random_pair(&self, rand: &mut impl FnMut() -> u64) -> Option<(LpStr<'_>, LpStr<'_>)> {
         match self {
-            Hash::Listpack(v) if v.is_empty() => None,
-            Hash::Listpack(v) => {
-                let i = (rand() % v.len() as u64) as usize;
-                Some((&*v[i].0, &*v[i].1))
+            Hash::Listpack(_) => {
+                let len = self.len();
+                if len == 0 {
+                    return None;
+                }
+                self.nth((rand() % len as u64) as usize)
             }
-            Hash::Table(d) => d.random_entry(rand).map(|(k, val)| (&**k, &**val)),
+            Hash::Table(d) => d
+                .random_entry(rand)
+                .map(|(k, val)| (LpStr::Slice(k), LpStr::Slice(val))),
         }
     }
 
@@ -152,10 +153,14 @@ impl Hash {
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let owned = |(k, v): (&[u8], &[u8])| (k.to_vec(), v.to_vec());
         match self {
-            Hash::Listpack(v) => distinct_indices(v.len(), count, rand)
-                .into_iter()
-                .map(|i| owned((&*v[i].0, &*v[i].1)))
-                .collect(),
+            Hash::Listpack(_) => {
+                let mut all = Vec::with_capacity(self.len());
+                self.for_each(|k, v| all.push((k.to_vec(), v.to_vec())));
+                let mut picked = distinct_indices(all.len(), count, rand);
+                picked.sort_unstable();
+                let mut all: Vec<Option<(Vec<u8>, Vec<u8>)>> = all.into_iter().map(Some).collect();
+                picked.into_iter().filter_map(|i| all[i].take()).collect()
+            }
             Hash::Table(d) if count.saturating_mul(3) > d.len() => {
                 let all: Vec<(&[u8], &[u8])> = d.iter().map(|(k, v)| (&**k, &**v)).collect();
                 distinct_indices(all.len(), count, rand)
@@ -190,26 +195,44 @@ impl Hash {
         }
     }
 
-    fn convert_to_table_if_listpack(&mut self) {
-        if let Hash::Listpack(_) = self {
-            self.convert_to_table();
-        }
-    }
-
     fn convert_to_table(&mut self) {
-        if let Hash::Listpack(v) = self {
-            let mut d = Dict::with_capacity(v.len());
-            for (k, val) in v.drain(..) {
-                d.insert(Key::new(&k), val);
+        if let Hash::Listpack(lp) = self {
+            let mut d = Dict::with_capacity(lp.len() / 2);
+            let mut it = lp.iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                d.insert(Key::new(&k), Box::from(&*v));
             }
-            *self = Hash::Table(d);
+            *self = Hash::Table(Box::new(d));
         }
     }
 
+    /// Heap bytes held (MEMORY USAGE): the listpack's allocation, or the table's buckets, nodes
+    /// and strings.
     pub fn approx_bytes(&self) -> usize {
-        let mut n = 0;
-        self.for_each(|k, v| n += k.len() + v.len() + 32);
-        n
+        match self {
+            Hash::Listpack(lp) => lp.bytes(),
+            Hash::Table(d) => {
+                let mut n = d.overhead_bytes();
+                d.iter().for_each(|(k, v)| n += heap_key(k) + v.len());
+                n
+            }
+        }
+    }
+
+    /// Allocations a free has to release (lazy-free effort, as Redis's `lazyfreeGetFreeEffort`).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Hash::Listpack(_) => 1,
+            Hash::Table(d) => d.len(),
+        }
+    }
+}
+
+/// Heap bytes of a key name (inline names take none).
+fn heap_key(k: &Key) -> usize {
+    match k {
+        Key::Inline { .. } => 0,
+        Key::Heap(b) => b.len(),
     }
 }
 
@@ -230,7 +253,7 @@ mod tests {
         }
         assert_eq!(h.encoding_name(), "listpack");
         assert!(!h.set(b"f0", b"w", LIMITS));
-        assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
+        assert_eq!(h.get(b"f0").as_deref(), Some(&b"w"[..]));
         h.set(b"f4", b"v", LIMITS);
         assert_eq!(h.encoding_name(), "hashtable");
         assert_eq!(h.len(), 5);
@@ -277,16 +300,19 @@ mod tests {
                 let picked = h.random_distinct(count, &mut rand);
                 let fields: std::collections::HashSet<_> = picked.iter().map(|p| &p.0).collect();
                 assert_eq!((picked.len(), fields.len()), (count, count));
-                assert!(picked.iter().all(|(f, v)| h.get(f) == Some(&v[..])));
+                assert!(picked
+                    .iter()
+                    .all(|(f, v)| h.get(f).as_deref() == Some(&v[..])));
             }
         }
         // Listpack picks keep listpack order.
         let picked = small.random_distinct(10, &mut rand);
         let pos: Vec<usize> = picked
             .iter()
-            .map(|(f, _)| match &small {
-                Hash::Listpack(v) => v.iter().position(|(k, _)| **k == f[..]).unwrap_or(0),
-                Hash::Table(_) => 0,
+            .map(|(f, _)| {
+                let mut order = Vec::new();
+                small.for_each(|k, _| order.push(k.to_vec()));
+                order.iter().position(|k| *k == *f).unwrap_or(0)
             })
             .collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]));

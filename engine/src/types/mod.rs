@@ -5,6 +5,7 @@
 
 pub mod hash;
 pub mod list;
+pub mod listpack;
 pub mod set;
 pub mod stream;
 pub mod stream_group;
@@ -23,7 +24,7 @@ pub use zset::Zset;
 pub enum Value {
     Str(StrValue),
     // Boxed so every key's entry stays one cache line: the large variants live elsewhere.
-    Hash(Box<Hash>),
+    Hash(Hash),
     Set(Box<Set>),
     Stream(Box<Stream>),
     ZSet(Box<Zset>),
