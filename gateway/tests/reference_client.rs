@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -167,10 +167,10 @@ fn enqueue(client: &mut Client, expected: &mut Expected, range: std::ops::Range<
     }
 }
 
-fn client_config(transport: Transport, dir: &PathBuf) -> ClientConfig {
+fn client_config(transport: Transport, dir: &Path) -> ClientConfig {
     let mut config = ClientConfig::new(transport, ID, token(ID));
     config.batch_max = 7;
-    config.queue_dir = Some(dir.clone());
+    config.queue_dir = Some(dir.to_path_buf());
     config.backoff_base = Duration::from_millis(20);
     config.backoff_max = Duration::from_millis(200);
     config.request_timeout = Duration::from_secs(3);
