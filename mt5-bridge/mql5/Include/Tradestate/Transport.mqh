@@ -165,7 +165,7 @@ public:
          bool any=false;
          while((at=StringFind(reply,"\"field\":\"updates[",at))>=0)
            {
-            at+=18;
+            at+=17; // past "field":"updates[
             int end=StringFind(reply,"]",at);
             int index=(int)StringToInteger(StringSubstr(reply,at,end-at));
             if(index>=0 && index<count)
