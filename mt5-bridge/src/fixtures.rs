@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::decode::{parse_batch, parse_instance_state, parse_signal, parse_trade_state};
 use crate::errors::ValidationErrors;
+use crate::types::Update;
+
+/// The terminal a fixture without an `instance_id` is sent as (in `fixtures/wire` and
+/// `fixtures/resp`).
+pub const FIXTURE_DEFAULT_INSTANCE: &str = "T1";
 
 /// The fixtures folder of this crate.
 pub fn fixtures_dir() -> PathBuf {
@@ -61,6 +66,43 @@ pub struct Fixture {
     pub body: Vec<u8>,
     /// For invalid fixtures: the field paths of the `.expect` file. Empty for valid ones.
     pub expected_fields: BTreeSet<String>,
+}
+
+impl Fixture {
+    /// A valid fixture as the terminal id it is sent as and its updates (a single-object
+    /// fixture is one update).
+    pub fn updates(&self) -> Result<(String, Vec<Update>), ValidationErrors> {
+        let single = |update: Update| (FIXTURE_DEFAULT_INSTANCE.to_owned(), vec![update]);
+        Ok(match self.body_kind {
+            FixtureBody::Batch => {
+                let batch = parse_batch(&self.body)?;
+                let id = batch
+                    .instance_id
+                    .unwrap_or_else(|| FIXTURE_DEFAULT_INSTANCE.to_owned());
+                (id, batch.updates)
+            }
+            FixtureBody::InstanceState => {
+                single(Update::Instance(parse_instance_state(&self.body)?))
+            }
+            FixtureBody::TradeState => single(Update::Trade(parse_trade_state(&self.body)?)),
+            FixtureBody::Signal => single(Update::Signal(parse_signal(&self.body)?)),
+        })
+    }
+
+    /// `fixtures/wire/<name>.json`: the compact `POST /v1/ingest` body a terminal (the MQL5
+    /// library, the reference client) sends for this fixture's updates.
+    pub fn wire_json_path(&self) -> PathBuf {
+        fixtures_dir()
+            .join("wire")
+            .join(format!("{}.json", self.name))
+    }
+
+    /// `fixtures/resp/<name>.resp`: the RESP commands (after AUTH) for this fixture's updates.
+    pub fn resp_path(&self) -> PathBuf {
+        fixtures_dir()
+            .join("resp")
+            .join(format!("{}.resp", self.name))
+    }
 }
 
 /// Every `fixtures/valid/*.json`, sorted by name.

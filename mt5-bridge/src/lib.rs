@@ -7,11 +7,17 @@
 //!   semantic rules of each field ([`ValidationErrors`], [`FieldError`], `validate_*`);
 //! - the RESP encoding of each object as hash / stream fields (`to_fields` / `from_fields`);
 //! - the JSON Schema ([`json_schema`], committed as `schema/tradestate-v1.schema.json`);
-//! - golden fixtures, valid and invalid, that the gateway's tests replay ([`fixtures_dir`]).
+//! - golden fixtures, valid and invalid, that the gateway's tests replay ([`fixtures_dir`]);
+//! - the exact wire bytes a terminal sends, JSON and RESP ([`wire`]), which the MQL5 library in
+//!   `mql5/` reproduces (checked by `tests/mql5_source.rs`);
+//! - with feature `client`, a reference client ([`client`]) that batches, numbers, queues on
+//!   disk and backs off the way the MQL5 library does.
 //!
 //! It does not know about engines, keys, TTLs, auth or transports: those are the gateway's.
-//! `mql5/` (the EA library and a sample EA) will live beside this crate.
+//! `mql5/` holds the EA library (`Include/Tradestate/*.mqh`) and a sample EA.
 
+#[cfg(feature = "client")]
+pub mod client;
 mod decode;
 mod errors;
 mod fields;
@@ -20,11 +26,14 @@ mod limits;
 mod schema;
 mod types;
 mod validate;
+pub mod wire;
 
 pub use decode::{parse_batch, parse_instance_state, parse_signal, parse_trade_state};
 pub use errors::{FieldError, ValidationErrors, ROOT_FIELD};
 pub use fields::{INSTANCE_STATE_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS};
-pub use fixtures::{fixtures_dir, invalid_fixtures, valid_fixtures, Fixture, FixtureBody};
+pub use fixtures::{
+    fixtures_dir, invalid_fixtures, valid_fixtures, Fixture, FixtureBody, FIXTURE_DEFAULT_INSTANCE,
+};
 pub use limits::*;
 pub use schema::{json_schema, json_schema_text, schema_path};
 pub use types::{

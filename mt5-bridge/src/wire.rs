@@ -1,0 +1,479 @@
+//! The exact bytes a terminal sends: the compact JSON of `POST /v1/ingest` and the RESP commands
+//! (`HSET ris:{<id>} ...`, `HSET rts:{<id>}:<ticket> ...`, `XADD rtss:signals * ...`) a socket
+//! client writes after `AUTH <id> <token>`.
+//!
+//! The MQL5 library (`mql5/Include/Tradestate/Wire.mqh`) builds the same bytes from the same
+//! field tables ([`INSTANCE_STATE_WIRE`], [`TRADE_STATE_WIRE`], [`TRADE_SIGNAL_WIRE`]) and the
+//! same number rule ([`wire_number`]); `tests/mql5_source.rs` parses the `.mqh` and fails when
+//! the two differ, and `fixtures/wire` / `fixtures/resp` hold the bytes both must produce.
+//!
+//! Rules, identical in JSON and RESP:
+//! - fields in table order, an absent optional field is left out;
+//! - integers in decimal; numbers ([`WireType::Number`]) in fixed notation with the fewest
+//!   decimals (0..=16) that read back as the same double, zero as `0` (see [`wire_number`]);
+//! - JSON: `{"kind":"<kind>",...}`, no spaces, text quoted with `"` and `\` escaped and control
+//!   characters as `\u00xx`, bools `true`/`false`, non-ASCII as raw UTF-8;
+//! - RESP: every argument a bulk string, text raw, bools `1`/`0`.
+
+use std::fmt::Write as _;
+
+use crate::types::{InstanceState, TradeSignal, TradeState, Update};
+
+/// The stream signals go to (the gateway's default `policy.rtss_stream`).
+pub const SIGNAL_STREAM: &str = "rtss:signals";
+
+/// Most decimals [`wire_number`] writes (MQL5's `DoubleToString` takes at most 16).
+pub const WIRE_MAX_DECIMALS: usize = 16;
+
+/// How a field's value is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireType {
+    /// Decimal integer, unquoted in JSON.
+    Int,
+    /// A double by [`wire_number`], unquoted in JSON.
+    Number,
+    /// Text (also enums and the ticket), quoted in JSON.
+    Text,
+    /// `true`/`false` in JSON, `1`/`0` in RESP.
+    Bool,
+}
+
+impl WireType {
+    /// The name the MQL5 field tables use (`int`, `num`, `text`, `bool`).
+    pub fn mql5_name(self) -> &'static str {
+        match self {
+            WireType::Int => "int",
+            WireType::Number => "num",
+            WireType::Text => "text",
+            WireType::Bool => "bool",
+        }
+    }
+}
+
+/// One field of an update kind, in encoding order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireField {
+    pub name: &'static str,
+    pub ty: WireType,
+    pub optional: bool,
+}
+
+const fn field(name: &'static str, ty: WireType) -> WireField {
+    WireField {
+        name,
+        ty,
+        optional: false,
+    }
+}
+
+const fn optional(name: &'static str, ty: WireType) -> WireField {
+    WireField {
+        name,
+        ty,
+        optional: true,
+    }
+}
+
+use WireType::{Bool, Int, Number, Text};
+
+/// Instance state fields (same order as [`crate::INSTANCE_STATE_FIELDS`]).
+pub const INSTANCE_STATE_WIRE: &[WireField] = &[
+    field("seq", Int),
+    field("time_msc", Int),
+    field("login", Int),
+    field("server", Text),
+    optional("company", Text),
+    field("currency", Text),
+    field("leverage", Int),
+    field("balance", Number),
+    field("credit", Number),
+    field("equity", Number),
+    field("profit", Number),
+    field("margin", Number),
+    field("margin_free", Number),
+    field("margin_level", Number),
+    field("connected", Bool),
+    field("trade_allowed", Bool),
+    field("ping_us", Int),
+    field("build", Int),
+    field("positions", Int),
+    field("orders", Int),
+    optional("ea_version", Text),
+];
+
+/// Trade state fields (same order as [`crate::TRADE_STATE_FIELDS`]).
+pub const TRADE_STATE_WIRE: &[WireField] = &[
+    field("seq", Int),
+    field("ticket", Text),
+    field("time_msc", Int),
+    field("time_update_msc", Int),
+    field("symbol", Text),
+    field("type", Text),
+    field("volume", Number),
+    field("price_open", Number),
+    field("price_current", Number),
+    field("sl", Number),
+    field("tp", Number),
+    field("profit", Number),
+    field("swap", Number),
+    field("commission", Number),
+    field("magic", Int),
+    optional("comment", Text),
+    field("state", Text),
+    optional("time_close_msc", Int),
+    optional("price_close", Number),
+];
+
+/// Trade signal fields (same order as [`crate::TRADE_SIGNAL_FIELDS`]).
+pub const TRADE_SIGNAL_WIRE: &[WireField] = &[
+    field("seq", Int),
+    field("signal_id", Text),
+    field("time_msc", Int),
+    field("strategy", Text),
+    field("symbol", Text),
+    field("action", Text),
+    optional("volume", Number),
+    optional("price", Number),
+    optional("sl", Number),
+    optional("tp", Number),
+    optional("magic", Int),
+    optional("comment", Text),
+];
+
+/// The JSON `kind` of an update and its field table.
+pub fn wire_table(update: &Update) -> (&'static str, &'static [WireField]) {
+    match update {
+        Update::Instance(_) => ("instance", INSTANCE_STATE_WIRE),
+        Update::Trade(_) => ("trade", TRADE_STATE_WIRE),
+        Update::Signal(_) => ("signal", TRADE_SIGNAL_WIRE),
+    }
+}
+
+/// A double as the wire writes it: fixed notation with the fewest decimals (0..=16) whose text
+/// reads back as exactly `value`; 16 decimals when none does; `0` for zero (and minus zero).
+/// MQL5 does the same with `DoubleToString(value, d)` / `StringToDouble`.
+pub fn wire_number(value: f64) -> String {
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    if !value.is_finite() {
+        // Never valid; written so that the gateway names the field instead of a parse error.
+        return value.to_string();
+    }
+    for decimals in 0..=WIRE_MAX_DECIMALS {
+        let text = format!("{value:.decimals$}");
+        if text.parse::<f64>() == Ok(value) {
+            return text;
+        }
+    }
+    format!("{value:.WIRE_MAX_DECIMALS$}")
+}
+
+/// One value in wire form before it is written as JSON or RESP.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WireValue {
+    Int(i128),
+    Number(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl WireValue {
+    fn ty(&self) -> WireType {
+        match self {
+            WireValue::Int(_) => Int,
+            WireValue::Number(_) => Number,
+            WireValue::Text(_) => Text,
+            WireValue::Bool(_) => Bool,
+        }
+    }
+
+    /// The RESP argument (also the text between the quotes of a JSON string, unescaped).
+    pub fn resp_text(&self) -> String {
+        match self {
+            WireValue::Int(value) => value.to_string(),
+            WireValue::Number(value) => wire_number(*value),
+            WireValue::Text(value) => value.clone(),
+            WireValue::Bool(value) => if *value { "1" } else { "0" }.to_owned(),
+        }
+    }
+
+    fn write_json(&self, out: &mut String) {
+        match self {
+            WireValue::Int(value) => {
+                let _ = write!(out, "{value}");
+            }
+            WireValue::Number(value) => out.push_str(&wire_number(*value)),
+            WireValue::Text(value) => json_string(value, out),
+            WireValue::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
+        }
+    }
+}
+
+/// `"text"` with `"`, `\` and control characters escaped (the MQL5 library's `TsJsonQuote`).
+pub fn json_string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The present fields of an update, in table order.
+pub fn wire_values(update: &Update) -> Vec<(&'static str, WireValue)> {
+    let values = match update {
+        Update::Instance(state) => instance_values(state),
+        Update::Trade(trade) => trade_values(trade),
+        Update::Signal(signal) => signal_values(signal),
+    };
+    debug_assert!({
+        let (_, table) = wire_table(update);
+        values.iter().all(|(name, value)| {
+            table
+                .iter()
+                .any(|field| field.name == *name && field.ty == value.ty())
+        })
+    });
+    values
+}
+
+fn instance_values(s: &InstanceState) -> Vec<(&'static str, WireValue)> {
+    use WireValue as V;
+    let mut out = vec![
+        ("seq", V::Int(s.seq.into())),
+        ("time_msc", V::Int(s.time_msc.into())),
+        ("login", V::Int(s.login.into())),
+        ("server", V::Text(s.server.clone())),
+    ];
+    if let Some(company) = &s.company {
+        out.push(("company", V::Text(company.clone())));
+    }
+    out.extend([
+        ("currency", V::Text(s.currency.clone())),
+        ("leverage", V::Int(s.leverage.into())),
+        ("balance", V::Number(s.balance)),
+        ("credit", V::Number(s.credit)),
+        ("equity", V::Number(s.equity)),
+        ("profit", V::Number(s.profit)),
+        ("margin", V::Number(s.margin)),
+        ("margin_free", V::Number(s.margin_free)),
+        ("margin_level", V::Number(s.margin_level)),
+        ("connected", V::Bool(s.connected)),
+        ("trade_allowed", V::Bool(s.trade_allowed)),
+        ("ping_us", V::Int(s.ping_us.into())),
+        ("build", V::Int(s.build.into())),
+        ("positions", V::Int(s.positions.into())),
+        ("orders", V::Int(s.orders.into())),
+    ]);
+    if let Some(version) = &s.ea_version {
+        out.push(("ea_version", V::Text(version.clone())));
+    }
+    out
+}
+
+fn trade_values(t: &TradeState) -> Vec<(&'static str, WireValue)> {
+    use WireValue as V;
+    let mut out = vec![
+        ("seq", V::Int(t.seq.into())),
+        ("ticket", V::Text(t.ticket.clone())),
+        ("time_msc", V::Int(t.time_msc.into())),
+        ("time_update_msc", V::Int(t.time_update_msc.into())),
+        ("symbol", V::Text(t.symbol.clone())),
+        ("type", V::Text(t.r#type.as_str().to_owned())),
+        ("volume", V::Number(t.volume)),
+        ("price_open", V::Number(t.price_open)),
+        ("price_current", V::Number(t.price_current)),
+        ("sl", V::Number(t.sl)),
+        ("tp", V::Number(t.tp)),
+        ("profit", V::Number(t.profit)),
+        ("swap", V::Number(t.swap)),
+        ("commission", V::Number(t.commission)),
+        ("magic", V::Int(t.magic.into())),
+    ];
+    if let Some(comment) = &t.comment {
+        out.push(("comment", V::Text(comment.clone())));
+    }
+    out.push(("state", V::Text(t.state.as_str().to_owned())));
+    if let Some(time) = t.time_close_msc {
+        out.push(("time_close_msc", V::Int(time.into())));
+    }
+    if let Some(price) = t.price_close {
+        out.push(("price_close", V::Number(price)));
+    }
+    out
+}
+
+fn signal_values(s: &TradeSignal) -> Vec<(&'static str, WireValue)> {
+    use WireValue as V;
+    let mut out = vec![
+        ("seq", V::Int(s.seq.into())),
+        ("signal_id", V::Text(s.signal_id.clone())),
+        ("time_msc", V::Int(s.time_msc.into())),
+        ("strategy", V::Text(s.strategy.clone())),
+        ("symbol", V::Text(s.symbol.clone())),
+        ("action", V::Text(s.action.as_str().to_owned())),
+    ];
+    let numbers = [
+        ("volume", s.volume),
+        ("price", s.price),
+        ("sl", s.sl),
+        ("tp", s.tp),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            out.push((name, V::Number(value)));
+        }
+    }
+    if let Some(magic) = s.magic {
+        out.push(("magic", V::Int(magic.into())));
+    }
+    if let Some(comment) = &s.comment {
+        out.push(("comment", V::Text(comment.clone())));
+    }
+    out
+}
+
+/// One update as a batch entry: `{"kind":"instance","seq":1,...}`.
+pub fn update_json(update: &Update) -> String {
+    let (kind, _) = wire_table(update);
+    let mut out = String::with_capacity(512);
+    out.push_str("{\"kind\":");
+    json_string(kind, &mut out);
+    for (name, value) in wire_values(update) {
+        out.push(',');
+        json_string(name, &mut out);
+        out.push(':');
+        value.write_json(&mut out);
+    }
+    out.push('}');
+    out
+}
+
+/// The body of `POST /v1/ingest`: `{"instance_id":"T1","updates":[...]}` (no `instance_id`
+/// member when `None`; the terminal then names itself in the `x-tradestate-instance` header).
+pub fn batch_json<'a>(
+    instance_id: Option<&str>,
+    updates: impl IntoIterator<Item = &'a Update>,
+) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push('{');
+    if let Some(id) = instance_id {
+        out.push_str("\"instance_id\":");
+        json_string(id, &mut out);
+        out.push(',');
+    }
+    out.push_str("\"updates\":[");
+    for (index, update) in updates.into_iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(&update_json(update));
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The command a socket client sends for one update, as arguments:
+/// `HSET ris:{<id>} f v ...`, `HSET rts:{<id>}:<ticket> f v ...` or
+/// `XADD <stream> * f v ...`.
+pub fn resp_args(instance_id: &str, stream: &str, update: &Update) -> Vec<String> {
+    let mut args = match update {
+        Update::Instance(_) => vec!["HSET".to_owned(), format!("ris:{{{instance_id}}}")],
+        Update::Trade(trade) => vec![
+            "HSET".to_owned(),
+            format!("rts:{{{instance_id}}}:{}", trade.ticket),
+        ],
+        Update::Signal(_) => vec!["XADD".to_owned(), stream.to_owned(), "*".to_owned()],
+    };
+    for (name, value) in wire_values(update) {
+        args.push(name.to_owned());
+        args.push(value.resp_text());
+    }
+    args
+}
+
+/// `AUTH <instance_id> <token>` as arguments.
+pub fn resp_auth_args(instance_id: &str, token: &str) -> Vec<String> {
+    vec!["AUTH".to_owned(), instance_id.to_owned(), token.to_owned()]
+}
+
+/// A command as a RESP array of bulk strings: `*<n>\r\n$<len>\r\n<arg>\r\n...`.
+pub fn resp_encode<S: AsRef<[u8]>>(args: &[S]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(64 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        let arg = arg.as_ref();
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The RESP bytes for a sequence of updates (no AUTH), one command each.
+pub fn resp_commands<'a>(
+    instance_id: &str,
+    stream: &str,
+    updates: impl IntoIterator<Item = &'a Update>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for update in updates {
+        out.extend(resp_encode(&resp_args(instance_id, stream, update)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_take_the_fewest_decimals_that_round_trip() {
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (1.07512, "1.07512"),
+            (10250.37, "10250.37"),
+            (-0.45, "-0.45"),
+            (1e15, "1000000000000000"),
+            (1e-7, "0.0000001"),
+            (1.0 / 3.0, "0.3333333333333333"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(wire_number(value), text, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn json_strings_escape_quotes_backslashes_and_controls() {
+        let mut out = String::new();
+        json_string("a\"b\\c\nd\u{1}é", &mut out);
+        assert_eq!(out, "\"a\\\"b\\\\c\\u000ad\\u0001é\"");
+    }
+
+    #[test]
+    fn tables_follow_the_resp_field_order() {
+        let names = |table: &[WireField]| table.iter().map(|f| f.name).collect::<Vec<_>>();
+        assert_eq!(names(INSTANCE_STATE_WIRE), crate::INSTANCE_STATE_FIELDS);
+        assert_eq!(names(TRADE_STATE_WIRE), crate::TRADE_STATE_FIELDS);
+        assert_eq!(names(TRADE_SIGNAL_WIRE), crate::TRADE_SIGNAL_FIELDS);
+    }
+
+    #[test]
+    fn resp_encoding_is_an_array_of_bulks() {
+        assert_eq!(
+            resp_encode(&["AUTH", "T1", "tok"]),
+            b"*3\r\n$4\r\nAUTH\r\n$2\r\nT1\r\n$3\r\ntok\r\n"
+        );
+    }
+}
