@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tradestate_mt5_bridge::Update;
+use tradestate_mt5_bridge::{wire, Update};
 
 use crate::stats::Transport;
 
@@ -103,7 +103,6 @@ impl Link {
                 instance_id: id.to_string(),
                 token: token.to_string(),
                 conn: None,
-                out: Vec::with_capacity(16 * 1024),
             }),
         }
     }
@@ -153,12 +152,6 @@ pub struct HttpLink {
     instance_id: String,
 }
 
-#[derive(Serialize)]
-struct BatchBody<'a> {
-    instance_id: &'a str,
-    updates: &'a [&'a Update],
-}
-
 #[derive(Deserialize)]
 struct BatchReply {
     results: Vec<ItemResult>,
@@ -177,16 +170,8 @@ struct ItemResult {
 
 impl HttpLink {
     async fn send(&mut self, updates: &[&Update], timeout: Duration) -> Sent {
-        let body = BatchBody {
-            instance_id: &self.instance_id,
-            updates,
-        };
-        let body = match serde_json::to_vec(&body) {
-            Ok(body) => body,
-            Err(e) => {
-                return Sent::all(updates.len(), Answer::Refused(e.to_string()), e.to_string())
-            }
-        };
+        // The bytes the MQL5 library sends (the contract's wire encoding).
+        let body = wire::batch_json(Some(&self.instance_id), updates.iter().copied());
         let response = self
             .client
             .post(&self.url)
@@ -287,7 +272,6 @@ pub struct RespLink {
     instance_id: String,
     token: String,
     conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-    out: Vec<u8>,
 }
 
 impl RespLink {
@@ -298,11 +282,7 @@ impl RespLink {
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::with_capacity(32 * 1024, read);
-        let mut out = Vec::new();
-        encode_command(
-            &mut out,
-            &[b"AUTH", self.instance_id.as_bytes(), self.token.as_bytes()],
-        );
+        let out = wire::resp_encode(&wire::resp_auth_args(&self.instance_id, &self.token));
         write
             .write_all(&out)
             .await
@@ -323,10 +303,7 @@ impl RespLink {
                 return Sent::all(updates.len(), Answer::Retry(RetryReason::Failed), e);
             }
         }
-        self.out.clear();
-        for update in updates {
-            encode_update(&mut self.out, &self.instance_id, &self.stream, update);
-        }
+        let out = wire::resp_commands(&self.instance_id, &self.stream, updates.iter().copied());
         let Some((reader, writer)) = self.conn.as_mut() else {
             return Sent::all(
                 updates.len(),
@@ -334,7 +311,7 @@ impl RespLink {
                 "not connected".into(),
             );
         };
-        if let Err(e) = writer.write_all(&self.out).await {
+        if let Err(e) = writer.write_all(&out).await {
             self.conn = None;
             return Sent::all(
                 updates.len(),
@@ -366,45 +343,6 @@ impl RespLink {
             }
         }
         sent
-    }
-}
-
-/// The command a socket client sends for one update (see the gateway's RESP listener).
-pub fn encode_update(out: &mut Vec<u8>, instance_id: &str, stream: &str, update: &Update) {
-    let (head, fields): (Vec<Vec<u8>>, Vec<(&'static str, String)>) = match update {
-        Update::Instance(state) => (
-            vec![
-                b"HSET".to_vec(),
-                format!("ris:{{{instance_id}}}").into_bytes(),
-            ],
-            state.to_fields(),
-        ),
-        Update::Trade(trade) => (
-            vec![
-                b"HSET".to_vec(),
-                format!("rts:{{{instance_id}}}:{}", trade.ticket).into_bytes(),
-            ],
-            trade.to_fields(),
-        ),
-        Update::Signal(signal) => (
-            vec![b"XADD".to_vec(), stream.as_bytes().to_vec(), b"*".to_vec()],
-            signal.to_fields(),
-        ),
-    };
-    let mut args: Vec<&[u8]> = head.iter().map(Vec::as_slice).collect();
-    for (name, value) in &fields {
-        args.push(name.as_bytes());
-        args.push(value.as_bytes());
-    }
-    encode_command(out, &args);
-}
-
-pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
     }
 }
 

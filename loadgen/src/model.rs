@@ -531,11 +531,12 @@ fn exponential(rng: &mut StdRng, mean_s: f64) -> Duration {
 fn round_to(value: f64, step: f64) -> f64 {
     let digits = (-step.log10()).round().max(0.0) as i32;
     let scale = 10f64.powi(digits);
-    (value * scale).round() / scale
+    (value * scale).round() / scale + 0.0
 }
 
 fn round_cents(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
+    // `+ 0.0` turns -0 into 0: MT5 shows no negative zero, and the wire writes zero as "0".
+    (value * 100.0).round() / 100.0 + 0.0
 }
 
 #[cfg(test)]
@@ -588,6 +589,20 @@ mod tests {
                 updates: chunk.to_vec(),
             };
             batch.validate().unwrap();
+        }
+        // The verifier compares stored hashes with `to_fields`; the service stores what the
+        // wire carries, so the two must agree for every update the model makes.
+        for update in &updates {
+            let fields = match update {
+                Update::Instance(s) => s.to_fields(),
+                Update::Trade(t) => t.to_fields(),
+                Update::Signal(s) => s.to_fields(),
+            };
+            let wire = tradestate_mt5_bridge::wire::wire_values(update);
+            assert_eq!(fields.len(), wire.len());
+            for ((name, text), (wire_name, value)) in fields.iter().zip(&wire) {
+                assert_eq!((name, text), (wire_name, &value.resp_text()), "{update:?}");
+            }
         }
         let kinds: std::collections::HashSet<Kind> = updates.iter().map(Kind::of).collect();
         assert_eq!(kinds.len(), 3, "heartbeats, trades and signals");

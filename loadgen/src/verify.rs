@@ -34,6 +34,8 @@ pub struct Verification {
     pub acked: u64,
     pub verified: u64,
     pub lost: u64,
+    /// Of `lost`, how many were signals.
+    pub lost_signals: u64,
     pub duplicates: u64,
     pub stale: u64,
     /// Acknowledged signals trimmed from the stream by MAXLEN (accounted, not lost).
@@ -333,6 +335,7 @@ async fn verify_signals(
                 v.trimmed += 1;
             } else {
                 v.lost += 1;
+                v.lost_signals += 1;
                 v.problem(|| {
                     format!(
                         "signal {} of {id}: acknowledged but not in {}",
