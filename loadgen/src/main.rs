@@ -83,6 +83,9 @@ struct Args {
     /// Share of activity that is signal bursts rather than trade changes.
     #[arg(long, default_value_t = 0.2)]
     signal_share: f64,
+    /// Terminals attach (first full state) spread over this span ("0s": all at once).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    attach_over: Duration,
     /// Most updates in one HTTP batch or RESP pipeline.
     #[arg(long, default_value_t = 100)]
     batch_max: usize,
@@ -203,6 +206,7 @@ fn options(args: &Args) -> Result<Options, String> {
         snapshot_every: args.snapshot_every,
         signal_share: args.signal_share.clamp(0.0, 1.0),
         reconnect_every: (!args.reconnect_every.is_zero()).then_some(args.reconnect_every),
+        attach_over: args.attach_over,
         ..Profile::default()
     };
     let ramp = args.ramp.then(|| Ramp {

@@ -36,6 +36,9 @@ pub struct Profile {
     pub reconnect_every: Option<Duration>,
     /// Most open positions per terminal.
     pub max_positions: usize,
+    /// Terminals attach (send their first full state) spread over this span from the start;
+    /// zero: all at once, like a reconnect storm.
+    pub attach_over: Duration,
 }
 
 impl Default for Profile {
@@ -48,6 +51,7 @@ impl Default for Profile {
             burst_max: 5,
             reconnect_every: Some(Duration::from_secs(300)),
             max_positions: 8,
+            attach_over: Duration::from_secs(2),
         }
     }
 }
@@ -231,7 +235,7 @@ impl Terminal {
             next_ticket: 1_000_000 + index as u64 * 1_000_000,
             signals_sent: 0,
             heartbeat_every,
-            // Everything is sent once at the start (the EA attaching), then on its clocks.
+            // Set below: everything is sent once when the EA attaches, then on its clocks.
             next_heartbeat: Duration::ZERO,
             next_activity: Duration::ZERO,
             next_snapshot: Duration::ZERO,
@@ -239,11 +243,16 @@ impl Terminal {
             storm_at: None,
             rng,
         };
+        let attach = profile
+            .attach_over
+            .mul_f64(terminal.rng.random_range(0.0..1.0));
         let opened = terminal.rng.random_range(0..=3.min(profile.max_positions));
         for _ in 0..opened {
-            terminal.open_position(Duration::ZERO);
+            terminal.open_position(attach);
         }
-        terminal.next_activity = terminal.activity_gap(profile);
+        terminal.next_heartbeat = attach;
+        terminal.next_snapshot = attach;
+        terminal.next_activity = attach + terminal.activity_gap(profile);
         terminal.next_reconnect = terminal.reconnect_gap(profile);
         terminal
     }
@@ -656,6 +665,7 @@ mod tests {
         let profile = Profile {
             reconnect_every: None,
             activity_per_s: 0.0,
+            attach_over: Duration::ZERO,
             ..Profile::default()
         };
         let mut terminal = Terminal::new(5, &identity(), &profile);

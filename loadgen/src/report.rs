@@ -65,6 +65,8 @@ pub struct Report {
     pub sustainable: Option<Sustainable>,
     pub timeline: Vec<Point>,
     pub first_problem: Option<String>,
+    /// When the reconnect storm was due (seconds from the start).
+    pub storm_at_s: Option<f64>,
     pub verification: Option<Verification>,
 }
 
@@ -153,6 +155,7 @@ impl Report {
             sustainable,
             timeline,
             first_problem: stats.first_problem.clone(),
+            storm_at_s: options.storm_at.map(|d| d.as_secs_f64()),
             verification,
         }
     }
@@ -272,6 +275,20 @@ impl Report {
         out
     }
 
+    /// Vertical lines on the charts: where each ramp step begins, and the storm.
+    fn markers(&self) -> Vec<(f64, String)> {
+        let mut markers: Vec<(f64, String)> = self
+            .steps
+            .iter()
+            .skip(1)
+            .map(|s| (s.from_s, format!("{:.0}/s", s.rate)))
+            .collect();
+        if let Some(at) = self.storm_at_s {
+            markers.push((at, "reconnect storm".into()));
+        }
+        markers
+    }
+
     /// A self-contained HTML page: throughput and latency per second, ramp steps marked.
     pub fn chart_html(&self) -> String {
         let width = 960.0;
@@ -301,7 +318,7 @@ impl Report {
             &x,
             width,
             height,
-            &self.steps,
+            &self.markers(),
             "",
         );
         let latency = panel(
@@ -327,7 +344,7 @@ impl Report {
             &x,
             width,
             height,
-            &self.steps,
+            &self.markers(),
             "log",
         );
         let verdict = match &self.verification {
@@ -363,7 +380,7 @@ fn panel(
     x: &dyn Fn(f64) -> f64,
     width: f64,
     height: f64,
-    steps: &[StepRow],
+    markers: &[(f64, String)],
     scale: &str,
 ) -> String {
     let top = 30.0;
@@ -386,15 +403,15 @@ fn panel(
         html_escape(title),
         width - 20.0
     );
-    for s in steps.iter().skip(1) {
-        let sx = x(s.from_s);
+    for (at, label) in markers {
+        let sx = x(*at);
         let _ = write!(
             svg,
             "<line x1=\"{sx:.1}\" y1=\"{top}\" x2=\"{sx:.1}\" y2=\"{bottom}\" stroke=\"#ccc\" stroke-dasharray=\"4 3\"/>\
-             <text x=\"{:.1}\" y=\"{}\" font-size=\"10\" fill=\"#777\">{:.0}/s</text>",
+             <text x=\"{:.1}\" y=\"{}\" font-size=\"10\" fill=\"#777\">{}</text>",
             sx + 3.0,
             top + 10.0,
-            s.rate
+            html_escape(label)
         );
     }
     let ticks: Vec<f64> = if log {
@@ -421,6 +438,19 @@ fn panel(
         );
     }
     let n = series.first().map(|s| s.2.len()).unwrap_or(0);
+    // Time ticks every 5, 10, 30 or 60 s, whichever gives at most a dozen.
+    let every = [5usize, 10, 30, 60, 300]
+        .into_iter()
+        .find(|e| n / e <= 12)
+        .unwrap_or(600);
+    for second in (every..n).step_by(every) {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{second}</text>",
+            x(second as f64),
+            bottom + 12.0
+        );
+    }
     let _ = write!(
         svg,
         "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{} s</text>",
