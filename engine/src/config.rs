@@ -21,7 +21,8 @@
 //! - Only the value that describes this engine is accepted (the feature does not exist):
 //!   save "", appendonly no, maxmemory 0, maxmemory-clients 0, notify-keyspace-events "",
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
-//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "",
+//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "" (ACL users come
+//!   from `user` lines and ACL SETUSER),
 //!   shutdown-on-sigint/sigterm default, and no output buffer limit for normal clients.
 //! - Stored and reported, inert because their feature is absent or off: maxmemory-policy,
 //!   -samples and -eviction-tenacity (no eviction), slowlog-*, latency-monitor-threshold,
@@ -457,6 +458,11 @@ pub struct Config {
     pub client_output_buffer_limits: [BufferLimit; 3],
     /// Where the configuration was loaded from (INFO's `config_file`), empty if none.
     pub config_file: String,
+    // --- security (acl helper): directives that are not parameters ---
+    /// `user <name> <rule> ...` lines, in file order.
+    pub acl_users: Vec<Vec<String>>,
+    /// `rename-command <name> <new name>` ("" disables the command).
+    pub renamed_commands: Vec<(String, String)>,
 }
 
 /// `enable-debug-command` / `enable-protected-configs`: who may use the protected feature.
@@ -521,6 +527,8 @@ impl Default for Config {
                 soft_seconds: 0,
             }; 3],
             config_file: String::new(),
+            acl_users: Vec::new(),
+            renamed_commands: Vec::new(),
         };
         c.refresh();
         c
@@ -1088,6 +1096,11 @@ impl Config {
                 continue;
             };
             let name = String::from_utf8_lossy(name).to_string();
+            // Security directives (acl helper): users and command renames.
+            if let Some(done) = self.load_security_directive(&name, rest) {
+                done.map_err(|reason| at(&reason))?;
+                continue;
+            }
             let Some(i) = find(&name) else {
                 return Err(at("Bad directive or wrong number of arguments"));
             };
@@ -1160,6 +1173,51 @@ impl Config {
         {
             self.client_output_buffer_limits = l;
         }
+    }
+
+    /// `user` and `rename-command` lines (`None`: not one of them).
+    fn load_security_directive(
+        &mut self,
+        name: &str,
+        rest: &[Vec<u8>],
+    ) -> Option<Result<(), String>> {
+        let text = |v: &Vec<u8>| String::from_utf8_lossy(v).into_owned();
+        if name.eq_ignore_ascii_case("user") {
+            let Some((user, rules)) = rest.split_first() else {
+                return Some(Err("Bad directive or wrong number of arguments".into()));
+            };
+            let mut check = crate::acl::Acl::new(None, &[]);
+            let rules_ok = check.set_user(&text(user), rules.iter().map(Vec::as_slice));
+            if let Err((e, rule)) = rules_ok {
+                return Some(Err(format!(
+                    "Error in user declaration '{}': {}",
+                    String::from_utf8_lossy(&rule),
+                    e.text()
+                )));
+            }
+            if self
+                .acl_users
+                .iter()
+                .any(|u| u.first() == Some(&text(user)))
+            {
+                return Some(Err(
+                    "Duplicate user found. A user can only be defined once in config files".into(),
+                ));
+            }
+            self.acl_users.push(rest.iter().map(text).collect());
+            return Some(Ok(()));
+        }
+        if name.eq_ignore_ascii_case("rename-command") {
+            if rest.len() != 2 {
+                return Some(Err("Bad directive or wrong number of arguments".into()));
+            }
+            if crate::commands::table::lookup(&rest[0]).is_none() {
+                return Some(Err("No such command in rename-command".into()));
+            }
+            self.renamed_commands.push((text(&rest[0]), text(&rest[1])));
+            return Some(Ok(()));
+        }
+        None
     }
 
     /// The bind addresses, one per word.

@@ -336,7 +336,8 @@ fn refuse(server: &mut Server, loopback: bool) -> Option<&'static str> {
         server.stats.rejected_connections += 1;
         return Some("-ERR max number of clients reached\r\n");
     }
-    if !loopback && server.config.protected_mode && server.config.requirepass.is_none() {
+    let default_nopass = server.acl.user("default").is_some_and(|u| u.nopass);
+    if crate::acl::protected_mode_refuses(server.config.protected_mode, default_nopass, loopback) {
         server.stats.rejected_connections += 1;
         return Some(PROTECTED_MODE_ERROR);
     }

@@ -14,6 +14,7 @@
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+pub mod acl;
 pub mod blocking;
 pub mod commands;
 pub mod config;

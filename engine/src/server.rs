@@ -261,6 +261,9 @@ pub struct Server {
     pub shutdown_notify: Rc<Notify>,
     /// Clients blocked in BLPOP, XREAD BLOCK, ... and the keys that may serve them.
     pub blocking: crate::blocking::Blocking,
+    // --- security and introspection (acl helper) ---
+    /// ACL users (the default user carries `requirepass`).
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -275,6 +278,8 @@ impl Server {
         let master_replid = hex40();
         let dbs = (0..config.databases).map(|_| Db::default()).collect();
         let startup_memory = crate::memory::allocated_bytes();
+        let mut acl = crate::acl::Acl::new(config.requirepass.as_deref(), &config.acl_users);
+        acl.set_renames(&config.renamed_commands);
         Server {
             name: name.to_string(),
             tcp_port: config.port,
@@ -301,6 +306,7 @@ impl Server {
             shutdown_requested: false,
             shutdown_notify: Rc::new(Notify::new()),
             blocking: Default::default(),
+            acl,
         }
     }
 
@@ -344,7 +350,7 @@ impl Server {
         let id = self.next_client_id;
         self.next_client_id += 1;
         let mut c = Client::new(id, addr, laddr, fd);
-        c.authenticated = self.config.requirepass.is_none();
+        c.authenticated = !self.acl.auth_required();
         c.local = local;
         let c = Rc::new(RefCell::new(c));
         self.clients.insert(id, c.clone());

@@ -28,15 +28,15 @@ pub fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Checks a username/password pair against the default user.
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
+/// Authenticates the client as `user` when the password opens it (Redis's
+/// `ACLAuthenticateUser`).
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
+    let Some(u) = ctx.server.acl.authenticate(user, pass) else {
         return false;
-    }
-    match &ctx.server.config.requirepass {
-        Some(p) => p.as_slice() == pass,
-        None => true,
-    }
+    };
+    ctx.client.user = u.name.clone();
+    ctx.client.authenticated = true;
+    true
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -46,15 +46,14 @@ pub fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let (user, pass) = if argv.len() == 2 {
-        if ctx.server.config.requirepass.is_none() {
+        if !ctx.server.acl.auth_required() {
             return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
         }
         (&b"default"[..], argv[1])
     } else {
         (argv[1], argv[2])
     };
-    if check_password(ctx, user, pass) {
-        ctx.client.authenticated = true;
+    if authenticate(ctx, user, pass) {
         ctx.out.ok();
         Ok(())
     } else {
@@ -94,10 +93,9 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     if let Some((user, pass)) = credentials {
-        if !check_password(ctx, user, pass) {
+        if !authenticate(ctx, user, pass) {
             return Err(CmdError::msg(WRONGPASS));
         }
-        ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::msg(
@@ -139,7 +137,7 @@ pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     c.name = None;
     c.no_evict = false;
     c.user = "default".into();
-    c.authenticated = ctx.server.config.requirepass.is_none();
+    c.authenticated = !ctx.server.acl.auth_required();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
     Ok(())

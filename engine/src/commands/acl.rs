@@ -1,0 +1,278 @@
+//! ACL commands: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, GENPASS, DRYRUN, HELP.
+
+use super::server::{acl_categories, reply_help, CATEGORY_ORDER};
+use super::{c_text, full_name, resolve, table, CmdError, CmdResult, Ctx};
+use crate::acl::{noperm_text, Denied};
+
+fn user_name(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).into_owned()
+}
+
+pub fn acl_setuser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let name = user_name(argv[2]);
+    ctx.server
+        .acl
+        .set_user(&name, argv[3..].iter().copied())
+        .map_err(|(e, rule)| {
+            CmdError::msg(format!(
+                "ERR Error in ACL SETUSER modifier '{}': {}",
+                c_text(&rule, usize::MAX),
+                e.text()
+            ))
+        })?;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn acl_getuser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(u) = ctx.server.acl.user(&user_name(argv[2])) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let out = &mut *ctx.out;
+    out.map(6);
+    out.bulk(b"flags");
+    let flags = u.flags();
+    out.array(flags.len());
+    for f in flags {
+        out.bulk(f.as_bytes());
+    }
+    out.bulk(b"passwords");
+    out.array(u.passwords.len());
+    for p in &u.passwords {
+        out.bulk(p.as_bytes());
+    }
+    out.bulk(b"commands");
+    out.bulk(u.describe_commands().as_bytes());
+    out.bulk(b"keys");
+    out.bulk(u.describe_keys().as_bytes());
+    out.bulk(b"channels");
+    out.bulk(u.describe_channels().as_bytes());
+    out.bulk(b"selectors");
+    out.array(0);
+    Ok(())
+}
+
+/// ACL DELUSER: the connections authenticated as a deleted user are closed, as in Redis.
+pub fn acl_deluser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv[2..].iter().any(|a| *a == b"default") {
+        return Err(CmdError::msg("ERR The 'default' user cannot be removed"));
+    }
+    let mut deleted = 0;
+    for a in &argv[2..] {
+        let name = user_name(a);
+        if ctx.server.acl.delete_user(&name) {
+            deleted += 1;
+            kill_clients_of(ctx, &name);
+        }
+    }
+    ctx.out.int(deleted);
+    Ok(())
+}
+
+fn kill_clients_of(ctx: &mut Ctx, name: &str) {
+    if ctx.client.user == name {
+        ctx.client.close_after_reply = true;
+    }
+    let me = ctx.client.id;
+    let targets: Vec<u64> = ctx
+        .server
+        .clients
+        .iter()
+        .filter(|(&id, c)| id != me && c.try_borrow().is_ok_and(|c| c.user == name))
+        .map(|(&id, _)| id)
+        .collect();
+    for id in targets {
+        if let Some(c) = ctx.server.clients.remove(&id) {
+            c.borrow_mut().kill();
+        }
+    }
+}
+
+pub fn acl_list(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let lines: Vec<String> = ctx
+        .server
+        .acl
+        .users
+        .values()
+        .map(|u| u.describe())
+        .collect();
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.bulk(l.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn acl_users(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let names: Vec<String> = ctx.server.acl.users.keys().cloned().collect();
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn acl_whoami(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let name = ctx.client.user.clone();
+    ctx.out.bulk(name.as_bytes());
+    Ok(())
+}
+
+/// ACL CAT: the categories, or the commands (and subcommands) of one.
+pub fn acl_cat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::msg(
+            "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP.",
+        ));
+    }
+    let Some(&cat) = argv.get(2) else {
+        ctx.out.array(CATEGORY_ORDER.len());
+        for c in CATEGORY_ORDER {
+            ctx.out.bulk(c.as_bytes());
+        }
+        return Ok(());
+    };
+    let want = String::from_utf8_lossy(cat).to_ascii_lowercase();
+    if !CATEGORY_ORDER.contains(&want.as_str()) {
+        return Err(CmdError::msg(format!(
+            "ERR Unknown category '{}'",
+            c_text(cat, usize::MAX)
+        )));
+    }
+    let mut names = Vec::new();
+    for spec in table::COMMANDS {
+        if acl_categories(spec, spec.name).contains(&want.as_str()) {
+            names.push(spec.name.to_string());
+        }
+        for sub in spec.subcommands {
+            let full = format!("{}|{}", spec.name, sub.name);
+            if acl_categories(sub, &full).contains(&want.as_str()) {
+                names.push(full);
+            }
+        }
+    }
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+/// ACL GENPASS [bits]: random hex, 4 bits a character (256 bits by default).
+pub fn acl_genpass(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::msg(
+            "ERR unknown subcommand or wrong number of arguments for 'GENPASS'. Try ACL HELP.",
+        ));
+    }
+    let bits = match argv.get(2) {
+        None => 256,
+        Some(a) => {
+            let n = super::arg_i64(a)?;
+            if !(1..=4096).contains(&n) {
+                return Err(CmdError::msg("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"));
+            }
+            n as usize
+        }
+    };
+    let chars = bits.div_ceil(4);
+    let text: String = (0..chars)
+        .map(|_| char::from_digit((ctx.rand() % 16) as u32, 16).unwrap_or('0'))
+        .collect();
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// ACL DRYRUN <user> <command> [args]: OK, or why the user may not run it (as a bulk string).
+pub fn acl_dryrun(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let name = user_name(argv[2]);
+    let cmd = &argv[3..];
+    let Some(user) = ctx.server.acl.user(&name) else {
+        return Err(CmdError::msg(format!(
+            "ERR User '{}' not found",
+            c_text(argv[2], usize::MAX)
+        )));
+    };
+    let (spec, sub) = match resolve(cmd) {
+        Ok(found) => found,
+        Err(e) if e.text().starts_with("ERR wrong number") => return Err(e),
+        Err(_) => {
+            return Err(CmdError::msg(format!(
+                "ERR Command '{}' not found",
+                c_text(cmd[0], usize::MAX)
+            )))
+        }
+    };
+    let full = full_name(sub.map(|_| spec), sub.unwrap_or(spec));
+    let slot = table::stat_index(spec, sub);
+    match user.check(sub.unwrap_or(spec), &full, slot, cmd) {
+        Ok(()) => ctx.out.ok(),
+        Err(Denied::Command) => ctx
+            .out
+            .bulk(format!("This user has no permissions to run the '{full}' command").as_bytes()),
+        Err(Denied::Key(pos)) => ctx.out.bulk(
+            format!(
+                "This user has no permissions to access the '{}' key",
+                String::from_utf8_lossy(cmd[pos])
+            )
+            .as_bytes(),
+        ),
+    }
+    Ok(())
+}
+
+pub fn acl_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    // Redis's text minus LOAD, SAVE and LOG, which do not exist here.
+    let lines = [
+        "CAT [<category>]",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+    ];
+    reply_help(ctx, argv[0], &lines);
+    Ok(())
+}
+
+/// The ACL check `execute` runs before a command: NOAUTH for an unauthenticated client
+/// (commands flagged `no_auth` excepted), then the user's command and key permissions.
+pub fn check_command(
+    ctx: &mut Ctx,
+    spec: &'static super::CommandSpec,
+    sub: Option<&'static super::CommandSpec>,
+    slot: usize,
+    argv: &[&[u8]],
+) -> CmdResult {
+    let target = sub.unwrap_or(spec);
+    if target.flags & super::flags::NO_AUTH != 0 {
+        return Ok(());
+    }
+    if !ctx.client.authenticated && ctx.server.acl.auth_required() {
+        return Err(CmdError::msg("NOAUTH Authentication required."));
+    }
+    if !ctx.server.acl.any_restricted() {
+        return Ok(());
+    }
+    let Some(user) = ctx.server.acl.user(&ctx.client.user) else {
+        return Ok(());
+    };
+    let full = full_name(sub.map(|_| spec), target);
+    user.check(target, &full, slot, argv)
+        .map_err(|d| noperm_text(d, &full))
+}
