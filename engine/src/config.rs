@@ -17,15 +17,17 @@
 //!   maxclients, protected-mode, requirepass, proto-max-bulk-len, client-query-buffer-limit,
 //!   hz, active-expire-effort, activerehashing, the hash/set/zset/stream encoding limits,
 //!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
+//!   slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
+//!   client-output-buffer-limit normal (replica and pubsub classes are stored),
 //!   loglevel/logfile/pidfile (the standalone binary).
 //! - Only the value that describes this engine is accepted (the feature does not exist):
 //!   save "", appendonly no, maxmemory 0, maxmemory-clients 0, notify-keyspace-events "",
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
 //!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "" (ACL users come
 //!   from `user` lines and ACL SETUSER),
-//!   shutdown-on-sigint/sigterm default, and no output buffer limit for normal clients.
+//!   shutdown-on-sigint/sigterm default.
 //! - Stored and reported, inert because their feature is absent or off: maxmemory-policy,
-//!   -samples and -eviction-tenacity (no eviction), slowlog-*, latency-monitor-threshold,
+//!   -samples and -eviction-tenacity (no eviction),
 //!   lazyfree-* (frees are synchronous), list-* (no lists yet), repl-*, min-replicas-*,
 //!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*, lfu-*,
 //!   active-defrag-*, and the process tuning knobs (jemalloc-bg-thread, set-proc-title, ...).
@@ -463,6 +465,11 @@ pub struct Config {
     pub acl_users: Vec<Vec<String>>,
     /// `rename-command <name> <new name>` ("" disables the command).
     pub renamed_commands: Vec<(String, String)>,
+    /// `slowlog-log-slower-than` (µs, negative = off), `slowlog-max-len`,
+    /// `latency-monitor-threshold` (ms, 0 = off).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub latency_monitor_threshold: u64,
 }
 
 /// `enable-debug-command` / `enable-protected-configs`: who may use the protected feature.
@@ -529,6 +536,9 @@ impl Default for Config {
             config_file: String::new(),
             acl_users: Vec::new(),
             renamed_commands: Vec::new(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
         };
         c.refresh();
         c
@@ -996,12 +1006,6 @@ impl Config {
                 return Err(why.to_string());
             }
         }
-        if spec.kind == Kind::OutputBufferLimit {
-            let normal = parse_limits_text(&normalised).map(|l| l[0]);
-            if normal.is_some_and(|l| l.hard != 0 || l.soft != 0) {
-                return Err("output buffer limits for normal clients are not supported by this server (replies are written as they are produced)".into());
-            }
-        }
         self.values[i] = normalised;
         Ok(())
     }
@@ -1165,6 +1169,10 @@ impl Config {
             Some("local") => ProtectedAction::Local,
             _ => ProtectedAction::No,
         };
+        // Introspection (acl helper): slow log and latency monitor thresholds.
+        self.slowlog_log_slower_than = int(self, "slowlog-log-slower-than");
+        self.slowlog_max_len = int(self, "slowlog-max-len").max(0) as usize;
+        self.latency_monitor_threshold = int(self, "latency-monitor-threshold").max(0) as u64;
         self.enable_debug_command = action(self, "enable-debug-command");
         self.enable_protected_configs = action(self, "enable-protected-configs");
         if let Some(l) = self

@@ -16,6 +16,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub mod acl;
 pub mod blocking;
+pub mod clientctl;
 pub mod commands;
 pub mod config;
 pub mod connection;
@@ -23,10 +24,12 @@ pub mod db;
 pub mod dict;
 pub mod engine;
 pub mod key;
+pub mod latency;
 pub mod local;
 pub mod memory;
 pub mod protocol;
 pub mod server;
+pub mod slowlog;
 pub mod types;
 pub mod util;
 

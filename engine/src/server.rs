@@ -162,6 +162,10 @@ pub struct Client {
     pub killed: bool,
     /// Set by a blocking command that found nothing to serve (its connection blocks).
     pub block_request: Option<crate::blocking::BlockRequest>,
+    // --- introspection (acl helper): CLIENT REPLY OFF / SKIP ---
+    pub reply_off: bool,
+    pub reply_skip: bool,
+    pub reply_skip_next: bool,
 }
 
 impl Client {
@@ -192,6 +196,9 @@ impl Client {
             no_evict: false,
             killed: false,
             block_request: None,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
         }
     }
 
@@ -264,6 +271,11 @@ pub struct Server {
     // --- security and introspection (acl helper) ---
     /// ACL users (the default user carries `requirepass`).
     pub acl: crate::acl::Acl,
+    /// SLOWLOG entries and LATENCY samples.
+    pub slowlog: crate::slowlog::SlowLog,
+    pub latency: crate::latency::LatencyMonitor,
+    /// CLIENT PAUSE.
+    pub pause: crate::clientctl::PauseState,
 }
 
 impl Server {
@@ -307,6 +319,9 @@ impl Server {
             shutdown_notify: Rc::new(Notify::new()),
             blocking: Default::default(),
             acl,
+            slowlog: Default::default(),
+            latency: Default::default(),
+            pause: Default::default(),
         }
     }
 

@@ -122,9 +122,10 @@ pub fn acl_whoami(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 /// ACL CAT: the categories, or the commands (and subcommands) of one.
 pub fn acl_cat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg(
-            "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP.",
-        ));
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            c_text(argv[1], 128)
+        )));
     }
     let Some(&cat) = argv.get(2) else {
         ctx.out.array(CATEGORY_ORDER.len());
@@ -162,9 +163,10 @@ pub fn acl_cat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// ACL GENPASS [bits]: random hex, 4 bits a character (256 bits by default).
 pub fn acl_genpass(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg(
-            "ERR unknown subcommand or wrong number of arguments for 'GENPASS'. Try ACL HELP.",
-        ));
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            c_text(argv[1], 128)
+        )));
     }
     let bits = match argv.get(2) {
         None => 256,

@@ -327,6 +327,7 @@ struct KillFilter {
     laddr: Option<Vec<u8>>,
     /// `Some(false)`: a type no client has.
     normal_type: Option<bool>,
+    user: Option<String>,
     skipme: bool,
 }
 
@@ -340,13 +341,14 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| c.laddr.as_bytes() == &a[..])
             && self.normal_type != Some(false)
+            && self.user.as_ref().is_none_or(|u| &c.user == u)
             && self.id.is_none_or(|id| c.id == id)
             && !(self.skipme && c.id == me)
     }
 }
 
 /// Parses the `<option> <value> ...` form of CLIENT KILL.
-fn parse_kill_filter(argv: &[&[u8]]) -> Result<KillFilter, CmdError> {
+fn parse_kill_filter(argv: &[&[u8]], acl: &crate::acl::Acl) -> Result<KillFilter, CmdError> {
     let mut f = KillFilter {
         skipme: true,
         ..Default::default()
@@ -368,13 +370,14 @@ fn parse_kill_filter(argv: &[&[u8]]) -> Result<KillFilter, CmdError> {
         } else if eq_ignore_case(opt, "laddr") && has_value {
             f.laddr = Some(val.to_vec());
         } else if eq_ignore_case(opt, "user") && has_value {
-            // The default user is the only user.
-            if val != b"default" {
+            let name = String::from_utf8_lossy(val).into_owned();
+            if acl.user(&name).is_none() {
                 return Err(CmdError::msg(format!(
                     "ERR No such user '{}'",
                     c_text(val, usize::MAX)
                 )));
             }
+            f.user = Some(name);
         } else if eq_ignore_case(opt, "skipme") && has_value {
             if eq_ignore_case(val, "yes") {
                 f.skipme = true;
@@ -403,7 +406,7 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ..Default::default()
         }
     } else {
-        parse_kill_filter(argv)?
+        parse_kill_filter(argv, &ctx.server.acl)?
     };
     let me = ctx.client.id;
     let mut targets = Vec::new();
@@ -470,6 +473,12 @@ pub fn client_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         "      Return clients of specified type.",
         "    * ID <client-id> [<client-id> ...]",
         "      Return clients with the given IDs.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>",
@@ -494,5 +503,60 @@ pub fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     ctx.out.ok();
+    Ok(())
+}
+
+// --- CLIENT PAUSE / UNPAUSE / REPLY (acl helper) ----------------------------------------------
+
+/// CLIENT PAUSE <timeout ms> [WRITE|ALL]: holds back every command (or only writes) of every
+/// client until the deadline or CLIENT UNPAUSE.
+pub fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            c_text(argv[1], 128)
+        )));
+    }
+    let writes_only = match argv.get(3) {
+        None => false,
+        Some(m) if eq_ignore_case(m, "write") => true,
+        Some(m) if eq_ignore_case(m, "all") => false,
+        Some(_) => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let ms = crate::util::parse_i64(argv[2])
+        .ok_or_else(|| CmdError::msg("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    ctx.server.pause.pause(until, writes_only);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    ctx.server.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP: the connection loop drops the replies of commands run while
+/// OFF, and of the one command after SKIP.
+pub fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let c = &mut *ctx.client;
+    if eq_ignore_case(argv[2], "on") {
+        c.reply_off = false;
+        c.reply_skip = false;
+        c.reply_skip_next = false;
+        ctx.out.ok();
+    } else if eq_ignore_case(argv[2], "off") {
+        c.reply_off = true;
+    } else if eq_ignore_case(argv[2], "skip") {
+        if !c.reply_off {
+            c.reply_skip_next = true;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
     Ok(())
 }

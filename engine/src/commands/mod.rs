@@ -386,6 +386,12 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         Ok(()) => {}
     }
+    // --- introspection (acl helper): slow log and latency monitor (a command that blocked
+    // is measured when it is served, as in Redis: not here) ---
+    if ctx.client.block_request.is_none() {
+        crate::slowlog::record(ctx, target, stat_id, argv, elapsed);
+        crate::latency::record_command(ctx, target.flags & flags::FAST != 0, elapsed);
+    }
     crate::blocking::serve_ready_keys(ctx);
 }
 
