@@ -544,6 +544,23 @@ pub struct Acl {
     any_restricted: bool,
     /// `rename-command`: lower-case typed name -> the command it runs (`None`: hidden).
     renames: std::collections::HashMap<Vec<u8>, Option<&'static str>>,
+    /// ACL LOG, newest first.
+    pub log: std::collections::VecDeque<LogEntry>,
+}
+
+/// One ACL LOG entry: a denied command, key or AUTH, and how often it happened.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    pub count: u64,
+    /// `command`, `key` or `auth`.
+    pub reason: &'static str,
+    /// The command, the key, or `AUTH`.
+    pub object: String,
+    pub username: String,
+    /// When it last happened (ms).
+    pub ctime_ms: i64,
+    /// The client's CLIENT LIST line then.
+    pub client_info: String,
 }
 
 impl Acl {
@@ -553,6 +570,7 @@ impl Acl {
             users: BTreeMap::new(),
             any_restricted: false,
             renames: Default::default(),
+            log: Default::default(),
         };
         acl.users.insert("default".into(), User::default_user());
         acl.set_default_password(requirepass);
@@ -657,6 +675,23 @@ impl Acl {
     pub fn authenticate(&self, user: &[u8], password: &[u8]) -> Option<&User> {
         let name = std::str::from_utf8(user).ok()?;
         self.users.get(name).filter(|u| u.accepts(password))
+    }
+
+    /// Redis's `addACLLogEntry`: an event like one of the 10 newest (same reason, object and
+    /// user, within 60 s) bumps that entry to the front; otherwise a new entry is added and the
+    /// log trimmed to `max_len`.
+    pub fn add_log(&mut self, mut entry: LogEntry, max_len: usize) {
+        let similar = self.log.iter().take(10).position(|e| {
+            e.reason == entry.reason
+                && e.object == entry.object
+                && e.username == entry.username
+                && (entry.ctime_ms - e.ctime_ms).abs() <= 60_000
+        });
+        if let Some(i) = similar.and_then(|i| self.log.remove(i)) {
+            entry.count = i.count + 1;
+        }
+        self.log.push_front(entry);
+        self.log.truncate(max_len);
     }
 
     /// Whether a command must be checked at all (some user is restricted).

@@ -215,3 +215,31 @@ fn protected_mode_refuses_non_loopback_clients() {
         "-NOAUTH Authentication required.\r\n"
     );
 }
+
+#[test]
+fn acl_log_records_denials_and_failed_auth() {
+    let engine = start_engine(&[]);
+    let mut admin = RawClient::connect(engine.port()).unwrap();
+    assert_eq!(call(&mut admin, TERMINAL_USER), "+OK\r\n");
+    let mut t1 = RawClient::connect(engine.port()).unwrap();
+    call(&mut t1, &["AUTH", "T1", "secret"]);
+    call(&mut t1, &["GET", "x"]);
+    call(&mut t1, &["GET", "y"]);
+    call(&mut t1, &["HSET", "other", "f", "v"]);
+    call(&mut t1, &["AUTH", "T1", "wrong"]);
+    let log = call(&mut admin, &["ACL", "LOG"]);
+    // Newest first: the failed AUTH, the key, then the two GETs grouped as one entry.
+    let entries: Vec<&str> = log.split("$5\r\ncount\r\n").skip(1).collect();
+    assert_eq!(entries.len(), 3, "{log}");
+    assert!(
+        entries[0].starts_with(":1\r\n$6\r\nreason\r\n$4\r\nauth\r\n"),
+        "{}",
+        entries[0]
+    );
+    assert!(entries[0].contains("$6\r\nobject\r\n$4\r\nAUTH\r\n"));
+    assert!(entries[1].contains("$3\r\nkey\r\n") && entries[1].contains("$5\r\nother\r\n"));
+    assert!(entries[2].starts_with(":2\r\n") && entries[2].contains("$3\r\nget\r\n"));
+    assert!(entries[2].contains("cmd=get user=T1"), "{}", entries[2]);
+    assert_eq!(call(&mut admin, &["ACL", "LOG", "RESET"]), "+OK\r\n");
+    assert_eq!(call(&mut admin, &["ACL", "LOG"]), "*0\r\n");
+}

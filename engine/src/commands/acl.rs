@@ -33,7 +33,7 @@ pub fn acl_getuser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     out.map(6);
     out.bulk(b"flags");
     let flags = u.flags();
-    out.array(flags.len());
+    out.set(flags.len());
     for f in flags {
         out.bulk(f.as_bytes());
     }
@@ -225,7 +225,7 @@ pub fn acl_dryrun(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn acl_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    // Redis's text minus LOAD, SAVE and LOG, which do not exist here.
+    // Redis's text minus LOAD and SAVE (there is no ACL file).
     let lines = [
         "CAT [<category>]",
         "    List all commands that belong to <category>, or all command categories",
@@ -241,6 +241,8 @@ pub fn acl_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         "    be used to specify a different size.",
         "LIST",
         "    Show users details in config file format.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
         "SETUSER <username> <attribute> [<attribute> ...]",
         "    Create or modify a user with the specified attributes.",
         "USERS",
@@ -275,6 +277,78 @@ pub fn check_command(
         return Ok(());
     };
     let full = full_name(sub.map(|_| spec), target);
-    user.check(target, &full, slot, argv)
-        .map_err(|d| noperm_text(d, &full))
+    let Err(denied) = user.check(target, &full, slot, argv) else {
+        return Ok(());
+    };
+    let (reason, object) = match denied {
+        Denied::Command => ("command", full.clone()),
+        Denied::Key(pos) => ("key", String::from_utf8_lossy(argv[pos]).into_owned()),
+    };
+    // CLIENT LIST shows the refused command as the client's current one, as Redis does.
+    ctx.client.last_command = slot;
+    let username = ctx.client.user.clone();
+    log_denied(ctx, reason, object, username);
+    Err(noperm_text(denied, &full))
+}
+
+/// Adds an ACL LOG entry for the calling client.
+pub fn log_denied(ctx: &mut Ctx, reason: &'static str, object: String, username: String) {
+    let max_len = ctx
+        .server
+        .config
+        .get("acllog-max-len")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    let entry = crate::acl::LogEntry {
+        count: 1,
+        reason,
+        object,
+        username,
+        ctime_ms: crate::util::now_ms(),
+        client_info: super::connection::client_line(ctx.client)
+            .trim_end()
+            .to_string(),
+    };
+    ctx.server.acl.add_log(entry, max_len);
+}
+
+/// ACL LOG [count | RESET]: the newest entries (10 by default).
+pub fn acl_log(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            c_text(argv[1], 128)
+        )));
+    }
+    let count = match argv.get(2) {
+        None => 10,
+        Some(a) if crate::util::eq_ignore_case(a, "reset") => {
+            ctx.server.acl.log.clear();
+            ctx.out.ok();
+            return Ok(());
+        }
+        Some(a) => super::arg_i64(a)?.max(0) as usize,
+    };
+    let now = crate::util::now_ms();
+    let n = count.min(ctx.server.acl.log.len());
+    let out = &mut *ctx.out;
+    out.array(n);
+    for e in ctx.server.acl.log.iter().take(n) {
+        out.map(7);
+        out.bulk(b"count");
+        out.int(e.count as i64);
+        out.bulk(b"reason");
+        out.bulk(e.reason.as_bytes());
+        out.bulk(b"context");
+        out.bulk(b"toplevel");
+        out.bulk(b"object");
+        out.bulk(e.object.as_bytes());
+        out.bulk(b"username");
+        out.bulk(e.username.as_bytes());
+        out.bulk(b"age-seconds");
+        out.double((now - e.ctime_ms) as f64 / 1000.0);
+        out.bulk(b"client-info");
+        out.bulk(e.client_info.as_bytes());
+    }
+    Ok(())
 }

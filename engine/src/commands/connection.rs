@@ -32,6 +32,8 @@ pub fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 /// `ACLAuthenticateUser`).
 fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
     let Some(u) = ctx.server.acl.authenticate(user, pass) else {
+        let name = String::from_utf8_lossy(user).into_owned();
+        super::acl::log_denied(ctx, "auth", "AUTH".into(), name);
         return false;
     };
     ctx.client.user = u.name.clone();
@@ -210,7 +212,7 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// One CLIENT LIST line (Redis 7.2 layout: 7.0's fields plus lib-name and lib-ver).
-fn client_line(c: &Client) -> String {
+pub(crate) fn client_line(c: &Client) -> String {
     let now = std::time::Instant::now();
     let cmd = super::table::stat_name(c.last_command).unwrap_or_else(|| "NULL".into());
     let text = |v: &Option<Vec<u8>>| {

@@ -122,6 +122,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("getuser", 3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists the ACL rules of a user.", "O(N). Where N is the number of password, command and pattern rules that the user has.", acl::acl_getuser),
         cmd!("help", 2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Returns helpful text about the different subcommands.", "O(1)", acl::acl_help),
         cmd!("list", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Dumps the effective rules in ACL file format.", "O(N). Where N is the number of configured users.", acl::acl_list),
+        cmd!("log", -2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists recent security events generated due to commands rejected by ACL rules.", "O(N) with N being the number of entries shown.", acl::acl_log),
         cmd!("setuser", -3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Creates and modifies an ACL user and its rules.", "O(N). Where N is the number of rules provided.", acl::acl_setuser),
         cmd!("users", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists all ACL users.", "O(N). Where N is the number of configured users.", acl::acl_users),
         cmd!("whoami", 2, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Returns the authenticated username of the current connection.", "O(1)", acl::acl_whoami),
