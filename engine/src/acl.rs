@@ -84,6 +84,7 @@ impl RuleError {
 pub enum Denied {
     Command,
     Key(usize),
+    Channel(usize),
 }
 
 impl User {
@@ -425,19 +426,49 @@ impl User {
         if !self.allowed.get(slot).copied().unwrap_or(self.all_commands) {
             return Err(Denied::Command);
         }
-        if self.all_keys {
-            return Ok(());
+        if !self.all_keys {
+            for (pos, read, write) in keys_of(spec, full, argv) {
+                let key = argv[pos];
+                let ok = self.key_patterns.iter().any(|p| {
+                    (p.read || !read) && (p.write || !write) && glob_match(&p.pattern, key, false)
+                });
+                if !ok {
+                    return Err(Denied::Key(pos));
+                }
+            }
         }
-        for (pos, read, write) in keys_of(spec, full, argv) {
-            let key = argv[pos];
-            let ok = self.key_patterns.iter().any(|p| {
-                (p.read || !read) && (p.write || !write) && glob_match(&p.pattern, key, false)
-            });
-            if !ok {
-                return Err(Denied::Key(pos));
+        if !self.all_channels {
+            let (positions, patterns) = channels_of(full, argv.len());
+            for pos in positions {
+                if !self.channel_allowed(argv[pos], patterns) {
+                    return Err(Denied::Channel(pos));
+                }
             }
         }
         Ok(())
+    }
+
+    /// Redis's `ACLCheckChannelAgainstList`: a channel matches a permission pattern; a
+    /// PSUBSCRIBE pattern must equal one literally.
+    fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
+        self.channels.iter().any(|p| {
+            if is_pattern {
+                p == channel
+            } else {
+                glob_match(p, channel, false)
+            }
+        })
+    }
+}
+
+/// The channel arguments of the pub/sub commands (Redis's `getChannelsFromCommand`) and
+/// whether they are patterns. Other commands name no channels.
+fn channels_of(full: &str, argc: usize) -> (std::ops::Range<usize>, bool) {
+    match full {
+        "publish" | "spublish" => (1..2.min(argc), false),
+        "subscribe" | "ssubscribe" => (1..argc, false),
+        "psubscribe" => (1..argc, true),
+        _ => (0..0, false),
     }
 }
 
@@ -574,12 +605,9 @@ impl Acl {
         };
         acl.users.insert("default".into(), User::default_user());
         acl.set_default_password(requirepass);
-        for line in user_lines {
-            if let Some((name, rules)) = line.split_first() {
-                // Validated when the config file was read.
-                let _ = acl.set_user(name, rules.iter().map(|r| r.as_bytes()));
-            }
-        }
+        // Validated when the config (or ACL) file was read; a declared default user starts
+        // from `reset`, as in Redis.
+        acl.replace_users_keeping_default(user_lines);
         acl
     }
 
@@ -701,6 +729,117 @@ impl Acl {
     }
 }
 
+/// Reads an ACL file (`aclfile`): `user <name> <rule> ...` lines, `#` comments. Every line is
+/// checked; the errors of all bad lines come back together in Redis's wording.
+pub fn read_acl_file(path: &str) -> Result<Vec<Vec<String>>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Error loading ACLs, opening file '{path}': {e}"))?;
+    let mut users: Vec<Vec<String>> = Vec::new();
+    let mut errors = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some(words) = crate::protocol::parser::split_args(line.as_bytes()) else {
+            errors.push_str(&format!("{path}:{n}: unbalanced quotes in acl line. "));
+            continue;
+        };
+        if words.len() < 2 || !words[0].eq_ignore_ascii_case(b"user") {
+            errors.push_str(&format!(
+                "{path}:{n} should start with user keyword followed by the username. "
+            ));
+            continue;
+        }
+        let name = String::from_utf8_lossy(&words[1]).into_owned();
+        if users.iter().any(|u| u[0] == name) {
+            errors.push_str(&format!("{path}:{n}: Duplicate user '{name}' found. "));
+            continue;
+        }
+        let mut scratch = User::new(&name);
+        if let Some((rule, e)) = words[2..]
+            .iter()
+            .find_map(|r| scratch.apply(r).err().map(|e| (r, e)))
+        {
+            errors.push_str(&format!(
+                "{path}:{n}: Error in applying operation '{}': {}. ",
+                String::from_utf8_lossy(rule),
+                e.text()
+            ));
+            continue;
+        }
+        users.push(
+            words[1..]
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect(),
+        );
+    }
+    if !errors.is_empty() {
+        errors.push_str(
+            "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+        );
+        return Err(errors);
+    }
+    Ok(users)
+}
+
+/// The `aclfile` users to start with, added to `config.acl_users`. Like Redis, users may be
+/// declared in the config file or in an ACL file, not both.
+pub fn load_acl_file_at_start(config: &mut crate::config::Config) -> Result<(), String> {
+    let path = config.get("aclfile").unwrap_or("").to_string();
+    if path.is_empty() {
+        return Ok(());
+    }
+    if !config.acl_users.is_empty() {
+        return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+    }
+    let users = read_acl_file(&path)
+        .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?;
+    config.acl_users = users;
+    Ok(())
+}
+
+impl Acl {
+    /// ACL LOAD: the file's users replace all users; the default user starts over as a fresh
+    /// one (`on nopass ~* &* +@all`) unless the file declares it. Nothing changes on error.
+    pub fn replace_users(&mut self, lines: &[Vec<String>]) {
+        self.users.clear();
+        self.users
+            .insert("default".to_string(), User::default_user());
+        self.replace_users_keeping_default(lines);
+    }
+
+    /// Adds the users of `user` lines (already checked); a declared default user is reset
+    /// first, as Redis does.
+    fn replace_users_keeping_default(&mut self, lines: &[Vec<String>]) {
+        for line in lines {
+            if let Some((name, rules)) = line.split_first() {
+                let mut u = self.users.remove(name).unwrap_or_else(|| User::new(name));
+                if name == "default" {
+                    let _ = u.apply(b"reset");
+                }
+                for r in rules {
+                    let _ = u.apply(r.as_bytes());
+                }
+                self.users.insert(name.clone(), u);
+            }
+        }
+        self.refresh();
+    }
+
+    /// ACL SAVE's text: the ACL LIST lines.
+    pub fn file_text(&self) -> String {
+        let mut text = String::new();
+        for u in self.users.values() {
+            text.push_str(&u.describe());
+            text.push('\n');
+        }
+        text
+    }
+}
+
 /// The text of a NOPERM reply (Redis 7.0's `processCommand` wording).
 pub fn noperm_text(denied: Denied, full: &str) -> CmdError {
     match denied {
@@ -709,6 +848,9 @@ pub fn noperm_text(denied: Denied, full: &str) -> CmdError {
         )),
         Denied::Key(_) => CmdError::msg(
             "NOPERM this user has no permissions to access one of the keys used as arguments",
+        ),
+        Denied::Channel(_) => CmdError::msg(
+            "NOPERM this user has no permissions to access one of the channels used as arguments",
         ),
     }
 }
@@ -829,6 +971,25 @@ mod tests {
             RuleError::UnknownName
         );
         assert!(acl.user("x").is_none());
+    }
+
+    #[test]
+    fn channel_permissions() {
+        let mut u = User::new("p");
+        for r in ["&news.*", "&exact"] {
+            u.apply(r.as_bytes()).unwrap();
+        }
+        assert!(u.channel_allowed(b"news.fx", false));
+        assert!(!u.channel_allowed(b"sports", false));
+        // A PSUBSCRIBE pattern must be granted literally.
+        assert!(u.channel_allowed(b"news.*", true));
+        assert!(!u.channel_allowed(b"news.f*", true));
+        assert_eq!(channels_of("publish", 3), (1..2, false));
+        assert_eq!(channels_of("subscribe", 4), (1..4, false));
+        assert_eq!(channels_of("get", 2), (0..0, false));
+        assert_eq!(u.describe_channels(), "&news.* &exact");
+        assert_eq!(u.apply(b"&*"), Ok(()));
+        assert_eq!(u.apply(b"&x"), Err(RuleError::ChannelAfterAll));
     }
 
     #[test]

@@ -18,13 +18,12 @@
 //!   hz, active-expire-effort, activerehashing, the hash/set/zset/stream encoding limits,
 //!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
 //!   slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
-//!   client-output-buffer-limit normal (replica and pubsub classes are stored),
+//!   client-output-buffer-limit normal (replica and pubsub classes are stored), aclfile,
 //!   loglevel/logfile/pidfile (the standalone binary).
 //! - Only the value that describes this engine is accepted (the feature does not exist):
 //!   save "", appendonly no, maxmemory 0, maxmemory-clients 0, notify-keyspace-events "",
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
-//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "" (ACL users come
-//!   from `user` lines and ACL SETUSER),
+//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no,
 //!   shutdown-on-sigint/sigterm default.
 //! - Stored and reported, inert because their feature is absent or off: maxmemory-policy,
 //!   -samples and -eviction-tenacity (no eviction),
@@ -237,7 +236,7 @@ pub static PARAMS: &[ParamSpec] = &[
     p("aof-disable-auto-gc", BOOL, "no"),
     p("replica-ignore-disk-write-errors", BOOL, "no"),
     // Strings.
-    fixed("aclfile", Kind::Text, "").only("", "ACL files are not supported by this server"),
+    fixed("aclfile", Kind::Text, ""),
     fixed("unixsocket", Kind::Text, ""),
     fixed("pidfile", Kind::Text, ""),
     aliased("replica-announce-ip", "slave-announce-ip", Kind::Text, ""),

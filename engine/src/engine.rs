@@ -253,11 +253,16 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
 
 async fn run(
     name: String,
-    config: Config,
+    mut config: Config,
     ready: mpsc::Sender<Result<Vec<SocketAddr>, String>>,
     mut stop: watch::Receiver<bool>,
     local_requests: crate::local::LocalRequests,
 ) {
+    // Security (acl helper): users from `aclfile`; a bad file stops the start, as in Redis.
+    if let Err(e) = crate::acl::load_acl_file_at_start(&mut config) {
+        let _ = ready.send(Err(e));
+        return;
+    }
     let listeners = match bind_all(&config).await {
         Ok(l) => l,
         Err(e) => {

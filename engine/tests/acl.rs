@@ -243,3 +243,68 @@ fn acl_log_records_denials_and_failed_auth() {
     assert_eq!(call(&mut admin, &["ACL", "LOG", "RESET"]), "+OK\r\n");
     assert_eq!(call(&mut admin, &["ACL", "LOG"]), "*0\r\n");
 }
+
+#[test]
+fn acl_file_is_loaded_reloaded_and_saved() {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("tradestate-acl-{}.acl", std::process::id()));
+    let path_text = path.display().to_string();
+    std::fs::write(
+        &path,
+        "# users\nuser default on nopass ~* &* +@all\nuser a on >p ~a:* +get\n",
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.set("bind", "127.0.0.1", false).unwrap();
+    config.set("port", "0", false).unwrap();
+    config.set("aclfile", &path_text, false).unwrap();
+    let engine = tradestate_engine::start("aclfile", config.clone()).unwrap();
+    let mut admin = RawClient::connect(engine.port()).unwrap();
+    let mut a = RawClient::connect(engine.port()).unwrap();
+    assert_eq!(call(&mut a, &["AUTH", "a", "p"]), "+OK\r\n");
+    assert_eq!(call(&mut a, &["GET", "a:1"]), "$-1\r\n");
+    // A bad file changes nothing and says why, line by line.
+    std::fs::write(&path, "user b on +nosuch\nfoo\n").unwrap();
+    let err = call(&mut admin, &["ACL", "LOAD"]);
+    assert_eq!(
+        err,
+        format!("-ERR {path_text}:1: Error in applying operation '+nosuch': Unknown command or category name in ACL. {path_text}:2 should start with user keyword followed by the username. WARNING: ACL errors detected, no change to the previously active ACL rules was performed\r\n")
+    );
+    assert_eq!(call(&mut a, &["GET", "a:1"]), "$-1\r\n");
+    // A good one replaces the users; a's connection goes with its user.
+    std::fs::write(&path, "user b on >q\n").unwrap();
+    assert_eq!(call(&mut admin, &["ACL", "LOAD"]), "+OK\r\n");
+    assert!(a.try_read_reply().is_err());
+    assert!(call(&mut admin, &["ACL", "USERS"]).contains("$1\r\nb\r\n"));
+    // ACL SAVE writes ACL LIST's lines.
+    call(&mut admin, &["ACL", "SETUSER", "c", "on"]);
+    assert_eq!(call(&mut admin, &["ACL", "SAVE"]), "+OK\r\n");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        saved,
+        "user b on #8e35c2cd3bf6641bdb0e2050b76932cbb2e6034a0ddacc1d9bea82a6ba57f7cf resetchannels -@all\nuser c on resetchannels -@all\nuser default on nopass ~* &* +@all\n"
+    );
+    drop(engine);
+    // A bad file stops the start; users in both places are refused.
+    std::fs::write(&path, "user x on +nosuch\n").unwrap();
+    let err = tradestate_engine::start("aclfile-bad", config.clone())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("Aborting Redis startup because of ACL errors"),
+        "{err}"
+    );
+    let mut both = config.clone();
+    both.load_text("user y on\n", "t.conf").unwrap();
+    let err = tradestate_engine::start("aclfile-both", both)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("not both"), "{err}");
+    let _ = std::fs::remove_file(&path);
+    // Without an ACL file, LOAD and SAVE say so.
+    let plain = start_engine(&[]);
+    let mut c = RawClient::connect(plain.port()).unwrap();
+    assert!(call(&mut c, &["ACL", "LOAD"])
+        .starts_with("-ERR This Redis instance is not configured to use an ACL file."));
+}

@@ -213,6 +213,13 @@ pub fn acl_dryrun(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Err(Denied::Command) => ctx
             .out
             .bulk(format!("This user has no permissions to run the '{full}' command").as_bytes()),
+        Err(Denied::Channel(pos)) => ctx.out.bulk(
+            format!(
+                "This user has no permissions to access the '{}' channel",
+                String::from_utf8_lossy(cmd[pos])
+            )
+            .as_bytes(),
+        ),
         Err(Denied::Key(pos)) => ctx.out.bulk(
             format!(
                 "This user has no permissions to access the '{}' key",
@@ -225,7 +232,6 @@ pub fn acl_dryrun(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn acl_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    // Redis's text minus LOAD and SAVE (there is no ACL file).
     let lines = [
         "CAT [<category>]",
         "    List all commands that belong to <category>, or all command categories",
@@ -241,8 +247,12 @@ pub fn acl_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         "    be used to specify a different size.",
         "LIST",
         "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
         "LOG [<count> | RESET]",
         "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
         "SETUSER <username> <attribute> [<attribute> ...]",
         "    Create or modify a user with the specified attributes.",
         "USERS",
@@ -283,6 +293,7 @@ pub fn check_command(
     let (reason, object) = match denied {
         Denied::Command => ("command", full.clone()),
         Denied::Key(pos) => ("key", String::from_utf8_lossy(argv[pos]).into_owned()),
+        Denied::Channel(pos) => ("channel", String::from_utf8_lossy(argv[pos]).into_owned()),
     };
     // CLIENT LIST shows the refused command as the client's current one, as Redis does.
     ctx.client.last_command = slot;
@@ -350,5 +361,45 @@ pub fn acl_log(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         out.bulk(b"client-info");
         out.bulk(e.client_info.as_bytes());
     }
+    Ok(())
+}
+
+const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
+fn acl_file(ctx: &Ctx) -> Result<String, CmdError> {
+    match ctx.server.config.get("aclfile") {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(CmdError::msg(NO_ACL_FILE)),
+    }
+}
+
+/// ACL LOAD: replaces every user with the ACL file's (all or nothing); connections of users
+/// that no longer exist are closed.
+pub fn acl_load(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let path = acl_file(ctx)?;
+    let lines = crate::acl::read_acl_file(&path).map_err(|e| CmdError::msg(format!("ERR {e}")))?;
+    let before: Vec<String> = ctx.server.acl.users.keys().cloned().collect();
+    ctx.server.acl.replace_users(&lines);
+    for name in before {
+        if ctx.server.acl.user(&name).is_none() {
+            kill_clients_of(ctx, &name);
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// ACL SAVE: writes the users to the ACL file (a temporary file renamed over it).
+pub fn acl_save(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let path = acl_file(ctx)?;
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    let written = std::fs::write(&tmp, ctx.server.acl.file_text())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::warn!(path = %path, error = %e, "ACL SAVE failed");
+        return Err(CmdError::msg("ERR There was an error trying to save the ACLs. Please check the server logs for more information"));
+    }
+    ctx.out.ok();
     Ok(())
 }
