@@ -9,6 +9,11 @@ fn user_name(arg: &[u8]) -> String {
 }
 
 pub fn acl_setuser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv[2].iter().any(|&b| b == b' ' || b == 0) {
+        return Err(CmdError::msg(
+            "ERR Usernames can't contain spaces or null characters",
+        ));
+    }
     let name = user_name(argv[2]);
     ctx.server
         .acl
