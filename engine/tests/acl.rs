@@ -308,3 +308,51 @@ fn acl_file_is_loaded_reloaded_and_saved() {
     assert!(call(&mut c, &["ACL", "LOAD"])
         .starts_with("-ERR This Redis instance is not configured to use an ACL file."));
 }
+
+/// The DENIED text is Redis 7.0's, byte for byte (Redis 7.0 refuses outside clients whatever
+/// `bind` says, as long as the default user needs no password).
+#[cfg(feature = "redis-server-tests")]
+#[test]
+fn protected_mode_text_matches_redis_server() {
+    let Some(ip) = non_loopback_address() else {
+        eprintln!("no non-loopback address: skipped");
+        return;
+    };
+    let port = common::free_port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "0.0.0.0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let theirs = loop {
+        match RawClient::connect_addr(std::net::SocketAddr::new(ip, port)) {
+            Ok(mut c) => break c.read_reply().raw(),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => panic!("redis-server never listened: {e}"),
+        }
+    };
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let mut config = Config::default();
+    config.set("bind", "0.0.0.0", false).unwrap();
+    config.set("port", "0", false).unwrap();
+    let engine = tradestate_engine::start("protected-text", config).unwrap();
+    let mut c = RawClient::connect_addr(std::net::SocketAddr::new(ip, engine.port())).unwrap();
+    let ours = c.read_reply().raw();
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs)
+    );
+}
