@@ -29,7 +29,7 @@ impl Drop for Exporter {
     }
 }
 
-fn start_exporter(redis_port: u16, web_port: u16) -> Exporter {
+fn start_exporter(redis_port: u16, web_port: u16, extra: &[&str]) -> Exporter {
     let bin =
         std::env::var("REDIS_EXPORTER").unwrap_or_else(|_| "prometheus-redis-exporter".into());
     let log = std::env::temp_dir().join(format!("tradestate-exporter-{web_port}.log"));
@@ -43,6 +43,7 @@ fn start_exporter(redis_port: u16, web_port: u16) -> Exporter {
             "-include-system-metrics",
             "-export-client-list",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -71,6 +72,64 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Scrapes until the exporter answers.
+fn first_scrape(web_port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match scrape(web_port) {
+            Ok(t) if t.contains("redis_up") => return t,
+            _ if Instant::now() > deadline => panic!("the exporter never answered"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn redis_exporter_authenticates_as_an_acl_user() {
+    let engine = start_engine(&[("requirepass", "pw")]);
+    let mut admin = RawClient::connect(engine.port()).unwrap();
+    admin.call(&[b"AUTH", b"pw"]);
+    // What the exporter needs: read-only introspection, no data commands.
+    let monitor: &[&[u8]] = &[
+        b"ACL",
+        b"SETUSER",
+        b"exporter",
+        b"on",
+        b">secret",
+        b"-@all",
+        b"+info",
+        b"+ping",
+        b"+config|get",
+        b"+client|setname",
+        b"+client|list",
+        b"+slowlog",
+        b"+latency",
+        b"+select",
+        b"+dbsize",
+    ];
+    assert_eq!(admin.call(monitor), b"+OK\r\n");
+    let web_port = free_port();
+    let exporter = start_exporter(
+        engine.port(),
+        web_port,
+        &["-redis.user", "exporter", "-redis.password", "secret"],
+    );
+    let text = first_scrape(web_port);
+    assert_eq!(metric(&text, "redis_up"), Some(1.0), "{text}");
+    assert!(metric(&text, "redis_memory_used_bytes").is_some());
+    assert!(
+        text.contains("redis_commands_total{cmd=\"config|get\"}"),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(&exporter.log).unwrap_or_default();
+    assert!(!log.contains("level=error"), "exporter complained:\n{log}");
+    // A wrong password shows as redis_up 0.
+    let web_port = free_port();
+    let _bad = start_exporter(engine.port(), web_port, &["-redis.password", "wrong"]);
+    let text = first_scrape(web_port);
+    assert_eq!(metric(&text, "redis_up"), Some(0.0), "{text}");
+}
+
 #[test]
 fn redis_exporter_scrapes_the_engine() {
     let engine = start_engine(&[]);
@@ -85,15 +144,8 @@ fn redis_exporter_scrapes_the_engine() {
         c.call(args);
     }
     let web_port = free_port();
-    let exporter = start_exporter(engine.port(), web_port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        match scrape(web_port) {
-            Ok(t) if t.contains("redis_up") => break t,
-            _ if Instant::now() > deadline => panic!("the exporter never answered"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let exporter = start_exporter(engine.port(), web_port, &[]);
+    let text = first_scrape(web_port);
     // A second scrape: both must be clean (the first one also sets the client name).
     let text2 = scrape(web_port).expect("second scrape");
     for t in [&text, &text2] {
