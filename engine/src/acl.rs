@@ -47,6 +47,8 @@ pub struct User {
     allowed: Vec<bool>,
     /// Set by `+@all`/`allcommands`: commands added later would be allowed too.
     all_commands: bool,
+    /// [`User::unrestricted`], kept by [`Acl`] after every change: the per-command fast path.
+    unrestricted_cached: bool,
     pub all_keys: bool,
     pub key_patterns: Vec<KeyPattern>,
     pub all_channels: bool,
@@ -98,6 +100,7 @@ impl User {
             passwords: Vec::new(),
             allowed: vec![false; table::stat_slots()],
             all_commands: false,
+            unrestricted_cached: false,
             all_keys: false,
             key_patterns: Vec::new(),
             all_channels: false,
@@ -423,6 +426,9 @@ impl User {
         slot: usize,
         argv: &[&[u8]],
     ) -> Result<(), Denied> {
+        if self.unrestricted_cached {
+            return Ok(());
+        }
         if !self.allowed.get(slot).copied().unwrap_or(self.all_commands) {
             return Err(Denied::Command);
         }
@@ -470,6 +476,17 @@ fn channels_of(full: &str, argc: usize) -> (std::ops::Range<usize>, bool) {
         "psubscribe" => (1..argc, true),
         _ => (0..0, false),
     }
+}
+
+/// Per stats slot: the command's full name (`get`, `config|get`), built once.
+pub fn slot_name(slot: usize) -> &'static str {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        (0..table::stat_slots())
+            .map(|i| table::stat_name(i).unwrap_or_default())
+            .collect()
+    });
+    names.get(slot).map_or("", String::as_str)
 }
 
 /// Per stats slot: the ACL categories of the command (Redis's `acl_categories`).
@@ -660,7 +677,10 @@ impl Acl {
     }
 
     fn refresh(&mut self) {
-        self.any_restricted = self.users.values().any(|u| !u.unrestricted());
+        for u in self.users.values_mut() {
+            u.unrestricted_cached = u.unrestricted();
+        }
+        self.any_restricted = self.users.values().any(|u| !u.unrestricted_cached);
     }
 
     /// Creates or changes a user: all rules or none (a failing rule changes nothing).

@@ -291,12 +291,12 @@ pub fn check_command(
     let Some(user) = ctx.server.acl.user(&ctx.client.user) else {
         return Ok(());
     };
-    let full = full_name(sub.map(|_| spec), target);
-    let Err(denied) = user.check(target, &full, slot, argv) else {
+    let full = crate::acl::slot_name(slot);
+    let Err(denied) = user.check(target, full, slot, argv) else {
         return Ok(());
     };
     let (reason, object) = match denied {
-        Denied::Command => ("command", full.clone()),
+        Denied::Command => ("command", full.to_string()),
         Denied::Key(pos) => ("key", String::from_utf8_lossy(argv[pos]).into_owned()),
         Denied::Channel(pos) => ("channel", String::from_utf8_lossy(argv[pos]).into_owned()),
     };
@@ -304,7 +304,7 @@ pub fn check_command(
     ctx.client.last_command = slot;
     let username = ctx.client.user.clone();
     log_denied(ctx, reason, object, username);
-    Err(noperm_text(denied, &full))
+    Err(noperm_text(denied, full))
 }
 
 /// Adds an ACL LOG entry for the calling client.
