@@ -4,8 +4,8 @@
 //!
 //! Passwords are kept as SHA-256 hex digests, as Redis does (ACL LIST / GETUSER show them).
 //! Command permissions are a bit per command-table stats slot (commands and subcommands), so
-//! a check is one index. Selectors (`(...)`) and first-argument rules (`+select|0`) are not
-//! supported: such rules are refused with Redis's syntax error.
+//! a check is one index. Selectors (`(...)`) are not supported: such rules are refused with
+//! Redis's syntax error. First-argument rules (`+select|0`) are, as in Redis 7.0.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +49,9 @@ pub struct User {
     all_commands: bool,
     /// [`User::unrestricted`], kept by [`Acl`] after every change: the per-command fast path.
     unrestricted_cached: bool,
+    /// First-argument rules (`+select|0`, deprecated in Redis 7 but accepted): by command
+    /// slot, the first arguments allowed although the command is not.
+    first_args: BTreeMap<usize, Vec<String>>,
     pub all_keys: bool,
     pub key_patterns: Vec<KeyPattern>,
     pub all_channels: bool,
@@ -101,6 +104,7 @@ impl User {
             allowed: vec![false; table::stat_slots()],
             all_commands: false,
             unrestricted_cached: false,
+            first_args: BTreeMap::new(),
             all_keys: false,
             key_patterns: Vec::new(),
             all_channels: false,
@@ -271,16 +275,21 @@ impl User {
     fn set_all_commands(&mut self, allow: bool) {
         self.allowed.iter_mut().for_each(|a| *a = allow);
         self.all_commands = allow;
+        self.first_args.clear();
     }
 
     /// `+cmd`, `-cmd`, `+cmd|sub`, `+@category`, `-@category` (Redis's `ACLSetSelector`).
     fn apply_command_rule(&mut self, allow: bool, name: &[u8]) -> Result<(), RuleError> {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        let raw = String::from_utf8_lossy(name).into_owned();
+        let name = raw.to_ascii_lowercase();
         if let Some(category) = name.strip_prefix('@') {
             if !CATEGORY_ORDER.contains(&category) {
                 return Err(RuleError::UnknownName);
             }
             set_category(&mut self.allowed, category, allow);
+            let cats = slot_categories();
+            self.first_args
+                .retain(|&slot, _| !cats[slot].contains(&category));
             return Ok(());
         }
         let (slot, spec) = match name.rsplit_once('|') {
@@ -288,9 +297,32 @@ impl User {
             Some((parent, _)) if allow && parent.contains('|') => {
                 return Err(RuleError::SubcommandFirstArg)
             }
+            Some((parent, _)) if allow => match command_slot(&name) {
+                Some(found) => found,
+                // The argument keeps its case, as Redis shows it.
+                None => return self.allow_first_arg(parent, &raw[parent.len() + 1..]),
+            },
             _ => command_slot(&name).ok_or(RuleError::UnknownName)?,
         };
         change_perm(&mut self.allowed, slot, spec, allow);
+        self.first_args.remove(&slot);
+        Ok(())
+    }
+
+    /// `+cmd|arg` for a command without subcommands: allows it when its first argument is
+    /// `arg` (any case).
+    fn allow_first_arg(&mut self, command: &str, arg: &str) -> Result<(), RuleError> {
+        let spec = table::lookup(command.as_bytes()).ok_or(RuleError::UnknownName)?;
+        if !spec.subcommands.is_empty() {
+            return Err(RuleError::UnknownName);
+        }
+        let args = self
+            .first_args
+            .entry(table::stat_index(spec, None))
+            .or_default();
+        if !args.iter().any(|a| a.eq_ignore_ascii_case(arg)) {
+            args.push(arg.to_string());
+        }
         Ok(())
     }
 
@@ -331,6 +363,11 @@ impl User {
                 if user != faked {
                     rules.push(format!("{}{full}", if user { '+' } else { '-' }));
                     change_perm(&mut fake, slot, spec, user);
+                }
+                if !user {
+                    for arg in self.first_args.get(&slot).into_iter().flatten() {
+                        rules.push(format!("+{full}|{arg}"));
+                    }
                 }
             };
             visit(table::stat_index(spec, None), spec, spec.name);
@@ -429,7 +466,9 @@ impl User {
         if self.unrestricted_cached {
             return Ok(());
         }
-        if !self.allowed.get(slot).copied().unwrap_or(self.all_commands) {
+        if !self.allowed.get(slot).copied().unwrap_or(self.all_commands)
+            && !self.first_arg_allowed(slot, argv)
+        {
             return Err(Denied::Command);
         }
         if !self.all_keys {
@@ -452,6 +491,14 @@ impl User {
             }
         }
         Ok(())
+    }
+
+    fn first_arg_allowed(&self, slot: usize, argv: &[&[u8]]) -> bool {
+        let (Some(args), Some(first)) = (self.first_args.get(&slot), argv.get(1)) else {
+            return false;
+        };
+        args.iter()
+            .any(|a| a.as_bytes().eq_ignore_ascii_case(first))
     }
 
     /// Redis's `ACLCheckChannelAgainstList`: a channel matches a permission pattern; a
