@@ -129,6 +129,10 @@ impl User {
 
     /// Applies one rule (`on`, `>pass`, `~pattern`, `+@read`, ...).
     pub fn apply(&mut self, rule: &[u8]) -> Result<(), RuleError> {
+        // An empty rule does nothing, as in Redis.
+        if rule.is_empty() {
+            return Ok(());
+        }
         let word = String::from_utf8_lossy(rule).to_ascii_lowercase();
         match word.as_str() {
             "on" => self.enabled = true,

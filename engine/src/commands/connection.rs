@@ -530,7 +530,11 @@ pub fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ms < 0 {
         return Err(CmdError::msg("ERR timeout is negative"));
     }
-    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    // A deadline past what the clock can hold is a pause "for ever" (100 years), not a panic.
+    let now = std::time::Instant::now();
+    let until = now
+        .checked_add(std::time::Duration::from_millis(ms as u64))
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400));
     ctx.server.pause.pause(until, writes_only);
     ctx.out.ok();
     Ok(())
