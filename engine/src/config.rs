@@ -19,14 +19,15 @@
 //!   maxmemory, maxmemory-policy/-samples/-eviction-tenacity, lfu-log-factor, lfu-decay-time,
 //!   lazyfree-lazy-eviction/-expire/-server-del/-user-del/-user-flush,
 //!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
+//!   slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
+//!   client-output-buffer-limit normal (replica and pubsub classes are stored), aclfile,
 //!   loglevel/logfile/pidfile (the standalone binary).
 //! - Only the value that describes this engine is accepted (the feature does not exist):
 //!   save "", appendonly no, maxmemory-clients 0, notify-keyspace-events "",
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
-//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no, aclfile "",
-//!   shutdown-on-sigint/sigterm default, and no output buffer limit for normal clients.
-//! - Stored and reported, inert because their feature is absent or off: slowlog-*,
-//!   latency-monitor-threshold, repl-*, min-replicas-*,
+//!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no,
+//!   shutdown-on-sigint/sigterm default.
+//! - Stored and reported, inert because their feature is absent or off: repl-*, min-replicas-*,
 //!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*,
 //!   active-defrag-*, and the process tuning knobs (jemalloc-bg-thread, set-proc-title, ...).
 //! - Fixed here although Redis 7 can change them at runtime: port and bind (the listeners are
@@ -233,7 +234,7 @@ pub static PARAMS: &[ParamSpec] = &[
     p("aof-disable-auto-gc", BOOL, "no"),
     p("replica-ignore-disk-write-errors", BOOL, "no"),
     // Strings.
-    fixed("aclfile", Kind::Text, "").only("", "ACL files are not supported by this server"),
+    fixed("aclfile", Kind::Text, ""),
     fixed("unixsocket", Kind::Text, ""),
     fixed("pidfile", Kind::Text, ""),
     aliased("replica-announce-ip", "slave-announce-ip", Kind::Text, ""),
@@ -456,6 +457,16 @@ pub struct Config {
     pub client_output_buffer_limits: [BufferLimit; 3],
     /// Where the configuration was loaded from (INFO's `config_file`), empty if none.
     pub config_file: String,
+    // --- security (acl helper): directives that are not parameters ---
+    /// `user <name> <rule> ...` lines, in file order.
+    pub acl_users: Vec<Vec<String>>,
+    /// `rename-command <name> <new name>` ("" disables the command).
+    pub renamed_commands: Vec<(String, String)>,
+    /// `slowlog-log-slower-than` (µs, negative = off), `slowlog-max-len`,
+    /// `latency-monitor-threshold` (ms, 0 = off).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub latency_monitor_threshold: u64,
     /// Memory limits, eviction and lazy free (evict.rs, lazyfree.rs).
     pub memory: MemoryConfig,
 }
@@ -539,6 +550,11 @@ impl Default for Config {
             }; 3],
             config_file: String::new(),
             memory: MemoryConfig::default(),
+            acl_users: Vec::new(),
+            renamed_commands: Vec::new(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
         };
         c.refresh();
         c
@@ -1006,12 +1022,6 @@ impl Config {
                 return Err(why.to_string());
             }
         }
-        if spec.kind == Kind::OutputBufferLimit {
-            let normal = parse_limits_text(&normalised).map(|l| l[0]);
-            if normal.is_some_and(|l| l.hard != 0 || l.soft != 0) {
-                return Err("output buffer limits for normal clients are not supported by this server (replies are written as they are produced)".into());
-            }
-        }
         self.values[i] = normalised;
         Ok(())
     }
@@ -1106,6 +1116,11 @@ impl Config {
                 continue;
             };
             let name = String::from_utf8_lossy(name).to_string();
+            // Security directives (acl helper): users and command renames.
+            if let Some(done) = self.load_security_directive(&name, rest) {
+                done.map_err(|reason| at(&reason))?;
+                continue;
+            }
             let Some(i) = find(&name) else {
                 return Err(at("Bad directive or wrong number of arguments"));
             };
@@ -1170,6 +1185,10 @@ impl Config {
             Some("local") => ProtectedAction::Local,
             _ => ProtectedAction::No,
         };
+        // Introspection (acl helper): slow log and latency monitor thresholds.
+        self.slowlog_log_slower_than = int(self, "slowlog-log-slower-than");
+        self.slowlog_max_len = int(self, "slowlog-max-len").max(0) as usize;
+        self.latency_monitor_threshold = int(self, "latency-monitor-threshold").max(0) as u64;
         self.enable_debug_command = action(self, "enable-debug-command");
         self.enable_protected_configs = action(self, "enable-protected-configs");
         if let Some(l) = self
@@ -1199,6 +1218,51 @@ impl Config {
             lazy_user_del: yes(self, "lazyfree-lazy-user-del"),
             lazy_user_flush: yes(self, "lazyfree-lazy-user-flush"),
         };
+    }
+
+    /// `user` and `rename-command` lines (`None`: not one of them).
+    fn load_security_directive(
+        &mut self,
+        name: &str,
+        rest: &[Vec<u8>],
+    ) -> Option<Result<(), String>> {
+        let text = |v: &Vec<u8>| String::from_utf8_lossy(v).into_owned();
+        if name.eq_ignore_ascii_case("user") {
+            let Some((user, rules)) = rest.split_first() else {
+                return Some(Err("Bad directive or wrong number of arguments".into()));
+            };
+            let mut check = crate::acl::Acl::new(None, &[]);
+            let rules_ok = check.set_user(&text(user), rules.iter().map(Vec::as_slice));
+            if let Err((e, rule)) = rules_ok {
+                return Some(Err(format!(
+                    "Error in user declaration '{}': {}",
+                    String::from_utf8_lossy(&rule),
+                    e.text()
+                )));
+            }
+            if self
+                .acl_users
+                .iter()
+                .any(|u| u.first() == Some(&text(user)))
+            {
+                return Some(Err(
+                    "Duplicate user found. A user can only be defined once in config files".into(),
+                ));
+            }
+            self.acl_users.push(rest.iter().map(text).collect());
+            return Some(Ok(()));
+        }
+        if name.eq_ignore_ascii_case("rename-command") {
+            if rest.len() != 2 {
+                return Some(Err("Bad directive or wrong number of arguments".into()));
+            }
+            if crate::commands::table::lookup(&rest[0]).is_none() {
+                return Some(Err("No such command in rename-command".into()));
+            }
+            self.renamed_commands.push((text(&rest[0]), text(&rest[1])));
+            return Some(Ok(()));
+        }
+        None
     }
 
     /// The bind addresses, one per word.

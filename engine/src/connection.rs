@@ -37,6 +37,8 @@ pub struct Connection<S> {
     server: Rc<RefCell<Server>>,
     /// Set when the last command blocked (BLPOP & co): its waiter slot and timeout.
     blocked: Option<(Rc<Waiter>, Option<Duration>)>,
+    /// Set when CLIENT PAUSE holds the next command (acl helper).
+    held: Option<crate::clientctl::Pause>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -51,6 +53,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             client,
             server,
             blocked: None,
+            held: None,
         }
     }
 
@@ -71,6 +74,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return Ok(());
                 }
                 // The blocked command's reply is in the buffer: go on with the pipeline.
+                self.process(0)
+            } else if let Some(pause) = self.held.take() {
+                // CLIENT PAUSE (acl helper): replies so far go out, then the held command
+                // runs when the pause ends or is lifted.
+                self.flush_replies().await?;
+                self.wait_pause_end(pause).await;
                 self.process(0)
             } else {
                 let want = if self.wait_for > self.input.len() {
@@ -97,9 +106,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Sleeps until the pause's deadline or CLIENT UNPAUSE.
+    async fn wait_pause_end(&self, pause: crate::clientctl::Pause) {
+        let changed = self.server.borrow().pause.changed.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until(pause.until.into()) => {}
+            _ = changed.notified() => {}
+        }
+    }
+
+    /// Writes the pending replies, within `client-output-buffer-limit normal` (acl helper):
+    /// over the hard limit the client is closed unwritten; over the soft limit the write must
+    /// finish within the soft seconds.
+    async fn write_limited(&mut self) -> std::io::Result<()> {
+        use crate::clientctl::{output_verdict, OutputVerdict};
+        let limit = self.server.borrow().config.client_output_buffer_limits[0];
+        let too_slow = || {
+            let id = self.client.borrow().id;
+            tracing::warn!(
+                client = id,
+                "client scheduled to be closed ASAP for overcoming of output buffer limits"
+            );
+            std::io::Error::other("output buffer limit reached")
+        };
+        match output_verdict(&limit, self.reply.buf.len()) {
+            OutputVerdict::Write => self.stream.write_all(&self.reply.buf).await,
+            OutputVerdict::Close => Err(too_slow()),
+            OutputVerdict::WriteWithin(d) => {
+                match tokio::time::timeout(d, self.stream.write_all(&self.reply.buf)).await {
+                    Ok(done) => done,
+                    Err(_) => Err(too_slow()),
+                }
+            }
+        }
+    }
+
     async fn flush_replies(&mut self) -> std::io::Result<()> {
         if !self.reply.buf.is_empty() {
-            self.stream.write_all(&self.reply.buf).await?;
+            self.write_limited().await?;
             {
                 let mut server = self.server.borrow_mut();
                 server.stats.net_output_bytes += self.reply.buf.len() as u64;
@@ -204,6 +248,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Parsed::Command { consumed, .. } => {
                     if !self.args.is_empty() {
                         let base = self.consumed;
+                        // CLIENT PAUSE (acl helper): a held command stays unparsed until the
+                        // pause ends.
+                        let name = match &self.args[0] {
+                            Arg::Range(s, e) => &input[base + s..base + e],
+                            Arg::Owned(v) => v.as_slice(),
+                        };
+                        if let Some(pause) = server.pause.holding(name) {
+                            self.held = Some(pause);
+                            break;
+                        }
+                        let reply_mark = self.reply.buf.len();
                         let mut ctx = Ctx {
                             server: &mut server,
                             client: &mut client,
@@ -228,6 +283,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                                 })
                                 .collect();
                             commands::execute(&mut ctx, &inline);
+                        }
+                        // CLIENT REPLY OFF / SKIP (acl helper).
+                        if crate::clientctl::replies_dropped(&mut client) {
+                            self.reply.buf.truncate(reply_mark);
                         }
                     }
                     self.consumed += consumed;

@@ -253,11 +253,16 @@ async fn bind_all(config: &Config) -> Result<Vec<TcpListener>, String> {
 
 async fn run(
     name: String,
-    config: Config,
+    mut config: Config,
     ready: mpsc::Sender<Result<Vec<SocketAddr>, String>>,
     mut stop: watch::Receiver<bool>,
     local_requests: crate::local::LocalRequests,
 ) {
+    // Security (acl helper): users from `aclfile`; a bad file stops the start, as in Redis.
+    if let Err(e) = crate::acl::load_acl_file_at_start(&mut config) {
+        let _ = ready.send(Err(e));
+        return;
+    }
     let listeners = match bind_all(&config).await {
         Ok(l) => l,
         Err(e) => {
@@ -336,14 +341,16 @@ fn refuse(server: &mut Server, loopback: bool) -> Option<&'static str> {
         server.stats.rejected_connections += 1;
         return Some("-ERR max number of clients reached\r\n");
     }
-    if !loopback && server.config.protected_mode && server.config.requirepass.is_none() {
+    let default_nopass = server.acl.user("default").is_some_and(|u| u.nopass);
+    if crate::acl::protected_mode_refuses(server.config.protected_mode, default_nopass, loopback) {
         server.stats.rejected_connections += 1;
         return Some(PROTECTED_MODE_ERROR);
     }
     None
 }
 
-const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+/// Redis 7.0.15's text, typo included ("Setup a an"): clients may match on it.
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
     loop {

@@ -14,7 +14,9 @@
 #[global_allocator]
 static ALLOC: memory::CountingJemalloc = memory::CountingJemalloc;
 
+pub mod acl;
 pub mod blocking;
+pub mod clientctl;
 pub mod commands;
 pub mod config;
 pub mod connection;
@@ -23,11 +25,13 @@ pub mod dict;
 pub mod engine;
 pub mod evict;
 pub mod key;
+pub mod latency;
 pub mod lazyfree;
 pub mod local;
 pub mod memory;
 pub mod protocol;
 pub mod server;
+pub mod slowlog;
 pub mod types;
 pub mod util;
 

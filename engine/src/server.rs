@@ -162,6 +162,10 @@ pub struct Client {
     pub killed: bool,
     /// Set by a blocking command that found nothing to serve (its connection blocks).
     pub block_request: Option<crate::blocking::BlockRequest>,
+    // --- introspection (acl helper): CLIENT REPLY OFF / SKIP ---
+    pub reply_off: bool,
+    pub reply_skip: bool,
+    pub reply_skip_next: bool,
 }
 
 impl Client {
@@ -192,6 +196,9 @@ impl Client {
             no_evict: false,
             killed: false,
             block_request: None,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
         }
     }
 
@@ -263,6 +270,14 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// maxmemory eviction state (evict.rs).
     pub evict: crate::evict::EvictState,
+    // --- security and introspection (acl helper) ---
+    /// ACL users (the default user carries `requirepass`).
+    pub acl: crate::acl::Acl,
+    /// SLOWLOG entries and LATENCY samples.
+    pub slowlog: crate::slowlog::SlowLog,
+    pub latency: crate::latency::LatencyMonitor,
+    /// CLIENT PAUSE.
+    pub pause: crate::clientctl::PauseState,
 }
 
 impl Server {
@@ -277,6 +292,8 @@ impl Server {
         let master_replid = hex40();
         let dbs = (0..config.databases).map(|_| Db::default()).collect();
         let startup_memory = crate::memory::allocated_bytes();
+        let mut acl = crate::acl::Acl::new(config.requirepass.as_deref(), &config.acl_users);
+        acl.set_renames(&config.renamed_commands);
         Server {
             name: name.to_string(),
             tcp_port: config.port,
@@ -304,6 +321,10 @@ impl Server {
             shutdown_notify: Rc::new(Notify::new()),
             blocking: Default::default(),
             evict: Default::default(),
+            acl,
+            slowlog: Default::default(),
+            latency: Default::default(),
+            pause: Default::default(),
         }
     }
 
@@ -347,7 +368,7 @@ impl Server {
         let id = self.next_client_id;
         self.next_client_id += 1;
         let mut c = Client::new(id, addr, laddr, fd);
-        c.authenticated = self.config.requirepass.is_none();
+        c.authenticated = !self.acl.auth_required();
         c.local = local;
         let c = Rc::new(RefCell::new(c));
         self.clients.insert(id, c.clone());

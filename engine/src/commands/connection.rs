@@ -28,15 +28,17 @@ pub fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Checks a username/password pair against the default user.
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
+/// Authenticates the client as `user` when the password opens it (Redis's
+/// `ACLAuthenticateUser`).
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
+    let Some(u) = ctx.server.acl.authenticate(user, pass) else {
+        let name = String::from_utf8_lossy(user).into_owned();
+        super::acl::log_denied(ctx, "auth", "AUTH".into(), name);
         return false;
-    }
-    match &ctx.server.config.requirepass {
-        Some(p) => p.as_slice() == pass,
-        None => true,
-    }
+    };
+    ctx.client.user = u.name.clone();
+    ctx.client.authenticated = true;
+    true
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -46,15 +48,14 @@ pub fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let (user, pass) = if argv.len() == 2 {
-        if ctx.server.config.requirepass.is_none() {
+        if !ctx.server.acl.auth_required() {
             return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
         }
         (&b"default"[..], argv[1])
     } else {
         (argv[1], argv[2])
     };
-    if check_password(ctx, user, pass) {
-        ctx.client.authenticated = true;
+    if authenticate(ctx, user, pass) {
         ctx.out.ok();
         Ok(())
     } else {
@@ -94,10 +95,9 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     if let Some((user, pass)) = credentials {
-        if !check_password(ctx, user, pass) {
+        if !authenticate(ctx, user, pass) {
             return Err(CmdError::msg(WRONGPASS));
         }
-        ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::msg(
@@ -139,7 +139,7 @@ pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     c.name = None;
     c.no_evict = false;
     c.user = "default".into();
-    c.authenticated = ctx.server.config.requirepass.is_none();
+    c.authenticated = !ctx.server.acl.auth_required();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
     Ok(())
@@ -212,7 +212,7 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// One CLIENT LIST line (Redis 7.2 layout: 7.0's fields plus lib-name and lib-ver).
-fn client_line(c: &Client) -> String {
+pub(crate) fn client_line(c: &Client) -> String {
     let now = std::time::Instant::now();
     let cmd = super::table::stat_name(c.last_command).unwrap_or_else(|| "NULL".into());
     let text = |v: &Option<Vec<u8>>| {
@@ -329,6 +329,7 @@ struct KillFilter {
     laddr: Option<Vec<u8>>,
     /// `Some(false)`: a type no client has.
     normal_type: Option<bool>,
+    user: Option<String>,
     skipme: bool,
 }
 
@@ -342,13 +343,14 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| c.laddr.as_bytes() == &a[..])
             && self.normal_type != Some(false)
+            && self.user.as_ref().is_none_or(|u| &c.user == u)
             && self.id.is_none_or(|id| c.id == id)
             && !(self.skipme && c.id == me)
     }
 }
 
 /// Parses the `<option> <value> ...` form of CLIENT KILL.
-fn parse_kill_filter(argv: &[&[u8]]) -> Result<KillFilter, CmdError> {
+fn parse_kill_filter(argv: &[&[u8]], acl: &crate::acl::Acl) -> Result<KillFilter, CmdError> {
     let mut f = KillFilter {
         skipme: true,
         ..Default::default()
@@ -370,13 +372,14 @@ fn parse_kill_filter(argv: &[&[u8]]) -> Result<KillFilter, CmdError> {
         } else if eq_ignore_case(opt, "laddr") && has_value {
             f.laddr = Some(val.to_vec());
         } else if eq_ignore_case(opt, "user") && has_value {
-            // The default user is the only user.
-            if val != b"default" {
+            let name = String::from_utf8_lossy(val).into_owned();
+            if acl.user(&name).is_none() {
                 return Err(CmdError::msg(format!(
                     "ERR No such user '{}'",
                     c_text(val, usize::MAX)
                 )));
             }
+            f.user = Some(name);
         } else if eq_ignore_case(opt, "skipme") && has_value {
             if eq_ignore_case(val, "yes") {
                 f.skipme = true;
@@ -405,7 +408,7 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ..Default::default()
         }
     } else {
-        parse_kill_filter(argv)?
+        parse_kill_filter(argv, &ctx.server.acl)?
     };
     let me = ctx.client.id;
     let mut targets = Vec::new();
@@ -472,6 +475,12 @@ pub fn client_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         "      Return clients of specified type.",
         "    * ID <client-id> [<client-id> ...]",
         "      Return clients with the given IDs.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>",
@@ -496,5 +505,64 @@ pub fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     ctx.out.ok();
+    Ok(())
+}
+
+// --- CLIENT PAUSE / UNPAUSE / REPLY (acl helper) ----------------------------------------------
+
+/// CLIENT PAUSE <timeout ms> [WRITE|ALL]: holds back every command (or only writes) of every
+/// client until the deadline or CLIENT UNPAUSE.
+pub fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            c_text(argv[1], 128)
+        )));
+    }
+    let writes_only = match argv.get(3) {
+        None => false,
+        Some(m) if eq_ignore_case(m, "write") => true,
+        Some(m) if eq_ignore_case(m, "all") => false,
+        Some(_) => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let ms = crate::util::parse_i64(argv[2])
+        .ok_or_else(|| CmdError::msg("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    // A deadline past what the clock can hold is a pause "for ever" (100 years), not a panic.
+    let now = std::time::Instant::now();
+    let until = now
+        .checked_add(std::time::Duration::from_millis(ms as u64))
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400));
+    ctx.server.pause.pause(until, writes_only);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    ctx.server.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP: the connection loop drops the replies of commands run while
+/// OFF, and of the one command after SKIP.
+pub fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let c = &mut *ctx.client;
+    if eq_ignore_case(argv[2], "on") {
+        c.reply_off = false;
+        c.reply_skip = false;
+        c.reply_skip_next = false;
+        ctx.out.ok();
+    } else if eq_ignore_case(argv[2], "off") {
+        c.reply_off = true;
+    } else if eq_ignore_case(argv[2], "skip") {
+        if !c.reply_off {
+            c.reply_skip_next = true;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //!
 //! Families live in their own files (`string.rs`, `hash.rs`, ...), like Redis's `t_*.c`.
 
+pub mod acl;
 pub mod connection;
 pub mod generic;
 pub mod hash;
@@ -241,6 +242,23 @@ pub fn resolve(argv: &[&[u8]]) -> Result<Resolved, CmdError> {
     resolve_counting(argv).map_err(|(e, _)| e)
 }
 
+/// Redis's reply to a command name it does not know.
+fn unknown_command(argv: &[&[u8]]) -> CmdError {
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push_str(&format!("'{}' ", c_text(a, room)));
+    }
+    CmdError::msg(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        c_text(argv[0], 128),
+        args
+    ))
+}
+
 /// A resolved command: its spec and, for a container, the subcommand's.
 type Resolved = (&'static CommandSpec, Option<&'static CommandSpec>);
 
@@ -249,22 +267,7 @@ type Resolved = (&'static CommandSpec, Option<&'static CommandSpec>);
 fn resolve_counting(argv: &[&[u8]]) -> Result<Resolved, (CmdError, Option<usize>)> {
     let name = argv[0];
     let Some(spec) = lookup(name) else {
-        let mut args = String::new();
-        for a in argv.iter().skip(1) {
-            if args.len() >= 128 {
-                break;
-            }
-            let room = 128 - args.len();
-            args.push_str(&format!("'{}' ", c_text(a, room)));
-        }
-        return Err((
-            CmdError::msg(format!(
-                "ERR unknown command '{}', with args beginning with: {}",
-                c_text(name, 128),
-                args
-            )),
-            None,
-        ));
+        return Err((unknown_command(argv), None));
     };
     let wrong_arity = |full: String, slot: usize| {
         (
@@ -311,6 +314,29 @@ fn resolve_counting(argv: &[&[u8]]) -> Result<Resolved, (CmdError, Option<usize>
 
 /// Runs one command and writes its reply.
 pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
+    // --- security (acl helper): `rename-command` from the config file ---
+    if ctx.server.acl.has_renames() {
+        match ctx.server.acl.renamed(argv[0]) {
+            crate::acl::Renamed::Same => {}
+            crate::acl::Renamed::Hidden => {
+                // Reported exactly as a command that does not exist.
+                let e = unknown_command(argv);
+                ctx.server.stats.record_error(e.text());
+                ctx.out.error(e.text());
+                return;
+            }
+            crate::acl::Renamed::To(original) => {
+                let mut renamed = argv.to_vec();
+                renamed[0] = original.as_bytes();
+                return execute_named(ctx, &renamed);
+            }
+        }
+    }
+    execute_named(ctx, argv)
+}
+
+/// [`execute`] once the name is the command's own.
+fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     let (spec, sub) = match resolve_counting(argv) {
         Ok(found) => found,
         Err((e, slot)) => {
@@ -324,11 +350,8 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     let target = sub.unwrap_or(spec);
     let stat_id = table::stat_index(spec, sub);
-    if ctx.server.config.requirepass.is_some()
-        && !ctx.client.authenticated
-        && target.flags & flags::NO_AUTH == 0
-    {
-        let e = CmdError::msg("NOAUTH Authentication required.");
+    // --- security (acl helper): NOAUTH, then the user's command and key permissions ---
+    if let Err(e) = acl::check_command(ctx, spec, sub, stat_id, argv) {
         ctx.server.command_stats[stat_id].rejected_calls += 1;
         ctx.server.stats.record_error(e.text());
         ctx.out.error(e.text());
@@ -370,6 +393,12 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
             signal_written_keys(ctx, target, argv);
         }
         Ok(()) => {}
+    }
+    // --- introspection (acl helper): slow log and latency monitor (a command that blocked
+    // is measured when it is served, as in Redis: not here) ---
+    if ctx.client.block_request.is_none() {
+        crate::slowlog::record(ctx, target, stat_id, argv, elapsed);
+        crate::latency::record_command(ctx, target.flags & flags::FAST != 0, elapsed);
     }
     crate::blocking::serve_ready_keys(ctx);
 }

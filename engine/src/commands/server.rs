@@ -666,8 +666,14 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (p[0], p[1])).collect();
     let local = ctx.client.local;
+    let old_password = ctx.server.config.requirepass.clone();
     match ctx.server.config.set_many(&pairs, local) {
         Ok(()) => {
+            // requirepass is the default user's password (acl helper).
+            if ctx.server.config.requirepass != old_password {
+                let new_password = ctx.server.config.requirepass.clone();
+                ctx.server.acl.set_default_password(new_password.as_deref());
+            }
             ctx.out.ok();
             Ok(())
         }
@@ -756,7 +762,7 @@ pub fn meta(full_name: &str) -> Option<&'static CommandMeta> {
 }
 
 /// ACL categories in the order Redis prints them.
-const CATEGORY_ORDER: &[&str] = &[
+pub(crate) const CATEGORY_ORDER: &[&str] = &[
     "keyspace",
     "read",
     "write",
@@ -810,7 +816,7 @@ fn group_category(group: Group) -> Option<&'static str> {
 }
 
 /// Redis's `setImplicitACLCategories` plus the command's declared ones, in Redis's order.
-fn acl_categories(spec: &CommandSpec, full_name: &str) -> Vec<&'static str> {
+pub(crate) fn acl_categories(spec: &CommandSpec, full_name: &str) -> Vec<&'static str> {
     let f = spec.flags;
     let mut cats: Vec<&'static str> = match meta(full_name) {
         Some(m) => m.categories.to_vec(),
@@ -1153,6 +1159,28 @@ fn keys_from_specs(specs: &'static [KeySpec], argv: &[&[u8]]) -> Option<Vec<Foun
         }
     }
     Some(out)
+}
+
+/// The keys a command uses, for ACL checks: (argument index, needs read, needs write), from
+/// the key specs (Redis's `ACLSelectorCheckKey` flags: ACCESS reads; INSERT, DELETE and
+/// UPDATE write). Arguments the specs cannot be applied to yield no keys.
+pub(crate) fn keys_of(spec: &CommandSpec, full: &str, argv: &[&[u8]]) -> Vec<(usize, bool, bool)> {
+    let found = match meta(full) {
+        Some(m) => keys_from_specs(m.key_specs, argv).unwrap_or_default(),
+        None => keys_from_positions(spec, argv.len()),
+    };
+    found
+        .iter()
+        .map(|k| {
+            let flags = key_flags(full, argv, k);
+            let has = |f: &str| flags.contains(&f);
+            (
+                k.pos,
+                has("access"),
+                has("insert") || has("delete") || has("update"),
+            )
+        })
+        .collect()
 }
 
 /// Legacy (first, last, step) key positions, for a command without generated key specs.

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use super::flags::*;
 #[allow(unused_imports)] // families are being filled in
 use super::{
-    connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult, CommandSpec,
-    Ctx, Group,
+    acl, connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult,
+    CommandSpec, Ctx, Group,
 };
 
 /// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
@@ -108,6 +108,39 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections", connection::client_kill),
         cmd!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "7.0.0", "Sets the client eviction mode of the connection.", "O(1)", connection::client_no_evict),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Connection, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", connection::client_help),
+        // --- introspection (acl helper) ---
+        cmd!("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "3.0.0", "Suspends commands processing.", "O(1)", connection::client_pause),
+        cmd!("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "6.2.0", "Resumes processing commands from paused clients.", "O(N) Where N is the number of paused clients", connection::client_unpause),
+        cmd!("reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "3.2.0", "Instructs the server whether to reply to commands.", "O(1)", connection::client_reply),
+    ]),
+    // --- security (acl helper) -------------------------------------------------------------------
+    cmd!("acl", -2, SENTINEL, (0, 0, 0), Server, "6.0.0", "A container for Access List Control commands.", "Depends on subcommand.", container = &[
+        cmd!("cat", -2, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists the ACL categories, or the commands inside a category.", "O(1) since the categories and commands are a fixed set.", acl::acl_cat),
+        cmd!("deluser", -3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Deletes ACL users, and terminates their connections.", "O(1) amortized time considering the typical user.", acl::acl_deluser),
+        cmd!("dryrun", -4, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Simulates the execution of a command by a user, without executing the command.", "O(1).", acl::acl_dryrun),
+        cmd!("genpass", -2, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Generates a pseudorandom, secure password that can be used to identify ACL users.", "O(1)", acl::acl_genpass),
+        cmd!("getuser", 3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists the ACL rules of a user.", "O(N). Where N is the number of password, command and pattern rules that the user has.", acl::acl_getuser),
+        cmd!("help", 2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Returns helpful text about the different subcommands.", "O(1)", acl::acl_help),
+        cmd!("list", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Dumps the effective rules in ACL file format.", "O(N). Where N is the number of configured users.", acl::acl_list),
+        cmd!("load", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Reloads the rules from the configured ACL file.", "O(N). Where N is the number of configured users.", acl::acl_load),
+        cmd!("log", -2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists recent security events generated due to commands rejected by ACL rules.", "O(N) with N being the number of entries shown.", acl::acl_log),
+        cmd!("save", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Saves the effective ACL rules in the configured ACL file.", "O(N). Where N is the number of configured users.", acl::acl_save),
+        cmd!("setuser", -3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Creates and modifies an ACL user and its rules.", "O(N). Where N is the number of rules provided.", acl::acl_setuser),
+        cmd!("users", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists all ACL users.", "O(N). Where N is the number of configured users.", acl::acl_users),
+        cmd!("whoami", 2, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Returns the authenticated username of the current connection.", "O(1)", acl::acl_whoami),
+    ]),
+    // --- introspection (acl helper) ---------------------------------------------------------------
+    cmd!("slowlog", -2, NO_KEYS_FLAGS, (0, 0, 0), Server, "2.2.12", "A container for slow log commands.", "Depends on subcommand.", container = &[
+        cmd!("get", -2, ADMIN | LOADING | STALE, (0, 0, 0), Server, "2.2.12", "Returns the slow log's entries.", "O(N) where N is the number of entries returned", crate::slowlog::slowlog_get),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "6.2.0", "Show helpful text about the different subcommands", "O(1)", crate::slowlog::slowlog_help),
+        cmd!("len", 2, ADMIN | LOADING | STALE, (0, 0, 0), Server, "2.2.12", "Returns the number of entries in the slow log.", "O(1)", crate::slowlog::slowlog_len),
+        cmd!("reset", 2, ADMIN | LOADING | STALE, (0, 0, 0), Server, "2.2.12", "Clears all entries from the slow log.", "O(N) where N is the number of entries in the slowlog", crate::slowlog::slowlog_reset),
+    ]),
+    cmd!("latency", -2, NO_KEYS_FLAGS, (0, 0, 0), Server, "2.8.13", "A container for latency diagnostics commands.", "Depends on subcommand.", container = &[
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "2.8.13", "Returns helpful text about the different subcommands.", "O(1)", crate::latency::latency_help),
+        cmd!("history", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.8.13", "Returns timestamp-latency samples for an event.", "O(1)", crate::latency::latency_history),
+        cmd!("latest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.8.13", "Returns the latest latency samples for all events.", "O(1)", crate::latency::latency_latest),
+        cmd!("reset", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Server, "2.8.13", "Resets the latency data for one or more events.", "O(1)", crate::latency::latency_reset),
     ]),
     // --- server -------------------------------------------------------------------------------
     cmd!("info", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "1.0.0", "Returns information and statistics about the server.", "O(1)", server::info),

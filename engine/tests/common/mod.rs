@@ -91,7 +91,11 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn connect(port: u16) -> std::io::Result<Self> {
-        let s = TcpStream::connect(("127.0.0.1", port))?;
+        Self::connect_addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    pub fn connect_addr(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let s = TcpStream::connect(addr)?;
         s.set_read_timeout(Some(Duration::from_secs(20)))?;
         s.set_nodelay(true)?;
         Ok(RawClient {
