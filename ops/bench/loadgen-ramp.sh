@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# loadgen-ramp.sh — the highest rate of realistic MT5 traffic the Tradestate service sustains
+# (p99 acknowledgement latency under a bound, resends under 1%), found by `loadgen --ramp`, with
+# the read-back proving nothing acknowledged was lost.
+#
+# Builds the release binaries, starts `tradestate` in dev mode on free loopback ports with a
+# fresh data directory and per-terminal/global quotas raised out of the way (the ramp measures
+# the service, not its quotas), then runs loadgen: --terminals simulated terminals (heartbeats
+# 1-30 s, trades opening/moving/closing, position snapshots every 60 s, signal bursts, occasional
+# reconnects), half over HTTP batches and half over RESP pipelines, open loop, latency from each
+# update's due time. The rate starts at --start and grows x--factor every --step until a step
+# breaks the bounds; then everything is read back from the three engines.
+#
+# Usage: ops/bench/loadgen-ramp.sh [--terminals N] [--start R] [--factor F] [--step S]
+#                                  [--p99-ms MS] [--transport http|resp|mixed] [--out DIR]
+#   --terminals N   simulated terminals (default 1000)
+#   --start R       first step's rate, updates/s (default 5000)
+#   --factor F      rate multiplier per step (default 1.4)
+#   --step S        seconds per step (default 10)
+#   --p99-ms MS     p99 bound of a step that holds (default 50)
+#   --transport T   http, resp or mixed (default mixed)
+#   --out DIR       keep report.json, chart.html and table.txt here (default: a temp dir, printed)
+# Needs: cargo, python3. With 2+ cores the service runs on core 0 and loadgen on core 1.
+set -euo pipefail
+
+terminals=1000
+start=5000
+factor=1.4
+step=10
+p99=50
+transport=mixed
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --terminals) terminals="$2"; shift 2 ;;
+    --start) start="$2"; shift 2 ;;
+    --factor) factor="$2"; shift 2 ;;
+    --step) step="$2"; shift 2 ;;
+    --p99-ms) p99="$2"; shift 2 ;;
+    --transport) transport="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "loadgen-ramp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+for tool in cargo python3; do
+  command -v "$tool" >/dev/null || { echo "loadgen-ramp.sh: '$tool' not found" >&2; exit 2; }
+done
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+echo "building tradestate and loadgen (release)..." >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin tradestate --bin loadgen
+service_bin="$root/target/release/tradestate"
+loadgen_bin="$root/target/release/loadgen"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+port_open() { python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(("127.0.0.1",int(sys.argv[1])))==0 else 1)' "$1"; }
+
+if [ "$(nproc)" -ge 2 ]; then
+  server_pin="taskset -c 0"; client_pin="taskset -c 1"; pinning="service on core 0, loadgen on core 1"
+else
+  server_pin=""; client_pin=""; pinning="not pinned (1 core)"
+fi
+
+tmp=$(mktemp -d)
+[ -n "$out" ] || out="$tmp/out"
+mkdir -p "$out"
+cleanup() {
+  if [ -n "${service_pid:-}" ]; then kill "$service_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$tmp/data"
+}
+trap cleanup EXIT
+
+http_port=$(free_port); resp_port=$(free_port)
+ris_port=$(free_port); rts_port=$(free_port); rtss_port=$(free_port)
+echo "starting tradestate (http $http_port, resp $resp_port, engines $ris_port/$rts_port/$rtss_port)..." >&2
+# shellcheck disable=SC2086 # $server_pin is a command prefix or empty
+(cd "$tmp" && \
+  TRADESTATE_LOG=warn \
+  TRADESTATE_DATA_DIR="$tmp/data" \
+  TRADESTATE_LISTEN_HTTP="127.0.0.1:$http_port" \
+  TRADESTATE_LISTEN_RESP="127.0.0.1:$resp_port" \
+  TRADESTATE_PARTITIONS_RIS_EMBEDDED_PORT="$ris_port" \
+  TRADESTATE_PARTITIONS_RTS_EMBEDDED_PORT="$rts_port" \
+  TRADESTATE_PARTITIONS_RTSS_EMBEDDED_PORT="$rtss_port" \
+  TRADESTATE_LIMITS_PER_TERMINAL_RATE=1000000 \
+  TRADESTATE_LIMITS_PER_TERMINAL_BURST=1000000 \
+  TRADESTATE_LIMITS_GLOBAL_RATE=100000000 \
+  exec $server_pin "$service_bin" >"$tmp/service.log" 2>&1) &
+service_pid=$!
+for _ in $(seq 1 100); do
+  port_open "$http_port" && port_open "$rtss_port" && break
+  kill -0 "$service_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! port_open "$http_port"; then
+  echo "loadgen-ramp.sh: tradestate did not start; its log:" >&2
+  cat "$tmp/service.log" >&2
+  exit 1
+fi
+
+echo "== loadgen --ramp: $terminals terminals ($transport), from $start updates/s x$factor every ${step}s, p99 <= $p99 ms ($pinning)" >&2
+status=0
+# shellcheck disable=SC2086
+$client_pin "$loadgen_bin" --http "http://127.0.0.1:$http_port" --resp "127.0.0.1:$resp_port" \
+  --ris-url "redis://127.0.0.1:$ris_port" --rts-url "redis://127.0.0.1:$rts_port" \
+  --rtss-url "redis://127.0.0.1:$rtss_port" \
+  --terminals "$terminals" --transport "$transport" --ramp --ramp-start "$start" \
+  --ramp-factor "$factor" --step "${step}s" --p99-ms "$p99" \
+  --report "$out/report.json" --chart "$out/chart.html" | tee "$out/table.txt" || status=$?
+echo "run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load before $(cut -d' ' -f1-3 /proc/loadavg); report, chart and table in $out" >&2
+exit "$status"
