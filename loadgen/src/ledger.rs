@@ -23,6 +23,8 @@ pub struct SentSnapshot {
     pub seq: u64,
     pub fingerprint: u64,
     pub closed: bool,
+    /// Unix ms of the first send: the service wrote it (and set its TTL) no earlier.
+    pub sent_unix_ms: i64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -30,8 +32,6 @@ pub struct KeyRecord {
     pub sent: Vec<SentSnapshot>,
     /// `seq`s of acknowledged updates of this key.
     pub acked: Vec<u64>,
-    /// Unix ms of the newest acknowledgement (a closed trade's TTL runs from about then).
-    pub last_ack_unix_ms: i64,
 }
 
 impl KeyRecord {
@@ -87,6 +87,7 @@ impl Ledger {
                         fields.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
                     ),
                     closed,
+                    sent_unix_ms: unix_ms(),
                 });
             }
         }
@@ -108,7 +109,6 @@ impl Ledger {
             state => {
                 if let Some(record) = state_key(state).and_then(|k| self.keys.get_mut(&k)) {
                     record.acked.push(state.seq());
-                    record.last_ack_unix_ms = now;
                 }
             }
         }

@@ -237,9 +237,9 @@ fn check_key(
         StateKey::Instance => pttl > 0 && pttl <= targets.ris_ttl_s as i64 * 1000,
         StateKey::Trade(_) if snapshot.closed => {
             let full = targets.closed_ttl_s as i64 * 1000;
-            // The TTL was set when the close was written, at or before its acknowledgement.
-            let since_ack = (now_ms - record.last_ack_unix_ms).max(0);
-            pttl <= full && pttl >= full - since_ack - 5_000
+            // The TTL was set when the close was written, after it was first sent.
+            let since_sent = (now_ms - snapshot.sent_unix_ms).max(0);
+            pttl <= full && pttl >= full - since_sent - 1_000
         }
         StateKey::Trade(_) => pttl == -1,
     };
@@ -382,10 +382,10 @@ mod tests {
                         pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
                     ),
                     closed: false,
+                    sent_unix_ms: 0,
                 })
                 .collect(),
             acked: acked.to_vec(),
-            last_ack_unix_ms: 0,
         }
     }
 

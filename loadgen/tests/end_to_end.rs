@@ -8,12 +8,17 @@ use tradestate_gateway::service::Service;
 use tradestate_loadgen::{run, Credentials, Endpoint, Options, Profile, Report, Targets};
 
 async fn start_service() -> Service {
+    start_service_with(|_| {}).await
+}
+
+async fn start_service_with(tweak: impl FnOnce(&mut tradestate_config::Config)) -> Service {
     let mut config = tradestate_config::load_from(None, &[]).expect("defaults load");
     config.listen.http = "127.0.0.1:0".parse().unwrap();
     config.listen.resp = Some("127.0.0.1:0".parse().unwrap());
     for name in ["ris", "rts", "rtss"] {
         config.partitions.get_mut(name).unwrap().embedded_port = 0;
     }
+    tweak(&mut config);
     // No terminals configured: development mode, token "tradestate-dev" for any id.
     Service::start(config).await.expect("service starts")
 }
@@ -156,5 +161,23 @@ async fn the_verifier_catches_acknowledged_data_deleted_mid_run() {
         v.problems
     );
     assert!(v.lost_signals > 0, "{}", summary(&report));
+    service.stop().await;
+}
+
+/// Terminals over their quota get 429 / -TRYAGAIN with a wait; they resend after it, as the EA
+/// does, and in the end everything acknowledged is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_terminals_resend_after_retry_after_and_lose_nothing() {
+    let service = start_service_with(|config| {
+        config.limits.per_terminal_rate = 20;
+        config.limits.per_terminal_burst = 20;
+    })
+    .await;
+    let report = run(&options(&service, 10, 600.0, 3)).await.expect("run");
+    let v = report.verification.clone().expect("verified");
+    assert!(report.retries.throttled > 0, "{}", summary(&report));
+    assert!(v.passed(), "{}", summary(&report));
+    assert!(!report.failed(), "{}", summary(&report));
+    assert!(report.acked > 500, "{}", summary(&report));
     service.stop().await;
 }
