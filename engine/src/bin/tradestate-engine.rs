@@ -165,14 +165,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let engine = match tradestate_engine::start("tradestate-engine", config) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addrs = ?engine.addrs, "tradestate-engine started; SIGTERM or Ctrl-C stops it");
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -183,21 +175,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stopped = engine.stopped();
-    rt.block_on(async {
+    // Signal handlers go in before the engine accepts anyone: a SIGTERM sent as soon as the
+    // port answers must stop it cleanly, not kill it.
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
+        let _runtime = rt.enter();
         match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
         ) {
-            (Ok(mut term), Ok(mut int)) => {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => None,
+        }
+    };
+    let engine = match tradestate_engine::start("tradestate-engine", config) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addrs = ?engine.addrs, "tradestate-engine started; SIGTERM or Ctrl-C stops it");
+    let stopped = engine.stopped();
+    rt.block_on(async {
+        match signals {
+            Some((mut term, mut int)) => {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
                     _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
                     _ = stopped => tracing::info!("engine stopped (SHUTDOWN)"),
                 }
             }
-            _ => {
+            None => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = stopped => {}
