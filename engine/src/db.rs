@@ -34,6 +34,9 @@ pub struct Db {
     pub expired_count: u64,
     /// Running estimate of the average TTL of sampled keys (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+    /// Keys removed by expiry since the server last looked (WATCH and keyspace notifications
+    /// learn of them from here, see `multi::drain_expired`).
+    pub expired_log: Vec<Key>,
 }
 
 impl Db {
@@ -56,6 +59,7 @@ impl Db {
                 self.expires.remove(key);
                 self.keys.remove(key);
                 self.expired_count += 1;
+                self.expired_log.push(Key::new(key));
                 true
             }
             _ => false,
@@ -193,6 +197,7 @@ impl Db {
                 if self.expires.remove(&key[..]).is_some() {
                     self.keys.remove(&key[..]);
                     self.expired_count += 1;
+                    self.expired_log.push(key.clone());
                     expired += 1;
                 }
             } else {

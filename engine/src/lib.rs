@@ -24,6 +24,7 @@ pub mod engine;
 pub mod key;
 pub mod local;
 pub mod memory;
+pub mod multi;
 pub mod protocol;
 pub mod server;
 pub mod types;

@@ -162,6 +162,8 @@ pub struct Client {
     pub killed: bool,
     /// Set by a blocking command that found nothing to serve (its connection blocks).
     pub block_request: Option<crate::blocking::BlockRequest>,
+    /// MULTI queue (multi.rs).
+    pub tx: crate::multi::ClientTx,
 }
 
 impl Client {
@@ -192,6 +194,7 @@ impl Client {
             no_evict: false,
             killed: false,
             block_request: None,
+            tx: Default::default(),
         }
     }
 
@@ -261,6 +264,8 @@ pub struct Server {
     pub shutdown_notify: Rc<Notify>,
     /// Clients blocked in BLPOP, XREAD BLOCK, ... and the keys that may serve them.
     pub blocking: crate::blocking::Blocking,
+    /// WATCHed keys of every client (multi.rs).
+    pub watches: crate::multi::Watches,
 }
 
 impl Server {
@@ -301,6 +306,7 @@ impl Server {
             shutdown_requested: false,
             shutdown_notify: Rc::new(Notify::new()),
             blocking: Default::default(),
+            watches: Default::default(),
         }
     }
 
@@ -355,6 +361,7 @@ impl Server {
     pub fn unregister_client(&mut self, id: u64) {
         self.clients.remove(&id);
         self.blocking.unblock(id);
+        self.watches.unwatch_all(id);
     }
 
     /// One housekeeping tick: rates, memory peak, idle clients, active expiry within its CPU
@@ -367,6 +374,7 @@ impl Server {
         if self.active_expire_enabled {
             self.active_expire_cycle();
         }
+        crate::multi::drain_expired(self);
         let steps = if self.config.active_rehashing { 100 } else { 0 };
         for db in &mut self.dbs {
             db.housekeeping(steps);

@@ -133,6 +133,8 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// RESET: back to a fresh connection's state (database 0, RESP2, no name, default user);
 /// the library name and version stay, as in Redis 7.2.
 pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    // Transactions and subscriptions end (multi.rs, pubsub.rs).
+    crate::multi::discard(ctx);
     let c = &mut *ctx.client;
     c.db = 0;
     c.resp = 2;

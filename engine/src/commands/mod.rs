@@ -13,6 +13,7 @@ pub mod set;
 pub mod stream;
 pub mod string;
 pub mod table;
+pub mod transaction;
 pub mod zset;
 
 use std::borrow::Cow;
@@ -316,6 +317,11 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
             if let Some(slot) = slot {
                 ctx.server.command_stats[slot].rejected_calls += 1;
             }
+            // Transactions: a rejected command flags the transaction (a rejected EXEC ends it).
+            let is_exec = slot.is_some() && argv[0].eq_ignore_ascii_case(b"exec");
+            if crate::multi::reject(ctx, is_exec, &e) {
+                return;
+            }
             ctx.server.stats.record_error(e.text());
             ctx.out.error(e.text());
             return;
@@ -329,10 +335,23 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
     {
         let e = CmdError::msg("NOAUTH Authentication required.");
         ctx.server.command_stats[stat_id].rejected_calls += 1;
+        if crate::multi::reject(ctx, spec.name == "exec", &e) {
+            return;
+        }
         ctx.server.stats.record_error(e.text());
         ctx.out.error(e.text());
         return;
     }
+    // --- pub/sub and transactions (pubsub.rs, multi.rs) ---------------------------------------
+    if crate::multi::queue_if_in_multi(ctx, spec, target.flags, argv) {
+        return;
+    }
+    let flush_touches = if spec.first_key == 0 && target.flags & flags::WRITE != 0 {
+        crate::multi::before_flush(ctx, spec.name, argv)
+    } else {
+        None
+    };
+    // --- end pub/sub and transactions ---------------------------------------------------------
     // CLIENT LIST shows the running command and the memory of its arguments.
     ctx.client.last_command = stat_id;
     ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
@@ -360,10 +379,18 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
         Ok(()) if target.flags & flags::WRITE != 0 => {
             ctx.server.dirty += 1;
             signal_written_keys(ctx, target, argv);
+            crate::multi::touch_written_keys(ctx, target, argv);
+            if let Some(touched) = flush_touches {
+                crate::multi::after_flush(ctx, touched);
+            }
         }
         Ok(()) => {}
     }
-    crate::blocking::serve_ready_keys(ctx);
+    crate::multi::drain_expired(ctx.server);
+    // Clients blocked on keys a transaction writes are served after the whole EXEC.
+    if !ctx.client.tx.executing {
+        crate::blocking::serve_ready_keys(ctx);
+    }
 }
 
 /// Marks the keys a write command named as ready for the clients blocked on them (Redis's

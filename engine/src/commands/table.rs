@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use super::flags::*;
 #[allow(unused_imports)] // families are being filled in
 use super::{
-    connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult, CommandSpec,
-    Ctx, Group,
+    connection, generic, hash, server, set, stream, string, transaction, zset, CmdError, CmdResult,
+    CommandSpec, Ctx, Group,
 };
 
 /// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
@@ -311,6 +311,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xclaim", -6, WRITE | FAST, (1, 1, 1), Stream, "5.0.0", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", "O(log N) with N being the number of messages in the PEL of the consumer group.", stream::xclaim),
     cmd!("xautoclaim", -6, WRITE | FAST, (1, 1, 1), Stream, "6.2.0", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", "O(1) if COUNT is small.", stream::xautoclaim),
     cmd!("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Stream, "5.0.0", "An internal command for replicating stream values", "O(1)", stream::xsetid),
+    // --- transactions (commands/transaction.rs, multi.rs) --------------------------------------
+    cmd!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), Transactions, "1.2.0", "Mark the start of a transaction block", "O(1)", transaction::multi),
+    cmd!("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, (0, 0, 0), Transactions, "1.2.0", "Execute all commands issued after MULTI", "Depends on commands in the transaction", transaction::exec),
+    cmd!("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), Transactions, "2.0.0", "Discard all commands issued after MULTI", "O(N), when N is the number of queued commands", transaction::discard),
+    cmd!("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (1, -1, 1), Transactions, "2.2.0", "Watch the given keys to determine execution of the MULTI/EXEC block", "O(1) for every key.", transaction::watch),
+    cmd!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), Transactions, "2.2.0", "Forget about all watched keys", "O(1)", transaction::unwatch),
 ];
 
 /// Flags of container commands, which carry none themselves.
