@@ -26,6 +26,7 @@ pub mod local;
 pub mod memory;
 pub mod multi;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod types;
 pub mod util;

@@ -165,16 +165,16 @@ pub fn queue_if_in_multi(
 }
 
 /// A command was rejected before running (unknown, wrong arity, NOAUTH, pub/sub context):
-/// the transaction, if any, is flagged. A rejected EXEC ends the transaction with Redis's
-/// `execCommandAbort` text; returns true when that reply was written instead of `e`.
+/// the transaction, if any, is flagged. A rejected EXEC ends the transaction (if any) with
+/// Redis's `execCommandAbort` text; returns true when that reply was written instead of `e`.
 pub fn reject(ctx: &mut Ctx, is_exec: bool, e: &CmdError) -> bool {
-    let Some(queue) = ctx.client.tx.queue.as_mut() else {
-        return false;
-    };
     if !is_exec {
-        queue.aborted = true;
+        if let Some(queue) = ctx.client.tx.queue.as_mut() {
+            queue.aborted = true;
+        }
         return false;
     }
+    // Even outside MULTI, as Redis's `rejectCommand` does for EXEC.
     discard(ctx);
     let text = e.text();
     // The reason without its error code when it is the generic ERR.

@@ -164,6 +164,8 @@ pub struct Client {
     pub block_request: Option<crate::blocking::BlockRequest>,
     /// MULTI queue (multi.rs).
     pub tx: crate::multi::ClientTx,
+    /// Pub/sub messages waiting to be written to this client (pubsub.rs).
+    pub outbox: Rc<crate::pubsub::Outbox>,
 }
 
 impl Client {
@@ -195,6 +197,7 @@ impl Client {
             killed: false,
             block_request: None,
             tx: Default::default(),
+            outbox: Rc::new(crate::pubsub::Outbox::new(fd)),
         }
     }
 
@@ -266,6 +269,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// WATCHed keys of every client (multi.rs).
     pub watches: crate::multi::Watches,
+    /// Channel and pattern subscriptions (pubsub.rs).
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 impl Server {
@@ -307,6 +312,7 @@ impl Server {
             shutdown_notify: Rc::new(Notify::new()),
             blocking: Default::default(),
             watches: Default::default(),
+            pubsub: Default::default(),
         }
     }
 
@@ -362,6 +368,7 @@ impl Server {
         self.clients.remove(&id);
         self.blocking.unblock(id);
         self.watches.unwatch_all(id);
+        self.pubsub.remove_client(id);
     }
 
     /// One housekeeping tick: rates, memory peak, idle clients, active expiry within its CPU

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod generic;
 pub mod hash;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod stream;
@@ -343,6 +344,22 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     // --- pub/sub and transactions (pubsub.rs, multi.rs) ---------------------------------------
+    if ctx.client.resp == 2
+        && ctx.server.pubsub.is_subscribed(ctx.client.id)
+        && !crate::pubsub::allowed_when_subscribed(spec.name)
+    {
+        let e = CmdError::msg(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name(sub.map(|_| spec), target)
+        ));
+        ctx.server.command_stats[stat_id].rejected_calls += 1;
+        if crate::multi::reject(ctx, spec.name == "exec", &e) {
+            return;
+        }
+        ctx.server.stats.record_error(e.text());
+        ctx.out.error(e.text());
+        return;
+    }
     if crate::multi::queue_if_in_multi(ctx, spec, target.flags, argv) {
         return;
     }
@@ -387,6 +404,12 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
         Ok(()) => {}
     }
     crate::multi::drain_expired(ctx.server);
+    // A subscriber's messages follow its protocol (HELLO while subscribed).
+    if ctx.server.pubsub.is_subscribed(ctx.client.id) {
+        ctx.server
+            .pubsub
+            .set_resp3(ctx.client.id, ctx.client.resp == 3);
+    }
     // Clients blocked on keys a transaction writes are served after the whole EXEC.
     if !ctx.client.tx.executing {
         crate::blocking::serve_ready_keys(ctx);
