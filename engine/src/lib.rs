@@ -25,6 +25,7 @@ pub mod key;
 pub mod local;
 pub mod memory;
 pub mod multi;
+pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

@@ -395,5 +395,6 @@ pub fn drain_expired(server: &mut crate::server::Server) {
         for key in &log {
             server.watches.touch(db, key, false);
         }
+        crate::notify::keys_expired(server, db, &log);
     }
 }

@@ -117,6 +117,22 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
                     assert!(!rest.trim().is_empty(), "{name}:{}: @conn <name>", n + 1);
                     conns.switch(rest.trim());
                 }
+                "drain" => {
+                    // Every pushed message that arrives within a quiet period, in order.
+                    let (a, b) = conns.pair();
+                    let quiet = std::time::Duration::from_millis(200);
+                    let (ra, rb) = (a.read_pending(quiet), b.read_pending(quiet));
+                    let shown = |v: &[Reply]| v.iter().map(|r| show(&r.raw())).collect::<Vec<_>>();
+                    out.compared += 1;
+                    if ra != rb {
+                        out.failures.push(format!(
+                            "{name}:{}: {line}\n    engine: {:?}\n    redis:  {:?}",
+                            n + 1,
+                            shown(&ra),
+                            shown(&rb)
+                        ));
+                    }
+                }
                 "read" => {
                     // One more reply (a pushed message) on the current connection.
                     let (a, b) = conns.pair();
