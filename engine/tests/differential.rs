@@ -125,11 +125,15 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
                     let shown = |v: &[Reply]| v.iter().map(|r| show(&r.raw())).collect::<Vec<_>>();
                     out.compared += 1;
                     if ra != rb {
+                        // From the first message that differs.
+                        let at = ra.iter().zip(&rb).take_while(|(x, y)| x == y).count();
                         out.failures.push(format!(
-                            "{name}:{}: {line}\n    engine: {:?}\n    redis:  {:?}",
+                            "{name}:{}: {line} (message {at} of {}/{})\n    engine: {:?}\n    redis:  {:?}",
                             n + 1,
-                            shown(&ra),
-                            shown(&rb)
+                            ra.len(),
+                            rb.len(),
+                            shown(&ra[at..]),
+                            shown(&rb[at..])
                         ));
                     }
                 }
