@@ -13,6 +13,7 @@ use crate::blocking::Waiter;
 use crate::commands::{self, Ctx};
 use crate::protocol::parser::{self, Arg, Limits, Parsed, BIG_ARG};
 use crate::protocol::reply::Reply;
+use crate::pubsub::Outbox;
 use crate::server::{Client, Server};
 use crate::util::refresh_cached_ms;
 
@@ -39,10 +40,15 @@ pub struct Connection<S> {
     blocked: Option<(Rc<Waiter>, Option<Duration>)>,
     /// Set when CLIENT PAUSE holds the next command (acl helper).
     held: Option<crate::clientctl::Pause>,
+    /// Pub/sub messages other commands produced for this client (pubsub.rs), and the buffer
+    /// kept from the last write of them.
+    outbox: Rc<Outbox>,
+    outbox_spare: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S, client: Rc<RefCell<Client>>, server: Rc<RefCell<Server>>) -> Self {
+        let outbox = client.borrow().outbox.clone();
         Connection {
             stream,
             input: Vec::new(),
@@ -54,6 +60,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             server,
             blocked: None,
             held: None,
+            outbox,
+            outbox_spare: Vec::new(),
         }
     }
 
@@ -88,13 +96,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     READ_CHUNK
                 };
                 self.input.reserve(want);
-                let n = self.stream.read_buf(&mut self.input).await?;
-                if n == 0 {
-                    return Ok(());
+                // Pub/sub: messages for this client wake it as input does.
+                let outbox = self.outbox.clone();
+                tokio::select! {
+                    n = self.stream.read_buf(&mut self.input) => {
+                        let n = n?;
+                        if n == 0 {
+                            return Ok(());
+                        }
+                        self.process(n)
+                    }
+                    _ = outbox.wait() => false,
                 }
-                self.process(n)
             };
-            if self.client.borrow().killed {
+            if self.client.borrow().killed || self.outbox.is_closed() {
                 // CLIENT KILL (or the idle timeout) from another client: like Redis's
                 // freeClient, pending replies are dropped.
                 return Ok(());
@@ -142,6 +157,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn flush_replies(&mut self) -> std::io::Result<()> {
+        // Messages produced before this batch's replies go out first.
+        self.flush_outbox().await?;
         if !self.reply.buf.is_empty() {
             self.write_limited().await?;
             {
@@ -155,6 +172,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
         self.client.borrow_mut().reply_buffer_cap = self.reply.buf.capacity();
+        Ok(())
+    }
+
+    /// Writes the waiting pub/sub messages. While a write is pending they count as in flight,
+    /// so the output buffer limit sees them.
+    async fn flush_outbox(&mut self) -> std::io::Result<()> {
+        if !self.outbox.has_data() {
+            return Ok(());
+        }
+        let mut chunk = self.outbox.take(std::mem::take(&mut self.outbox_spare));
+        let mut written = 0;
+        while written < chunk.len() {
+            let n = self.stream.write(&chunk[written..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+            self.outbox.written(chunk.len() - written);
+        }
+        {
+            let mut server = self.server.borrow_mut();
+            server.stats.net_output_bytes += chunk.len() as u64;
+            server.stats.writes_processed += 1;
+        }
+        if chunk.capacity() <= KEEP_OUTPUT_CAPACITY {
+            chunk.clear();
+            self.outbox_spare = chunk;
+        }
         Ok(())
     }
 

@@ -132,6 +132,9 @@ pub struct Db {
     pub avg_ttl: i64,
     /// Memory settings read on access and deletion (LRU/LFU clock, lazy free).
     pub mode: MemoryMode,
+    /// Keys removed by expiry since the server last looked (WATCH and keyspace notifications
+    /// learn of them from here, see `multi::drain_expired`).
+    pub expired_log: Vec<Key>,
 }
 
 impl Db {
@@ -156,6 +159,7 @@ impl Db {
                     crate::lazyfree::free_value(e.value, self.mode.lazy_expire);
                 }
                 self.expired_count += 1;
+                self.expired_log.push(Key::new(key));
                 true
             }
             _ => false,
@@ -302,6 +306,7 @@ impl Db {
                         crate::lazyfree::free_value(e.value, self.mode.lazy_expire);
                     }
                     self.expired_count += 1;
+                    self.expired_log.push(key.clone());
                     expired += 1;
                 }
             } else {

@@ -234,8 +234,8 @@ fn end_episode(server: &mut Server) {
 }
 
 /// Deletes one key chosen by eviction and counts it (INFO `evicted_keys`). The single place
-/// where a key is evicted: the `evicted` keyspace notification belongs here (pub/sub work
-/// adds it at merge).
+/// where a key is evicted: WATCHers of the key fail their EXEC, and the `evicted` keyspace
+/// event goes out, as Redis's evict.c does.
 pub fn evict_one(server: &mut Server, db: usize, key: &[u8]) -> bool {
     let lazy = server.config.memory.lazy_eviction;
     let Some(d) = server.dbs.get_mut(db) else {
@@ -250,7 +250,8 @@ pub fn evict_one(server: &mut Server, db: usize, key: &[u8]) -> bool {
     crate::lazyfree::free_value(entry.value, lazy);
     server.stats.evicted_keys += 1;
     server.dirty += 1;
-    // Keyspace notification point: notifyKeyspaceEvent(NOTIFY_EVICTED, "evicted", key, db).
+    server.watches.touch(db, key, false);
+    crate::notify::key_evicted(server, db, key);
     true
 }
 

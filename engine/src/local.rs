@@ -99,6 +99,18 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
                 }
             }
         }
+        // Callers share this client: a transaction (or WATCH) left open by one batch must not
+        // capture the next caller's commands.
+        {
+            let mut server = server.borrow_mut();
+            let mut ctx = Ctx {
+                server: &mut server,
+                client: &mut client,
+                out: &mut Reply::new(),
+                now_ms: refresh_cached_ms(),
+            };
+            crate::multi::discard(&mut ctx);
+        }
         let _ = request.reply.send(std::mem::take(&mut reply.buf));
     }
 }

@@ -166,6 +166,10 @@ pub struct Client {
     pub reply_off: bool,
     pub reply_skip: bool,
     pub reply_skip_next: bool,
+    /// MULTI queue (multi.rs).
+    pub tx: crate::multi::ClientTx,
+    /// Pub/sub messages waiting to be written to this client (pubsub.rs).
+    pub outbox: Rc<crate::pubsub::Outbox>,
 }
 
 impl Client {
@@ -199,6 +203,8 @@ impl Client {
             reply_off: false,
             reply_skip: false,
             reply_skip_next: false,
+            tx: Default::default(),
+            outbox: Rc::new(crate::pubsub::Outbox::new(fd)),
         }
     }
 
@@ -278,6 +284,10 @@ pub struct Server {
     pub latency: crate::latency::LatencyMonitor,
     /// CLIENT PAUSE.
     pub pause: crate::clientctl::PauseState,
+    /// WATCHed keys of every client (multi.rs).
+    pub watches: crate::multi::Watches,
+    /// Channel and pattern subscriptions (pubsub.rs).
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 impl Server {
@@ -325,6 +335,8 @@ impl Server {
             slowlog: Default::default(),
             latency: Default::default(),
             pause: Default::default(),
+            watches: Default::default(),
+            pubsub: Default::default(),
         }
     }
 
@@ -379,6 +391,8 @@ impl Server {
     pub fn unregister_client(&mut self, id: u64) {
         self.clients.remove(&id);
         self.blocking.unblock(id);
+        self.watches.unwatch_all(id);
+        self.pubsub.remove_client(id);
     }
 
     /// One housekeeping tick: rates, memory peak, idle clients, active expiry within its CPU
@@ -392,6 +406,7 @@ impl Server {
         if self.active_expire_enabled {
             self.active_expire_cycle();
         }
+        crate::multi::drain_expired(self);
         let steps = if self.config.active_rehashing { 100 } else { 0 };
         for db in &mut self.dbs {
             db.housekeeping(steps);

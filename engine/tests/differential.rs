@@ -29,16 +29,66 @@ struct Outcome {
     failures: Vec<String>,
 }
 
+/// The connections of a script: a pair (engine, redis) per name; `main` is the first.
+struct Connections {
+    ours: u16,
+    theirs: u16,
+    pairs: Vec<(String, RawClient, RawClient)>,
+    current: usize,
+}
+
+impl Connections {
+    fn new(ours: u16, theirs: u16) -> Self {
+        let mut c = Connections {
+            ours,
+            theirs,
+            pairs: Vec::new(),
+            current: 0,
+        };
+        c.switch("main");
+        c
+    }
+
+    /// Makes `name` the current connection, opening it on both servers on first use.
+    fn switch(&mut self, name: &str) {
+        if let Some(i) = self.pairs.iter().position(|(n, _, _)| n == name) {
+            self.current = i;
+            return;
+        }
+        self.pairs.push((
+            name.to_string(),
+            RawClient::connect(self.ours).expect("connect engine"),
+            RawClient::connect(self.theirs).expect("connect redis"),
+        ));
+        self.current = self.pairs.len() - 1;
+    }
+
+    /// Replaces the current connection by fresh ones.
+    fn reconnect(&mut self) {
+        let name = self.pairs[self.current].0.clone();
+        self.pairs.remove(self.current);
+        self.switch(&name);
+    }
+
+    /// Closes every connection but a fresh `main`.
+    fn reset(&mut self) {
+        self.pairs.clear();
+        self.switch("main");
+    }
+
+    fn pair(&mut self) -> (&mut RawClient, &mut RawClient) {
+        let (_, a, b) = &mut self.pairs[self.current];
+        (a, b)
+    }
+}
+
 fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome) {
-    let connect = || {
-        (
-            RawClient::connect(ours).expect("connect engine"),
-            RawClient::connect(theirs).expect("connect redis"),
-        )
-    };
-    let (mut a, mut b) = connect();
-    a.call(&[b"FLUSHALL"]);
-    b.call(&[b"FLUSHALL"]);
+    let mut conns = Connections::new(ours, theirs);
+    {
+        let (a, b) = conns.pair();
+        a.call(&[b"FLUSHALL"]);
+        b.call(&[b"FLUSHALL"]);
+    }
     let mut mode = Compare::Exact;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -62,8 +112,37 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
                     let ms: u64 = rest.trim().parse().expect("@sleep <ms>");
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
-                "reconnect" => {
-                    (a, b) = connect();
+                "reconnect" => conns.reset(),
+                "conn" => {
+                    assert!(!rest.trim().is_empty(), "{name}:{}: @conn <name>", n + 1);
+                    conns.switch(rest.trim());
+                }
+                "drain" => {
+                    // Every pushed message that arrives within a quiet period, in order.
+                    let (a, b) = conns.pair();
+                    let quiet = std::time::Duration::from_millis(200);
+                    let (ra, rb) = (a.read_pending(quiet), b.read_pending(quiet));
+                    let shown = |v: &[Reply]| v.iter().map(|r| show(&r.raw())).collect::<Vec<_>>();
+                    out.compared += 1;
+                    if ra != rb {
+                        // From the first message that differs.
+                        let at = ra.iter().zip(&rb).take_while(|(x, y)| x == y).count();
+                        out.failures.push(format!(
+                            "{name}:{}: {line} (message {at} of {}/{})\n    engine: {:?}\n    redis:  {:?}",
+                            n + 1,
+                            ra.len(),
+                            rb.len(),
+                            shown(&ra[at..]),
+                            shown(&rb[at..])
+                        ));
+                    }
+                }
+                "read" => {
+                    // One more reply (a pushed message) on the current connection.
+                    let (a, b) = conns.pair();
+                    let (ra, rb) = (a.try_read_reply(), b.try_read_reply());
+                    compare(name, n, line, mode, ra, rb, &mut conns, out);
+                    mode = Compare::Exact;
                 }
                 other => panic!("{name}:{}: unknown directive @{other}", n + 1),
             }
@@ -72,18 +151,35 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
         let args = tradestate_engine::protocol::parser::split_args(line.as_bytes())
             .unwrap_or_else(|| panic!("{name}:{}: unbalanced quotes", n + 1));
         let argv: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
+        let (a, b) = conns.pair();
         a.send(&argv);
         b.send(&argv);
-        let ra = a.try_read_reply();
-        let rb = b.try_read_reply();
+        let (ra, rb) = (a.try_read_reply(), b.try_read_reply());
+        compare(name, n, line, mode, ra, rb, &mut conns, out);
+        mode = Compare::Exact;
+    }
+}
+
+/// Compares one reply of each server and records the outcome.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    name: &str,
+    n: usize,
+    line: &str,
+    mode: Compare,
+    ra: std::io::Result<Reply>,
+    rb: std::io::Result<Reply>,
+    conns: &mut Connections,
+    out: &mut Outcome,
+) {
+    {
         let (ra, rb) = match (ra, rb) {
             (Ok(x), Ok(y)) => (x, y),
             (Err(_), Err(_)) => {
                 // Both closed the connection (QUIT, protocol error): that matches.
-                (a, b) = connect();
+                conns.reconnect();
                 out.compared += 1;
-                mode = Compare::Exact;
-                continue;
+                return;
             }
             (x, y) => {
                 out.failures.push(format!(
@@ -92,9 +188,8 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
                     x.map(|r| show(&r.raw())),
                     y.map(|r| show(&r.raw()))
                 ));
-                (a, b) = connect();
-                mode = Compare::Exact;
-                continue;
+                conns.reconnect();
+                return;
             }
         };
         let same = match mode {
@@ -116,7 +211,6 @@ fn run_script(name: &str, text: &str, ours: u16, theirs: u16, out: &mut Outcome)
                 show(&Reply::raw(&rb))
             ));
         }
-        mode = Compare::Exact;
     }
 }
 

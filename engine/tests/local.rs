@@ -65,3 +65,56 @@ async fn a_stopped_engine_refuses_in_process_calls() {
         Err(EngineStopped)
     );
 }
+
+#[tokio::test]
+async fn a_multi_exec_pipeline_runs_as_one_transaction() {
+    let engine = start_engine(&[]);
+    let local = engine.local_client();
+    let replies = local
+        .execute(vec![
+            args(&["MULTI"]),
+            args(&["SET", "rts:{t1}:1", "a"]),
+            args(&["HSET", "rts:{t1}:idx", "1", "a"]),
+            args(&["INCR", "rts:{t1}:1"]),
+            args(&["EXEC"]),
+        ])
+        .await
+        .expect("engine runs");
+    assert_eq!(
+        replies,
+        b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:1\r\n-ERR value is not an integer or out of range\r\n"
+            .to_vec()
+    );
+    // WATCH in the same batch: a write to the key before MULTI fails the EXEC.
+    let replies = local
+        .execute(vec![
+            args(&["WATCH", "rts:{t1}:1"]),
+            args(&["SET", "rts:{t1}:1", "b"]),
+            args(&["MULTI"]),
+            args(&["SET", "rts:{t1}:1", "c"]),
+            args(&["EXEC"]),
+            args(&["GET", "rts:{t1}:1"]),
+        ])
+        .await
+        .expect("engine runs");
+    assert_eq!(
+        replies,
+        b"+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n$1\r\nb\r\n".to_vec()
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_left_open_does_not_capture_the_next_batch() {
+    let engine = start_engine(&[]);
+    let local = engine.local_client();
+    let first = local
+        .execute(vec![args(&["MULTI"]), args(&["SET", "k", "1"])])
+        .await
+        .expect("engine runs");
+    assert_eq!(first, b"+OK\r\n+QUEUED\r\n".to_vec());
+    let second = local
+        .execute(vec![args(&["GET", "k"]), args(&["EXEC"])])
+        .await
+        .expect("engine runs");
+    assert_eq!(second, b"$-1\r\n-ERR EXEC without MULTI\r\n".to_vec());
+}

@@ -5,6 +5,10 @@ use crate::server::Client;
 use crate::util::eq_ignore_case;
 
 pub fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() <= 2 && ctx.client.resp == 2 && ctx.server.pubsub.is_subscribed(ctx.client.id) {
+        super::pubsub::subscribed_ping(ctx, argv);
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
@@ -133,6 +137,9 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// RESET: back to a fresh connection's state (database 0, RESP2, no name, default user);
 /// the library name and version stay, as in Redis 7.2.
 pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    // Transactions and subscriptions end (multi.rs, pubsub.rs).
+    crate::multi::discard(ctx);
+    ctx.server.pubsub.remove_client(ctx.client.id);
     let c = &mut *ctx.client;
     c.db = 0;
     c.resp = 2;

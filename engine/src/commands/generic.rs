@@ -2,6 +2,7 @@
 //! SCAN, RANDOMKEY, OBJECT, TOUCH, DBSIZE, FLUSHDB/FLUSHALL and SELECT.
 
 use super::{arg_i64, c_text, CmdError, CmdResult, Ctx};
+use crate::notify::class;
 use crate::util::{eq_ignore_case, glob_match};
 
 pub fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -103,8 +104,10 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], kind: ExpireKind) -> CmdResult 
     }
     if when <= now {
         db.remove(argv[1], now);
+        ctx.notify(class::GENERIC, "del", argv[1]);
     } else {
         db.set_expire(argv[1], when);
+        ctx.notify(class::GENERIC, "expire", argv[1]);
     }
     ctx.out.int(1);
     Ok(())
@@ -194,6 +197,9 @@ pub fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now_ms;
     let db = ctx.db();
     let n = db.contains(argv[1], now) && db.persist(argv[1]);
+    if n {
+        ctx.notify(class::GENERIC, "persist", argv[1]);
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -222,6 +228,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], only_if_absent: bool) -> CmdRes
         return Err(CmdError::NoSuchKey);
     };
     db.set_with_expire(dst, value, ttl);
+    ctx.notify(class::GENERIC, "rename_from", src);
+    ctx.notify(class::GENERIC, "rename_to", dst);
     if only_if_absent {
         ctx.out.int(1);
     } else {
@@ -266,6 +274,8 @@ pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     ctx.server.dbs[target].set_with_expire(key, value, ttl);
+    ctx.notify_db(class::GENERIC, "move_from", key, source);
+    ctx.notify_db(class::GENERIC, "move_to", key, target);
     ctx.out.int(1);
     Ok(())
 }
@@ -305,6 +315,7 @@ pub fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         dst.remove(new_key, now);
     }
     dst.set_with_expire(new_key, value, ttl);
+    ctx.notify_db(class::GENERIC, "copy_to", new_key, target);
     ctx.out.int(1);
     Ok(())
 }

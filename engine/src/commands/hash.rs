@@ -6,6 +6,7 @@
 
 use super::generic::{parse_cursor, parse_scan_options, reply_scan};
 use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::hash::HashLimits;
 use crate::types::{Hash, Value};
@@ -72,6 +73,7 @@ fn set_pairs(ctx: &mut Ctx, argv: &[&[u8]], name: &str) -> Result<i64, CmdError>
         .chunks(2)
         .filter(|pair| h.set(pair[0], pair[1], limits))
         .count();
+    ctx.notify(class::HASH, "hset", argv[1]);
     Ok(created as i64)
 }
 
@@ -95,6 +97,7 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if written {
         h.prepare_for_lengths([argv[2].len(), argv[3].len()].into_iter(), limits);
         h.set(argv[2], argv[3], limits);
+        ctx.notify(class::HASH, "hset", argv[1]);
     }
     ctx.out.int(written as i64);
     Ok(())
@@ -147,9 +150,14 @@ pub fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
         }
     }
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if deleted > 0 {
+        ctx.notify(class::HASH, "hdel", argv[1]);
+    }
+    if emptied {
         let now = ctx.now_ms;
         ctx.db().remove(argv[1], now);
+        ctx.notify(class::GENERIC, "del", argv[1]);
     }
     ctx.out.int(deleted);
     Ok(())
@@ -232,6 +240,7 @@ pub fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     let new = current.checked_add(incr).ok_or(CmdError::Overflow)?;
     h.set(argv[2], itoa::Buffer::new().format(new).as_bytes(), limits);
+    ctx.notify(class::HASH, "hincrby", argv[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -253,6 +262,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         LdAddError::IncrNotFloat => CmdError::NotFloat,
     })?;
     h.set(argv[2], &sum, limits);
+    ctx.notify(class::HASH, "hincrbyfloat", argv[1]);
     ctx.out.bulk(&sum);
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use super::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::blocking::{parse_seconds_timeout, BlockKind, BlockRequest};
+use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::{List, Value};
 use std::time::Duration;
@@ -41,6 +42,7 @@ fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db();
     if matches!(db.get(key, now), Some(Value::List(l)) if l.is_empty()) {
         db.remove(key, now);
+        ctx.notify(class::GENERIC, "del", key);
     }
 }
 
@@ -110,6 +112,7 @@ fn push_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool, only_existing: bool) 
         list.push(left, elem);
     }
     let len = list.len();
+    ctx.notify(class::LIST, if left { "lpush" } else { "rpush" }, key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -157,16 +160,33 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
         None => None,
     };
     let key = argv[1];
-    match (lookup(ctx, key, false)?, count) {
-        ((None, out), None) => out.null(),
-        ((None, out), Some(_)) => out.null_array(),
+    let popped = match (lookup(ctx, key, false)?, count) {
+        ((None, out), None) => {
+            out.null();
+            false
+        }
+        ((None, out), Some(_)) => {
+            out.null_array();
+            false
+        }
         ((Some(list), out), None) => match list.pop(left) {
-            Some(e) => out.bulk(&e),
-            None => out.null(),
+            Some(e) => {
+                out.bulk(&e);
+                true
+            }
+            None => {
+                out.null();
+                false
+            }
         },
         ((Some(list), out), Some(n)) => {
-            pop_range_reply(list, out, left, usize::try_from(n).unwrap_or(usize::MAX))
+            let before = list.len();
+            pop_range_reply(list, out, left, usize::try_from(n).unwrap_or(usize::MAX));
+            list.len() < before
         }
+    };
+    if popped {
+        ctx.notify(class::LIST, if left { "lpop" } else { "rpop" }, key);
     }
     delete_if_empty(ctx, key);
     Ok(())

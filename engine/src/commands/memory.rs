@@ -306,16 +306,15 @@ pub fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// `lazyfree-lazy-user-del`, UNLINK always).
 pub fn delete_keys(ctx: &mut Ctx, keys: &[&[u8]], lazy: bool) -> usize {
     let now = ctx.now_ms;
-    let db = ctx.db();
-    keys.iter()
-        .filter(|k| match db.remove(k, now) {
-            Some(v) => {
-                crate::lazyfree::free_value(v, lazy);
-                true
-            }
-            None => false,
-        })
-        .count()
+    let mut removed = 0;
+    for key in keys {
+        if let Some(value) = ctx.db().remove(key, now) {
+            crate::lazyfree::free_value(value, lazy);
+            ctx.notify(crate::notify::class::GENERIC, "del", key);
+            removed += 1;
+        }
+    }
+    removed
 }
 
 pub fn unlink(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -10,11 +10,13 @@ pub mod generic;
 pub mod hash;
 pub mod list;
 pub mod memory;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod stream;
 pub mod string;
 pub mod table;
+pub mod transaction;
 pub mod zset;
 
 use std::borrow::Cow;
@@ -343,6 +345,11 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
             if let Some(slot) = slot {
                 ctx.server.command_stats[slot].rejected_calls += 1;
             }
+            // Transactions: a rejected command flags the transaction (a rejected EXEC ends it).
+            let is_exec = slot.is_some() && argv[0].eq_ignore_ascii_case(b"exec");
+            if crate::multi::reject(ctx, is_exec, &e) {
+                return;
+            }
             ctx.server.stats.record_error(e.text());
             ctx.out.error(e.text());
             return;
@@ -360,10 +367,39 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     // maxmemory: evict before the command; refuse a denyoom command when nothing can be freed.
     if let Err(e) = crate::evict::before_command(ctx.server, target.flags) {
         ctx.server.command_stats[stat_id].rejected_calls += 1;
+        if crate::multi::reject(ctx, spec.name == "exec", &e) {
+            return;
+        }
         ctx.server.stats.record_error(e.text());
         ctx.out.error(e.text());
         return;
     }
+    // --- pub/sub and transactions (pubsub.rs, multi.rs) ---------------------------------------
+    if ctx.client.resp == 2
+        && ctx.server.pubsub.is_subscribed(ctx.client.id)
+        && !crate::pubsub::allowed_when_subscribed(spec.name)
+    {
+        let e = CmdError::msg(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name(sub.map(|_| spec), target)
+        ));
+        ctx.server.command_stats[stat_id].rejected_calls += 1;
+        if crate::multi::reject(ctx, spec.name == "exec", &e) {
+            return;
+        }
+        ctx.server.stats.record_error(e.text());
+        ctx.out.error(e.text());
+        return;
+    }
+    if crate::multi::queue_if_in_multi(ctx, spec, target.flags, argv) {
+        return;
+    }
+    let flush_touches = if spec.first_key == 0 && target.flags & flags::WRITE != 0 {
+        crate::multi::before_flush(ctx, spec.name, argv)
+    } else {
+        None
+    };
+    // --- end pub/sub and transactions ---------------------------------------------------------
     // CLIENT LIST shows the running command and the memory of its arguments.
     ctx.client.last_command = stat_id;
     ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
@@ -391,6 +427,10 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         Ok(()) if target.flags & flags::WRITE != 0 => {
             ctx.server.dirty += 1;
             signal_written_keys(ctx, target, argv);
+            crate::multi::touch_written_keys(ctx, target, argv);
+            if let Some(touched) = flush_touches {
+                crate::multi::after_flush(ctx, touched);
+            }
         }
         Ok(()) => {}
     }
@@ -400,7 +440,17 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         crate::slowlog::record(ctx, target, stat_id, argv, elapsed);
         crate::latency::record_command(ctx, target.flags & flags::FAST != 0, elapsed);
     }
-    crate::blocking::serve_ready_keys(ctx);
+    crate::multi::drain_expired(ctx.server);
+    // A subscriber's messages follow its protocol (HELLO while subscribed).
+    if ctx.server.pubsub.is_subscribed(ctx.client.id) {
+        ctx.server
+            .pubsub
+            .set_resp3(ctx.client.id, ctx.client.resp == 3);
+    }
+    // Clients blocked on keys a transaction writes are served after the whole EXEC.
+    if !ctx.client.tx.executing {
+        crate::blocking::serve_ready_keys(ctx);
+    }
 }
 
 /// Marks the keys a write command named as ready for the clients blocked on them (Redis's

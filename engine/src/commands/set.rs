@@ -8,6 +8,7 @@
 
 use super::generic::{parse_cursor, parse_scan_options, reply_scan};
 use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::{Set, Value};
 use crate::util::{glob_match, Rng};
@@ -55,6 +56,7 @@ fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db();
     if matches!(db.get(key, now), Some(Value::Set(s)) if s.is_empty()) {
         db.remove(key, now);
+        ctx.notify(class::GENERIC, "del", key);
     }
 }
 
@@ -76,6 +78,9 @@ pub fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         },
     };
     let added = argv[2..].iter().filter(|m| set.add(m, max)).count();
+    if added > 0 {
+        ctx.notify(class::SET, "sadd", argv[1]);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -93,6 +98,9 @@ pub fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 break;
             }
         }
+    }
+    if removed > 0 {
+        ctx.notify(class::SET, "srem", argv[1]);
     }
     delete_if_empty(ctx, argv[1]);
     ctx.out.int(removed);
@@ -147,9 +155,15 @@ pub fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    if src_set.is_empty() {
+    let src_emptied = src_set.is_empty();
+    if src_emptied {
         db.remove(src, now);
     }
+    ctx.notify(class::SET, "srem", src);
+    if src_emptied {
+        ctx.notify(class::GENERIC, "del", src);
+    }
+    let db = ctx.db();
     let dst_set = match db.get_mut(dst, now) {
         Some(Value::Set(s)) => s,
         Some(_) => return Err(CmdError::WrongType),
@@ -158,7 +172,9 @@ pub fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             _ => return Err(CmdError::WrongType),
         },
     };
-    dst_set.add(member, max);
+    if dst_set.add(member, max) {
+        ctx.notify(class::SET, "sadd", dst);
+    }
     ctx.out.int(1);
     Ok(())
 }
@@ -170,9 +186,13 @@ pub fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         _ => {}
     }
     let (set, out, rng) = set_with_rng(ctx, argv[1], false)?;
-    match set.and_then(|s| s.pop_random(&mut || rng.next_u64())) {
-        Some(m) => out.bulk(&m),
+    let popped = set.and_then(|s| s.pop_random(&mut || rng.next_u64()));
+    match &popped {
+        Some(m) => out.bulk(m),
         None => out.null(),
+    }
+    if popped.is_some() {
+        ctx.notify(class::SET, "spop", argv[1]);
     }
     delete_if_empty(ctx, argv[1]);
     Ok(())
@@ -201,6 +221,8 @@ fn spop_with_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         reply_members(out, &all);
         let now = ctx.now_ms;
         ctx.db().remove(argv[1], now);
+        ctx.notify(class::SET, "spop", argv[1]);
+        ctx.notify(class::GENERIC, "del", argv[1]);
         return Ok(());
     }
     out.set(count);
@@ -217,6 +239,7 @@ fn spop_with_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         picked
     };
     popped.iter().for_each(|m| out.bulk(m));
+    ctx.notify(class::SET, "spop", argv[1]);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! first). Parsing, ID rules and trimming live in [`crate::types::stream`].
 
 use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::stream::{
     parse_add_or_trim_args, parse_range_end, parse_range_start, NodeLimits, StreamEntry,
@@ -114,8 +115,10 @@ pub fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         },
     };
     let id = stream.xadd(parsed.id, &fields, now_ms, limits)?;
-    if let Some(trim) = parsed.trim {
-        stream.trim(trim);
+    let trimmed = parsed.trim.map_or(0, |trim| stream.trim(trim));
+    ctx.notify(class::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(class::STREAM, "xtrim", key);
     }
     reply_id(ctx.out, id);
     Ok(())
@@ -183,6 +186,9 @@ pub fn xdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let deleted = stream.delete(&ids?);
+    if deleted > 0 {
+        ctx.notify(class::STREAM, "xdel", argv[1]);
+    }
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -195,6 +201,9 @@ pub fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let removed = parsed.trim.map_or(0, |trim| stream.trim(trim));
+    if removed > 0 {
+        ctx.notify(class::STREAM, "xtrim", argv[1]);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! String commands: GET/SET and options, multi-key MGET/MSET, counters, ranges and GETEX.
 
 use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::notify::class;
 use crate::types::{StrValue, Value};
 use crate::util::{eq_ignore_case, long_double_add, LdAddError};
 
@@ -135,6 +136,10 @@ pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             db.set_expire(key, when);
         }
     }
+    ctx.notify(class::STRING, "set", key);
+    if matches!(ttl, Ttl::At(_)) {
+        ctx.notify(class::GENERIC, "expire", key);
+    }
     if get {
         match old {
             Some(v) => ctx.out.bulk(&v),
@@ -152,6 +157,7 @@ pub fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     } else {
         ctx.db()
             .set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+        ctx.notify(class::STRING, "set", argv[1]);
         ctx.out.int(1);
     }
     Ok(())
@@ -162,6 +168,8 @@ fn set_with_ttl(ctx: &mut Ctx, argv: &[&[u8]], unit_ms: i64, command: &str) -> C
     let db = ctx.db();
     db.set(argv[1], Value::Str(StrValue::from_bytes(argv[3])));
     db.set_expire(argv[1], when);
+    ctx.notify(class::STRING, "set", argv[1]);
+    ctx.notify(class::GENERIC, "expire", argv[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -178,6 +186,7 @@ pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let old = write_str(ctx, argv[1])?.map(|s| s.to_vec());
     ctx.db()
         .set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
+    ctx.notify(class::STRING, "set", argv[1]);
     match old {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
@@ -191,6 +200,7 @@ pub fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(v) => {
             let now = ctx.now_ms;
             ctx.db().remove(argv[1], now);
+            ctx.notify(class::GENERIC, "del", argv[1]);
             ctx.out.bulk(&v);
         }
         None => ctx.out.null(),
@@ -236,10 +246,14 @@ pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     match ttl {
         Some(Ttl::At(when)) if when <= now => {
             db.remove(argv[1], now);
+            ctx.notify(class::GENERIC, "del", argv[1]);
         }
-        Some(Ttl::At(when)) => db.set_expire(argv[1], when),
-        Some(Ttl::Clear) => {
-            db.persist(argv[1]);
+        Some(Ttl::At(when)) => {
+            db.set_expire(argv[1], when);
+            ctx.notify(class::GENERIC, "expire", argv[1]);
+        }
+        Some(Ttl::Clear) if db.persist(argv[1]) => {
+            ctx.notify(class::GENERIC, "persist", argv[1]);
         }
         _ => {}
     }
@@ -273,9 +287,10 @@ fn check_pairs(argv: &[&[u8]], name: &str) -> CmdResult {
 
 pub fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     check_pairs(argv, "mset")?;
-    let db = ctx.db();
     for pair in argv[1..].chunks(2) {
-        db.set(pair[0], Value::Str(StrValue::from_bytes(pair[1])));
+        ctx.db()
+            .set(pair[0], Value::Str(StrValue::from_bytes(pair[1])));
+        ctx.notify(class::STRING, "set", pair[0]);
     }
     ctx.out.ok();
     Ok(())
@@ -290,7 +305,9 @@ pub fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     for pair in argv[1..].chunks(2) {
-        db.set(pair[0], Value::Str(StrValue::from_bytes(pair[1])));
+        ctx.db()
+            .set(pair[0], Value::Str(StrValue::from_bytes(pair[1])));
+        ctx.notify(class::STRING, "set", pair[0]);
     }
     ctx.out.int(1);
     Ok(())
@@ -311,6 +328,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
             new
         }
     };
+    ctx.notify(class::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -349,6 +367,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             .db()
             .set(argv[1], Value::Str(StrValue::from_bytes(&sum))),
     }
+    ctx.notify(class::STRING, "incrbyfloat", argv[1]);
     ctx.out.bulk(&out);
     Ok(())
 }
@@ -370,6 +389,7 @@ pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             argv[2].len()
         }
     };
+    ctx.notify(class::STRING, "append", argv[1]);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -437,6 +457,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
             raw[offset..offset + value.len()].copy_from_slice(value);
             let n = raw.len();
+            ctx.notify(class::STRING, "setrange", argv[1]);
             ctx.out.int(n as i64);
         }
         None => {
@@ -451,6 +472,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             raw[offset..].copy_from_slice(value);
             let n = raw.len();
             ctx.db().set(argv[1], Value::Str(StrValue::raw(raw)));
+            ctx.notify(class::STRING, "setrange", argv[1]);
             ctx.out.int(n as i64);
         }
     }
@@ -652,6 +674,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     } else {
         raw[byte] &= !mask;
     }
+    ctx.notify(class::STRING, "setbit", argv[1]);
     ctx.out.int(old as i64);
     Ok(())
 }

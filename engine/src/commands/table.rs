@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use super::flags::*;
 #[allow(unused_imports)] // families are being filled in
 use super::{
-    acl, connection, generic, hash, server, set, stream, string, zset, CmdError, CmdResult,
-    CommandSpec, Ctx, Group,
+    acl, connection, generic, hash, server, set, stream, string, transaction, zset, CmdError,
+    CmdResult, CommandSpec, Ctx, Group,
 };
 
 /// Builds one table entry. Arguments: name, arity, flags, (first key, last key, step), group,
@@ -355,6 +355,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xclaim", -6, WRITE | FAST, (1, 1, 1), Stream, "5.0.0", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", "O(log N) with N being the number of messages in the PEL of the consumer group.", stream::xclaim),
     cmd!("xautoclaim", -6, WRITE | FAST, (1, 1, 1), Stream, "6.2.0", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", "O(1) if COUNT is small.", stream::xautoclaim),
     cmd!("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Stream, "5.0.0", "An internal command for replicating stream values", "O(1)", stream::xsetid),
+    // --- pub/sub (commands/pubsub.rs, pubsub.rs) ------------------------------------------------
+    cmd!("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), PubSub, "2.0.0", "Listen for messages published to the given channels", "O(N) where N is the number of channels to subscribe to.", super::pubsub::subscribe),
+    cmd!("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), PubSub, "2.0.0", "Stop listening for messages posted to the given channels", "O(N) where N is the number of clients already subscribed to a channel.", super::pubsub::unsubscribe),
+    cmd!("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), PubSub, "2.0.0", "Listen for messages published to channels matching the given patterns", "O(N) where N is the number of patterns the client is already subscribed to.", super::pubsub::psubscribe),
+    cmd!("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), PubSub, "2.0.0", "Stop listening for messages posted to channels matching the given patterns", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).", super::pubsub::punsubscribe),
+    cmd!("publish", 3, PUBSUB | LOADING | STALE | FAST, (0, 0, 0), PubSub, "2.0.0", "Post a message to a channel", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", super::pubsub::publish),
+    cmd!("pubsub", -2, NO_KEYS_FLAGS, (0, 0, 0), PubSub, "2.8.0", "A container for Pub/Sub commands", "Depends on subcommand.", container = &[
+        cmd!("numpat", 2, PUBSUB | LOADING | STALE, (0, 0, 0), PubSub, "2.8.0", "Get the count of unique patterns pattern subscriptions", "O(1)", super::pubsub::pubsub_numpat),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), PubSub, "6.2.0", "Show helpful text about the different subcommands", "O(1)", super::pubsub::pubsub_help),
+        cmd!("channels", -2, PUBSUB | LOADING | STALE, (0, 0, 0), PubSub, "2.8.0", "List active channels", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", super::pubsub::pubsub_channels),
+        cmd!("numsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), PubSub, "2.8.0", "Get the count of subscribers for channels", "O(N) for the NUMSUB subcommand, where N is the number of requested channels", super::pubsub::pubsub_numsub),
+    ]),
+    // --- transactions (commands/transaction.rs, multi.rs) --------------------------------------
+    cmd!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), Transactions, "1.2.0", "Mark the start of a transaction block", "O(1)", transaction::multi),
+    cmd!("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, (0, 0, 0), Transactions, "1.2.0", "Execute all commands issued after MULTI", "Depends on commands in the transaction", transaction::exec),
+    cmd!("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), Transactions, "2.0.0", "Discard all commands issued after MULTI", "O(N), when N is the number of queued commands", transaction::discard),
+    cmd!("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (1, -1, 1), Transactions, "2.2.0", "Watch the given keys to determine execution of the MULTI/EXEC block", "O(1) for every key.", transaction::watch),
+    cmd!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (0, 0, 0), Transactions, "2.2.0", "Forget about all watched keys", "O(1)", transaction::unwatch),
 ];
 
 /// Flags of container commands, which carry none themselves.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::generic::parse_scan_options;
 use super::{arg_i64, CmdError, CmdResult, Ctx};
+use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::zset::{
     normalize_rank_range, parse_score, LexRange, Limit, ScoreRange, ZaddFlags, ZaddOutcome,
@@ -194,6 +195,10 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CmdResult 
             return Err(e);
         }
     }
+    if added + updated > 0 {
+        let event = if flags.incr { "zincr" } else { "zadd" };
+        ctx.notify(class::ZSET, event, key);
+    }
     if flags.incr {
         if processed > 0 {
             ctx.out.double(last_score);
@@ -222,8 +227,13 @@ pub fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             break;
         }
     }
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if deleted > 0 {
+        ctx.notify(class::ZSET, "zrem", key);
+    }
+    if emptied {
         delete_key(ctx, key);
+        ctx.notify(class::GENERIC, "del", key);
     }
     ctx.out.int(deleted);
     Ok(())

@@ -124,6 +124,17 @@ impl RawClient {
     pub fn try_read_reply(&mut self) -> std::io::Result<Reply> {
         read_value(&mut self.reader)
     }
+
+    /// Every reply that arrives until `quiet` passes without one (pushed pub/sub messages).
+    pub fn read_pending(&mut self, quiet: Duration) -> Vec<Reply> {
+        let mut out = Vec::new();
+        let _ = self.writer.set_read_timeout(Some(quiet));
+        while let Ok(r) = read_value(&mut self.reader) {
+            out.push(r);
+        }
+        let _ = self.writer.set_read_timeout(Some(Duration::from_secs(20)));
+        out
+    }
 }
 
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
