@@ -120,7 +120,15 @@ impl Writer {
                 _ => {}
             }
             let first = pipe.len();
+            // A trade's hash, TTL and open/closed indexes change together or not at all.
+            let atomic = matches!(entry.op.body, OpBody::Trade { .. });
+            if atomic {
+                pipe.cmd("MULTI");
+            }
             let until = self.plan_state(&mut pipe, &key, &entry.op, received_ms);
+            if atomic {
+                pipe.cmd("EXEC");
+            }
             if matches!(entry.op.body, OpBody::Instance { .. }) {
                 seen_ids.push(entry.op.instance_id.clone());
             }
@@ -290,8 +298,13 @@ impl Writer {
             }
         };
         for p in planned {
-            let replies = values.get(p.first..p.first + p.count).unwrap_or(&[]);
-            if let Some(reason) = replies.iter().find_map(server_error) {
+            let sent = values.get(p.first..p.first + p.count).unwrap_or(&[]);
+            let replies = transaction_replies(sent);
+            let aborted = matches!(sent, [Value::Okay, .., Value::Nil])
+                .then(|| "the engine aborted the transaction (EXEC answered nil)".to_string());
+            if let Some(reason) =
+                aborted.or_else(|| sent.iter().chain(replies).find_map(server_error))
+            {
                 // Part of this entry may be written; its stored seq is unknown now.
                 if let Some((key, _)) = &p.new_known {
                     self.known.remove(key);
@@ -385,6 +398,9 @@ impl Writer {
             }
             planned_index.push(index);
             let first = pipe.len();
+            // The entry and its dedupe marker are written together: a crash between them
+            // cannot let a retry store the signal twice.
+            pipe.cmd("MULTI");
             let mut xadd = redis::cmd("XADD");
             xadd.arg(&self.policy.rtss_stream)
                 .arg("MAXLEN")
@@ -402,6 +418,7 @@ impl Writer {
                 .arg(1)
                 .arg("EX")
                 .arg(self.policy.signal_dedupe_ttl_s);
+            pipe.cmd("EXEC");
             planned.push(Planned {
                 count: pipe.len() - first,
                 first,
@@ -437,6 +454,15 @@ impl Writer {
         }
         let ttl = Duration::from_secs(self.policy.signal_dedupe_ttl_s);
         self.markers.insert(marker, Instant::now() + ttl);
+    }
+}
+
+/// The replies of an entry's own commands: inside `MULTI ... EXEC` they are EXEC's array
+/// (the `+OK` and `+QUEUED` around them say nothing).
+fn transaction_replies(replies: &[Value]) -> &[Value] {
+    match replies {
+        [Value::Okay, .., Value::Array(inner)] => inner,
+        other => other,
     }
 }
 
