@@ -143,6 +143,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     async fn flush_replies(&mut self) -> std::io::Result<()> {
         if !self.reply.buf.is_empty() {
+            // Persistence (aof helper): the writes these replies acknowledge reach the append
+            // only file (and the disk under `appendfsync always`) before the replies leave.
+            crate::aof::flush(&mut self.server.borrow_mut());
             self.write_limited().await?;
             {
                 let mut server = self.server.borrow_mut();

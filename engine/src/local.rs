@@ -98,6 +98,8 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
                     ctx.out.null_array();
                 }
             }
+            // Persistence (aof helper): logged before the replies are handed back.
+            crate::aof::flush(&mut server);
         }
         let _ = request.reply.send(std::mem::take(&mut reply.buf));
     }

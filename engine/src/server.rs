@@ -278,6 +278,8 @@ pub struct Server {
     pub latency: crate::latency::LatencyMonitor,
     /// CLIENT PAUSE.
     pub pause: crate::clientctl::PauseState,
+    // --- persistence (aof helper) ---
+    pub aof: crate::aof::Aof,
 }
 
 impl Server {
@@ -325,6 +327,7 @@ impl Server {
             slowlog: Default::default(),
             latency: Default::default(),
             pause: Default::default(),
+            aof: Default::default(),
         }
     }
 
@@ -392,6 +395,8 @@ impl Server {
         if self.active_expire_enabled {
             self.active_expire_cycle();
         }
+        // Persistence (aof helper): expiry DELs, write retries, rewrite slices.
+        crate::aof::cron(self);
         let steps = if self.config.active_rehashing { 100 } else { 0 };
         for db in &mut self.dbs {
             db.housekeeping(steps);
