@@ -94,6 +94,9 @@ impl Drop for Aof {
             }
         }
         self.stop_syncer();
+        if let Some(rw) = self.rewrite.take() {
+            rw.discard();
+        }
     }
 }
 
@@ -191,7 +194,9 @@ impl Aof {
         self.buf.clear();
         self.selected_db = None;
         self.stop_syncer();
-        self.rewrite = None;
+        if let Some(rw) = self.rewrite.take() {
+            rw.discard();
+        }
     }
 }
 
@@ -385,7 +390,7 @@ pub fn info_fields(server: &Server, t: &mut String) {
         a.enabled as u8,
         rewriting as u8,
         a.rewrite_scheduled as u8,
-        a.last_rewrite_secs,
+        if a.rewrites == 0 { -1 } else { a.last_rewrite_secs },
         current_rewrite,
         if a.rewrites == 0 || a.last_rewrite_ok { "ok" } else { "err" },
         a.rewrites,

@@ -58,6 +58,11 @@ pub struct Rewrite {
 }
 
 impl Rewrite {
+    /// Removes the unfinished file (the engine stops, or the rewrite is abandoned).
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp_path);
+    }
+
     pub fn buffer_command(&mut self, db: usize, args: &[&[u8]]) {
         if self.buffer_db != Some(db) {
             let n = db.to_string();
@@ -383,10 +388,14 @@ pub fn before_write(
 /// Ends a rewrite without using it.
 fn abort(server: &mut Server, why: &str) {
     if let Some(rw) = server.aof.rewrite.take() {
-        let _ = std::fs::remove_file(&rw.tmp_path);
         if rw.enables {
             server.aof.enabled = false;
+            for db in &mut server.dbs {
+                db.aof_track = false;
+                db.aof_deleted.clear();
+            }
         }
+        rw.discard();
         server.aof.rewrite_failures += 1;
         server.aof.last_rewrite_ok = false;
         tracing::warn!(reason = why, "background append only file rewrite aborted");
