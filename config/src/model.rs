@@ -194,15 +194,29 @@ impl Default for Listen {
 impl Default for Partitions {
     fn default() -> Self {
         Partitions {
-            ris: Partition::embedded(6380, "volatile-ttl"),
-            rts: Partition::embedded(6381, "volatile-ttl"),
-            rtss: Partition::embedded(6382, "volatile-lru"),
+            ris: Partition::embedded(6380, "volatile-ttl", false),
+            rts: Partition::embedded(6381, "volatile-ttl", true),
+            rtss: Partition::embedded(6382, "volatile-lru", true),
         }
     }
 }
 
+/// RDB snapshot rules of the embedded engines: after 1 hour with 1 change, 5 minutes with
+/// 100, 1 minute with 10000.
+pub const DEFAULT_SAVE: &str = "3600 1 300 100 60 10000";
+
 impl Partition {
-    fn embedded(port: u16, eviction: &str) -> Self {
+    /// Persistence (DESIGN 4.6): every partition snapshots (RDB `save` rules); trades and
+    /// signals (`aof`) also log every write to an append only file, fsynced every second.
+    fn embedded(port: u16, eviction: &str, aof: bool) -> Self {
+        let mut engine = BTreeMap::from([
+            ("maxmemory-policy".to_string(), eviction.to_string()),
+            ("save".to_string(), DEFAULT_SAVE.to_string()),
+        ]);
+        if aof {
+            engine.insert("appendonly".to_string(), "yes".to_string());
+            engine.insert("appendfsync".to_string(), "everysec".to_string());
+        }
         Partition {
             backend: Backend::Embedded,
             embedded_port: port,
@@ -210,7 +224,7 @@ impl Partition {
             batch_max: 512,
             write_timeout_ms: 2000,
             connect_timeout_ms: 1000,
-            engine: BTreeMap::from([("maxmemory-policy".to_string(), eviction.to_string())]),
+            engine,
         }
     }
 }

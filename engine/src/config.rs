@@ -21,9 +21,10 @@
 //!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
 //!   slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
 //!   client-output-buffer-limit normal (replica and pubsub classes are stored), aclfile,
-//!   loglevel/logfile/pidfile (the standalone binary).
+//!   loglevel/logfile/pidfile (the standalone binary), appendonly, appendfsync,
+//!   appendfilename, aof-load-truncated, auto-aof-rewrite-percentage/-min-size (aof/).
 //! - Only the value that describes this engine is accepted (the feature does not exist):
-//!   save "", appendonly no, maxmemory-clients 0,
+//!   save "", maxmemory-clients 0,
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
 //!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no,
 //!   shutdown-on-sigint/sigterm default.
@@ -180,7 +181,6 @@ const POLICIES: &[&str] = &[
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 
 const NO_PERSISTENCE: &str = "persistence (RDB snapshots) is not supported by this server";
-const NO_AOF: &str = "the append only file is not supported by this server";
 const NO_CLUSTER: &str = "cluster mode is not supported by this server";
 const NO_REPLICATION: &str = "replication is not supported by this server";
 const NO_TLS: &str = "TLS is not supported by this server";
@@ -222,7 +222,8 @@ pub static PARAMS: &[ParamSpec] = &[
     p("activedefrag", BOOL, "no").only("no", "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution"),
     fixed("syslog-enabled", BOOL, "no").only("no", "syslog is not supported by this server: use logfile or standard output"),
     fixed("cluster-enabled", BOOL, "no").only("no", NO_CLUSTER),
-    p("appendonly", BOOL, "no").only("no", NO_AOF),
+    // Persistence (aof helper): the append only file (aof/).
+    p("appendonly", BOOL, "no"),
     p("cluster-allow-reads-when-down", BOOL, "no"),
     p("cluster-allow-pubsubshard-when-down", BOOL, "yes"),
     p("crash-log-enabled", BOOL, "yes"),
@@ -1369,7 +1370,6 @@ mod tests {
     fn unsupported_features_keep_truthful_values() {
         let mut c = Config::default();
         assert!(c.set("save", "3600 1", false).is_err());
-        assert!(c.set("appendonly", "yes", false).is_err());
         c.set("maxmemory", "1mb", false).unwrap();
         assert_eq!(c.memory.maxmemory, 1 << 20);
         c.set("maxmemory", "0", false).unwrap();

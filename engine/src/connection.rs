@@ -160,6 +160,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // Messages produced before this batch's replies go out first.
         self.flush_outbox().await?;
         if !self.reply.buf.is_empty() {
+            // Persistence (aof helper): the writes these replies acknowledge reach the append
+            // only file (and the disk under `appendfsync always`) before the replies leave.
+            crate::aof::flush(&mut self.server.borrow_mut());
             self.write_limited().await?;
             {
                 let mut server = self.server.borrow_mut();

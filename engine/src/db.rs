@@ -18,6 +18,9 @@ pub struct Entry {
     /// decrement (16 bits) shifted left by 8, plus the logarithmic access counter (8 bits) —
     /// Redis's layout (OBJECT FREQ, LFU eviction).
     pub access_s: u32,
+    /// The AOF rewrite that last wrote this key (aof/rewrite.rs); fits in the padding after
+    /// `access_s`, so it costs no memory.
+    pub aof_visit: u32,
 }
 
 impl Entry {
@@ -25,6 +28,7 @@ impl Entry {
         Entry {
             value,
             access_s: (now_ms / 1000) as u32,
+            aof_visit: 0,
         }
     }
 }
@@ -135,6 +139,13 @@ pub struct Db {
     /// Keys removed by expiry since the server last looked (WATCH and keyspace notifications
     /// learn of them from here, see `multi::drain_expired`).
     pub expired_log: Vec<Key>,
+    // --- persistence (aof helper) ---
+    /// The append only file is on: keys deleted by expiry or eviction are recorded in
+    /// `aof_deleted` so they are logged as DEL before the next write (aof/mod.rs).
+    pub aof_track: bool,
+    pub aof_deleted: Vec<Key>,
+    /// The append only file is loading: nothing expires (the log says when keys went away).
+    pub expiry_paused: bool,
 }
 
 impl Db {
@@ -149,12 +160,15 @@ impl Db {
     /// Deletes `key` if its TTL has passed; returns true if it did.
     #[inline]
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: i64) -> bool {
-        if self.expires.is_empty() {
+        if self.expires.is_empty() || self.expiry_paused {
             return false;
         }
         match self.expires.get(key) {
             Some(&when) if when <= now_ms => {
                 self.expires.remove(key);
+                if self.aof_track {
+                    self.aof_deleted.push(Key::new(key));
+                }
                 if let Some(e) = self.keys.remove(key) {
                     crate::lazyfree::free_value(e.value, self.mode.lazy_expire);
                 }
@@ -229,6 +243,7 @@ impl Db {
             || Entry {
                 value,
                 access_s: clock,
+                aof_visit: 0,
             },
         );
         &mut slot.value
@@ -302,6 +317,9 @@ impl Db {
             if *when <= now_ms {
                 // A sample may hold the same key twice; count only the first removal.
                 if self.expires.remove(&key[..]).is_some() {
+                    if self.aof_track {
+                        self.aof_deleted.push(key.clone());
+                    }
                     if let Some(e) = self.keys.remove(&key[..]) {
                         crate::lazyfree::free_value(e.value, self.mode.lazy_expire);
                     }

@@ -301,6 +301,11 @@ async fn run(
     if let Some(a) = addrs.first() {
         server.tcp_port = a.port();
     }
+    // Persistence (aof helper): the append only file is loaded before clients connect.
+    if let Err(e) = crate::aof::start(&mut server) {
+        let _ = ready.send(Err(e));
+        return;
+    }
     let server = Rc::new(RefCell::new(server));
     tracing::info!(engine = %name, addrs = ?addrs, unixsocket = %unix_path, "engine ready to accept connections");
     let _ = ready.send(Ok(addrs));

@@ -247,6 +247,9 @@ pub fn evict_one(server: &mut Server, db: usize, key: &[u8]) -> bool {
     let Some(entry) = d.keys.remove(key) else {
         return false;
     };
+    if d.aof_track {
+        d.aof_deleted.push(crate::key::Key::new(key));
+    }
     crate::lazyfree::free_value(entry.value, lazy);
     server.stats.evicted_keys += 1;
     server.dirty += 1;

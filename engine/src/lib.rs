@@ -15,6 +15,7 @@
 static ALLOC: memory::CountingJemalloc = memory::CountingJemalloc;
 
 pub mod acl;
+pub mod aof;
 pub mod blocking;
 pub mod clientctl;
 pub mod commands;

@@ -98,6 +98,8 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
                     ctx.out.null_array();
                 }
             }
+            // Persistence (aof helper): logged before the replies are handed back.
+            crate::aof::flush(&mut server);
         }
         // Callers share this client: a transaction (or WATCH) left open by one batch must not
         // capture the next caller's commands.

@@ -288,6 +288,8 @@ pub struct Server {
     pub watches: crate::multi::Watches,
     /// Channel and pattern subscriptions (pubsub.rs).
     pub pubsub: crate::pubsub::PubSub,
+    // --- persistence (aof helper) ---
+    pub aof: crate::aof::Aof,
 }
 
 impl Server {
@@ -337,6 +339,7 @@ impl Server {
             pause: Default::default(),
             watches: Default::default(),
             pubsub: Default::default(),
+            aof: Default::default(),
         }
     }
 
@@ -407,6 +410,8 @@ impl Server {
             self.active_expire_cycle();
         }
         crate::multi::drain_expired(self);
+        // Persistence (aof helper): expiry DELs, write retries, rewrite slices.
+        crate::aof::cron(self);
         let steps = if self.config.active_rehashing { 100 } else { 0 };
         for db in &mut self.dbs {
             db.housekeeping(steps);

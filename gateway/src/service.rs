@@ -71,7 +71,12 @@ impl Service {
             };
             let (url, local) = match &settings.backend {
                 BackendConfig::Embedded => {
-                    let engine = start_engine(partition, settings.embedded_port, &settings.engine)?;
+                    let engine = start_engine(
+                        partition,
+                        settings.embedded_port,
+                        &settings.engine,
+                        &config.data_dir,
+                    )?;
                     let url = format!("redis://127.0.0.1:{}", engine.port());
                     tracing::info!(partition = partition.name(), addr = %engine.addr(), "embedded engine listening");
                     let local = engine.local_client();
@@ -224,20 +229,46 @@ fn start_engine(
     partition: Partition,
     port: u16,
     params: &std::collections::BTreeMap<String, String>,
+    data_dir: &std::path::Path,
 ) -> Result<EngineHandle, StartError> {
     let mut engine_config = tradestate_engine::Config::default();
+    // Persistence: the engine's files live in <data_dir>/<partition> unless `dir` is given.
+    let dir = match params.get("dir") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => data_dir.join(partition.name()),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        StartError(format!(
+            "partitions.{}: cannot create the engine's data directory {}: {e} (check data_dir)",
+            partition.name(),
+            dir.display()
+        ))
+    })?;
     let base = [
         ("bind", "127.0.0.1".to_string()),
         ("port", port.to_string()),
+        ("dir", dir.display().to_string()),
     ];
-    let extra = params.iter().map(|(k, v)| (k.as_str(), v.clone()));
+    let extra = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != "dir")
+        .map(|(k, v)| (k.as_str(), v.clone()));
     for (name, value) in base.into_iter().chain(extra) {
-        engine_config.set(name, &value, false).map_err(|e| {
-            StartError(format!(
+        if let Err(e) = engine_config.set(name, &value, false) {
+            // An engine built without RDB snapshots refuses `save` rules: the partition
+            // runs on its append only file (if on) alone, and the log says so.
+            if name == "save" && e.to_string().contains("not supported by this server") {
+                tracing::warn!(
+                    partition = partition.name(),
+                    "RDB snapshots are not available in this engine build; `save` is ignored"
+                );
+                continue;
+            }
+            return Err(StartError(format!(
                 "config: partitions.{}.engine.{name}: {e}",
                 partition.name()
-            ))
-        })?;
+            )));
+        }
     }
     tradestate_engine::start(partition.name(), engine_config).map_err(|e| {
         StartError(format!(

@@ -15,6 +15,15 @@ async fn start_service_with(tweak: impl FnOnce(&mut tradestate_config::Config)) 
     let mut config = tradestate_config::load_from(None, &[]).expect("defaults load");
     config.listen.http = "127.0.0.1:0".parse().unwrap();
     config.listen.resp = Some("127.0.0.1:0".parse().unwrap());
+    // Embedded engines persist under data_dir: a fresh one per service.
+    config.data_dir = std::env::temp_dir().join(format!(
+        "tradestate-loadgen-e2e-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
     for name in ["ris", "rts", "rtss"] {
         config.partitions.get_mut(name).unwrap().embedded_port = 0;
     }

@@ -46,6 +46,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 15;
     pub const ALLOW_BUSY: u32 = 1 << 16;
     pub const SENTINEL: u32 = 1 << 17;
+    /// Persistence (aof helper): BGREWRITEAOF, SAVE, BGSAVE ...
+    pub const NO_ASYNC_LOADING: u32 = 1 << 18;
 
     /// (flag, name) in the order Redis prints them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -64,6 +66,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (SENTINEL, "sentinel"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
@@ -403,6 +406,20 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     // CLIENT LIST shows the running command and the memory of its arguments.
     ctx.client.last_command = stat_id;
     ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
+    // --- persistence (aof helper): writes refused while the AOF cannot be written; during
+    // a rewrite, the keys a write names are written to the new file first ---
+    if ctx.server.aof.enabled && target.flags & flags::WRITE != 0 {
+        if let Some(e) = crate::aof::refuse_writes(ctx.server) {
+            ctx.server.command_stats[stat_id].rejected_calls += 1;
+            ctx.server.stats.record_error(&e);
+            ctx.out.error(&e);
+            return;
+        }
+        if ctx.server.aof.rewrite.is_some() {
+            crate::aof::rewrite::before_write(ctx.server, ctx.client.db, spec, sub, argv);
+        }
+    }
+    let reply_mark = ctx.out.buf.len();
     let started = Instant::now();
     let result = (target.handler)(ctx, argv);
     let elapsed = started.elapsed().as_micros() as u64;
@@ -426,6 +443,11 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         Ok(()) if target.flags & flags::WRITE != 0 => {
             ctx.server.dirty += 1;
+            // Persistence (aof helper): log the write (a blocked command has done nothing).
+            if ctx.server.aof.enabled && ctx.client.block_request.is_none() {
+                let reply = &ctx.out.buf[reply_mark.min(ctx.out.buf.len())..];
+                crate::aof::propagate::after_write(ctx.server, ctx.client.db, spec, argv, reply);
+            }
             signal_written_keys(ctx, target, argv);
             crate::multi::touch_written_keys(ctx, target, argv);
             if let Some(touched) = flush_touches {

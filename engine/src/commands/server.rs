@@ -329,7 +329,7 @@ fn info_memory(ctx: &mut Ctx, t: &mut String) {
         "mem_clients_slaves" => 0,
         "mem_clients_normal" => clients,
         "mem_cluster_links" => 0,
-        "mem_aof_buffer" => 0,
+        "mem_aof_buffer" => ctx.server.aof.buf.capacity(),
         "mem_allocator" => crate::memory::allocator_name(),
         "active_defrag_running" => 0,
         "lazyfree_pending_objects" => crate::lazyfree::pending_objects(),
@@ -361,19 +361,14 @@ fn info_persistence(ctx: &mut Ctx, t: &mut String) {
         "rdb_last_cow_size" => 0,
         "rdb_last_load_keys_expired" => 0,
         "rdb_last_load_keys_loaded" => 0,
-        "aof_enabled" => 0,
-        "aof_rewrite_in_progress" => 0,
-        "aof_rewrite_scheduled" => 0,
-        "aof_last_rewrite_time_sec" => -1,
-        "aof_current_rewrite_time_sec" => -1,
-        "aof_last_bgrewrite_status" => "ok",
-        "aof_rewrites" => 0,
-        "aof_rewrites_consecutive_failures" => 0,
-        "aof_last_write_status" => "ok",
-        "aof_last_cow_size" => 0,
+    );
+    // Persistence (aof helper).
+    crate::aof::info_fields(s, t);
+    fields!(t,
         "module_fork_in_progress" => 0,
         "module_fork_last_cow_size" => 0,
     );
+    crate::aof::info_enabled_fields(s, t);
 }
 
 fn info_stats(ctx: &mut Ctx, t: &mut String) {
@@ -673,6 +668,10 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             if ctx.server.config.requirepass != old_password {
                 let new_password = ctx.server.config.requirepass.clone();
                 ctx.server.acl.set_default_password(new_password.as_deref());
+            }
+            // Persistence (aof helper): appendonly / appendfsync take effect.
+            if let Err(e) = crate::aof::config_changed(ctx.server) {
+                return Err(CmdError::msg(format!("ERR CONFIG SET failed - {e}")));
             }
             ctx.out.ok();
             Ok(())

@@ -145,6 +145,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     // --- server -------------------------------------------------------------------------------
     cmd!("info", -1, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "1.0.0", "Returns information and statistics about the server.", "O(1)", server::info),
     cmd!("time", 1, LOADING | STALE | FAST, (0, 0, 0), Server, "2.6.0", "Returns the server time.", "O(1)", server::time),
+    // Persistence (aof helper): BGREWRITEAOF.
+    cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "O(1)", crate::aof::rewrite::bgrewriteaof),
     cmd!("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "O(1)", server::lastsave),
     cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, (0, 0, 0), Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", server::shutdown),
     cmd!("dbsize", 1, READONLY | FAST, (0, 0, 0), Server, "1.0.0", "Returns the number of keys in the database.", "O(1)", generic::dbsize),

@@ -68,6 +68,8 @@ pub fn test_config(target: &Target) -> Config {
         })
         .collect();
     config.auth.operator_tokens = vec![OPERATOR_TOKEN.to_string()];
+    // Embedded engines persist under data_dir: each service gets a fresh one.
+    config.data_dir = temp_data_dir();
     for (i, name) in ["ris", "rts", "rtss"].iter().enumerate() {
         let partition = config.partitions.get_mut(name).unwrap();
         partition.embedded_port = 0;
@@ -78,6 +80,19 @@ pub fn test_config(target: &Target) -> Config {
         }
     }
     config
+}
+
+/// A new, empty directory under the system's temp dir.
+pub fn temp_data_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tradestate-gateway-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Starts the service for `target` after `tweak` adjusts the test config. Real redis-servers

@@ -1,0 +1,598 @@
+//! The append only file with the `tradestate-engine` binary as operators run it: every
+//! acknowledged write survives kill -9 (appendfsync everysec and always), a truncated tail is
+//! cut and the engine starts, a corrupt middle refuses the start naming the offset,
+//! BGREWRITEAOF under write load keeps every write and shrinks the file, and every type
+//! survives a restart.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, RawClient, Reply};
+
+struct Engine {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Engine {
+    fn client(&self) -> RawClient {
+        RawClient::connect(self.port).expect("connect")
+    }
+
+    /// SIGKILL: no chance to flush or sync anything.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tradestate-aof-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn command(dir: &Path, port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradestate-engine"));
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", &dir.display().to_string(), "--appendonly", "yes"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Engine {
+    let port = free_port();
+    let child = command(dir, port, extra)
+        .spawn()
+        .expect("spawn tradestate-engine");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut c) = RawClient::connect(port) {
+            if c.call(&[b"PING"]) == b"+PONG\r\n" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "engine did not start on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Engine { child, port }
+}
+
+/// Starts the engine expecting it to refuse; returns its output.
+fn refused_start(dir: &Path, extra: &[&str]) -> String {
+    let out = command(dir, free_port(), extra)
+        .output()
+        .expect("run tradestate-engine");
+    assert!(!out.status.success(), "the engine started");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn aof_path(dir: &Path) -> PathBuf {
+    dir.join("appendonly.aof")
+}
+
+fn bulk(r: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(r);
+    if text.starts_with("$-1") {
+        return None;
+    }
+    text.split("\r\n").nth(1).map(str::to_string)
+}
+
+/// Writers on their own connections; each records the writes it saw acknowledged.
+/// Writer `w` does `SET k:w:i i`, `RPUSH l:w i`, `INCR c:w` for i = 0, 1, ...
+fn run_writers(
+    port: u16,
+    writers: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..writers)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let Ok(mut c) = RawClient::connect(port) else {
+                    return 0;
+                };
+                let mut acked = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let i = acked.to_string();
+                    let k = format!("k:{w}:{i}");
+                    let l = format!("l:{w}");
+                    let n = format!("c:{w}");
+                    c.send(&[b"SET", k.as_bytes(), i.as_bytes()]);
+                    c.send(&[b"RPUSH", l.as_bytes(), i.as_bytes()]);
+                    c.send(&[b"INCR", n.as_bytes()]);
+                    let ok = (0..3).all(|_| c.try_read_reply().is_ok());
+                    if !ok {
+                        break;
+                    }
+                    acked += 1;
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
+/// Every acknowledged write is there, and nothing contradicts the order they were sent in.
+fn check_writes(c: &mut RawClient, acked: &[u64]) {
+    for (w, &n) in acked.iter().enumerate() {
+        assert!(n > 0, "writer {w} got no acknowledgement");
+        for i in [0, n / 2, n - 1] {
+            let k = format!("k:{w}:{i}");
+            assert_eq!(
+                bulk(&c.call(&[b"GET", k.as_bytes()])).as_deref(),
+                Some(i.to_string().as_str()),
+                "acknowledged SET {k} lost"
+            );
+        }
+        let l = format!("l:{w}");
+        let len: u64 = String::from_utf8_lossy(&c.call(&[b"LLEN", l.as_bytes()]))[1..]
+            .trim()
+            .parse()
+            .expect("llen");
+        // The write in flight at the kill may or may not have been logged.
+        assert!(
+            len == n || len == n + 1,
+            "list {l}: {len} elements, {n} acknowledged"
+        );
+        let last = (len - 1).to_string();
+        let tail = c.call(&[b"LINDEX", l.as_bytes(), b"-1"]);
+        assert_eq!(
+            bulk(&tail).as_deref(),
+            Some(last.as_str()),
+            "list {l} out of order"
+        );
+        let counter = c.call(&[b"GET", format!("c:{w}").as_bytes()]);
+        let counter: u64 = bulk(&counter).expect("counter").parse().expect("int");
+        assert!(
+            counter == n || counter == n + 1,
+            "counter {w}: {counter} vs {n}"
+        );
+    }
+}
+
+fn kill9_under_load(fsync: &str) {
+    let dir = temp_dir(&format!("kill9-{fsync}"));
+    let engine = start(&dir, &["--appendfsync", fsync]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = run_writers(engine.port, 4, stop.clone());
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGKILL while the writers are mid-stream.
+    engine.kill9();
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<u64> = writers
+        .into_iter()
+        .map(|h| h.join().expect("writer"))
+        .collect();
+    let engine = start(&dir, &["--appendfsync", fsync]);
+    check_writes(&mut engine.client(), &acked);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill9_keeps_every_acknowledged_write_everysec() {
+    kill9_under_load("everysec");
+}
+
+#[test]
+fn kill9_keeps_every_acknowledged_write_always() {
+    kill9_under_load("always");
+}
+
+#[test]
+fn truncated_tail_is_cut_or_refused_as_configured() {
+    let dir = temp_dir("truncated");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    c.call(&[b"SET", b"a", b"1"]);
+    c.call(&[b"SET", b"b", b"2"]);
+    c.call(&[b"SET", b"c", b"3"]);
+    engine.kill9();
+    let path = aof_path(&dir);
+    let full = std::fs::read(&path).expect("aof");
+    // Cut in the middle of the last command.
+    std::fs::write(&path, &full[..full.len() - 5]).expect("cut");
+    let out = refused_start(&dir, &["--aof-load-truncated", "no"]);
+    assert!(out.contains("Unexpected end of file"), "{out}");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    assert_eq!(bulk(&c.call(&[b"GET", b"b"])).as_deref(), Some("2"));
+    assert_eq!(bulk(&c.call(&[b"GET", b"c"])), None);
+    // The file was repaired: writes after the cut follow whole commands.
+    c.call(&[b"SET", b"d", b"4"]);
+    engine.kill9();
+    let engine = start(&dir, &["--aof-load-truncated", "no"]);
+    let mut c = engine.client();
+    assert_eq!(bulk(&c.call(&[b"GET", b"d"])).as_deref(), Some("4"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn corrupt_middle_refuses_to_start_naming_the_offset() {
+    let dir = temp_dir("corrupt");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    c.call(&[b"SET", b"a", b"1"]);
+    let before = std::fs::metadata(aof_path(&dir)).expect("aof").len();
+    c.call(&[b"SET", b"b", b"2"]);
+    c.call(&[b"SET", b"c", b"3"]);
+    engine.kill9();
+    let path = aof_path(&dir);
+    let mut data = std::fs::read(&path).expect("aof");
+    data[before as usize] = b'#';
+    std::fs::write(&path, &data).expect("corrupt");
+    let out = refused_start(&dir, &[]);
+    let expected = format!("at offset {before}");
+    assert!(
+        out.contains("Bad file format reading the append only file"),
+        "{out}"
+    );
+    assert!(out.contains(&expected), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn info_field(c: &mut RawClient, name: &str) -> String {
+    let info = c.call(&[b"INFO", b"persistence"]);
+    let text = String::from_utf8_lossy(&info).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[test]
+fn bgrewriteaof_under_write_load_keeps_every_write_and_shrinks_the_file() {
+    let dir = temp_dir("rewrite");
+    let engine = start(&dir, &["--hz", "50", "--auto-aof-rewrite-percentage", "0"]);
+    let mut c = engine.client();
+    // A keyspace large enough that the rewrite takes many slices, with many overwrites so
+    // the log is much larger than the state.
+    for round in 0..5 {
+        for chunk in 0..20 {
+            let mut args: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+            for i in 0..1000 {
+                args.push(format!("pre:{}", chunk * 1000 + i).into_bytes());
+                args.push(format!("{round}").into_bytes());
+            }
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            c.call(&refs);
+        }
+    }
+    let before = std::fs::metadata(aof_path(&dir)).expect("aof").len();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = run_writers(engine.port, 3, stop.clone());
+    // Writers also change keys the rewrite has not reached yet.
+    let toucher = {
+        let stop = stop.clone();
+        let port = engine.port;
+        std::thread::spawn(move || {
+            let mut c = RawClient::connect(port).expect("connect");
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let k = format!("pre:{}", (n * 7919) % 20_000);
+                c.call(&[b"APPEND", k.as_bytes(), b"+"]);
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        c.call(&[b"BGREWRITEAOF"]),
+        b"+Background append only file rewriting started\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while info_field(&mut c, "aof_rewrites") != "1" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<u64> = writers
+        .into_iter()
+        .map(|h| h.join().expect("writer"))
+        .collect();
+    let touches = toucher.join().expect("toucher");
+    assert!(touches > 0);
+    let state = dump(&mut c);
+    let after = std::fs::metadata(aof_path(&dir)).expect("aof").len();
+    assert!(
+        after < before,
+        "file {before} -> {after} bytes: not smaller"
+    );
+    engine.kill9();
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    check_writes(&mut c, &acked);
+    assert!(
+        dump(&mut c) == state,
+        "keyspace differs after rewrite + restart"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every key of every database with its type, content and expiry, in a comparable form.
+fn dump(c: &mut RawClient) -> Dump {
+    let mut out = Vec::new();
+    for db in 0..4usize {
+        c.call(&[b"SELECT", db.to_string().as_bytes()]);
+        let keys = c.call(&[b"KEYS", b"*"]);
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        let mut lines = keys.split(|&b| b == b'\n').skip(1);
+        while let (Some(_len), Some(name)) = (lines.next(), lines.next()) {
+            names.push(name.strip_suffix(b"\r").unwrap_or(name).to_vec());
+        }
+        names.sort();
+        for k in names {
+            let mut v = c.call(&[b"TYPE", &k]);
+            let ty = String::from_utf8_lossy(&v).trim().to_string();
+            let content: Vec<u8> = match ty.as_str() {
+                "+string" => c.call(&[b"GET", &k]),
+                "+list" => c.call(&[b"LRANGE", &k, b"0", b"-1"]),
+                "+set" => {
+                    c.send(&[b"SMEMBERS", &k]);
+                    c.read_reply().sorted().raw()
+                }
+                "+hash" => {
+                    c.send(&[b"HGETALL", &k]);
+                    sorted_pairs(c.read_reply())
+                }
+                "+zset" => c.call(&[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"]),
+                "+stream" => stream_dump(c, &k),
+                other => panic!("unexpected type {other}"),
+            };
+            v.extend(content);
+            v.extend(c.call(&[b"PEXPIRETIME", &k]));
+            out.push((db, k, v));
+        }
+    }
+    c.call(&[b"SELECT", b"0"]);
+    out
+}
+
+fn sorted_pairs(r: Reply) -> Vec<u8> {
+    match r {
+        Reply::Aggregate(_, items) => {
+            let mut pairs: Vec<Vec<u8>> = items
+                .chunks(2)
+                .map(|p| p.iter().flat_map(|r| r.raw()).collect())
+                .collect();
+            pairs.sort();
+            pairs.concat()
+        }
+        leaf => leaf.raw(),
+    }
+}
+
+/// Entries, stream metadata, groups and their PELs (without idle times, which move).
+fn stream_dump(c: &mut RawClient, k: &[u8]) -> Vec<u8> {
+    let mut v = c.call(&[b"XRANGE", k, b"-", b"+"]);
+    c.send(&[b"XINFO", b"STREAM", k]);
+    if let Reply::Aggregate(_, items) = c.read_reply() {
+        for pair in items.chunks(2) {
+            let name = pair[0].raw();
+            let keep = [
+                &b"last-generated-id"[..],
+                b"max-deleted-entry-id",
+                b"entries-added",
+                b"groups",
+                b"length",
+            ];
+            if keep.iter().any(|n| name.windows(n.len()).any(|w| w == *n)) {
+                v.extend(pair[0].raw());
+                v.extend(pair[1].raw());
+            }
+        }
+    }
+    c.send(&[b"XINFO", b"GROUPS", k]);
+    let groups = c.read_reply();
+    v.extend(groups.raw());
+    if let Reply::Aggregate(_, groups) = groups {
+        for g in groups {
+            let Reply::Aggregate(_, fields) = g else {
+                continue;
+            };
+            let name = match &fields[1] {
+                Reply::Leaf(b) => bulk(b).unwrap_or_default(),
+                _ => continue,
+            };
+            v.extend(c.call(&[b"XPENDING", k, name.as_bytes()]));
+            c.send(&[b"XPENDING", k, name.as_bytes(), b"-", b"+", b"1000"]);
+            if let Reply::Aggregate(_, pel) = c.read_reply() {
+                for p in pel {
+                    if let Reply::Aggregate(_, f) = p {
+                        // id, consumer, (idle skipped), delivery count
+                        v.extend(f[0].raw());
+                        v.extend(f[1].raw());
+                        v.extend(f[3].raw());
+                    }
+                }
+            }
+            c.send(&[b"XINFO", b"CONSUMERS", k, name.as_bytes()]);
+            if let Reply::Aggregate(_, consumers) = c.read_reply() {
+                for cons in consumers {
+                    if let Reply::Aggregate(_, f) = cons {
+                        v.extend(f[1].raw()); // name
+                        v.extend(f[3].raw()); // pending
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+fn fill_every_type(c: &mut RawClient) {
+    let calls: &[&[&[u8]]] = &[
+        &[b"SET", b"str", b"hello \x00\xff"],
+        &[b"SET", b"int", b"12345"],
+        &[b"SET", b"ttl", b"v", b"EX", b"1000"],
+        &[b"INCRBYFLOAT", b"float", b"1.1"],
+        &[b"INCRBYFLOAT", b"float", b"2.2"],
+        &[b"RPUSH", b"list", b"a", b"b", b"c", b"d"],
+        &[b"LPOP", b"list"],
+        &[b"SADD", b"intset", b"1", b"2", b"3"],
+        &[b"SADD", b"set", b"x", b"y", b"z", b"w"],
+        &[b"SPOP", b"set"],
+        &[b"HSET", b"hash", b"f1", b"v1", b"f2", b"v2"],
+        &[b"HINCRBYFLOAT", b"hash", b"f3", b"0.5"],
+        &[
+            b"ZADD", b"zset", b"1.5", b"a", b"-inf", b"b", b"+inf", b"c", b"0.1", b"d",
+        ],
+        &[b"XADD", b"stream", b"*", b"f", b"v"],
+        &[b"XADD", b"stream", b"*", b"f", b"w"],
+        &[
+            b"XADD", b"stream", b"MAXLEN", b"~", b"100", b"*", b"g", b"x",
+        ],
+        &[b"XADD", b"stream", b"*", b"h", b"y"],
+        &[b"XGROUP", b"CREATE", b"stream", b"g1", b"0"],
+        &[b"XGROUP", b"CREATE", b"stream", b"g2", b"$"],
+        &[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g1",
+            b"alice",
+            b"COUNT",
+            b"2",
+            b"STREAMS",
+            b"stream",
+            b">",
+        ],
+        &[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g1",
+            b"bob",
+            b"COUNT",
+            b"1",
+            b"STREAMS",
+            b"stream",
+            b">",
+        ],
+        &[b"XGROUP", b"CREATECONSUMER", b"stream", b"g2", b"carol"],
+        &[b"XCLAIM", b"stream", b"g1", b"carol", b"0", b"0-1"],
+        &[b"XDEL", b"stream", b"0-1"],
+        &[b"XGROUP", b"CREATE", b"empty", b"g", b"$", b"MKSTREAM"],
+        &[b"XADD", b"trimmed", b"1-1", b"a", b"b"],
+        &[b"XTRIM", b"trimmed", b"MAXLEN", b"0"],
+        &[b"SELECT", b"2"],
+        &[b"SET", b"db2", b"two"],
+        &[b"PEXPIRE", b"db2", b"5000000"],
+        &[b"SELECT", b"0"],
+    ];
+    for args in calls {
+        let r = c.call(args);
+        assert!(
+            !r.starts_with(b"-"),
+            "{:?}: {}",
+            args,
+            String::from_utf8_lossy(&r)
+        );
+    }
+}
+
+#[test]
+fn every_type_survives_restart_and_rewrite() {
+    let dir = temp_dir("types");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    fill_every_type(&mut c);
+    let state = dump(&mut c);
+    assert!(state.len() >= 13, "{} keys", state.len());
+    engine.kill9();
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    assert_same(&dump(&mut c), &state, "after restart");
+    c.call(&[b"BGREWRITEAOF"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrites") != "1" {
+        assert!(Instant::now() < deadline, "rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    engine.kill9();
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    assert_same(&dump(&mut c), &state, "after rewrite + restart");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+type Dump = Vec<(usize, Vec<u8>, Vec<u8>)>;
+
+fn assert_same(now: &Dump, before: &Dump, when: &str) {
+    for (a, b) in now.iter().zip(before) {
+        assert!(
+            a == b,
+            "{when}: db {} key {} is\n{}\nwas\n{}",
+            a.0,
+            String::from_utf8_lossy(&a.1),
+            String::from_utf8_lossy(&a.2),
+            String::from_utf8_lossy(&b.2)
+        );
+    }
+    assert_eq!(now.len(), before.len(), "{when}: key count");
+}
+
+#[test]
+fn appendonly_turned_on_at_runtime_writes_the_keyspace_first() {
+    let dir = temp_dir("runtime");
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tradestate-engine"));
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", &dir.display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let engine = Engine {
+        child: cmd.spawn().expect("spawn"),
+        port,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        if let Ok(c) = RawClient::connect(port) {
+            break c;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    c.call(&[b"SET", b"before", b"1"]);
+    assert_eq!(
+        c.call(&[b"CONFIG", b"SET", b"appendonly", b"yes"]),
+        b"+OK\r\n"
+    );
+    c.call(&[b"SET", b"after", b"2"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.call(&[b"SET", b"later", b"3"]);
+    engine.kill9();
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    for (k, v) in [("before", "1"), ("after", "2"), ("later", "3")] {
+        assert_eq!(
+            bulk(&c.call(&[b"GET", k.as_bytes()])).as_deref(),
+            Some(v),
+            "{k}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
