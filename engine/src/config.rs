@@ -21,14 +21,16 @@
 //!   latency-tracking(-info-percentiles), enable-debug-command, enable-protected-configs,
 //!   slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
 //!   client-output-buffer-limit normal (replica and pubsub classes are stored), aclfile,
-//!   loglevel/logfile/pidfile (the standalone binary).
+//!   loglevel/logfile/pidfile (the standalone binary), save, dbfilename, dir (the RDB file is
+//!   `dir/dbfilename`; `dir` does not chdir, several engines share a process),
+//!   rdbcompression, rdbchecksum.
 //! - Only the value that describes this engine is accepted (the feature does not exist):
-//!   save "", appendonly no, maxmemory-clients 0, notify-keyspace-events "",
+//!   appendonly no, maxmemory-clients 0, notify-keyspace-events "",
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
 //!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no,
 //!   shutdown-on-sigint/sigterm default.
 //! - Stored and reported, inert because their feature is absent or off: repl-*, min-replicas-*,
-//!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*,
+//!   cluster-*, aof-*, rdb-del-sync-files, rdb-key-save-delay, tls-*,
 //!   active-defrag-*, and the process tuning knobs (jemalloc-bg-thread, set-proc-title, ...).
 //! - Fixed here although Redis 7 can change them at runtime: port and bind (the listeners are
 //!   bound once, when the engine starts).
@@ -179,7 +181,6 @@ const POLICIES: &[&str] = &[
 ];
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 
-const NO_PERSISTENCE: &str = "persistence (RDB snapshots) is not supported by this server";
 const NO_AOF: &str = "the append only file is not supported by this server";
 const NO_CLUSTER: &str = "cluster mode is not supported by this server";
 const NO_REPLICATION: &str = "replication is not supported by this server";
@@ -370,7 +371,9 @@ pub static PARAMS: &[ParamSpec] = &[
     p("tls-ciphersuites", Kind::Text, ""),
     // Special syntax.
     p("dir", Kind::Dir, "").flags(PROTECTED),
-    p("save", Kind::Save, "").only("", NO_PERSISTENCE),
+    // Persistence (rdb helper): honoured. The default stays "" (no automatic saves) so an
+    // embedded engine writes nothing unless configured; redis.conf files set their rules.
+    p("save", Kind::Save, ""),
     p(
         "client-output-buffer-limit",
         Kind::OutputBufferLimit,
@@ -1359,7 +1362,7 @@ mod tests {
     #[test]
     fn unsupported_features_keep_truthful_values() {
         let mut c = Config::default();
-        assert!(c.set("save", "3600 1", false).is_err());
+        c.set("save", "3600 1", false).unwrap();
         assert!(c.set("appendonly", "yes", false).is_err());
         c.set("maxmemory", "1mb", false).unwrap();
         assert_eq!(c.memory.maxmemory, 1 << 20);

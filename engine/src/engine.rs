@@ -301,6 +301,11 @@ async fn run(
     if let Some(a) = addrs.first() {
         server.tcp_port = a.port();
     }
+    // Persistence (rdb helper): load dump.rdb before accepting clients.
+    if let Err(e) = crate::rdb::load_at_start(&mut server) {
+        let _ = ready.send(Err(e));
+        return;
+    }
     let server = Rc::new(RefCell::new(server));
     tracing::info!(engine = %name, addrs = ?addrs, unixsocket = %unix_path, "engine ready to accept connections");
     let _ = ready.send(Ok(addrs));
@@ -312,6 +317,7 @@ async fn run(
         tokio::task::spawn_local(accept_unix(l, server.clone(), unix_path.clone()));
     }
     tokio::task::spawn_local(cron(server.clone()));
+    tokio::task::spawn_local(crate::rdb::snapshot::driver(server.clone()));
     tokio::task::spawn_local(crate::local::serve(local_requests, server.clone()));
     let shutdown = server.borrow().shutdown_notify.clone();
     tokio::select! {
@@ -322,6 +328,7 @@ async fn run(
         }
     }
     tracing::info!(engine = %name, "engine shutting down");
+    crate::rdb::save_on_stop(&mut server.borrow_mut());
     if !unix_path.is_empty() {
         let _ = std::fs::remove_file(&unix_path);
     }

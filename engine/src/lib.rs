@@ -30,6 +30,7 @@ pub mod lazyfree;
 pub mod local;
 pub mod memory;
 pub mod protocol;
+pub mod rdb;
 pub mod server;
 pub mod slowlog;
 pub mod types;

@@ -278,6 +278,8 @@ pub struct Server {
     pub latency: crate::latency::LatencyMonitor,
     /// CLIENT PAUSE.
     pub pause: crate::clientctl::PauseState,
+    // --- persistence (rdb helper) ---
+    pub rdb: crate::rdb::RdbState,
 }
 
 impl Server {
@@ -325,6 +327,7 @@ impl Server {
             slowlog: Default::default(),
             latency: Default::default(),
             pause: Default::default(),
+            rdb: Default::default(),
         }
     }
 
@@ -396,6 +399,7 @@ impl Server {
         for db in &mut self.dbs {
             db.housekeeping(steps);
         }
+        crate::rdb::state::cron(self); // save rules, finished BGSAVE
     }
 
     /// Samples the instantaneous metrics every 100 ms, whatever `hz` is.

@@ -10,6 +10,7 @@ pub mod generic;
 pub mod hash;
 pub mod list;
 pub mod memory;
+pub mod persist;
 pub mod server;
 pub mod set;
 pub mod stream;
