@@ -45,6 +45,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 15;
     pub const ALLOW_BUSY: u32 = 1 << 16;
     pub const SENTINEL: u32 = 1 << 17;
+    /// Persistence (rdb helper): SAVE/BGSAVE are refused while loading asynchronously.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 18;
 
     /// (flag, name) in the order Redis prints them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -63,6 +65,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (SENTINEL, "sentinel"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
