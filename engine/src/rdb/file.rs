@@ -147,30 +147,48 @@ pub fn load_into(
     limits: LoadLimits,
     now_ms: i64,
 ) -> Result<LoadCounts, super::RdbError> {
-    let mut counts = LoadCounts::default();
+    let counts = std::cell::Cell::new(LoadCounts::default());
+    // Both callbacks need the databases: the key sink and the RESIZEDB hint, which sizes the
+    // tables once instead of letting them grow (and rehash) while loading.
+    let dbs = std::cell::RefCell::new(dbs);
     let mut sink = |k: LoadedKey| -> Result<(), String> {
+        let mut c = counts.get();
         if k.expire_ms.is_some_and(|at| at <= now_ms) {
-            counts.expired += 1;
+            c.expired += 1;
+            counts.set(c);
             return Ok(());
         }
+        let mut dbs = dbs.borrow_mut();
         let Some(db) = dbs.get_mut(k.db) else {
             return Err(format!("database {} does not exist", k.db));
         };
-        if db.keys.get(&k.key[..]).is_some() {
+        // One lookup: `insert_new` leaves an existing key alone, so an unchanged size means
+        // the file holds the key twice.
+        let before = db.keys.len();
+        db.insert_new(&k.key, k.value);
+        if db.keys.len() == before {
             return Err(format!(
                 "duplicate key '{}'",
                 String::from_utf8_lossy(&k.key)
             ));
         }
-        db.insert_new(&k.key, k.value);
         if let Some(at) = k.expire_ms {
             db.set_expire(&k.key, at);
         }
-        counts.loaded += 1;
+        c.loaded += 1;
+        counts.set(c);
         Ok(())
     };
-    super::load(bytes, limits, &mut sink)?;
-    Ok(counts)
+    let mut sizes = |db: usize, keys: u64, expires: u64| {
+        if let Some(d) = dbs.borrow_mut().get_mut(db) {
+            // A hint only: capped so a corrupt file cannot make us allocate wildly.
+            let cap = bytes.len() as u64 / 4;
+            d.keys.reserve(keys.min(cap) as usize);
+            d.expires.reserve(expires.min(cap) as usize);
+        }
+    };
+    super::read::load_with_sizes(bytes, limits, &mut sink, &mut sizes)?;
+    Ok(counts.get())
 }
 
 /// Loads `dir/dbfilename` into the server if the file exists (engine start, DEBUG RELOAD).

@@ -8,15 +8,18 @@
 //! The compressor is a greedy single-hash matcher like liblzf's; its output is what any LZF
 //! decoder (redis-server's included) reads.
 
-const HASH_BITS: u32 = 14;
+/// Largest hash table (entries, log2); small inputs use a table sized to them, so
+/// compressing a 30-byte string does not clear 64 KB.
+const MAX_HASH_BITS: u32 = 14;
+const MIN_HASH_BITS: u32 = 6;
 const MAX_LITERAL: usize = 32;
 const MAX_OFFSET: usize = 1 << 13;
 const MAX_MATCH: usize = 264;
 
 #[inline]
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], bits: u32) -> usize {
     let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
 }
 
 fn flush_literals(out: &mut Vec<u8>, lits: &[u8]) {
@@ -31,11 +34,12 @@ fn flush_literals(out: &mut Vec<u8>, lits: &[u8]) {
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let n = input.len();
     let mut out = Vec::with_capacity(max_out.min(n));
-    let mut table = vec![0u32; 1 << HASH_BITS];
+    let bits = (usize::BITS - n.leading_zeros()).clamp(MIN_HASH_BITS, MAX_HASH_BITS);
+    let mut table = vec![0u32; 1 << bits];
     let mut lit_start = 0;
     let mut i = 0;
     while i + 2 < n {
-        let h = hash3(&input[i..]);
+        let h = hash3(&input[i..], bits);
         let candidate = table[h] as usize;
         table[h] = (i + 1) as u32;
         if candidate > 0 {
@@ -64,7 +68,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 let end = i + len;
                 let mut j = i + 1;
                 while j < end && j + 2 < n {
-                    table[hash3(&input[j..])] = (j + 1) as u32;
+                    table[hash3(&input[j..], bits)] = (j + 1) as u32;
                     j += 1;
                 }
                 i = end;

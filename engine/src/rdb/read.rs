@@ -538,6 +538,17 @@ pub fn load(
     limits: LoadLimits,
     sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
 ) -> Result<LoadInfo, RdbError> {
+    load_with_sizes(buf, limits, sink, &mut |_, _, _| {})
+}
+
+/// [`load`], also passing each RESIZEDB hint (db, keys, expires) so tables can be sized
+/// once instead of growing while loading.
+pub fn load_with_sizes(
+    buf: &[u8],
+    limits: LoadLimits,
+    sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
+    sizes: &mut dyn FnMut(usize, u64, u64),
+) -> Result<LoadInfo, RdbError> {
     let mut r = Reader {
         buf,
         pos: 0,
@@ -596,8 +607,9 @@ pub fn load(
                 db = n as usize;
             }
             OP_RESIZEDB => {
-                r.len()?;
-                r.len()?;
+                let keys = r.len()?;
+                let expires = r.len()?;
+                sizes(db, keys, expires);
             }
             OP_AUX => {
                 let k = r.string()?;

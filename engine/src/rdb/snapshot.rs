@@ -5,7 +5,7 @@
 //! - Starting a snapshot bumps each database's epoch; every entry carries the epoch in which
 //!   it was last handled (`Entry::snap`). Entries whose mark differs from the epoch are
 //!   pending: they still hold their value from the snapshot instant.
-//! - The driver task walks each dictionary with its scan cursor in slices of about one
+//! - The driver task walks each dictionary with its scan cursor in slices of about a quarter
 //!   millisecond, serialising pending entries and marking them done.
 //! - Write barrier: `Db` calls [`DbSnap::save_if_pending`] before any change to a key (value,
 //!   TTL, deletion, expiry, eviction), so the old value is serialised first. Keys created
@@ -28,8 +28,8 @@ use crate::db::{Db, Entry, Key};
 use crate::dict::Dict;
 use crate::server::Server;
 
-/// Engine time one slice may take.
-const SLICE: Duration = Duration::from_micros(1000);
+/// Engine time one slice may take (a client waits at most about this long for its turn).
+const SLICE: Duration = Duration::from_micros(250);
 /// Bytes queued for the writer above which the driver waits instead of serialising more.
 const MAX_BACKLOG: usize = 64 << 20;
 /// Serialised bytes handed to the writer at once.
@@ -312,7 +312,10 @@ fn flush(s: &mut DbSnap, bg: &BgSave) {
     if s.enc.out.is_empty() {
         return;
     }
-    let mut head = Encoder::new(false);
+    let mut head = Encoder {
+        out: Vec::with_capacity(s.enc.out.len() + 16),
+        compress: false,
+    };
     head.select_db(s.origin);
     if !s.announced {
         head.resize_db(s.keys_at_start, s.expires_at_start);
