@@ -22,14 +22,16 @@
 //!   slowlog-log-slower-than, slowlog-max-len, latency-monitor-threshold,
 //!   client-output-buffer-limit normal (replica and pubsub classes are stored), aclfile,
 //!   loglevel/logfile/pidfile (the standalone binary), appendonly, appendfsync,
-//!   appendfilename, aof-load-truncated, auto-aof-rewrite-percentage/-min-size (aof/).
+//!   appendfilename, aof-load-truncated, auto-aof-rewrite-percentage/-min-size (aof/), save,
+//!   dbfilename, dir (the RDB file is `dir/dbfilename`; `dir` does not chdir, several engines
+//!   share a process), rdbcompression, rdbchecksum (rdb/).
 //! - Only the value that describes this engine is accepted (the feature does not exist):
-//!   save "", maxmemory-clients 0,
+//!   maxmemory-clients 0,
 //!   daemonize no, supervised no, syslog-enabled no, cluster-enabled no, replicaof "",
 //!   tls-port 0, io-threads 1, activedefrag no, oom-score-adj no,
 //!   shutdown-on-sigint/sigterm default.
 //! - Stored and reported, inert because their feature is absent or off: repl-*, min-replicas-*,
-//!   cluster-*, aof-*, rdb*, dbfilename, dir (nothing is written), tls-*,
+//!   cluster-*, aof-*, rdb-del-sync-files, rdb-key-save-delay, tls-*,
 //!   active-defrag-*, and the process tuning knobs (jemalloc-bg-thread, set-proc-title, ...).
 //! - Fixed here although Redis 7 can change them at runtime: port and bind (the listeners are
 //!   bound once, when the engine starts).
@@ -180,7 +182,6 @@ const POLICIES: &[&str] = &[
 ];
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 
-const NO_PERSISTENCE: &str = "persistence (RDB snapshots) is not supported by this server";
 const NO_CLUSTER: &str = "cluster mode is not supported by this server";
 const NO_REPLICATION: &str = "replication is not supported by this server";
 const NO_TLS: &str = "TLS is not supported by this server";
@@ -371,7 +372,9 @@ pub static PARAMS: &[ParamSpec] = &[
     p("tls-ciphersuites", Kind::Text, ""),
     // Special syntax.
     p("dir", Kind::Dir, "").flags(PROTECTED),
-    p("save", Kind::Save, "").only("", NO_PERSISTENCE),
+    // Persistence (rdb helper): honoured. The default stays "" (no automatic saves) so an
+    // embedded engine writes nothing unless configured; redis.conf files set their rules.
+    p("save", Kind::Save, ""),
     p(
         "client-output-buffer-limit",
         Kind::OutputBufferLimit,
@@ -1369,7 +1372,7 @@ mod tests {
     #[test]
     fn unsupported_features_keep_truthful_values() {
         let mut c = Config::default();
-        assert!(c.set("save", "3600 1", false).is_err());
+        c.set("save", "3600 1", false).unwrap();
         c.set("maxmemory", "1mb", false).unwrap();
         assert_eq!(c.memory.maxmemory, 1 << 20);
         c.set("maxmemory", "0", false).unwrap();

@@ -18,9 +18,12 @@ pub struct Entry {
     /// decrement (16 bits) shifted left by 8, plus the logarithmic access counter (8 bits) —
     /// Redis's layout (OBJECT FREQ, LFU eviction).
     pub access_s: u32,
-    /// The AOF rewrite that last wrote this key (aof/rewrite.rs); fits in the padding after
-    /// `access_s`, so it costs no memory.
-    pub aof_visit: u32,
+    /// The AOF rewrite that last wrote this key (aof/rewrite.rs), and the RDB snapshot epoch in
+    /// which it was last saved or created (`rdb::snapshot`). 16 bits each so that both fit in
+    /// the padding after `access_s` (an entry stays 32 bytes); their counters reset every mark
+    /// when they wrap, so an old mark can never pass for the current one.
+    pub aof_visit: u16,
+    pub snap: std::cell::Cell<u16>,
 }
 
 impl Entry {
@@ -29,6 +32,7 @@ impl Entry {
             value,
             access_s: (now_ms / 1000) as u32,
             aof_visit: 0,
+            snap: std::cell::Cell::new(0),
         }
     }
 }
@@ -146,9 +150,23 @@ pub struct Db {
     pub aof_deleted: Vec<Key>,
     /// The append only file is loading: nothing expires (the log says when keys went away).
     pub expiry_paused: bool,
+    // --- RDB snapshot (rdb helper): the write barrier's state, see `rdb::snapshot` ---
+    pub snap_epoch: u16,
+    pub snap: Option<Box<crate::rdb::snapshot::DbSnap>>,
 }
 
 impl Db {
+    /// RDB write barrier: before `key` changes (value, TTL or deletion), a background save
+    /// that has not reached it yet serialises its current value.
+    #[inline]
+    pub fn snapshot_barrier(&mut self, key: &[u8]) {
+        if let Some(s) = self.snap.as_deref_mut() {
+            if let Some(e) = self.keys.get(key) {
+                s.save_if_pending(key, e, self.expires.get(key).copied());
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }
@@ -165,6 +183,7 @@ impl Db {
         }
         match self.expires.get(key) {
             Some(&when) if when <= now_ms => {
+                self.snapshot_barrier(key);
                 self.expires.remove(key);
                 if self.aof_track {
                     self.aof_deleted.push(Key::new(key));
@@ -189,6 +208,7 @@ impl Db {
     #[inline]
     pub fn get_mut(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Value> {
         self.expire_if_needed(key, now_ms);
+        self.snapshot_barrier(key);
         let mode = &mut self.mode;
         self.keys.get_mut(key).map(|e| {
             e.access_s = touched_clock(e.access_s, mode.clock, now_ms, &mut mode.seed);
@@ -208,11 +228,16 @@ impl Db {
 
     /// Stores `value` under `key`, dropping any TTL (SET semantics).
     pub fn set(&mut self, key: &[u8], value: Value) {
-        let (slot, _) = self.keys.get_or_insert_with(
+        self.snapshot_barrier(key);
+        let epoch = self.snap_epoch;
+        let (slot, inserted) = self.keys.get_or_insert_with(
             key,
             || key.into(),
             || Entry::new(Value::Str(StrValue::Int(0)), 0),
         );
+        if inserted {
+            slot.snap.set(epoch);
+        }
         let old = std::mem::replace(&mut slot.value, value);
         slot.access_s = fresh_clock(self.mode.clock, crate::util::now_ms());
         crate::lazyfree::free_value(old, self.mode.lazy_server_del);
@@ -224,11 +249,16 @@ impl Db {
     /// Stores `value` under `key`, keeping the TTL of an existing key (KEEPTTL / in-place edits
     /// that replace the value object).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        let (slot, _) = self.keys.get_or_insert_with(
+        self.snapshot_barrier(key);
+        let epoch = self.snap_epoch;
+        let (slot, inserted) = self.keys.get_or_insert_with(
             key,
             || key.into(),
             || Entry::new(Value::Str(StrValue::Int(0)), 0),
         );
+        if inserted {
+            slot.snap.set(epoch);
+        }
         let old = std::mem::replace(&mut slot.value, value);
         slot.access_s = fresh_clock(self.mode.clock, crate::util::now_ms());
         crate::lazyfree::free_value(old, self.mode.lazy_server_del);
@@ -236,6 +266,7 @@ impl Db {
 
     /// Inserts a value for a key known to be absent, returning a reference to it.
     pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Value {
+        let epoch = self.snap_epoch;
         let clock = fresh_clock(self.mode.clock, crate::util::now_ms());
         let (slot, _) = self.keys.get_or_insert_with(
             key,
@@ -244,8 +275,11 @@ impl Db {
                 value,
                 access_s: clock,
                 aof_visit: 0,
+                snap: std::cell::Cell::new(0),
             },
         );
+        // `insert_new` is for absent keys: the entry is new whatever `inserted` says.
+        slot.snap.set(epoch);
         &mut slot.value
     }
 
@@ -254,6 +288,7 @@ impl Db {
         if self.expire_if_needed(key, now_ms) {
             return None;
         }
+        self.snapshot_barrier(key);
         if !self.expires.is_empty() {
             self.expires.remove(key);
         }
@@ -266,6 +301,7 @@ impl Db {
     }
 
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
+        self.snapshot_barrier(key);
         if let Some(slot) = self.expires.get_mut(key) {
             *slot = when_ms;
         } else {
@@ -283,10 +319,18 @@ impl Db {
     }
 
     pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.snapshot_barrier(key);
         self.expires.remove(key).is_some()
     }
 
     pub fn clear(&mut self) {
+        if let Some(s) = self.snap.as_deref_mut() {
+            // A snapshot in progress finishes from the old dictionaries.
+            s.freeze(
+                std::mem::take(&mut self.keys),
+                std::mem::take(&mut self.expires),
+            );
+        }
         self.keys.clear();
         self.expires.clear();
         self.avg_ttl = 0;
@@ -316,7 +360,9 @@ impl Db {
         for (key, when) in &picked {
             if *when <= now_ms {
                 // A sample may hold the same key twice; count only the first removal.
-                if self.expires.remove(&key[..]).is_some() {
+                if self.expires.get(&key[..]).is_some() {
+                    self.snapshot_barrier(key);
+                    self.expires.remove(&key[..]);
                     if self.aof_track {
                         self.aof_deleted.push(key.clone());
                     }
@@ -350,5 +396,14 @@ impl Db {
         self.expires.shrink_if_needed();
         self.keys.rehash_steps(rehash_steps);
         self.expires.rehash_steps(rehash_steps);
+    }
+}
+
+#[cfg(test)]
+mod entry_size {
+    #[test]
+    fn an_entry_is_32_bytes() {
+        // Memory per key is a product promise (docs/BENCHMARKS.md): keep new fields in padding.
+        assert_eq!(std::mem::size_of::<super::Entry>(), 32);
     }
 }

@@ -301,8 +301,11 @@ async fn run(
     if let Some(a) = addrs.first() {
         server.tcp_port = a.port();
     }
-    // Persistence (aof helper): the append only file is loaded before clients connect.
-    if let Err(e) = crate::aof::start(&mut server) {
+    // Persistence: the RDB file, then the append only file, are loaded before clients connect
+    // (the RDB loader steps aside when appendonly is on: the AOF is the fuller record).
+    let loaded =
+        crate::rdb::load_at_start(&mut server).and_then(|()| crate::aof::start(&mut server));
+    if let Err(e) = loaded {
         let _ = ready.send(Err(e));
         return;
     }
@@ -317,6 +320,7 @@ async fn run(
         tokio::task::spawn_local(accept_unix(l, server.clone(), unix_path.clone()));
     }
     tokio::task::spawn_local(cron(server.clone()));
+    tokio::task::spawn_local(crate::rdb::snapshot::driver(server.clone()));
     tokio::task::spawn_local(crate::local::serve(local_requests, server.clone()));
     let shutdown = server.borrow().shutdown_notify.clone();
     tokio::select! {
@@ -327,6 +331,7 @@ async fn run(
         }
     }
     tracing::info!(engine = %name, "engine shutting down");
+    crate::rdb::save_on_stop(&mut server.borrow_mut());
     if !unix_path.is_empty() {
         let _ = std::fs::remove_file(&unix_path);
     }

@@ -241,6 +241,7 @@ pub fn evict_one(server: &mut Server, db: usize, key: &[u8]) -> bool {
     let Some(d) = server.dbs.get_mut(db) else {
         return false;
     };
+    d.snapshot_barrier(key); // RDB snapshot: save the old value first
     if !d.expires.is_empty() {
         d.expires.remove(key);
     }

@@ -103,6 +103,11 @@ pub fn free_value(value: Value, lazy: bool) {
 /// Empties a database; with `lazy`, its dictionaries are swapped for empty ones and dropped
 /// in the background (FLUSHALL/FLUSHDB ASYNC), as Redis's `emptyDbAsync`.
 pub fn flush_db(db: &mut Db, lazy: bool) {
+    if db.snap.is_some() {
+        // RDB snapshot in progress: `clear` hands the old dictionaries to it.
+        db.clear();
+        return;
+    }
     if lazy && db.len() > LAZYFREE_THRESHOLD {
         let objects = db.len() as u64;
         let keys = std::mem::take(&mut db.keys);

@@ -34,6 +34,7 @@ pub mod multi;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;
+pub mod rdb;
 pub mod server;
 pub mod slowlog;
 pub mod types;

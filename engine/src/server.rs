@@ -290,6 +290,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     // --- persistence (aof helper) ---
     pub aof: crate::aof::Aof,
+    // --- persistence (rdb helper) ---
+    pub rdb: crate::rdb::RdbState,
 }
 
 impl Server {
@@ -340,6 +342,7 @@ impl Server {
             watches: Default::default(),
             pubsub: Default::default(),
             aof: Default::default(),
+            rdb: Default::default(),
         }
     }
 
@@ -416,6 +419,7 @@ impl Server {
         for db in &mut self.dbs {
             db.housekeeping(steps);
         }
+        crate::rdb::state::cron(self); // save rules, finished BGSAVE
     }
 
     /// Samples the instantaneous metrics every 100 ms, whatever `hz` is.

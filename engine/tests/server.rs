@@ -84,7 +84,10 @@ fn client_kill_closes_another_connection() {
 
 #[test]
 fn shutdown_stops_the_engine() {
-    let engine = start_engine(&[]);
+    // A save that cannot be written (its directory is gone) stops the shutdown.
+    let dir = common::fresh_dir();
+    let engine = start_engine(&[("dir", &dir.display().to_string())]);
+    std::fs::remove_dir_all(&dir).expect("remove dir");
     let mut c = RawClient::connect(engine.port()).expect("connect");
     assert_eq!(
         c.call(&[b"SHUTDOWN", b"SAVE"]),

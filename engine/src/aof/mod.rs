@@ -58,6 +58,8 @@ struct Syncer {
 pub struct Aof {
     /// Logging is on: writes are appended to `buf` and the file.
     pub enabled: bool,
+    /// The mark of the last rewrite (`Entry::aof_visit`), see `rewrite::next_epoch`.
+    pub rewrite_epoch: u16,
     file: Option<Arc<File>>,
     /// Commands not yet written to the file.
     pub buf: Vec<u8>,

@@ -39,7 +39,7 @@ enum Phase {
 
 pub struct Rewrite {
     pub started: Instant,
-    epoch: u32,
+    epoch: u16,
     tmp_path: PathBuf,
     out: Option<BufWriter<File>>,
     /// Serialised commands not yet handed to `out` (one per slice).
@@ -283,10 +283,7 @@ pub fn start(server: &mut Server, enables: bool) -> std::io::Result<()> {
     };
     let tmp = temp_path(&path, "bg");
     let out = BufWriter::new(File::create(&tmp)?);
-    static EPOCH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-    let epoch = EPOCH
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        .max(1);
+    let epoch = next_epoch(server);
     if enables {
         server.aof.path = path;
     }
@@ -601,4 +598,20 @@ pub fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.out
         .simple("Background append only file rewriting started");
     Ok(())
+}
+
+/// The mark of the next rewrite. Marks are 16 bits (they live in an entry's padding): when the
+/// counter wraps, every entry's mark is cleared first, so an old mark never passes for the new
+/// one (one pass over the keys, once per 65,535 rewrites).
+fn next_epoch(server: &mut Server) -> u16 {
+    server.aof.rewrite_epoch = server.aof.rewrite_epoch.wrapping_add(1);
+    if server.aof.rewrite_epoch == 0 {
+        for db in server.dbs.iter_mut() {
+            for (_, entry) in db.keys.iter_mut() {
+                entry.aof_visit = 0;
+            }
+        }
+        server.aof.rewrite_epoch = 1;
+    }
+    server.aof.rewrite_epoch
 }

@@ -10,6 +10,7 @@ pub mod generic;
 pub mod hash;
 pub mod list;
 pub mod memory;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -46,7 +47,7 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 15;
     pub const ALLOW_BUSY: u32 = 1 << 16;
     pub const SENTINEL: u32 = 1 << 17;
-    /// Persistence (aof helper): BGREWRITEAOF, SAVE, BGSAVE ...
+    /// Persistence: SAVE, BGSAVE and BGREWRITEAOF are refused while loading asynchronously.
     pub const NO_ASYNC_LOADING: u32 = 1 << 18;
 
     /// (flag, name) in the order Redis prints them.

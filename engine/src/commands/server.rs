@@ -47,9 +47,8 @@ pub fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 
 /// LASTSAVE: nothing is ever saved (there is no persistence), so like a Redis that has not
 /// saved since it started, this is the start time.
-pub fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    ctx.out.int(ctx.server.started_unix_ms / 1000);
-    Ok(())
+pub fn lastsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    super::persist::lastsave(ctx, argv) // rdb helper
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,24 +342,25 @@ fn info_persistence(ctx: &mut Ctx, t: &mut String) {
     // unsaved.
     t.push_str("# Persistence\r\n");
     fields!(t,
-        "loading" => 0,
+        "loading" => s.rdb.loading as u8,
         "async_loading" => 0,
         "current_cow_peak" => 0,
         "current_cow_size" => 0,
         "current_cow_size_age" => 0,
         "current_fork_perc" => "0.00",
-        "current_save_keys_processed" => 0,
-        "current_save_keys_total" => 0,
+        // RDB fields (rdb helper): snapshots never fork, so there is no COW.
+        "current_save_keys_processed" => crate::rdb::snapshot::keys_processed(s),
+        "current_save_keys_total" => s.rdb.bg.as_ref().map_or(0, |b| b.keys_total),
         "rdb_changes_since_last_save" => s.dirty,
-        "rdb_bgsave_in_progress" => 0,
-        "rdb_last_save_time" => s.started_unix_ms / 1000,
-        "rdb_last_bgsave_status" => "ok",
-        "rdb_last_bgsave_time_sec" => -1,
-        "rdb_current_bgsave_time_sec" => -1,
-        "rdb_saves" => 0,
+        "rdb_bgsave_in_progress" => s.rdb.bg.is_some() as u8,
+        "rdb_last_save_time" => s.rdb.lastsave_s,
+        "rdb_last_bgsave_status" => if s.rdb.last_bgsave_ok { "ok" } else { "err" },
+        "rdb_last_bgsave_time_sec" => s.rdb.last_bgsave_time_sec,
+        "rdb_current_bgsave_time_sec" => crate::rdb::state::current_bgsave_secs(s),
+        "rdb_saves" => s.rdb.saves,
         "rdb_last_cow_size" => 0,
-        "rdb_last_load_keys_expired" => 0,
-        "rdb_last_load_keys_loaded" => 0,
+        "rdb_last_load_keys_expired" => s.rdb.last_load_keys_expired,
+        "rdb_last_load_keys_loaded" => s.rdb.last_load_keys_loaded,
     );
     // Persistence (aof helper).
     crate::aof::info_fields(s, t);
@@ -1355,6 +1355,7 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.out.ok();
         }
         ("protocol", 3) => debug_protocol(ctx, argv[2])?,
+        ("reload", _) => super::persist::debug_reload(ctx, argv)?, // rdb helper
         _ => return Err(subcommand_syntax_error(argv)),
     }
     Ok(())
@@ -1528,17 +1529,9 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         // A shutdown here is immediate: one can never be in progress.
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
-    if save {
-        tracing::warn!("SHUTDOWN SAVE: there is no persistence, nothing can be saved");
-        if !force {
-            return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
-        }
-    }
-    tracing::warn!(
-        engine = %ctx.server.name,
-        client = ctx.client.id,
-        "user requested shutdown; no data is saved (there is no persistence)"
-    );
+    // Persistence (rdb helper): SAVE, or save rules without NOSAVE, save first.
+    super::persist::shutdown_save(ctx, save, nosave, force)?;
+    tracing::warn!(engine = %ctx.server.name, client = ctx.client.id, "user requested shutdown");
     // Like Redis, no reply: the connection closes and the engine stops.
     ctx.client.close_after_reply = true;
     ctx.server.request_shutdown();

@@ -149,6 +149,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "O(1)", crate::aof::rewrite::bgrewriteaof),
     cmd!("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "O(1)", server::lastsave),
     cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY, (0, 0, 0), Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", server::shutdown),
+    // --- persistence (rdb helper) ---
+    cmd!("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI, (0, 0, 0), Server, "1.0.0", "Synchronously saves the database(s) to disk.", "O(N) where N is the total number of keys in all databases", super::persist::save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), Server, "1.0.0", "Asynchronously saves the database(s) to disk.", "O(1)", super::persist::bgsave),
     cmd!("dbsize", 1, READONLY | FAST, (0, 0, 0), Server, "1.0.0", "Returns the number of keys in the database.", "O(1)", generic::dbsize),
     cmd!("flushdb", -1, WRITE, (0, 0, 0), Server, "1.0.0", "Removes all keys from the current database.", "O(N) where N is the number of keys in the selected database", generic::flushdb),
     cmd!("flushall", -1, WRITE, (0, 0, 0), Server, "1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases", generic::flushall),

@@ -15,10 +15,25 @@ pub fn start_engine(settings: &[(&str, &str)]) -> EngineHandle {
     let mut config = Config::default();
     config.set("bind", "127.0.0.1", false).expect("bind");
     config.set("port", "0", false).expect("port");
+    // Each engine gets its own empty directory, so no test loads or overwrites another's
+    // dump.rdb (engines load `dir/dbfilename` at start).
+    config
+        .set("dir", &fresh_dir().display().to_string(), false)
+        .expect("dir");
     for (k, v) in settings {
         config.set(k, v, false).expect("setting");
     }
     tradestate_engine::start("test", config).expect("engine starts")
+}
+
+/// A new empty directory under the system temp dir.
+pub fn fresh_dir() -> std::path::PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tradestate-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 /// A redis-server child process, killed on drop.

@@ -1,0 +1,182 @@
+//! LZF, the compression RDB files use for long strings (`lzf_c.c` / `lzf_d.c` formats).
+//!
+//! A compressed stream is a sequence of chunks:
+//! - `000LLLLL` + L+1 literal bytes;
+//! - `LLLooooo oooooooo` (L in 1..=6) or `111ooooo LLLLLLLL oooooooo`: copy L+2 (or 7+L+2)
+//!   bytes starting `offset+1` bytes back in the output.
+//!
+//! The compressor is a greedy single-hash matcher like liblzf's; its output is what any LZF
+//! decoder (redis-server's included) reads.
+
+/// Largest hash table (entries, log2); small inputs use a table sized to them, so
+/// compressing a 30-byte string does not clear 64 KB.
+const MAX_HASH_BITS: u32 = 14;
+const MIN_HASH_BITS: u32 = 6;
+const MAX_LITERAL: usize = 32;
+const MAX_OFFSET: usize = 1 << 13;
+const MAX_MATCH: usize = 264;
+
+#[inline]
+fn hash3(b: &[u8], bits: u32) -> usize {
+    let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
+}
+
+fn flush_literals(out: &mut Vec<u8>, lits: &[u8]) {
+    for chunk in lits.chunks(MAX_LITERAL) {
+        out.push((chunk.len() - 1) as u8);
+        out.extend_from_slice(chunk);
+    }
+}
+
+/// Compresses `input`; `None` when the result would not be shorter than `max_out` bytes
+/// (Redis then stores the string plainly).
+pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let n = input.len();
+    let mut out = Vec::with_capacity(max_out.min(n));
+    let bits = (usize::BITS - n.leading_zeros()).clamp(MIN_HASH_BITS, MAX_HASH_BITS);
+    let mut table = vec![0u32; 1 << bits];
+    let mut lit_start = 0;
+    let mut i = 0;
+    while i + 2 < n {
+        let h = hash3(&input[i..], bits);
+        let candidate = table[h] as usize;
+        table[h] = (i + 1) as u32;
+        if candidate > 0 {
+            let r = candidate - 1;
+            let distance = i - r;
+            if distance <= MAX_OFFSET && input[r..r + 3] == input[i..i + 3] {
+                let max_len = MAX_MATCH.min(n - i);
+                let mut len = 3;
+                while len < max_len && input[r + len] == input[i + len] {
+                    len += 1;
+                }
+                flush_literals(&mut out, &input[lit_start..i]);
+                let off = distance - 1;
+                let l = len - 2;
+                if l < 7 {
+                    out.push(((l as u8) << 5) | (off >> 8) as u8);
+                } else {
+                    out.push((7 << 5) | (off >> 8) as u8);
+                    out.push((l - 7) as u8);
+                }
+                out.push((off & 0xff) as u8);
+                if out.len() >= max_out {
+                    return None;
+                }
+                // Index the positions inside the match too (cheap, improves later matches).
+                let end = i + len;
+                let mut j = i + 1;
+                while j < end && j + 2 < n {
+                    table[hash3(&input[j..], bits)] = (j + 1) as u32;
+                    j += 1;
+                }
+                i = end;
+                lit_start = i;
+                continue;
+            }
+        }
+        i += 1;
+        if out.len() + (i - lit_start) >= max_out + MAX_LITERAL {
+            return None;
+        }
+    }
+    flush_literals(&mut out, &input[lit_start..]);
+    (out.len() < max_out).then_some(out)
+}
+
+/// Decompresses `input` into exactly `out_len` bytes; `Err` names what is wrong.
+pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str> {
+    let mut out: Vec<u8> = Vec::with_capacity(out_len);
+    let mut ip = 0;
+    while ip < input.len() {
+        let ctrl = input[ip] as usize;
+        ip += 1;
+        if ctrl < 32 {
+            let len = ctrl + 1;
+            if ip + len > input.len() {
+                return Err("LZF literal run past the end of the input");
+            }
+            if out.len() + len > out_len {
+                return Err("LZF output longer than announced");
+            }
+            out.extend_from_slice(&input[ip..ip + len]);
+            ip += len;
+        } else {
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                let Some(&b) = input.get(ip) else {
+                    return Err("LZF back reference past the end of the input");
+                };
+                len += b as usize;
+                ip += 1;
+            }
+            let Some(&b) = input.get(ip) else {
+                return Err("LZF back reference past the end of the input");
+            };
+            ip += 1;
+            let back = ((ctrl & 0x1f) << 8) + b as usize + 1;
+            len += 2;
+            if back > out.len() {
+                return Err("LZF back reference before the start of the output");
+            }
+            if out.len() + len > out_len {
+                return Err("LZF output longer than announced");
+            }
+            let start = out.len() - back;
+            for k in 0..len {
+                let byte = out[start + k];
+                out.push(byte);
+            }
+        }
+    }
+    if out.len() != out_len {
+        return Err("LZF output shorter than announced");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(data: &[u8]) {
+        if let Some(c) = compress(data, data.len()) {
+            assert!(c.len() < data.len());
+            assert_eq!(decompress(&c, data.len()).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn compresses_repetitive_text_and_restores_it() {
+        let data = b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc".repeat(50);
+        let c = compress(&data, data.len()).unwrap();
+        assert!(c.len() < data.len() / 10);
+        assert_eq!(decompress(&c, data.len()).unwrap(), data);
+        round_trip(&[7u8; 10_000]);
+        round_trip(b"short");
+    }
+
+    #[test]
+    fn random_data_does_not_compress_and_garbage_is_an_error() {
+        let mut x = 12345u64;
+        let data: Vec<u8> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(compress(&data, data.len()).is_none());
+        assert!(decompress(&[0xe0, 0x10], 100).is_err());
+        assert!(decompress(&[5, 1, 2], 6).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_round_trips(data in proptest::collection::vec(0u8..4, 0..3000)) {
+            round_trip(&data);
+        }
+    }
+}

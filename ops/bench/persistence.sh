@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# persistence.sh — RDB persistence of tradestate-engine against redis-server, same data, one run.
+#
+# Loads the same data set into both servers (--keys keys of mixed shapes: 60% strings, 15%
+# 10-field hashes, 10% small sorted sets, 8% small sets, 5% lists of 20, 2% streams of 10
+# entries; some with TTLs), then for each server:
+#   1. write latency without a save: a single client SETs random existing keys back to back
+#      for --seconds, each round trip timed (p50, p99, max);
+#   2. the same while a BGSAVE runs (BGSAVE is sent once the probe is running; the probe
+#      continues until the save is finished, at least --seconds; only requests issued while
+#      the save ran are counted); also the BGSAVE duration;
+#   3. RDB file size of the data set as loaded (SAVE right after loading, before the probes);
+#   4. load time at start: the server restarted on that file, time from process start until
+#      it answers PING and DBSIZE equals the key count;
+#   5. AOF: a fresh server with appendonly yes (appendfsync everysec) loaded with the same data
+#      set, shut down, restarted: AOF bytes on disk and the time to load it (as in 4).
+# Targets (DESIGN 4.6): no pause over 10 ms during BGSAVE; load time and file size <= Redis's.
+#
+# Usage: ops/bench/persistence.sh [--keys N] [--seconds S] [--out FILE]
+#   --keys N     keys in the data set (default 1000000)
+#   --seconds S  minimum probe duration per measurement (default 5)
+#   --out FILE   also write the markdown table to FILE
+# Needs: redis-server, redis-cli, python3, cargo. Ports: free loopback ports.
+set -euo pipefail
+
+keys=1000000
+seconds=5
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keys) keys="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "persistence: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for tool in redis-server redis-cli python3 cargo; do
+  command -v "$tool" >/dev/null || { echo "persistence: '$tool' not found" >&2; exit 2; }
+done
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+echo "building tradestate-engine (release)..." >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine
+engine_bin="$root/target/release/tradestate-engine"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# --- the data set, as a RESP stream for redis-cli --pipe ----------------------------------------
+python3 - "$keys" > "$work/data.resp" <<'PY'
+import random, sys
+n = int(sys.argv[1]); rnd = random.Random(42); out = sys.stdout.buffer
+far = 4102444800000
+def cmd(*a):
+    parts = [b"*%d\r\n" % len(a)]
+    for x in a:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(x), x))
+    out.write(b"".join(parts))
+for i in range(n):
+    k = "key:%d" % i
+    r = rnd.random()
+    if r < 0.60:
+        cmd("SET", k, "v%d-" % i + "x" * rnd.randint(10, 80))
+    elif r < 0.75:
+        a = ["HSET", k]
+        for f in ("bid", "ask", "equity", "margin", "free", "level", "ping", "seq", "ts", "name"):
+            a += [f, str(rnd.randint(0, 10**6)) if f != "name" else "terminal-%d" % i]
+        cmd(*a)
+    elif r < 0.85:
+        a = ["ZADD", k]
+        for j in range(8):
+            a += [str(rnd.random() * 1000), "m%d" % j]
+        cmd(*a)
+    elif r < 0.93:
+        cmd("SADD", k, *[str(rnd.randint(0, 10**9)) for _ in range(6)])
+    elif r < 0.98:
+        cmd("RPUSH", k, *["item-%d" % j for j in range(20)])
+    else:
+        for j in range(10):
+            cmd("XADD", k, "*", "price", str(rnd.random()), "qty", str(j))
+    if i % 10 == 0:
+        cmd("PEXPIREAT", k, far)
+PY
+
+# --- helpers -------------------------------------------------------------------------------------
+start_server() { # kind dir port [aof] -> pid
+  local kind=$1 dir=$2 port=$3 aof=${4:-no}
+  if [ "$kind" = redis ]; then
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly "$aof" \
+      --appendfsync everysec --logfile "$dir/server.log" --daemonize no >/dev/null 2>&1 &
+  else
+    "$engine_bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly "$aof" \
+      --appendfsync everysec --loglevel warning >"$dir/server.log" 2>&1 &
+  fi
+  echo $!
+}
+wait_ready() { # port expected_keys -> seconds from now until PING answers and DBSIZE matches
+  python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+port, want = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.monotonic()
+def ask(cmd):
+    s = socket.create_connection(("127.0.0.1", port), timeout=600)
+    s.sendall(cmd); data = s.recv(100); s.close(); return data
+while True:
+    try:
+        if ask(b"PING\r\n").startswith(b"+PONG") and int(ask(b"DBSIZE\r\n")[1:].split(b"\r")[0]) >= want:
+            break
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.005)
+print("%.3f" % (time.monotonic() - t0))
+PY
+}
+probe() { # port seconds bgsave(0/1) keys -> "p50_ms p99_ms max_ms count bgsave_s"
+  python3 - "$@" <<'PY'
+import random, socket, sys, time
+port, secs, bg, n = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+s = socket.create_connection(("127.0.0.1", port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+def info():
+    c.sendall(b"INFO persistence\r\n"); buf = b""
+    while not buf.endswith(b"\r\n\r\n") and b"aof_enabled" not in buf:
+        buf += c.recv(65536)
+    return buf
+rnd = random.Random(7); lat = []; t0 = time.monotonic(); started = None; done = None
+while True:
+    now = time.monotonic()
+    if bg and started is None and now - t0 > 0.5:
+        c.sendall(b"BGSAVE\r\n"); c.recv(100); started = time.monotonic()
+    if bg and started is not None and done is None and len(lat) % 200 == 0:
+        if b"rdb_bgsave_in_progress:0" in info():
+            done = time.monotonic()
+    if now - t0 > secs and (not bg or done is not None):
+        break
+    k = b"key:%d" % rnd.randrange(n)
+    req = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nprobe\r\n" % (len(k), k)
+    a = time.perf_counter(); s.sendall(req); f.readline(); b = time.perf_counter()
+    lat.append((time.monotonic(), b - a))
+# During a BGSAVE, only the requests issued while it ran count.
+if bg:
+    lat = [l for (t, l) in lat if started <= t <= done]
+else:
+    lat = [l for (_, l) in lat]
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
+print("%.3f %.3f %.3f %d %s" % (q(0.5), q(0.99), lat[-1] * 1000, len(lat), "%.2f" % (done - started) if bg else "-"))
+PY
+}
+
+declare -A R
+for kind in redis engine; do
+  dir="$work/$kind"; mkdir -p "$dir"
+  port=$(free_port)
+  pid=$(start_server "$kind" "$dir" "$port"); pids+=("$pid")
+  wait_ready "$port" 0 >/dev/null
+  echo "$kind: loading $keys keys..." >&2
+  redis-cli -p "$port" --pipe < "$work/data.resp" >/dev/null
+  total=$(redis-cli -p "$port" dbsize)
+  # The file of the loaded data set (before the probes overwrite keys): size and load time.
+  redis-cli -p "$port" save >/dev/null
+  R[$kind.size]=$(stat -c %s "$dir/dump.rdb")
+  cp "$dir/dump.rdb" "$dir/initial.rdb"
+  echo "$kind: probe without save..." >&2
+  R[$kind.base]=$(probe "$port" "$seconds" 0 "$keys")
+  echo "$kind: probe during BGSAVE..." >&2
+  R[$kind.bg]=$(probe "$port" "$seconds" 1 "$keys")
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  wait "$pid" 2>/dev/null || true
+  mv "$dir/initial.rdb" "$dir/dump.rdb"
+  echo "$kind: restart and load..." >&2
+  port=$(free_port)
+  pid=$(start_server "$kind" "$dir" "$port"); pids+=("$pid")
+  R[$kind.load]=$(wait_ready "$port" "$total")
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  wait "$pid" 2>/dev/null || true
+
+  echo "$kind: AOF: load $keys keys with appendonly yes, restart and load..." >&2
+  dir="$work/$kind-aof"; mkdir -p "$dir"
+  port=$(free_port)
+  pid=$(start_server "$kind" "$dir" "$port" yes); pids+=("$pid")
+  wait_ready "$port" 0 >/dev/null
+  redis-cli -p "$port" --pipe < "$work/data.resp" >/dev/null
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  wait "$pid" 2>/dev/null || true
+  # redis-server 7 keeps its AOF in appendonlydir/ (base + incremental files + manifest).
+  R[$kind.aof_size]=$(find "$dir" -name '*.aof*' -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+  port=$(free_port)
+  pid=$(start_server "$kind" "$dir" "$port" yes); pids+=("$pid")
+  R[$kind.aof_load]=$(wait_ready "$port" "$total")
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  wait "$pid" 2>/dev/null || true
+done
+
+field() { echo "${R[$1]}" | awk -v i="$2" '{print $i}'; }
+{
+  echo "## persistence: $keys keys, probe >= ${seconds}s ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+  echo
+  echo "| measure | redis-server | tradestate-engine |"
+  echo "|---|---|---|"
+  echo "| SET p50 / p99 / max ms, no save | $(field redis.base 1) / $(field redis.base 2) / $(field redis.base 3) | $(field engine.base 1) / $(field engine.base 2) / $(field engine.base 3) |"
+  echo "| SET p50 / p99 / max ms, during BGSAVE | $(field redis.bg 1) / $(field redis.bg 2) / $(field redis.bg 3) | $(field engine.bg 1) / $(field engine.bg 2) / $(field engine.bg 3) |"
+  echo "| SETs timed during BGSAVE run | $(field redis.bg 4) | $(field engine.bg 4) |"
+  echo "| BGSAVE duration s | $(field redis.bg 5) | $(field engine.bg 5) |"
+  echo "| RDB file bytes | ${R[redis.size]} | ${R[engine.size]} |"
+  echo "| load at start s (to PING + DBSIZE) | ${R[redis.load]} | ${R[engine.load]} |"
+  echo "| AOF bytes (appendonly yes, same data) | ${R[redis.aof_size]} | ${R[engine.aof_size]} |"
+  echo "| AOF load at start s (to PING + DBSIZE) | ${R[redis.aof_load]} | ${R[engine.aof_load]} |"
+} | tee ${out:+"$out"}
