@@ -16,6 +16,7 @@ async fn start_service_with(tweak: impl FnOnce(&mut tradestate_config::Config)) 
     config.listen.http = "127.0.0.1:0".parse().unwrap();
     config.listen.resp = Some("127.0.0.1:0".parse().unwrap());
     // Embedded engines persist under data_dir: a fresh one per service.
+    sweep_stale_dirs("tradestate-loadgen-e2e");
     config.data_dir = std::env::temp_dir().join(format!(
         "tradestate-loadgen-e2e-{}-{}",
         std::process::id(),
@@ -30,6 +31,27 @@ async fn start_service_with(tweak: impl FnOnce(&mut tradestate_config::Config)) 
     tweak(&mut config);
     // No terminals configured: development mode, token "tradestate-dev" for any id.
     Service::start(config).await.expect("service starts")
+}
+
+/// Removes `<prefix>-<pid>-*` directories left in the temp dir by test processes that have
+/// exited (a test cannot clean up after the whole run; the next run does), once per process.
+fn sweep_stale_dirs(prefix: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or("");
+            if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
 }
 
 fn engine_url(service: &Service, partition: Partition) -> String {

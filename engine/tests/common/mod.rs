@@ -28,12 +28,34 @@ pub fn start_engine(settings: &[(&str, &str)]) -> EngineHandle {
 
 /// A new empty directory under the system temp dir.
 pub fn fresh_dir() -> std::path::PathBuf {
+    sweep_stale_dirs("tradestate-test");
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("tradestate-test-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// Removes `<prefix>-<pid>-*` directories left in the temp dir by test processes that have
+/// exited (a test cannot clean up after the whole run; the next run does), once per process.
+fn sweep_stale_dirs(prefix: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or("");
+            if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
 }
 
 /// A redis-server child process, killed on drop.

@@ -85,6 +85,7 @@ pub fn test_config(target: &Target) -> Config {
 /// A new, empty directory under the system's temp dir.
 pub fn temp_data_dir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
+    sweep_stale_dirs("tradestate-gateway-test");
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tradestate-gateway-test-{}-{}",
@@ -93,6 +94,27 @@ pub fn temp_data_dir() -> std::path::PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// Removes `<prefix>-<pid>-*` directories left in the temp dir by test processes that have
+/// exited (a test cannot clean up after the whole run; the next run does), once per process.
+fn sweep_stale_dirs(prefix: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or("");
+            if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
 }
 
 /// Starts the service for `target` after `tweak` adjusts the test config. Real redis-servers
