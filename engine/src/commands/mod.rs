@@ -341,42 +341,38 @@ pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
     execute_named(ctx, argv)
 }
 
+/// Refuses a command before it runs, as Redis's `rejectCommand`: counted as rejected, and
+/// inside MULTI it flags the transaction (a rejected EXEC ends it) instead of being answered.
+fn reject(ctx: &mut Ctx, stat: Option<usize>, is_exec: bool, e: &CmdError) {
+    if let Some(stat) = stat {
+        ctx.server.command_stats[stat].rejected_calls += 1;
+    }
+    if crate::multi::reject(ctx, is_exec, e) {
+        return;
+    }
+    ctx.server.stats.record_error(e.text());
+    ctx.out.error(e.text());
+}
+
 /// [`execute`] once the name is the command's own.
 fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     let (spec, sub) = match resolve_counting(argv) {
         Ok(found) => found,
         Err((e, slot)) => {
-            if let Some(slot) = slot {
-                ctx.server.command_stats[slot].rejected_calls += 1;
-            }
-            // Transactions: a rejected command flags the transaction (a rejected EXEC ends it).
             let is_exec = slot.is_some() && argv[0].eq_ignore_ascii_case(b"exec");
-            if crate::multi::reject(ctx, is_exec, &e) {
-                return;
-            }
-            ctx.server.stats.record_error(e.text());
-            ctx.out.error(e.text());
-            return;
+            return reject(ctx, slot, is_exec, &e);
         }
     };
     let target = sub.unwrap_or(spec);
     let stat_id = table::stat_index(spec, sub);
     // --- security (acl helper): NOAUTH, then the user's command and key permissions ---
+    let is_exec = spec.name == "exec";
     if let Err(e) = acl::check_command(ctx, spec, sub, stat_id, argv) {
-        ctx.server.command_stats[stat_id].rejected_calls += 1;
-        ctx.server.stats.record_error(e.text());
-        ctx.out.error(e.text());
-        return;
+        return reject(ctx, Some(stat_id), is_exec, &e);
     }
     // maxmemory: evict before the command; refuse a denyoom command when nothing can be freed.
     if let Err(e) = crate::evict::before_command(ctx.server, target.flags) {
-        ctx.server.command_stats[stat_id].rejected_calls += 1;
-        if crate::multi::reject(ctx, spec.name == "exec", &e) {
-            return;
-        }
-        ctx.server.stats.record_error(e.text());
-        ctx.out.error(e.text());
-        return;
+        return reject(ctx, Some(stat_id), is_exec, &e);
     }
     // --- pub/sub and transactions (pubsub.rs, multi.rs) ---------------------------------------
     if ctx.client.resp == 2
@@ -387,13 +383,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             full_name(sub.map(|_| spec), target)
         ));
-        ctx.server.command_stats[stat_id].rejected_calls += 1;
-        if crate::multi::reject(ctx, spec.name == "exec", &e) {
-            return;
-        }
-        ctx.server.stats.record_error(e.text());
-        ctx.out.error(e.text());
-        return;
+        return reject(ctx, Some(stat_id), is_exec, &e);
     }
     if crate::multi::queue_if_in_multi(ctx, spec, target.flags, argv) {
         return;
@@ -411,10 +401,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     // a rewrite, the keys a write names are written to the new file first ---
     if ctx.server.aof.enabled && target.flags & flags::WRITE != 0 {
         if let Some(e) = crate::aof::refuse_writes(ctx.server) {
-            ctx.server.command_stats[stat_id].rejected_calls += 1;
-            ctx.server.stats.record_error(&e);
-            ctx.out.error(&e);
-            return;
+            return reject(ctx, Some(stat_id), is_exec, &CmdError::msg(e));
         }
         if ctx.server.aof.rewrite.is_some() {
             crate::aof::rewrite::before_write(ctx.server, ctx.client.db, spec, sub, argv);
