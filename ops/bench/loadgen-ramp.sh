@@ -49,13 +49,12 @@ for tool in cargo python3; do
 done
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=ops/bench/service.sh
+. "$root/ops/bench/service.sh"
 echo "building tradestate and loadgen (release)..." >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin tradestate --bin loadgen
 service_bin="$root/target/release/tradestate"
 loadgen_bin="$root/target/release/loadgen"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-port_open() { python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(("127.0.0.1",int(sys.argv[1])))==0 else 1)' "$1"; }
 
 if [ "$(nproc)" -ge 2 ]; then
   server_pin="taskset -c 0"; client_pin="taskset -c 1"; pinning="service on core 0, loadgen on core 1"
@@ -73,33 +72,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-http_port=$(free_port); resp_port=$(free_port)
-ris_port=$(free_port); rts_port=$(free_port); rtss_port=$(free_port)
-echo "starting tradestate (http $http_port, resp $resp_port, engines $ris_port/$rts_port/$rtss_port)..." >&2
-# shellcheck disable=SC2086 # $server_pin is a command prefix or empty
-(cd "$tmp" && \
-  TRADESTATE_LOG=warn \
-  TRADESTATE_DATA_DIR="$tmp/data" \
-  TRADESTATE_LISTEN_HTTP="127.0.0.1:$http_port" \
-  TRADESTATE_LISTEN_RESP="127.0.0.1:$resp_port" \
-  TRADESTATE_PARTITIONS_RIS_EMBEDDED_PORT="$ris_port" \
-  TRADESTATE_PARTITIONS_RTS_EMBEDDED_PORT="$rts_port" \
-  TRADESTATE_PARTITIONS_RTSS_EMBEDDED_PORT="$rtss_port" \
-  TRADESTATE_LIMITS_PER_TERMINAL_RATE=1000000 \
-  TRADESTATE_LIMITS_PER_TERMINAL_BURST=1000000 \
-  TRADESTATE_LIMITS_GLOBAL_RATE=100000000 \
-  exec $server_pin "$service_bin" >"$tmp/service.log" 2>&1) &
-service_pid=$!
-for _ in $(seq 1 100); do
-  port_open "$http_port" && port_open "$rtss_port" && break
-  kill -0 "$service_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! port_open "$http_port"; then
-  echo "loadgen-ramp.sh: tradestate did not start; its log:" >&2
-  cat "$tmp/service.log" >&2
-  exit 1
-fi
+start_tradestate "$service_bin" "$tmp" "$server_pin" || exit 1
 
 echo "== loadgen --ramp: $terminals terminals ($transport), from $start updates/s x$factor every ${step}s, p99 <= $p99 ms ($pinning)" >&2
 status=0
