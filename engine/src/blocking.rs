@@ -231,10 +231,6 @@ fn rerun(ctx: &mut Ctx, waiter: &Waiter) -> Option<Vec<u8>> {
         now_ms: ctx.now_ms,
     };
     let target = sub.unwrap_or(spec);
-    // Persistence (aof helper): keys written to a running rewrite before they change.
-    if wctx.server.aof.rewrite.is_some() {
-        crate::aof::rewrite::before_write(wctx.server, waiter.db, spec, sub, &argv);
-    }
     let result = (target.handler)(&mut wctx, &argv);
     let blocked_again = wctx.client.block_request.take().is_some();
     match result {

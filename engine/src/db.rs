@@ -18,11 +18,10 @@ pub struct Entry {
     /// decrement (16 bits) shifted left by 8, plus the logarithmic access counter (8 bits) —
     /// Redis's layout (OBJECT FREQ, LFU eviction).
     pub access_s: u32,
-    /// The AOF rewrite that last wrote this key (aof/rewrite.rs), and the RDB snapshot epoch in
-    /// which it was last saved or created (`rdb::snapshot`). 16 bits each so that both fit in
-    /// the padding after `access_s` (an entry stays 32 bytes); their counters reset every mark
-    /// when they wrap, so an old mark can never pass for the current one.
-    pub aof_visit: u16,
+    /// The snapshot epoch in which the key was last saved or created (`rdb::snapshot`, which
+    /// also writes AOF rewrites). 16 bits, in the padding after `access_s` (an entry stays 32
+    /// bytes); the counter resets every mark when it wraps, so an old mark can never pass for
+    /// the current one.
     pub snap: std::cell::Cell<u16>,
 }
 
@@ -31,7 +30,6 @@ impl Entry {
         Entry {
             value,
             access_s: (now_ms / 1000) as u32,
-            aof_visit: 0,
             snap: std::cell::Cell::new(0),
         }
     }
@@ -274,7 +272,6 @@ impl Db {
             || Entry {
                 value,
                 access_s: clock,
-                aof_visit: 0,
                 snap: std::cell::Cell::new(0),
             },
         );

@@ -1,8 +1,10 @@
 //! The append only file with the `tradestate-engine` binary as operators run it: every
 //! acknowledged write survives kill -9 (appendfsync everysec and always), a truncated tail is
-//! cut and the engine starts, a corrupt middle refuses the start naming the offset,
-//! BGREWRITEAOF under write load keeps every write and shrinks the file, and every type
-//! survives a restart.
+//! cut and the engine starts, a transaction cut by a crash is reverted whole, a corrupt middle
+//! refuses the start naming the offset, BGREWRITEAOF under write load keeps every write and
+//! shrinks the files, every type survives a restart, a one-file AOF of the older layout is
+//! moved into Redis 7's directory layout. With `redis-server-tests`: redis-server 7 loads our
+//! AOF directory and we load its.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, RawClient, Reply};
+use common::{free_port, wait_for_pong, RawClient, Reply};
 
 struct Engine {
     child: Child,
@@ -60,17 +62,9 @@ fn start(dir: &Path, extra: &[&str]) -> Engine {
     let child = command(dir, port, extra)
         .spawn()
         .expect("spawn tradestate-engine");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut c) = RawClient::connect(port) {
-            if c.call(&[b"PING"]) == b"+PONG\r\n" {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "engine did not start on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Engine { child, port }
+    let engine = Engine { child, port };
+    wait_for_pong(port, "tradestate-engine");
+    engine
 }
 
 /// Starts the engine expecting it to refuse; returns its output.
@@ -86,8 +80,27 @@ fn refused_start(dir: &Path, extra: &[&str]) -> String {
     )
 }
 
+/// The incremental file the engine logs to: the manifest's last `type i` line.
 fn aof_path(dir: &Path) -> PathBuf {
-    dir.join("appendonly.aof")
+    let aof_dir = dir.join("appendonlydir");
+    let manifest =
+        std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).expect("manifest");
+    let name = manifest
+        .lines()
+        .rfind(|l| l.ends_with("type i"))
+        .and_then(|l| l.split(' ').nth(1))
+        .expect("an incr file in the manifest")
+        .to_string();
+    aof_dir.join(name)
+}
+
+/// Bytes of every file in the AOF directory.
+fn aof_set_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join("appendonlydir"))
+        .expect("aof dir")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn bulk(r: &[u8]) -> Option<String> {
@@ -228,6 +241,76 @@ fn truncated_tail_is_cut_or_refused_as_configured() {
 }
 
 #[test]
+fn a_transaction_cut_by_a_crash_is_reverted_whole() {
+    let dir = temp_dir("multi");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    c.call(&[b"SET", b"before", b"1"]);
+    c.call(&[b"MULTI"]);
+    c.call(&[b"SET", b"x", b"1"]);
+    c.call(&[b"INCR", b"n"]);
+    c.call(&[b"SET", b"y", b"1"]);
+    let replies = c.call(&[b"EXEC"]);
+    assert!(replies.starts_with(b"*3\r\n"), "{replies:?}");
+    engine.kill9();
+    let path = aof_path(&dir);
+    let full = std::fs::read(&path).expect("aof");
+    let text = String::from_utf8_lossy(&full);
+    assert!(text.contains("*1\r\n$5\r\nMULTI\r\n"), "{text}");
+    // The crash wrote the transaction up to its last command but not its EXEC.
+    let exec = text.rfind("*1\r\n$4\r\nEXEC\r\n").expect("EXEC logged");
+    std::fs::write(&path, &full[..exec]).expect("cut");
+    let out = refused_start(&dir, &["--aof-load-truncated", "no"]);
+    assert!(out.contains("Unexpected end of file"), "{out}");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    assert_eq!(bulk(&c.call(&[b"GET", b"before"])).as_deref(), Some("1"));
+    for k in [&b"x"[..], b"n", b"y"] {
+        assert_eq!(
+            bulk(&c.call(&[b"GET", k])),
+            None,
+            "half a transaction applied"
+        );
+    }
+    // The file was cut before the MULTI: later writes load.
+    c.call(&[b"SET", b"after", b"2"]);
+    engine.kill9();
+    let engine = start(&dir, &["--aof-load-truncated", "no"]);
+    let mut c = engine.client();
+    assert_eq!(bulk(&c.call(&[b"GET", b"after"])).as_deref(), Some("2"));
+    assert_eq!(bulk(&c.call(&[b"GET", b"x"])), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_one_file_aof_is_moved_into_the_directory_layout() {
+    let dir = temp_dir("upgrade");
+    let mut old = Vec::new();
+    for (k, v) in [("a", "1"), ("b", "2")] {
+        old.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$1\r\n{k}\r\n$1\r\n{v}\r\n").as_bytes());
+    }
+    std::fs::write(dir.join("appendonly.aof"), &old).expect("write");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    assert_eq!(bulk(&c.call(&[b"GET", b"b"])).as_deref(), Some("2"));
+    c.call(&[b"SET", b"c", b"3"]);
+    assert!(!dir.join("appendonly.aof").exists());
+    let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .expect("manifest");
+    assert_eq!(
+        manifest,
+        "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    engine.kill9();
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        assert_eq!(bulk(&c.call(&[b"GET", k.as_bytes()])).as_deref(), Some(v));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn corrupt_middle_refuses_to_start_naming_the_offset() {
     let dir = temp_dir("corrupt");
     let engine = start(&dir, &[]);
@@ -239,7 +322,7 @@ fn corrupt_middle_refuses_to_start_naming_the_offset() {
     engine.kill9();
     let path = aof_path(&dir);
     let mut data = std::fs::read(&path).expect("aof");
-    data[before as usize] = b'#';
+    data[before as usize] = b'X';
     std::fs::write(&path, &data).expect("corrupt");
     let out = refused_start(&dir, &[]);
     let expected = format!("at offset {before}");
@@ -277,7 +360,7 @@ fn bgrewriteaof_under_write_load_keeps_every_write_and_shrinks_the_file() {
             c.call(&refs);
         }
     }
-    let before = std::fs::metadata(aof_path(&dir)).expect("aof").len();
+    let before = aof_set_size(&dir);
     let stop = Arc::new(AtomicBool::new(false));
     let writers = run_writers(engine.port, 3, stop.clone());
     // Writers also change keys the rewrite has not reached yet.
@@ -314,10 +397,16 @@ fn bgrewriteaof_under_write_load_keeps_every_write_and_shrinks_the_file() {
     let touches = toucher.join().expect("toucher");
     assert!(touches > 0);
     let state = dump(&mut c);
-    let after = std::fs::metadata(aof_path(&dir)).expect("aof").len();
+    let after = aof_set_size(&dir);
     assert!(
         after < before,
-        "file {before} -> {after} bytes: not smaller"
+        "files {before} -> {after} bytes: not smaller"
+    );
+    let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .expect("manifest");
+    assert!(
+        manifest == "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n",
+        "{manifest}"
     );
     engine.kill9();
     let engine = start(&dir, &[]);
@@ -595,4 +684,81 @@ fn appendonly_turned_on_at_runtime_writes_the_keyspace_first() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against redis-server 7: the same directory layout both ways.
+
+#[cfg(feature = "redis-server-tests")]
+mod against_redis {
+    use super::*;
+
+    fn redis_in(dir: &Path) -> Engine {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &dir.display().to_string(), "--save", ""])
+            .args(["--appendonly", "yes", "--aof-timestamp-enabled", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let engine = Engine { child, port };
+        wait_for_pong(port, "redis-server");
+        engine
+    }
+
+    /// Every type, a rewrite (the base), then writes after it (the incremental file),
+    /// including a transaction.
+    fn write_base_and_incr(c: &mut RawClient) -> Dump {
+        fill_every_type(c);
+        c.call(&[b"BGREWRITEAOF"]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while info_field(c, "aof_rewrite_in_progress") != "0"
+            || info_field(c, "aof_rewrites") == "0"
+        {
+            assert!(Instant::now() < deadline, "rewrite did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c.call(&[b"SET", b"after:rewrite", b"1"]);
+        c.call(&[b"MULTI"]);
+        c.call(&[b"INCR", b"after:counter"]);
+        c.call(&[b"RPUSH", b"after:list", b"a", b"b"]);
+        c.call(&[b"EXEC"]);
+        c.call(&[b"PEXPIRE", b"after:rewrite", b"100000000"]);
+        dump(c)
+    }
+
+    #[test]
+    fn redis_server_loads_our_aof_directory() {
+        let dir = temp_dir("to-redis");
+        let engine = start(&dir, &[]);
+        let ours = write_base_and_incr(&mut engine.client());
+        engine.kill9();
+        let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+            .expect("manifest");
+        assert!(manifest.contains(".base.rdb seq 1 type b"), "{manifest}");
+        let redis = redis_in(&dir);
+        assert_same(
+            &dump(&mut redis.client()),
+            &ours,
+            "redis-server on our files",
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn we_load_redis_servers_aof_directory() {
+        let dir = temp_dir("from-redis");
+        let redis = redis_in(&dir);
+        let theirs = write_base_and_incr(&mut redis.client());
+        redis.kill9();
+        let engine = start(&dir, &[]);
+        assert_same(
+            &dump(&mut engine.client()),
+            &theirs,
+            "we on redis-server's files",
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -507,16 +507,8 @@ mod against_redis {
             .spawn()
             .expect("redis-server");
         let r = Redis { port, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut c) = RawClient::connect(port) {
-                if c.call(&[b"PING"]).starts_with(b"+PONG") {
-                    return r;
-                }
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_for_pong(port, "redis-server");
+        r
     }
 
     fn our_dump_file() -> (PathBuf, Vec<String>) {

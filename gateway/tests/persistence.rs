@@ -29,8 +29,10 @@ async fn trades_and_signals_survive_a_service_restart() {
     assert_eq!(status, 200, "{reply}");
     h.stop().await;
     for partition in ["rts", "rtss"] {
-        let aof = data_dir.join(partition).join("appendonly.aof");
-        assert!(aof.is_file(), "{} missing", aof.display());
+        let manifest = data_dir
+            .join(partition)
+            .join("appendonlydir/appendonly.aof.manifest");
+        assert!(manifest.is_file(), "{} missing", manifest.display());
     }
 
     let dir = data_dir.clone();

@@ -1,9 +1,12 @@
 //! The append only file (DESIGN 4.6): every successful write is logged as a RESP command, in
 //! the form that replays to the same state (`propagate.rs`: absolute expiry times, the effect
-//! of random or time dependent commands), and loaded at start (`load.rs`).
+//! of random or time dependent commands), and loaded at start (`load.rs`). The commands of one
+//! EXEC are logged inside MULTI/EXEC, so a crash never leaves half a transaction.
 //!
-//! One file, `<dir>/<appendfilename>` (Redis 6's layout; Redis 7's multi-part `appenddirname`
-//! with a manifest is not used).
+//! Files: Redis 7's multi-part layout (`manifest.rs`): a base file written by the last rewrite
+//! (`rewrite.rs`, an RDB snapshot by default) and incremental files of commands since; the
+//! engine logs to the last incremental file. A one-file AOF of the older layout is moved into
+//! the directory as its base at start, as redis-server 7 upgrades.
 //!
 //! Durability: commands are appended to `Aof::buf` while they run; the buffer is written
 //! (write(2)) before any reply leaves the engine — a connection flushes it before writing its
@@ -12,13 +15,14 @@
 //! once a second; with `no` the kernel decides.
 
 pub mod load;
+pub mod manifest;
 pub mod propagate;
 pub mod resp;
 pub mod rewrite;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,22 +57,37 @@ struct Syncer {
     stop: AtomicBool,
 }
 
+/// Where the commands of the EXEC running now stand in the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum TxLog {
+    #[default]
+    Outside,
+    /// EXEC runs; MULTI is written before its first logged command.
+    Pending,
+    /// MULTI is written: EXEC follows when the transaction ends.
+    Open,
+}
+
 /// The append only file state of one engine.
 #[derive(Default)]
 pub struct Aof {
     /// Logging is on: writes are appended to `buf` and the file.
     pub enabled: bool,
-    /// The mark of the last rewrite (`Entry::aof_visit`), see `rewrite::next_epoch`.
-    pub rewrite_epoch: u16,
+    /// `appendonly yes` was set at runtime and waits for its first rewrite to start logging
+    /// (Redis's AOF_WAIT_REWRITE).
+    pub enabling: bool,
     file: Option<Arc<File>>,
     /// Commands not yet written to the file.
     pub buf: Vec<u8>,
     /// The database the last logged command ran in (a SELECT is logged on change).
     selected_db: Option<usize>,
+    tx: TxLog,
     pub fsync: Fsync,
     syncer: Option<Arc<Syncer>>,
+    /// The file set on disk, and the incremental file logged to.
+    pub manifest: manifest::Manifest,
     pub path: PathBuf,
-    /// Bytes in the file, and its size after the last rewrite (or load).
+    /// Bytes of the whole set, and of the set when the last rewrite ended (or at load).
     pub current_size: u64,
     pub base_size: u64,
     /// The last write failed (INFO `aof_last_write_status`); writes are retried by the cron.
@@ -78,6 +97,8 @@ pub struct Aof {
     /// BGREWRITEAOF in progress (`rewrite.rs`).
     pub rewrite: Option<rewrite::Rewrite>,
     pub rewrite_scheduled: bool,
+    /// No rewrite starts before this (after a failed one).
+    pub rewrite_retry_at: Option<Instant>,
     pub rewrites: u64,
     pub rewrite_failures: u64,
     pub last_rewrite_ok: bool,
@@ -104,17 +125,33 @@ impl Drop for Aof {
 
 impl Aof {
     /// Appends one command (RESP multibulk) for database `db`, with a SELECT first when the
-    /// database changes; also to the rewrite buffer while a rewrite runs.
+    /// database changes (and MULTI first when it is the first of an EXEC).
     pub fn append(&mut self, db: usize, args: &[&[u8]]) {
         if self.selected_db != Some(db) {
             let n = db.to_string();
             resp::encode(&mut self.buf, &[b"SELECT", n.as_bytes()]);
             self.selected_db = Some(db);
         }
-        resp::encode(&mut self.buf, args);
-        if let Some(rw) = &mut self.rewrite {
-            rw.buffer_command(db, args);
+        if self.tx == TxLog::Pending {
+            resp::encode(&mut self.buf, &[b"MULTI"]);
+            self.tx = TxLog::Open;
         }
+        resp::encode(&mut self.buf, args);
+    }
+
+    /// EXEC starts running its commands.
+    pub fn begin_transaction(&mut self) {
+        if self.enabled {
+            self.tx = TxLog::Pending;
+        }
+    }
+
+    /// EXEC ended: closes the MULTI its writes opened.
+    pub fn end_transaction(&mut self) {
+        if self.tx == TxLog::Open {
+            resp::encode(&mut self.buf, &[b"EXEC"]);
+        }
+        self.tx = TxLog::Outside;
     }
 
     /// Writes the buffer to the file (write(2)), and fsyncs under `always`.
@@ -162,15 +199,22 @@ impl Aof {
         }
     }
 
-    /// Opens `path` for appending and makes it the log (the everysec thread follows).
+    /// Opens `path` for appending and makes it the log (the everysec thread follows). What
+    /// was logged before is written and synced to the previous file first.
     fn open(&mut self, path: PathBuf) -> std::io::Result<()> {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let size = file.metadata()?.len();
+        if let Some(dir) = path.parent() {
+            manifest::sync_dir(dir);
+        }
+        if self.file.is_some() {
+            self.write_buffer()?;
+        }
+        if let Some(old) = &self.file {
+            old.sync_data()?;
+        }
         let file = Arc::new(file);
         self.file = Some(file.clone());
         self.path = path;
-        self.current_size = size;
-        self.base_size = size;
         self.selected_db = None;
         self.enabled = true;
         match &self.syncer {
@@ -180,9 +224,16 @@ impl Aof {
         Ok(())
     }
 
-    /// Replaces the open file with a new one at the same path (after a rewrite's rename).
-    fn reopen(&mut self) -> std::io::Result<()> {
-        let path = self.path.clone();
+    /// Logging goes to a new incremental file, listed in the manifest before the first byte
+    /// goes to it (a rewrite starts).
+    fn switch_to_new_incr(&mut self, dir: &Path, prefix: &str) -> std::io::Result<()> {
+        let incr = self.manifest.next_incr(prefix);
+        let path = dir.join(&incr.name);
+        let mut listed = self.manifest.clone();
+        listed.incrs.push(incr);
+        File::create(&path)?;
+        manifest::write(dir, prefix, &listed)?;
+        self.manifest = listed;
         self.open(path)
     }
 
@@ -233,8 +284,8 @@ fn spawn_syncer(file: Arc<File>) -> Arc<Syncer> {
     syncer
 }
 
-/// `<dir>/<appendfilename>`.
-pub fn file_path(server: &Server) -> PathBuf {
+/// `<dir>/<appendfilename>`: the one-file AOF of Redis 6 and earlier engines.
+fn one_file_path(server: &Server) -> PathBuf {
     let dir = server.config.get("dir").unwrap_or("").to_string();
     let name = server
         .config
@@ -253,27 +304,96 @@ fn config_on(server: &Server) -> bool {
     server.config.get("appendonly") == Some("yes")
 }
 
-/// At start, before clients are accepted: with `appendonly yes`, loads the file (creating it
-/// when missing) and starts logging. The error names the file and what is wrong.
+/// At start, before clients are accepted: with `appendonly yes`, loads the file set and
+/// starts logging to its last incremental file (a new one when it has none). The error names
+/// the file and what is wrong.
 pub fn start(server: &mut Server) -> Result<(), String> {
     server.aof.fsync = Fsync::parse(server.config.get("appendfsync").unwrap_or("everysec"));
     if !config_on(server) {
         return Ok(());
     }
-    let path = file_path(server);
-    if path.exists() {
-        load::load_file(server, &path)?;
-    }
-    server
-        .aof
-        .open(path.clone())
-        .map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
+    let dir = manifest::dir_path(&server.config);
+    let prefix = manifest::prefix(&server.config);
+    let set = find_file_set(server, &dir, &prefix)?;
+    load::load_set(server, &dir, &set)?;
+    server.aof.manifest = set;
+    let opened = match server.aof.manifest.incrs.last() {
+        Some(last) => {
+            let path = dir.join(&last.name);
+            server.aof.open(path)
+        }
+        None => server.aof.switch_to_new_incr(&dir, &prefix),
+    };
+    opened.map_err(|e| format!("Can't open the append-only file in {}: {e}", dir.display()))?;
+    server.aof.current_size = set_size(&dir, &server.aof.manifest);
+    server.aof.base_size = server.aof.current_size;
     set_tracking(server, true);
     Ok(())
 }
 
+/// The manifest of `dir`; a one-file AOF of the older layout becomes the base of a new set
+/// (the manifest is written before the file moves, so a crash in between finds the file
+/// where the manifest says or where it was); none at all is an empty set.
+fn find_file_set(server: &Server, dir: &Path, prefix: &str) -> Result<manifest::Manifest, String> {
+    let found = manifest::read(dir, prefix)?;
+    let old = one_file_path(server);
+    let upgrading = old.is_file()
+        && match &found {
+            None => true,
+            Some(m) => {
+                m.incrs.is_empty()
+                    && m.base.as_ref().is_some_and(|b| b.name == prefix)
+                    && !dir.join(prefix).exists()
+            }
+        };
+    if !upgrading {
+        return match found {
+            Some(m) => Ok(m),
+            None => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    format!("Can't create the AOF directory {}: {e}", dir.display())
+                })?;
+                Ok(manifest::Manifest::default())
+            }
+        };
+    }
+    let set = manifest::Manifest {
+        base: Some(manifest::AofFile {
+            name: prefix.to_string(),
+            seq: 1,
+            kind: manifest::Kind::Base,
+        }),
+        ..Default::default()
+    };
+    let moved = std::fs::create_dir_all(dir)
+        .and_then(|_| manifest::write(dir, prefix, &set))
+        .and_then(|_| std::fs::rename(&old, dir.join(prefix)));
+    moved.map_err(|e| {
+        format!(
+            "Can't move the append only file {} into {}: {e}",
+            old.display(),
+            dir.display()
+        )
+    })?;
+    manifest::sync_dir(dir);
+    tracing::info!(
+        file = %old.display(),
+        dir = %dir.display(),
+        "moved the one-file AOF into the multi-part AOF directory as its base"
+    );
+    Ok(set)
+}
+
+/// Bytes of every file of the set.
+fn set_size(dir: &Path, set: &manifest::Manifest) -> u64 {
+    set.load_order()
+        .filter_map(|f| std::fs::metadata(dir.join(&f.name)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// Keys deleted by expiry or eviction are recorded only while logging.
-fn set_tracking(server: &mut Server, on: bool) {
+pub(crate) fn set_tracking(server: &mut Server, on: bool) {
     for db in &mut server.dbs {
         db.aof_track = on;
         if !on {
@@ -288,18 +408,26 @@ fn set_tracking(server: &mut Server, on: bool) {
 pub fn config_changed(server: &mut Server) -> Result<(), String> {
     server.aof.fsync = Fsync::parse(server.config.get("appendfsync").unwrap_or("everysec"));
     let want = config_on(server);
-    if want && !server.aof.enabled {
-        // Logging starts when the rewrite of the current keyspace ends; until then writes
-        // are only buffered for it.
-        server.aof.enabled = true;
-        set_tracking(server, true);
-        if let Err(e) = rewrite::start(server, true) {
-            server.aof.enabled = false;
-            set_tracking(server, false);
+    if want && !server.aof.enabled && !server.aof.enabling {
+        // Logging starts with a rewrite of the current keyspace: its base plus what is
+        // logged from the same instant on.
+        server.aof.enabling = true;
+        if server.aof.rewrite.is_some() {
+            // A rewrite without logging runs (BGREWRITEAOF while off): start over with one
+            // that logs from its instant on.
+            crate::rdb::snapshot::abort(server);
+        }
+        if let Err(e) = rewrite::start(server) {
+            server.aof.enabling = false;
             return Err(format!("can't start the append only file: {e}"));
         }
         tracing::info!("append only file enabled: writing the current keyspace");
-    } else if !want && server.aof.enabled {
+    } else if !want && (server.aof.enabled || server.aof.enabling) {
+        if server.aof.rewrite.is_some() {
+            crate::rdb::snapshot::abort(server);
+        }
+        server.aof.enabling = false;
+        server.aof.rewrite_scheduled = false;
         server.aof.close();
         set_tracking(server, false);
         tracing::info!("append only file disabled");
@@ -357,9 +485,6 @@ pub fn flush(server: &mut Server) {
 /// From the cron: deletions by active expiry, retries after a failed write, the rewrite's
 /// next slice and the automatic rewrite trigger.
 pub fn cron(server: &mut Server) {
-    if !server.aof.enabled {
-        return;
-    }
     flush(server);
     rewrite::cron(server);
 }
@@ -389,7 +514,7 @@ pub fn info_fields(server: &Server, t: &mut String) {
          aof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\n\
          aof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\n\
          aof_last_write_status:{}\r\naof_last_cow_size:0\r\n",
-        a.enabled as u8,
+        (a.enabled || a.enabling) as u8,
         rewriting as u8,
         a.rewrite_scheduled as u8,
         if a.rewrites == 0 { -1 } else { a.last_rewrite_secs },

@@ -1,82 +1,44 @@
-//! BGREWRITEAOF without stalling and without fork: the keyspace is written as commands
-//! (RPUSH/SADD/HSET/ZADD/XADD + XSETID + XGROUP CREATE + XCLAIM, PEXPIREAT) to a temporary
-//! file in bounded slices from the cron, while every new write still goes to the old file
-//! and also to a rewrite buffer. At the end the buffer is appended, the file fsynced and
-//! renamed over the old one.
+//! BGREWRITEAOF without stalling and without fork, as Redis 7 rewrites a multi-part AOF.
 //!
-//! Consistency: the buffer holds every command since the rewrite began, so each key must be
-//! written in the state it had just before the first buffered command touching it. A write
-//! command therefore first writes the keys it names that the rewrite has not written yet
-//! ([`before_write`]); a key the command finds absent is remembered as touched (its whole
-//! life is in the buffer) and the scan skips it. Written keys carry the rewrite's number in
-//! `Entry::aof_visit`, so the scan (which may see a key twice across a table resize) writes
-//! each key once. Expiry and eviction deletions are logged as DEL, which the buffer holds too.
+//! At one instant the engine starts logging to a new incremental file (listed in the manifest
+//! at once) and starts a snapshot of the keyspace as it is at that instant (`rdb::snapshot`,
+//! the same slices and write barrier as BGSAVE) into a new base file: an RDB file, or RESP
+//! commands with `aof-use-rdb-preamble no`. When the base is on disk the manifest is replaced
+//! by one naming the new base and the new incremental file, and the older files are deleted.
+//! A crash at any point leaves a manifest whose files rebuild every acknowledged write.
+//!
+//! `appendonly yes` set at runtime is a rewrite that also starts logging: its commands go to
+//! a temporary incremental file that joins the set once the base exists.
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::manifest::{self, AofFile, Manifest};
 use super::resp::encode;
-use crate::commands::{flags, CmdResult, CommandSpec, Ctx};
-use crate::key::Key;
+use crate::commands::{CmdError, CmdResult, Ctx};
+use crate::rdb::snapshot::{self, Format, Purpose};
 use crate::server::Server;
 use crate::types::stream::StreamId;
 use crate::types::Value;
 
 /// Elements per emitted command (Redis's AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_COMMAND: usize = 64;
-/// Output buffered before it is written to the temporary file.
-const WRITE_CHUNK: usize = 1 << 20;
+/// After a failed rewrite, the next one waits this long (Redis waits for its cron).
+const RETRY_DELAY: Duration = Duration::from_secs(5);
 
-enum Phase {
-    Scanning,
-    /// The written part is fsynced by a thread; the engine keeps serving meanwhile.
-    Syncing(JoinHandle<std::io::Result<File>>),
-}
-
+/// A rewrite in progress: its snapshot is `server.rdb.bg`.
 pub struct Rewrite {
     pub started: Instant,
-    epoch: u16,
-    tmp_path: PathBuf,
-    out: Option<BufWriter<File>>,
-    /// Serialised commands not yet handed to `out` (one per slice).
-    pending: Vec<u8>,
-    snapshot_db: Option<usize>,
-    db: usize,
-    cursor: u64,
-    /// Keys a command found absent (db, key): their whole life since is in the buffer.
-    touched: HashSet<(usize, Key)>,
-    /// Every command logged since the rewrite began.
-    buffer: Vec<u8>,
-    buffer_db: Option<usize>,
-    phase: Phase,
-    /// The rewrite also turns logging on at the end (CONFIG SET appendonly yes).
-    enables: bool,
+    base: AofFile,
+    /// Logging started with this rewrite: the temporary incremental file it logs to.
+    enabling: Option<PathBuf>,
 }
 
 impl Rewrite {
-    /// Removes the unfinished file (the engine stops, or the rewrite is abandoned).
+    /// Removes what only this rewrite would have used (the engine stops mid-rewrite).
     pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.tmp_path);
-    }
-
-    pub fn buffer_command(&mut self, db: usize, args: &[&[u8]]) {
-        if self.buffer_db != Some(db) {
-            let n = db.to_string();
-            encode(&mut self.buffer, &[b"SELECT", n.as_bytes()]);
-            self.buffer_db = Some(db);
-        }
-        encode(&mut self.buffer, args);
-    }
-
-    fn select(&mut self, db: usize) {
-        if self.snapshot_db != Some(db) {
-            let n = db.to_string();
-            encode(&mut self.pending, &[b"SELECT", n.as_bytes()]);
-            self.snapshot_db = Some(db);
+        if let Some(temp) = self.enabling {
+            let _ = std::fs::remove_file(temp);
         }
     }
 }
@@ -228,197 +190,186 @@ fn emit_stream(out: &mut Vec<u8>, key: &[u8], s: &crate::types::stream::Stream) 
     }
 }
 
-/// Writes the whole keyspace to `path` at once (temp file, fsync, rename).
-pub fn write_snapshot_now(server: &Server, path: &Path) -> std::io::Result<()> {
-    let tmp = temp_path(path, "now");
-    let mut out = BufWriter::new(File::create(&tmp)?);
-    let mut buf = Vec::new();
-    for (i, db) in server.dbs.iter().enumerate() {
-        if db.is_empty() {
-            continue;
-        }
-        let n = i.to_string();
-        encode(&mut buf, &[b"SELECT", n.as_bytes()]);
-        for (k, e) in db.keys.iter() {
-            emit_key(&mut buf, k, &e.value, db.expire_at(k));
-            if buf.len() > WRITE_CHUNK {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
-        }
-    }
-    out.write_all(&buf)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    sync_dir(path);
-    Ok(())
+/// How a rewrite request went.
+pub enum Started {
+    Now,
+    /// A snapshot (BGSAVE) runs: the rewrite starts after it.
+    Scheduled,
 }
 
-fn temp_path(path: &Path, tag: &str) -> PathBuf {
-    let name = format!("temp-rewriteaof-{tag}-{}.aof", std::process::id());
-    path.parent().unwrap_or(Path::new(".")).join(name)
-}
-
-fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+/// Starts a rewrite at this instant, or schedules it behind a running BGSAVE. With
+/// `aof.enabling` it also starts logging.
+pub fn start(server: &mut Server) -> Result<Started, String> {
+    if server.aof.rewrite.is_some() {
+        return Err("Background append only file rewriting already in progress".into());
     }
-}
-
-/// Starts a background rewrite. `enables`: logging starts when it ends (CONFIG SET
-/// appendonly yes), until then commands are only buffered.
-pub fn start(server: &mut Server, enables: bool) -> std::io::Result<()> {
-    let path = if enables {
-        super::file_path(server)
-    } else {
-        server.aof.path.clone()
-    };
-    let tmp = temp_path(&path, "bg");
-    let out = BufWriter::new(File::create(&tmp)?);
-    let epoch = next_epoch(server);
-    if enables {
-        server.aof.path = path;
+    if server.rdb.bg.is_some() {
+        server.aof.rewrite_scheduled = true;
+        return Ok(Started::Scheduled);
     }
-    // Commands logged from now on belong after the snapshot: flush what came before.
+    server.aof.rewrite_scheduled = false;
+    let dir = manifest::dir_path(&server.config);
+    let prefix = manifest::prefix(&server.config);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("can't create the AOF directory {}: {e}", dir.display()))?;
+    if !server.aof.enabled {
+        // Not logging: the set on disk (if any) is the one the new base replaces.
+        server.aof.manifest = manifest::read(&dir, &prefix)?.unwrap_or_default();
+    }
+    let commands = server.config.get("aof-use-rdb-preamble") == Some("no");
+    let base = server.aof.manifest.next_base(&prefix, commands);
+    // What was logged before this instant belongs to the old files.
     super::flush(server);
+    let enabling = if server.aof.enabling {
+        let temp = dir.join(format!("temp-{prefix}.incr"));
+        std::fs::File::create(&temp)
+            .and_then(|_| server.aof.open(temp.clone()))
+            .map_err(|e| format!("can't create {}: {e}", temp.display()))?;
+        super::set_tracking(server, true);
+        Some(temp)
+    } else {
+        if server.aof.enabled {
+            server.aof.switch_to_new_incr(&dir, &prefix).map_err(|e| {
+                format!(
+                    "can't open a new incremental file in {}: {e}",
+                    dir.display()
+                )
+            })?;
+        }
+        None
+    };
+    let format = if commands {
+        Format::Commands
+    } else {
+        Format::Rdb
+    };
+    if let Err(e) = snapshot::start_to(server, &dir.join(&base.name), Purpose::AofBase, format) {
+        if let Some(temp) = enabling {
+            stop_logging(server, &temp);
+        }
+        return Err(e);
+    }
     server.aof.rewrite = Some(Rewrite {
         started: Instant::now(),
-        epoch,
-        tmp_path: tmp,
-        out: Some(out),
-        pending: Vec::new(),
-        snapshot_db: None,
-        db: 0,
-        cursor: 0,
-        touched: HashSet::new(),
-        buffer: Vec::new(),
-        buffer_db: None,
-        phase: Phase::Scanning,
-        enables,
+        base,
+        enabling,
     });
-    server.aof.rewrite_scheduled = false;
     tracing::info!("background append only file rewriting started");
+    Ok(Started::Now)
+}
+
+/// The snapshot of a rewrite ended (`rdb::snapshot`): installs the new base, or counts the
+/// failure.
+pub fn base_finished(server: &mut Server, outcome: Result<u64, String>) {
+    let Some(rw) = server.aof.rewrite.take() else {
+        return;
+    };
+    let installed = outcome.and_then(|bytes| install(server, &rw, bytes));
+    let secs = rw.started.elapsed().as_secs() as i64;
+    server.aof.last_rewrite_secs = secs;
+    match installed {
+        Ok(()) => {
+            server.aof.rewrites += 1;
+            server.aof.rewrite_failures = 0;
+            server.aof.last_rewrite_ok = true;
+            server.aof.enabling = false;
+            tracing::info!(
+                base = %rw.base.name,
+                bytes = server.aof.current_size,
+                ms = rw.started.elapsed().as_millis() as u64,
+                "background AOF rewrite finished successfully"
+            );
+        }
+        Err(e) => {
+            server.aof.rewrite_failures += 1;
+            server.aof.last_rewrite_ok = false;
+            server.aof.rewrite_retry_at = Some(Instant::now() + RETRY_DELAY);
+            let dir = manifest::dir_path(&server.config);
+            let _ = std::fs::remove_file(dir.join(&rw.base.name));
+            if let Some(temp) = &rw.enabling {
+                // Logging waits for a base: try again later, as Redis's AOF_WAIT_REWRITE.
+                stop_logging(server, temp);
+                server.aof.rewrite_scheduled = true;
+            }
+            tracing::warn!(error = %e, "background append only file rewrite failed");
+        }
+    }
+}
+
+/// The base is on disk: the manifest names it and the incremental file logged to since the
+/// rewrite began; the files it replaces are deleted.
+fn install(server: &mut Server, rw: &Rewrite, base_bytes: u64) -> Result<(), String> {
+    let dir = manifest::dir_path(&server.config);
+    let prefix = manifest::prefix(&server.config);
+    let old = std::mem::take(&mut server.aof.manifest);
+    let mut new = Manifest {
+        base: Some(rw.base.clone()),
+        ..Default::default()
+    };
+    if let Some(temp) = &rw.enabling {
+        let incr = old.next_incr(&prefix);
+        let path = dir.join(&incr.name);
+        std::fs::rename(temp, &path)
+            .map_err(|e| format!("can't rename {} to {}: {e}", temp.display(), path.display()))?;
+        server.aof.path = path;
+        new.incrs.push(incr);
+    } else if server.aof.enabled {
+        new.incrs.extend(old.incrs.last().cloned());
+    }
+    if let Err(e) = manifest::write(&dir, &prefix, &new) {
+        server.aof.manifest = old;
+        return Err(format!(
+            "can't write the AOF manifest in {}: {e}",
+            dir.display()
+        ));
+    }
+    let kept: Vec<&str> = new.load_order().map(|f| f.name.as_str()).collect();
+    let replaced = old.load_order().chain(old.history.iter());
+    for f in replaced.filter(|f| !kept.contains(&f.name.as_str())) {
+        let _ = std::fs::remove_file(dir.join(&f.name));
+    }
+    let incr_bytes = if server.aof.enabled {
+        std::fs::metadata(&server.aof.path).map_or(0, |m| m.len())
+    } else {
+        0
+    };
+    server.aof.manifest = new;
+    server.aof.current_size = base_bytes + incr_bytes;
+    server.aof.base_size = server.aof.current_size;
     Ok(())
 }
 
-/// Writes `key` of database `db` now if the rewrite has not yet (before a command changes it).
-fn visit(server: &mut Server, db: usize, key: &[u8]) {
-    let Some(rw) = server.aof.rewrite.as_mut() else {
-        return;
-    };
-    if !matches!(rw.phase, Phase::Scanning) {
-        return;
-    }
-    let Some(d) = server.dbs.get_mut(db) else {
-        return;
-    };
-    let expire = d.expire_at(key);
-    match d.keys.get_mut(key) {
-        Some(e) if e.aof_visit == rw.epoch => {}
-        Some(e) => {
-            if rw.touched.contains(&(db, Key::new(key))) {
-                return;
-            }
-            e.aof_visit = rw.epoch;
-            rw.select(db);
-            emit_key(&mut rw.pending, key, &e.value, expire);
-        }
-        None => {
-            rw.touched.insert((db, Key::new(key)));
-        }
-    }
+/// Logging that began with a failed rewrite ends; its temporary file goes.
+fn stop_logging(server: &mut Server, temp: &Path) {
+    server.aof.close();
+    super::set_tracking(server, false);
+    let _ = std::fs::remove_file(temp);
 }
 
-/// Before a write command runs during a rewrite: the keys it names are written first.
-pub fn before_write(
-    server: &mut Server,
-    db: usize,
-    spec: &CommandSpec,
-    sub: Option<&CommandSpec>,
-    argv: &[&[u8]],
-) {
-    let target = sub.unwrap_or(spec);
-    if target.flags & flags::WRITE == 0 {
-        return;
-    }
-    match spec.name {
-        "swapdb" => {
-            // Databases trade places under the scan: start over once this one is done.
-            abort(server, "SWAPDB during the rewrite");
-            server.aof.rewrite_scheduled = true;
-            return;
-        }
-        "move" => {
-            if let Some(to) = argv.get(2).and_then(|a| crate::util::parse_i64(a)) {
-                if to >= 0 && (to as usize) < server.dbs.len() {
-                    visit(server, to as usize, argv[1]);
-                }
-            }
-        }
-        "copy" => {
-            if let Some(i) = argv.iter().position(|a| a.eq_ignore_ascii_case(b"db")) {
-                if let Some(to) = argv.get(i + 1).and_then(|a| crate::util::parse_i64(a)) {
-                    if to >= 0 && (to as usize) < server.dbs.len() {
-                        visit(server, to as usize, argv[2]);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-    let full = crate::commands::full_name(sub.map(|_| spec), target);
-    for (pos, _, _) in crate::commands::server::keys_of(target, &full, argv) {
-        if let Some(key) = argv.get(pos) {
-            visit(server, db, key);
-        }
-    }
-}
-
-/// Ends a rewrite without using it.
-fn abort(server: &mut Server, why: &str) {
-    if let Some(rw) = server.aof.rewrite.take() {
-        if rw.enables {
-            server.aof.enabled = false;
-            for db in &mut server.dbs {
-                db.aof_track = false;
-                db.aof_deleted.clear();
-            }
-        }
-        rw.discard();
-        server.aof.rewrite_failures += 1;
-        server.aof.last_rewrite_ok = false;
-        tracing::warn!(reason = why, "background append only file rewrite aborted");
-    }
-}
-
-/// One cron step: scan a slice, or finish; start an automatic rewrite when the file grew.
+/// From the cron: starts a scheduled or automatic rewrite once no snapshot runs.
 pub fn cron(server: &mut Server) {
-    if server.aof.rewrite.is_none() {
-        if server.aof.rewrite_scheduled || auto_rewrite_due(server) {
-            if let Err(e) = start(server, false) {
-                tracing::warn!(error = %e, "cannot start the append only file rewrite");
-                server.aof.rewrite_failures += 1;
-            }
-        }
+    if server.aof.rewrite.is_some() || server.rdb.bg.is_some() {
         return;
     }
-    let budget = Duration::from_micros(250_000 / server.config.hz.max(1) as u64);
-    if let Err(e) = step(server, budget) {
-        abort(server, &e.to_string());
+    if server
+        .aof
+        .rewrite_retry_at
+        .is_some_and(|at| Instant::now() < at)
+    {
+        return;
+    }
+    if server.aof.rewrite_scheduled || auto_rewrite_due(server) {
+        if let Err(e) = start(server) {
+            tracing::warn!(error = %e, "cannot start the append only file rewrite");
+            server.aof.rewrite_failures += 1;
+            server.aof.rewrite_retry_at = Some(Instant::now() + RETRY_DELAY);
+        }
     }
 }
 
 fn auto_rewrite_due(server: &Server) -> bool {
     let a = &server.aof;
-    if !a.enabled || a.file.is_none() {
+    if !a.enabled {
         return false;
     }
     let pct: u64 = server
@@ -438,180 +389,31 @@ fn auto_rewrite_due(server: &Server) -> bool {
     a.current_size.saturating_sub(base) * 100 / base >= pct
 }
 
-fn step(server: &mut Server, budget: Duration) -> std::io::Result<()> {
-    let started = Instant::now();
-    let scanning = matches!(
-        server.aof.rewrite.as_ref().map(|r| &r.phase),
-        Some(Phase::Scanning)
-    );
-    if scanning {
-        while started.elapsed() < budget {
-            if scan_slice(server) {
-                break;
-            }
-        }
-        write_pending(server)?;
-        if scan_finished(server) {
-            begin_sync(server)?;
-        }
-        return Ok(());
-    }
-    let done = matches!(
-        server.aof.rewrite.as_ref().map(|r| &r.phase),
-        Some(Phase::Syncing(h)) if h.is_finished()
-    );
-    if done {
-        finish(server)?;
-    }
-    Ok(())
-}
-
-/// Scans a few buckets; returns true when every database is done.
-fn scan_slice(server: &mut Server) -> bool {
-    let Some(rw) = server.aof.rewrite.as_mut() else {
-        return true;
-    };
-    for _ in 0..64 {
-        if rw.db >= server.dbs.len() {
-            return true;
-        }
-        let d = &mut server.dbs[rw.db];
-        let mut found: Vec<Key> = Vec::new();
-        let epoch = rw.epoch;
-        let db_index = rw.db;
-        let touched = &rw.touched;
-        let next = d.keys.scan(rw.cursor, |k, e| {
-            if e.aof_visit != epoch && !touched.contains(&(db_index, k.clone())) {
-                found.push(k.clone());
-            }
-        });
-        for k in found {
-            let expire = d.expire_at(&k);
-            if let Some(e) = d.keys.get_mut(&k[..]) {
-                if e.aof_visit == epoch {
-                    continue;
-                }
-                e.aof_visit = epoch;
-                if rw.snapshot_db != Some(db_index) {
-                    let n = db_index.to_string();
-                    encode(&mut rw.pending, &[b"SELECT", n.as_bytes()]);
-                    rw.snapshot_db = Some(db_index);
-                }
-                emit_key(&mut rw.pending, &k, &e.value, expire);
-            }
-        }
-        rw.cursor = next;
-        if next == 0 {
-            rw.db += 1;
-        }
-        if rw.pending.len() > WRITE_CHUNK {
-            break;
-        }
-    }
-    rw.db >= server.dbs.len()
-}
-
-fn scan_finished(server: &Server) -> bool {
-    server
-        .aof
-        .rewrite
-        .as_ref()
-        .is_some_and(|rw| rw.db >= server.dbs.len())
-}
-
-fn write_pending(server: &mut Server) -> std::io::Result<()> {
-    if let Some(rw) = server.aof.rewrite.as_mut() {
-        if let Some(out) = rw.out.as_mut() {
-            out.write_all(&rw.pending)?;
-        }
-        rw.pending.clear();
-    }
-    Ok(())
-}
-
-fn begin_sync(server: &mut Server) -> std::io::Result<()> {
-    let Some(rw) = server.aof.rewrite.as_mut() else {
-        return Ok(());
-    };
-    let Some(out) = rw.out.take() else {
-        return Ok(());
-    };
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    let handle = std::thread::Builder::new()
-        .name("aof-rewrite-fsync".into())
-        .spawn(move || file.sync_all().map(|_| file))?;
-    rw.phase = Phase::Syncing(handle);
-    Ok(())
-}
-
-/// Appends the buffer, renames the new file over the old one and logs to it from now on.
-fn finish(server: &mut Server) -> std::io::Result<()> {
-    // Everything logged so far goes to the old file first; the buffer holds it too.
-    super::flush(server);
-    let Some(rw) = server.aof.rewrite.take() else {
-        return Ok(());
-    };
-    let Phase::Syncing(handle) = rw.phase else {
-        return Ok(());
-    };
-    let mut file = handle
-        .join()
-        .map_err(|_| std::io::Error::other("the rewrite fsync thread panicked"))??;
-    file.write_all(&rw.buffer)?;
-    file.sync_all()?;
-    let path = server.aof.path.clone();
-    std::fs::rename(&rw.tmp_path, &path)?;
-    sync_dir(&path);
-    server.aof.reopen()?;
-    server.aof.base_size = server.aof.current_size;
-    server.aof.rewrites += 1;
-    server.aof.last_rewrite_ok = true;
-    server.aof.last_rewrite_secs = rw.started.elapsed().as_secs() as i64;
-    tracing::info!(
-        path = %path.display(),
-        bytes = server.aof.current_size,
-        buffered = rw.buffer.len(),
-        "background AOF rewrite finished successfully"
-    );
-    Ok(())
-}
-
 /// BGREWRITEAOF.
 pub fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    use crate::commands::CmdError;
-    if ctx.server.aof.rewrite.is_some() {
-        return Err(CmdError::msg(
-            "ERR Background append only file rewriting already in progress",
-        ));
-    }
-    if !ctx.server.aof.enabled {
-        // Nothing logs while the AOF is off: the file is written at once.
-        let path = super::file_path(ctx.server);
-        write_snapshot_now(ctx.server, &path)
-            .map_err(|e| CmdError::msg(format!("ERR Can't write the append only file: {e}")))?;
+    if ctx.client.tx.executing && ctx.server.aof.rewrite.is_none() {
+        // Inside EXEC the log is between MULTI and EXEC: the files switch after it.
+        ctx.server.aof.rewrite_scheduled = true;
         ctx.out
-            .simple("Background append only file rewriting started");
+            .simple("Background append only file rewriting scheduled");
         return Ok(());
     }
-    start(ctx.server, false)
-        .map_err(|e| CmdError::msg(format!("ERR Can't rewrite the append only file: {e}")))?;
-    ctx.out
-        .simple("Background append only file rewriting started");
-    Ok(())
-}
-
-/// The mark of the next rewrite. Marks are 16 bits (they live in an entry's padding): when the
-/// counter wraps, every entry's mark is cleared first, so an old mark never passes for the new
-/// one (one pass over the keys, once per 65,535 rewrites).
-fn next_epoch(server: &mut Server) -> u16 {
-    server.aof.rewrite_epoch = server.aof.rewrite_epoch.wrapping_add(1);
-    if server.aof.rewrite_epoch == 0 {
-        for db in server.dbs.iter_mut() {
-            for (_, entry) in db.keys.iter_mut() {
-                entry.aof_visit = 0;
-            }
+    match start(ctx.server) {
+        Ok(Started::Now) => ctx
+            .out
+            .simple("Background append only file rewriting started"),
+        Ok(Started::Scheduled) => ctx
+            .out
+            .simple("Background append only file rewriting scheduled"),
+        Err(e) if ctx.server.aof.rewrite.is_some() => {
+            return Err(CmdError::msg(format!("ERR {e}")))
         }
-        server.aof.rewrite_epoch = 1;
+        Err(e) => {
+            tracing::warn!(error = %e, "BGREWRITEAOF failed");
+            return Err(CmdError::msg(
+                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ));
+        }
     }
-    server.aof.rewrite_epoch
+    Ok(())
 }

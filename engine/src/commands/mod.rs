@@ -397,14 +397,10 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     // CLIENT LIST shows the running command and the memory of its arguments.
     ctx.client.last_command = stat_id;
     ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
-    // --- persistence (aof helper): writes refused while the AOF cannot be written; during
-    // a rewrite, the keys a write names are written to the new file first ---
+    // --- persistence (aof helper): writes refused while the AOF cannot be written ---
     if ctx.server.aof.enabled && target.flags & flags::WRITE != 0 {
         if let Some(e) = crate::aof::refuse_writes(ctx.server) {
             return reject(ctx, Some(stat_id), is_exec, &CmdError::msg(e));
-        }
-        if ctx.server.aof.rewrite.is_some() {
-            crate::aof::rewrite::before_write(ctx.server, ctx.client.db, spec, sub, argv);
         }
     }
     let reply_mark = ctx.out.buf.len();

@@ -6,7 +6,7 @@ use crate::rdb::{file, snapshot};
 
 /// SAVE: a foreground save; blocks this engine until the file is on disk, as in Redis.
 pub fn save(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    if ctx.server.rdb.bg.is_some() {
+    if snapshot::bgsave_in_progress(ctx.server) {
         return Err(CmdError::msg("ERR Background save already in progress"));
     }
     let dirty = ctx.server.dirty;
@@ -31,13 +31,20 @@ pub fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         2 if argv[1].eq_ignore_ascii_case(b"schedule") => true,
         _ => return Err(CmdError::Syntax),
     };
-    if ctx.server.rdb.bg.is_some() {
-        if schedule {
-            // Redis schedules only behind another kind of child (AOF rewrite); behind a
-            // BGSAVE it refuses, as here.
-            return Err(CmdError::msg("ERR Background save already in progress"));
-        }
+    if snapshot::bgsave_in_progress(ctx.server) {
         return Err(CmdError::msg("ERR Background save already in progress"));
+    }
+    // Behind an AOF rewrite (Redis's other kind of child) a save can only be scheduled.
+    if ctx.server.rdb.bg.is_some() || ctx.server.aof.rewrite.is_some() {
+        if schedule {
+            ctx.server.rdb.scheduled = true;
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CmdError::msg(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE \
+             SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        ));
     }
     match snapshot::start(ctx.server) {
         Ok(()) => {

@@ -338,8 +338,6 @@ fn info_memory(ctx: &mut Ctx, t: &mut String) {
 
 fn info_persistence(ctx: &mut Ctx, t: &mut String) {
     let s = &*ctx.server;
-    // No persistence exists: nothing loads, forks or saves, and every change since start is
-    // unsaved.
     t.push_str("# Persistence\r\n");
     fields!(t,
         "loading" => s.rdb.loading as u8,
@@ -352,7 +350,7 @@ fn info_persistence(ctx: &mut Ctx, t: &mut String) {
         "current_save_keys_processed" => crate::rdb::snapshot::keys_processed(s),
         "current_save_keys_total" => s.rdb.bg.as_ref().map_or(0, |b| b.keys_total),
         "rdb_changes_since_last_save" => s.dirty,
-        "rdb_bgsave_in_progress" => s.rdb.bg.is_some() as u8,
+        "rdb_bgsave_in_progress" => crate::rdb::snapshot::bgsave_in_progress(s) as u8,
         "rdb_last_save_time" => s.rdb.lastsave_s,
         "rdb_last_bgsave_status" => if s.rdb.last_bgsave_ok { "ok" } else { "err" },
         "rdb_last_bgsave_time_sec" => s.rdb.last_bgsave_time_sec,

@@ -30,6 +30,8 @@ pub fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 fn run_queued(ctx: &mut Ctx, commands: &[Vec<Vec<u8>>]) {
     ctx.out.array(commands.len());
     ctx.client.tx.executing = true;
+    // The AOF logs the transaction's writes inside MULTI/EXEC: all or nothing after a crash.
+    ctx.server.aof.begin_transaction();
     let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
     for command in commands {
         argv.clear();
@@ -39,6 +41,7 @@ fn run_queued(ctx: &mut Ctx, commands: &[Vec<Vec<u8>>]) {
             timed_out_reply(ctx, argv[0]);
         }
     }
+    ctx.server.aof.end_transaction();
     ctx.client.tx.executing = false;
 }
 

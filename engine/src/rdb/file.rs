@@ -21,6 +21,25 @@ pub fn rdb_path(config: &crate::config::Config) -> PathBuf {
     Path::new(dir).join(name)
 }
 
+/// What ends a file: the CRC64 of everything before it, eight zero bytes (`rdbchecksum no`,
+/// as Redis writes), or nothing (an AOF base written as commands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trailer {
+    Checksum,
+    Zero,
+    None,
+}
+
+impl Trailer {
+    pub fn from_config(config: &crate::config::Config) -> Trailer {
+        if config.get("rdbchecksum") == Some("no") {
+            Trailer::Zero
+        } else {
+            Trailer::Checksum
+        }
+    }
+}
+
 /// An RDB file being written: bytes go through the checksum into a temp file that replaces
 /// the target only once complete and on disk.
 pub struct FileSink {
@@ -55,11 +74,17 @@ impl FileSink {
         self.file.write_all(bytes)
     }
 
-    /// Appends the checksum (0 when `checksum` is off, as Redis does), syncs and renames.
-    /// Returns the file size.
-    pub fn finish(mut self, checksum: bool) -> std::io::Result<u64> {
-        let crc = if checksum { self.crc } else { 0 };
-        self.file.write_all(&crc.to_le_bytes())?;
+    /// Appends the trailer, syncs and renames. Returns the file size.
+    pub fn finish(mut self, trailer: Trailer) -> std::io::Result<u64> {
+        let trailer_bytes = match trailer {
+            Trailer::Checksum => Some(self.crc),
+            Trailer::Zero => Some(0),
+            Trailer::None => None,
+        };
+        if let Some(crc) = trailer_bytes {
+            self.file.write_all(&crc.to_le_bytes())?;
+            self.written += 8;
+        }
         self.file.flush()?;
         self.file.get_ref().sync_all()?;
         std::fs::rename(&self.temp, &self.target)?;
@@ -73,7 +98,7 @@ impl FileSink {
                 let _ = d.sync_all();
             }
         }
-        Ok(self.written + 8)
+        Ok(self.written)
     }
 
     /// Drops the temp file (a failed or aborted save).
@@ -84,10 +109,11 @@ impl FileSink {
     }
 }
 
-/// The header and AUX fields every file starts with.
-pub fn preamble(enc: &mut Encoder, used_mem: u64) {
+/// The header and AUX fields every file starts with (`aof_base`: the file is the base of an
+/// append only file).
+pub fn preamble(enc: &mut Encoder, used_mem: u64, aof_base: bool) {
     enc.header();
-    enc.aux_fields(crate::util::now_ms() / 1000, used_mem);
+    enc.aux_fields(crate::util::now_ms() / 1000, used_mem, aof_base);
 }
 
 /// Serialises every database at once (SAVE, SHUTDOWN, DEBUG RELOAD): blocks the engine, as
@@ -95,14 +121,14 @@ pub fn preamble(enc: &mut Encoder, used_mem: u64) {
 pub fn save_now(server: &mut Server) -> std::io::Result<u64> {
     let path = rdb_path(&server.config);
     let compress = server.config.get("rdbcompression") != Some("no");
-    let checksum = server.config.get("rdbchecksum") != Some("no");
+    let trailer = Trailer::from_config(&server.config);
     let used = server.used_memory();
     let mut sink = FileSink::create(&path)?;
     let mut enc = Encoder::new(compress);
-    preamble(&mut enc, used);
+    preamble(&mut enc, used, false);
     let result = write_dbs(&server.dbs, &mut enc, &mut sink);
     match result {
-        Ok(()) => sink.finish(checksum),
+        Ok(()) => sink.finish(trailer),
         Err(e) => {
             sink.abort();
             Err(e)
@@ -137,6 +163,8 @@ fn write_dbs(dbs: &[Db], enc: &mut Encoder, sink: &mut FileSink) -> std::io::Res
 pub struct LoadCounts {
     pub loaded: u64,
     pub expired: u64,
+    /// Where the RDB data ends in the bytes (an AOF's commands may follow).
+    pub end: usize,
 }
 
 /// Loads the RDB bytes into `dbs` (which the caller has emptied or knows to be empty).
@@ -187,8 +215,11 @@ pub fn load_into(
             d.expires.reserve(expires.min(cap) as usize);
         }
     };
-    super::read::load_with_sizes(bytes, limits, &mut sink, &mut sizes)?;
-    Ok(counts.get())
+    let info = super::read::load_with_sizes(bytes, limits, &mut sink, &mut sizes)?;
+    Ok(LoadCounts {
+        end: info.end,
+        ..counts.get()
+    })
 }
 
 /// Loads `dir/dbfilename` into the server if the file exists (engine start, DEBUG RELOAD).

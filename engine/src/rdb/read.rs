@@ -69,6 +69,8 @@ pub struct LoadInfo {
     pub version: u32,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
     pub keys: u64,
+    /// Where the RDB data ends (after the checksum): an AOF's commands may follow.
+    pub end: usize,
 }
 
 struct Reader<'a> {
@@ -649,6 +651,7 @@ pub fn load_with_sizes(
             }
         }
     }
+    info.end = r.pos;
     Ok(info)
 }
 

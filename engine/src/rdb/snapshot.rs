@@ -16,13 +16,17 @@
 //!
 //! The serialised bytes go over a channel to a writer thread that checksums, writes and
 //! fsyncs the temp file and renames it into place; the engine thread never touches the disk.
+//!
+//! The same machinery writes the base file of an AOF rewrite ([`Purpose::AofBase`], in RDB
+//! format or, with `aof-use-rdb-preamble no`, as commands): one snapshot runs at a time, as
+//! Redis runs one child at a time.
 
 use std::cell::Cell;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::file::{preamble, rdb_path, FileSink};
+use super::file::{preamble, rdb_path, FileSink, Trailer};
 use super::Encoder;
 use crate::db::{Db, Entry, Key};
 use crate::dict::Dict;
@@ -38,6 +42,23 @@ const CHUNK: usize = 256 << 10;
 /// A database's key and expiry dictionaries, taken whole.
 type Frozen = (Dict<Key, Entry>, Dict<Key, i64>);
 
+/// What a snapshot is for, which decides who is told when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// BGSAVE or a save rule: `dir/dbfilename`.
+    Rdb,
+    /// The base file of an AOF rewrite (`aof::rewrite`).
+    AofBase,
+}
+
+/// How records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Rdb,
+    /// RESP commands that rebuild each key (an AOF base with `aof-use-rdb-preamble no`).
+    Commands,
+}
+
 /// Per-database snapshot state, kept inside the `Db` so SWAPDB moves it along.
 pub struct DbSnap {
     pub epoch: u16,
@@ -45,6 +66,7 @@ pub struct DbSnap {
     pub origin: usize,
     /// Records serialised and not yet handed to the writer.
     pub enc: Encoder,
+    format: Format,
     cursor: u64,
     scan_done: bool,
     /// The dictionaries as they were when FLUSHDB/FLUSHALL emptied this database mid-snapshot.
@@ -61,7 +83,7 @@ impl DbSnap {
     pub fn save_if_pending(&mut self, key: &[u8], entry: &Entry, expire: Option<i64>) {
         if entry.snap.get() != self.epoch {
             entry.snap.set(self.epoch);
-            self.enc.key_value(key, &entry.value, expire);
+            record(&mut self.enc, self.format, key, &entry.value, expire);
             self.processed += 1;
         }
     }
@@ -83,6 +105,7 @@ impl DbSnap {
         let DbSnap {
             epoch,
             enc,
+            format,
             cursor,
             scan_done,
             frozen,
@@ -98,7 +121,7 @@ impl DbSnap {
                 *cursor = keys.scan(*cursor, |k, e| {
                     if e.snap.get() != *epoch {
                         e.snap.set(*epoch);
-                        enc.key_value(k, &e.value, expires.get(&k[..]).copied());
+                        record(enc, *format, k, &e.value, expires.get(&k[..]).copied());
                         *processed += 1;
                     }
                 });
@@ -115,13 +138,29 @@ impl DbSnap {
     }
 }
 
+/// One key in the snapshot's format.
+fn record(
+    enc: &mut Encoder,
+    format: Format,
+    key: &[u8],
+    value: &crate::types::Value,
+    expire: Option<i64>,
+) {
+    match format {
+        Format::Rdb => enc.key_value(key, value, expire),
+        Format::Commands => crate::aof::rewrite::emit_key(&mut enc.out, key, value, expire),
+    }
+}
+
 enum Msg {
     Data(Vec<u8>),
-    Finish { checksum: bool },
+    Finish(Trailer),
 }
 
 /// A background save in progress.
 pub struct BgSave {
+    pub purpose: Purpose,
+    format: Format,
     pub started: Instant,
     tx: Sender<Msg>,
     backlog: Arc<std::sync::atomic::AtomicUsize>,
@@ -129,7 +168,7 @@ pub struct BgSave {
     finished_sending: bool,
     dirty_at_start: u64,
     pub keys_total: u64,
-    checksum: bool,
+    trailer: Trailer,
 }
 
 impl BgSave {
@@ -140,17 +179,31 @@ impl BgSave {
     }
 }
 
-/// Starts a background save: marks the snapshot instant and wakes the driver.
+/// Starts a background save (BGSAVE): marks the snapshot instant and wakes the driver.
 pub fn start(server: &mut Server) -> Result<(), String> {
+    let path = rdb_path(&server.config);
+    start_to(server, &path, Purpose::Rdb, Format::Rdb).inspect_err(|_| {
+        server.rdb.last_bgsave_ok = false;
+        server.rdb.last_bgsave_try_s = crate::util::now_ms() / 1000;
+    })
+}
+
+/// Starts a snapshot into `path` (written to a temp file beside it, renamed when complete).
+pub fn start_to(
+    server: &mut Server,
+    path: &std::path::Path,
+    purpose: Purpose,
+    format: Format,
+) -> Result<(), String> {
     if server.rdb.bg.is_some() {
         return Err("Background save already in progress".into());
     }
-    let path = rdb_path(&server.config);
     let compress = server.config.get("rdbcompression") != Some("no");
-    let checksum = server.config.get("rdbchecksum") != Some("no");
-    let sink = FileSink::create(&path).map_err(|e| {
-        server.rdb.last_bgsave_ok = false;
-        server.rdb.last_bgsave_try_s = crate::util::now_ms() / 1000;
+    let trailer = match format {
+        Format::Rdb => Trailer::from_config(&server.config),
+        Format::Commands => Trailer::None,
+    };
+    let sink = FileSink::create(path).map_err(|e| {
         format!(
             "cannot create the temp file next to {}: {e}",
             path.display()
@@ -183,6 +236,7 @@ pub fn start(server: &mut Server) -> Result<(), String> {
             epoch: db.snap_epoch,
             origin: i,
             enc: Encoder::new(compress),
+            format,
             cursor: 0,
             scan_done: false,
             frozen: None,
@@ -193,8 +247,12 @@ pub fn start(server: &mut Server) -> Result<(), String> {
         }));
     }
     let mut head = Encoder::new(compress);
-    preamble(&mut head, server.used_memory());
+    if format == Format::Rdb {
+        preamble(&mut head, server.used_memory(), purpose == Purpose::AofBase);
+    }
     let bg = BgSave {
+        purpose,
+        format,
         started: Instant::now(),
         tx,
         backlog,
@@ -202,13 +260,15 @@ pub fn start(server: &mut Server) -> Result<(), String> {
         finished_sending: false,
         dirty_at_start: server.dirty,
         keys_total,
-        checksum,
+        trailer,
     };
     bg.send(head.out);
     server.rdb.bg = Some(bg);
-    server.rdb.last_bgsave_try_s = crate::util::now_ms() / 1000;
+    if purpose == Purpose::Rdb {
+        server.rdb.last_bgsave_try_s = crate::util::now_ms() / 1000;
+    }
     server.rdb.wake.notify_one();
-    tracing::info!(engine = %server.name, keys = keys_total, "background saving started");
+    tracing::info!(engine = %server.name, keys = keys_total, file = %path.display(), "background saving started");
     Ok(())
 }
 
@@ -229,13 +289,13 @@ fn writer(
                     }
                 }
             }
-            Ok(Msg::Finish { checksum }) => {
+            Ok(Msg::Finish(trailer)) => {
                 break match failed {
                     Some(e) => {
                         sink.abort();
                         Err(e)
                     }
-                    None => sink.finish(checksum).map_err(|e| format!("{e}")),
+                    None => sink.finish(trailer).map_err(|e| format!("{e}")),
                 };
             }
             // The engine dropped the save (SHUTDOWN, engine stop): no file.
@@ -303,13 +363,13 @@ pub fn step(server: &mut Server) -> Step {
         // A frozen (flushed) dictionary is dropped here; only a FLUSH mid-snapshot has one.
         db.snap = None;
     }
-    let mut tail = Encoder::new(false);
-    tail.eof();
     if let Some(bg) = server.rdb.bg.as_mut() {
-        bg.send(tail.out);
-        let _ = bg.tx.send(Msg::Finish {
-            checksum: bg.checksum,
-        });
+        if bg.format == Format::Rdb {
+            let mut tail = Encoder::new(false);
+            tail.eof();
+            bg.send(tail.out);
+        }
+        let _ = bg.tx.send(Msg::Finish(bg.trailer));
         bg.finished_sending = true;
     }
     Step::Sent
@@ -324,11 +384,19 @@ fn flush(s: &mut DbSnap, bg: &BgSave) {
         out: Vec::with_capacity(s.enc.out.len() + 16),
         compress: false,
     };
-    head.select_db(s.origin);
-    if !s.announced {
-        head.resize_db(s.keys_at_start, s.expires_at_start);
-        s.announced = true;
+    match s.format {
+        Format::Rdb => {
+            head.select_db(s.origin);
+            if !s.announced {
+                head.resize_db(s.keys_at_start, s.expires_at_start);
+            }
+        }
+        Format::Commands => {
+            let db = s.origin.to_string();
+            crate::aof::resp::encode(&mut head.out, &[b"SELECT", db.as_bytes()]);
+        }
     }
+    s.announced = true;
     let mut chunk = head.out;
     chunk.extend_from_slice(&s.enc.out);
     s.enc.out.clear();
@@ -350,6 +418,10 @@ pub fn poll_finished(server: &mut Server) -> bool {
     let Some(bg) = server.rdb.bg.take() else {
         return false;
     };
+    if bg.purpose == Purpose::AofBase {
+        crate::aof::rewrite::base_finished(server, outcome);
+        return true;
+    }
     let secs = bg.started.elapsed().as_secs() as i64;
     server.rdb.last_bgsave_time_sec = secs;
     match outcome {
@@ -366,16 +438,29 @@ pub fn poll_finished(server: &mut Server) -> bool {
     true
 }
 
-/// Abandons a background save in progress (SHUTDOWN, SAVE-over-BGSAVE is refused instead):
-/// the barrier is switched off and the writer deletes its temp file.
+/// Abandons a snapshot in progress (SHUTDOWN, DEBUG RELOAD): the barrier is switched off and
+/// the writer deletes its temp file.
 pub fn abort(server: &mut Server) {
     for db in server.dbs.iter_mut() {
         db.snap = None;
     }
     if let Some(bg) = server.rdb.bg.take() {
+        let purpose = bg.purpose;
         drop(bg.tx);
-        server.rdb.last_bgsave_ok = false;
+        match purpose {
+            Purpose::Rdb => server.rdb.last_bgsave_ok = false,
+            Purpose::AofBase => crate::aof::rewrite::base_finished(server, Err("aborted".into())),
+        }
     }
+}
+
+/// A BGSAVE (not an AOF rewrite's base) is being written.
+pub fn bgsave_in_progress(server: &Server) -> bool {
+    server
+        .rdb
+        .bg
+        .as_ref()
+        .is_some_and(|b| b.purpose == Purpose::Rdb)
 }
 
 /// Keys serialised so far by the save in progress (INFO `current_save_keys_processed`).

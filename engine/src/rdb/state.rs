@@ -94,7 +94,10 @@ pub fn cron(server: &mut Server) {
 
 /// Seconds the background save in progress has run, or -1.
 pub fn current_bgsave_secs(server: &Server) -> i64 {
-    server.rdb.bg.as_ref().map_or(-1, |b| {
-        Instant::now().duration_since(b.started).as_secs() as i64
-    })
+    match server.rdb.bg.as_ref() {
+        Some(b) if b.purpose == super::snapshot::Purpose::Rdb => {
+            Instant::now().duration_since(b.started).as_secs() as i64
+        }
+        _ => -1,
+    }
 }

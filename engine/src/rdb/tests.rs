@@ -54,7 +54,7 @@ fn canon(v: &Value) -> Canon {
 
 fn encode(keys: &[(&[u8], Value, Option<i64>)], compress: bool) -> Vec<u8> {
     let mut enc = Encoder::new(compress);
-    file::preamble(&mut enc, 1234);
+    file::preamble(&mut enc, 1234, false);
     enc.select_db(0);
     enc.resize_db(keys.len(), 0);
     for (k, v, e) in keys {

@@ -117,7 +117,7 @@ impl Encoder {
     }
 
     /// The AUX fields redis-server writes at the start of every RDB file.
-    pub fn aux_fields(&mut self, ctime_s: i64, used_mem: u64) {
+    pub fn aux_fields(&mut self, ctime_s: i64, used_mem: u64, aof_base: bool) {
         self.aux("redis-ver", REDIS_VERSION.as_bytes());
         self.aux("redis-bits", b"64");
         self.byte(OP_AUX);
@@ -128,7 +128,7 @@ impl Encoder {
         self.int_string(used_mem as i64);
         self.byte(OP_AUX);
         self.string(b"aof-base");
-        self.int_string(0);
+        self.int_string(aof_base as i64);
     }
 
     pub fn select_db(&mut self, db: usize) {

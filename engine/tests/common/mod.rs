@@ -120,6 +120,20 @@ pub fn start_redis_server() -> RedisServer {
     panic!("redis-server on port {port} did not answer");
 }
 
+/// Waits until the server on `port` answers PING (20 s at most); `what` names it in the panic.
+pub fn wait_for_pong(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut c) = RawClient::connect(port) {
+            if c.call(&[b"PING"]).starts_with(b"+PONG") {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{what} did not start on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A blocking RESP client that returns raw reply bytes.
 pub struct RawClient {
     reader: BufReader<TcpStream>,
