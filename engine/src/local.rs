@@ -62,8 +62,15 @@ pub(crate) fn channel() -> (LocalClient, LocalRequests) {
 
 pub(crate) struct LocalRequests(mpsc::UnboundedReceiver<Request>);
 
+/// Requests run before one AOF write and their answers: bounds the replies held back.
+const MAX_REQUESTS_PER_ROUND: usize = 64;
+
 /// Runs in-process requests on the engine's thread until every [`LocalClient`] is gone or the
 /// engine stops (the task is dropped with the engine's LocalSet).
+///
+/// Requests already waiting run together and their writes reach the append only file in one
+/// `write(2)` before any of them is answered, as Redis writes the AOF once per event loop
+/// iteration for all its clients.
 pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server>>) {
     // Not registered among the server's clients: it is not a connection, so it neither counts
     // in `connected_clients` nor shows in CLIENT LIST, and CLIENT KILL cannot reach it.
@@ -76,43 +83,55 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
     // In-process callers are the embedding program itself: no AUTH round.
     client.authenticated = true;
     client.local = true;
-    let mut reply = Reply::new();
-    while let Some(request) = requests.0.recv().await {
-        {
-            let mut server = server.borrow_mut();
-            let now_ms = refresh_cached_ms();
-            for command in &request.commands {
-                if command.is_empty() {
-                    continue;
-                }
-                let argv: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-                let mut ctx = Ctx {
-                    server: &mut server,
-                    client: &mut client,
-                    out: &mut reply,
-                    now_ms,
-                };
-                commands::execute(&mut ctx, &argv);
-                // In-process callers cannot wait: a command that would block times out at once.
-                if ctx.client.block_request.take().is_some() {
-                    ctx.out.null_array();
-                }
+    let mut answers: Vec<(oneshot::Sender<Vec<u8>>, Vec<u8>)> = Vec::new();
+    while let Some(first) = requests.0.recv().await {
+        let mut server = server.borrow_mut();
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            let replies = run_request(&mut server, &mut client, &request.commands);
+            answers.push((request.reply, replies));
+            if answers.len() < MAX_REQUESTS_PER_ROUND {
+                next = requests.0.try_recv().ok();
             }
-            // Persistence (aof helper): logged before the replies are handed back.
-            crate::aof::flush(&mut server);
         }
-        // Callers share this client: a transaction (or WATCH) left open by one batch must not
-        // capture the next caller's commands.
-        {
-            let mut server = server.borrow_mut();
-            let mut ctx = Ctx {
-                server: &mut server,
-                client: &mut client,
-                out: &mut Reply::new(),
-                now_ms: refresh_cached_ms(),
-            };
-            crate::multi::discard(&mut ctx);
+        // Persistence (aof helper): logged before the replies are handed back.
+        crate::aof::flush(&mut server);
+        drop(server);
+        for (reply, replies) in answers.drain(..) {
+            let _ = reply.send(replies);
         }
-        let _ = request.reply.send(std::mem::take(&mut reply.buf));
     }
+}
+
+/// Runs one batch as a pipeline and returns its replies.
+fn run_request(server: &mut Server, client: &mut Client, commands: &[Vec<Vec<u8>>]) -> Vec<u8> {
+    let mut reply = Reply::new();
+    let now_ms = refresh_cached_ms();
+    for command in commands {
+        if command.is_empty() {
+            continue;
+        }
+        let argv: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        let mut ctx = Ctx {
+            server,
+            client,
+            out: &mut reply,
+            now_ms,
+        };
+        commands::execute(&mut ctx, &argv);
+        // In-process callers cannot wait: a command that would block times out at once.
+        if ctx.client.block_request.take().is_some() {
+            ctx.out.null_array();
+        }
+    }
+    // Callers share this client: a transaction (or WATCH) left open by one batch must not
+    // capture the next caller's commands.
+    let mut ctx = Ctx {
+        server,
+        client,
+        out: &mut Reply::new(),
+        now_ms,
+    };
+    crate::multi::discard(&mut ctx);
+    reply.buf
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{fresh_dir, start_engine, RawClient, Reply};
@@ -474,6 +474,7 @@ fn debug_reload_keeps_the_data() {
 #[cfg(feature = "redis-server-tests")]
 mod against_redis {
     use super::*;
+    use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
 
     struct Redis {

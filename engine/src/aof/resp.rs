@@ -2,13 +2,18 @@
 //! file only ever holds multibulk commands), and reading a reply the engine wrote (to log the
 //! effect of SPOP, XADD *, XAUTOCLAIM, served blocking pops ...).
 
-use std::io::Write;
-
-/// Appends `args` as a RESP multibulk command.
+/// Appends `args` as a RESP multibulk command (on every logged write: no formatting machinery).
 pub fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
-    let _ = write!(buf, "*{}\r\n", args.len());
+    let mut digits = itoa::Buffer::new();
+    let total: usize = args.iter().map(|a| a.len() + 16).sum();
+    buf.reserve(total + 16);
+    buf.push(b'*');
+    buf.extend_from_slice(digits.format(args.len()).as_bytes());
+    buf.extend_from_slice(b"\r\n");
     for a in args {
-        let _ = write!(buf, "${}\r\n", a.len());
+        buf.push(b'$');
+        buf.extend_from_slice(digits.format(a.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
         buf.extend_from_slice(a);
         buf.extend_from_slice(b"\r\n");
     }
