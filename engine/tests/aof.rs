@@ -762,3 +762,51 @@ mod against_redis {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_rewrite_asked_for_during_a_bgsave_runs_after_it() {
+    let dir = temp_dir("scheduled");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    c.call(&[b"SET", b"k", b"v"]);
+    // One pipeline: the second command runs before the save's first slice.
+    c.send_raw(b"BGSAVE\r\nBGREWRITEAOF\r\nBGSAVE\r\n");
+    assert_eq!(c.read_reply().raw(), b"+Background saving started\r\n");
+    assert_eq!(
+        c.read_reply().raw(),
+        b"+Background append only file rewriting scheduled\r\n"
+    );
+    assert_eq!(
+        c.read_reply().raw(),
+        b"-ERR Background save already in progress\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrites") != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled rewrite did not run"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    // During a rewrite a BGSAVE can only be scheduled, as behind Redis's AOF child.
+    c.send_raw(b"BGREWRITEAOF\r\nBGSAVE\r\nBGSAVE SCHEDULE\r\n");
+    assert_eq!(
+        c.read_reply().raw(),
+        b"+Background append only file rewriting started\r\n"
+    );
+    let refused = c.read_reply().raw();
+    assert!(
+        refused.starts_with(b"-ERR Another child process is active (AOF?)"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    assert_eq!(c.read_reply().raw(), b"+Background saving scheduled\r\n");
+    engine.kill9();
+    let engine = start(&dir, &[]);
+    assert_eq!(
+        bulk(&engine.client().call(&[b"GET", b"k"])).as_deref(),
+        Some("v")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
