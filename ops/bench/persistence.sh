@@ -13,7 +13,9 @@
 #   4. load time at start: the server restarted on that file, time from process start until
 #      it answers PING and DBSIZE equals the key count;
 #   5. AOF: a fresh server with appendonly yes (appendfsync everysec) loaded with the same data
-#      set, shut down, restarted: AOF bytes on disk and the time to load it (as in 4).
+#      set, shut down, restarted: AOF bytes on disk (both keep Redis 7's appendonlydir: base,
+#      incremental files, manifest) and the time to load it (as in 4); then the write probe
+#      of 2 while a BGREWRITEAOF runs.
 # Targets (DESIGN 4.6): no pause over 10 ms during BGSAVE; load time and file size <= Redis's.
 #
 # Usage: ops/bench/persistence.sh [--keys N] [--seconds S] [--out FILE]
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --keys) keys="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "persistence: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -120,10 +122,15 @@ while True:
 print("%.3f" % (time.monotonic() - t0))
 PY
 }
-probe() { # port seconds bgsave(0/1) keys -> "p50_ms p99_ms max_ms count bgsave_s"
+probe() { # port seconds job(none/bgsave/bgrewriteaof) keys -> "p50_ms p99_ms max_ms count job_s"
   python3 - "$@" <<'PY'
 import random, socket, sys, time
-port, secs, bg, n = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+port, secs, job, n = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+bg = job != "none"
+command, running = {
+    "bgsave": (b"BGSAVE\r\n", b"rdb_bgsave_in_progress:0"),
+    "bgrewriteaof": (b"BGREWRITEAOF\r\n", b"aof_rewrite_in_progress:0"),
+}.get(job, (None, None))
 s = socket.create_connection(("127.0.0.1", port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 c = socket.create_connection(("127.0.0.1", port))
 f = s.makefile("rb")
@@ -136,9 +143,9 @@ rnd = random.Random(7); lat = []; t0 = time.monotonic(); started = None; done = 
 while True:
     now = time.monotonic()
     if bg and started is None and now - t0 > 0.5:
-        c.sendall(b"BGSAVE\r\n"); c.recv(100); started = time.monotonic()
+        c.sendall(command); c.recv(100); started = time.monotonic()
     if bg and started is not None and done is None and len(lat) % 200 == 0:
-        if b"rdb_bgsave_in_progress:0" in info():
+        if running in info():
             done = time.monotonic()
     if now - t0 > secs and (not bg or done is not None):
         break
@@ -171,9 +178,9 @@ for kind in redis engine; do
   R[$kind.size]=$(stat -c %s "$dir/dump.rdb")
   cp "$dir/dump.rdb" "$dir/initial.rdb"
   echo "$kind: probe without save..." >&2
-  R[$kind.base]=$(probe "$port" "$seconds" 0 "$keys")
+  R[$kind.base]=$(probe "$port" "$seconds" none "$keys")
   echo "$kind: probe during BGSAVE..." >&2
-  R[$kind.bg]=$(probe "$port" "$seconds" 1 "$keys")
+  R[$kind.bg]=$(probe "$port" "$seconds" bgsave "$keys")
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   wait "$pid" 2>/dev/null || true
   mv "$dir/initial.rdb" "$dir/dump.rdb"
@@ -192,11 +199,13 @@ for kind in redis engine; do
   redis-cli -p "$port" --pipe < "$work/data.resp" >/dev/null
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   wait "$pid" 2>/dev/null || true
-  # redis-server 7 keeps its AOF in appendonlydir/ (base + incremental files + manifest).
+  # Both keep the AOF in appendonlydir/ (base + incremental files + manifest).
   R[$kind.aof_size]=$(find "$dir" -name '*.aof*' -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
   port=$(free_port)
   pid=$(start_server "$kind" "$dir" "$port" yes); pids+=("$pid")
   R[$kind.aof_load]=$(wait_ready "$port" "$total")
+  echo "$kind: probe during BGREWRITEAOF..." >&2
+  R[$kind.rw]=$(probe "$port" "$seconds" bgrewriteaof "$keys")
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   wait "$pid" 2>/dev/null || true
 done
@@ -215,4 +224,6 @@ field() { echo "${R[$1]}" | awk -v i="$2" '{print $i}'; }
   echo "| load at start s (to PING + DBSIZE) | ${R[redis.load]} | ${R[engine.load]} |"
   echo "| AOF bytes (appendonly yes, same data) | ${R[redis.aof_size]} | ${R[engine.aof_size]} |"
   echo "| AOF load at start s (to PING + DBSIZE) | ${R[redis.aof_load]} | ${R[engine.aof_load]} |"
+  echo "| SET p50 / p99 / max ms, during BGREWRITEAOF | $(field redis.rw 1) / $(field redis.rw 2) / $(field redis.rw 3) | $(field engine.rw 1) / $(field engine.rw 2) / $(field engine.rw 3) |"
+  echo "| BGREWRITEAOF duration s | $(field redis.rw 5) | $(field engine.rw 5) |"
 } | tee ${out:+"$out"}

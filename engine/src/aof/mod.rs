@@ -200,7 +200,7 @@ impl Aof {
     }
 
     /// Opens `path` for appending and makes it the log (the everysec thread follows). What
-    /// was logged before is written and synced to the previous file first.
+    /// was logged before is written to the previous file first.
     fn open(&mut self, path: PathBuf) -> std::io::Result<()> {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         if let Some(dir) = path.parent() {
@@ -209,8 +209,16 @@ impl Aof {
         if self.file.is_some() {
             self.write_buffer()?;
         }
-        if let Some(old) = &self.file {
-            old.sync_data()?;
+        if let Some(old) = self.file.clone() {
+            // The previous file's tail reaches the disk off the engine thread, as Redis's
+            // background fsync job does: a switch does not pause clients.
+            let background = old.clone();
+            let spawned = std::thread::Builder::new()
+                .name("aof-fsync-old".into())
+                .spawn(move || background.sync_data());
+            if spawned.is_err() {
+                old.sync_data()?;
+            }
         }
         let file = Arc::new(file);
         self.file = Some(file.clone());
