@@ -705,6 +705,30 @@ pub fn load_with_sizes(
     sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
     sizes: &mut dyn FnMut(usize, u64, u64),
 ) -> Result<LoadInfo, RdbError> {
+    load_with_hooks(buf, limits, sink, sizes, &mut |_, _| {})
+}
+
+/// Which part of a key's upcoming insert the `prefetch` hook of [`load_with_hooks`] should
+/// start fetching into the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The table slot the key hashes to.
+    Bucket,
+    /// What that slot points to (asked for a few keys after `Bucket`, once it has arrived).
+    Chain,
+}
+
+/// [`load_with_sizes`], also calling `prefetch` for each key some keys before handing it to
+/// `sink`: filling a table larger than the caches mostly waits for memory, and a few lookups
+/// in flight at once hide most of that wait. `sink` still sees the keys in file order, and a
+/// key is handed over before any error found after it is returned.
+pub fn load_with_hooks(
+    buf: &[u8],
+    limits: LoadLimits,
+    sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
+    sizes: &mut dyn FnMut(usize, u64, u64),
+    prefetch: &mut dyn FnMut(&LoadedKey, Prefetch),
+) -> Result<LoadInfo, RdbError> {
     let mut r = Reader {
         buf,
         pos: 0,
@@ -723,7 +747,16 @@ pub fn load_with_sizes(
         } else {
             None
         };
-        let eof_end = read_body(&mut r, &mut info, sink, sizes)?;
+        let mut keys = Pipeline {
+            queue: std::collections::VecDeque::with_capacity(PIPELINE + 1),
+            sink,
+            prefetch,
+        };
+        let body = read_body(&mut r, &mut info, &mut keys, sizes);
+        // Keys parsed before an error reach the sink before it is returned (a sink error
+        // about one of them comes first, as it would have without the pipeline).
+        keys.flush()?;
+        let eof_end = body?;
         if info.version >= 5 {
             let stored = r.u64_le()?;
             if verify && stored != 0 {
@@ -789,11 +822,52 @@ fn read_header(r: &mut Reader) -> R<u32> {
     Ok(version)
 }
 
+/// Keys handed to the sink this many keys after being read: their prefetches have that long
+/// to arrive (the chain's from half way).
+const PIPELINE: usize = 16;
+
+/// Parsed keys on their way to the sink (see [`load_with_hooks`]).
+struct Pipeline<'h> {
+    /// Each key with the offset of its record, for errors.
+    queue: std::collections::VecDeque<(LoadedKey, usize)>,
+    sink: &'h mut dyn FnMut(LoadedKey) -> Result<(), String>,
+    prefetch: &'h mut dyn FnMut(&LoadedKey, Prefetch),
+}
+
+impl Pipeline<'_> {
+    fn push(&mut self, key: LoadedKey, at: usize) -> R<()> {
+        (self.prefetch)(&key, Prefetch::Bucket);
+        self.queue.push_back((key, at));
+        let n = self.queue.len();
+        if n > PIPELINE / 2 {
+            (self.prefetch)(&self.queue[n - 1 - PIPELINE / 2].0, Prefetch::Chain);
+        }
+        if n > PIPELINE {
+            self.pop()?;
+        }
+        Ok(())
+    }
+
+    fn pop(&mut self) -> R<()> {
+        match self.queue.pop_front() {
+            Some((key, at)) => (self.sink)(key).map_err(|msg| RdbError { offset: at, msg }),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> R<()> {
+        while !self.queue.is_empty() {
+            self.pop()?;
+        }
+        Ok(())
+    }
+}
+
 /// Every opcode up to and including EOF; returns the offset after the EOF opcode.
 fn read_body(
     r: &mut Reader,
     info: &mut LoadInfo,
-    sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
+    keys: &mut Pipeline,
     sizes: &mut dyn FnMut(usize, u64, u64),
 ) -> R<usize> {
     let databases = r.limits.databases;
@@ -847,13 +921,13 @@ fn read_body(
                 if value_is_empty(&value) {
                     continue;
                 }
-                sink(LoadedKey {
+                let loaded = LoadedKey {
                     db,
                     key,
                     value,
                     expire_ms,
-                })
-                .or_else(|e| r.err(op_at, e))?;
+                };
+                keys.push(loaded, op_at)?;
             }
         }
     }
