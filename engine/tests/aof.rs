@@ -810,3 +810,40 @@ fn a_rewrite_asked_for_during_a_bgsave_runs_after_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_redis_6_aof_with_an_rdb_preamble_loads() {
+    // Redis 6 wrote its rewritten AOF as an RDB file followed by the commands since.
+    let dir = temp_dir("preamble");
+    let port = free_port();
+    let mut saver = Command::new(env!("CARGO_BIN_EXE_tradestate-engine"));
+    saver
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", &dir.display().to_string(), "--save", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let engine = Engine {
+        child: saver.spawn().expect("spawn"),
+        port,
+    };
+    wait_for_pong(port, "tradestate-engine");
+    let mut c = engine.client();
+    c.call(&[b"SET", b"from:rdb", b"1"]);
+    c.call(&[b"RPUSH", b"list", b"a", b"b"]);
+    assert_eq!(c.call(&[b"SAVE"]), b"+OK\r\n");
+    engine.kill9();
+    let mut aof = std::fs::read(dir.join("dump.rdb")).expect("dump");
+    std::fs::remove_file(dir.join("dump.rdb")).expect("rm");
+    aof.extend_from_slice(b"*3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$1\r\nc\r\n");
+    aof.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$8\r\nfrom:aof\r\n$1\r\n2\r\n");
+    std::fs::write(dir.join("appendonly.aof"), &aof).expect("write");
+    let engine = start(&dir, &[]);
+    let mut c = engine.client();
+    assert_eq!(bulk(&c.call(&[b"GET", b"from:rdb"])).as_deref(), Some("1"));
+    assert_eq!(bulk(&c.call(&[b"GET", b"from:aof"])).as_deref(), Some("2"));
+    assert_eq!(
+        c.call(&[b"LRANGE", b"list", b"0", b"-1"]),
+        b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

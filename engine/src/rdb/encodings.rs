@@ -12,12 +12,22 @@ pub enum Item<'a> {
     Int(i64),
 }
 
-impl Item<'_> {
+impl<'a> Item<'a> {
     /// The element as bytes (integers rendered in decimal).
     pub fn to_vec(self) -> Vec<u8> {
         match self {
             Item::Str(s) => s.to_vec(),
             Item::Int(n) => itoa::Buffer::new().format(n).as_bytes().to_vec(),
+        }
+    }
+
+    /// The element's bytes without allocating: loading turns millions of elements into
+    /// values, and a heap copy per element only to read it once was most of that cost.
+    #[inline]
+    pub fn text(self) -> Text<'a> {
+        match self {
+            Item::Str(s) => Text::Slice(s),
+            Item::Int(n) => Text::int(n),
         }
     }
 
@@ -27,6 +37,46 @@ impl Item<'_> {
             Item::Int(n) => Some(n),
             Item::Str(s) => canonical_i64(s),
         }
+    }
+}
+
+/// An element as bytes: borrowed from the blob, or an integer rendered on the stack.
+#[derive(Clone, Copy)]
+pub enum Text<'a> {
+    Slice(&'a [u8]),
+    Int { text: [u8; 20], len: u8 },
+}
+
+impl Text<'_> {
+    #[inline]
+    pub fn int(n: i64) -> Self {
+        let mut text = [0u8; 20];
+        let mut b = itoa::Buffer::new();
+        let s = b.format(n).as_bytes();
+        text[..s.len()].copy_from_slice(s);
+        Text::Int {
+            text,
+            len: s.len() as u8,
+        }
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Text::Slice(s) => s,
+            Text::Int { text, len } => &text[..*len as usize],
+        }
+    }
+}
+
+impl AsRef<[u8]> for Text<'_> {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self
     }
 }
 
@@ -204,7 +254,13 @@ pub fn lp_decode(buf: &[u8]) -> Result<Vec<Item<'_>>, String> {
             buf.len()
         ));
     }
-    let mut items = Vec::new();
+    // The header's element count sizes the vector (capped by what the bytes could hold, as
+    // the header is untrusted; `u16::MAX` means "not counted").
+    let counted = match u16::from_le_bytes([buf[4], buf[5]]) {
+        LP_COUNT_UNKNOWN => 0,
+        n => (n as usize).min(buf.len() - LP_HEADER),
+    };
+    let mut items = Vec::with_capacity(counted);
     let mut p = LP_HEADER;
     loop {
         let Some(&b) = buf.get(p) else {

@@ -87,7 +87,20 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
 
 /// Decompresses `input` into exactly `out_len` bytes; `Err` names what is wrong.
 pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str> {
-    let mut out: Vec<u8> = Vec::with_capacity(out_len);
+    let mut out = Vec::with_capacity(out_len);
+    decompress_into(input, out_len, &mut out)?;
+    Ok(out)
+}
+
+/// Decompresses `input` (exactly `out_len` bytes) into `out`, replacing its contents: loading
+/// reuses one buffer for every compressed blob instead of allocating one per string.
+pub fn decompress_into(
+    input: &[u8],
+    out_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), &'static str> {
+    out.clear();
+    out.reserve(out_len);
     let mut ip = 0;
     while ip < input.len() {
         let ctrl = input[ip] as usize;
@@ -123,17 +136,27 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str>
             if out.len() + len > out_len {
                 return Err("LZF output longer than announced");
             }
-            let start = out.len() - back;
-            for k in 0..len {
-                let byte = out[start + k];
-                out.push(byte);
-            }
+            copy_back(out, back, len);
         }
     }
     if out.len() != out_len {
         return Err("LZF output shorter than announced");
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Appends `len` bytes starting `back` bytes before the end (`back <= out.len()`). The source
+/// may overlap what is being appended (a run): the appended bytes repeat with period `back`,
+/// so copying from the same start in chunks that double keeps every copy non-overlapping.
+#[inline]
+fn copy_back(out: &mut Vec<u8>, back: usize, len: usize) {
+    let start = out.len() - back;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(out.len() - start);
+        out.extend_from_within(start..start + n);
+        left -= n;
+    }
 }
 
 #[cfg(test)]

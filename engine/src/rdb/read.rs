@@ -5,9 +5,10 @@
 //! The input is untrusted: every read is bounds-checked and every inconsistency is an
 //! [`RdbError`] naming the byte offset where it was found. Nothing here panics on bad input.
 
-use super::encodings::{intset_decode, lp_decode, zl_decode, Item};
+use super::encodings::{intset_decode, lp_decode, zl_decode, Item, Text};
 use super::*;
 use crate::types::hash::HashLimits;
+use crate::types::listpack;
 use crate::types::stream::{NodeLimits, StreamId};
 use crate::types::stream_group::{Consumer, Nack, INVALID_ENTRIES_READ};
 use crate::types::zset::{ZaddFlags, ZsetLimits};
@@ -77,6 +78,10 @@ struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     limits: LoadLimits,
+    /// Reused for every compressed blob (see `with_blob`).
+    scratch: Vec<u8>,
+    /// Reused to encode small hashes before their one exact allocation.
+    lp: Vec<u8>,
 }
 
 type R<T> = Result<T, RdbError>;
@@ -186,6 +191,69 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string value (`TYPE_STRING`): plain strings are stored straight from the file and
+    /// compressed ones from the scratch buffer, so each costs the one allocation it keeps.
+    fn str_value(&mut self) -> R<StrValue> {
+        let at = self.pos;
+        match self.len_or_enc()? {
+            Ok(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                Ok(StrValue::from_bytes(self.take(n)?))
+            }
+            Err(ENC_LZF_KIND) => {
+                self.pos = at;
+                self.with_blob(|_, b| Ok(StrValue::from_bytes(b)))
+            }
+            Err(_) => {
+                self.pos = at;
+                Ok(StrValue::from_bytes(&self.string()?))
+            }
+        }
+    }
+
+    /// Reads a string that is only looked at (a listpack, intset or ziplist blob) and calls
+    /// `f` with its bytes: borrowed from the file when stored plainly, else decompressed into
+    /// the reused scratch buffer. Saves the allocation and copy per blob `string()` makes.
+    fn with_blob<T>(&mut self, f: impl FnOnce(&mut Self, &[u8]) -> R<T>) -> R<T> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = match self.blob(&mut scratch) {
+            Ok(blob) => f(self, blob),
+            Err(e) => Err(e),
+        };
+        self.scratch = scratch;
+        result
+    }
+
+    /// `string()` for `with_blob`: the bytes, borrowed from the file or written to `scratch`.
+    fn blob<'s>(&mut self, scratch: &'s mut Vec<u8>) -> R<&'s [u8]>
+    where
+        'a: 's,
+    {
+        let at = self.pos;
+        match self.len_or_enc()? {
+            Ok(n) => self.take(usize::try_from(n).unwrap_or(usize::MAX)),
+            Err(ENC_LZF_KIND) => {
+                let clen = self.len()? as usize;
+                let len = self.len()?;
+                if len > MAX_STRING {
+                    return self.err(at, format!("LZF string of {len} bytes is too large"));
+                }
+                let data = self.take(clen)?;
+                match super::lzf::decompress_into(data, len as usize, scratch) {
+                    Ok(()) => Ok(&scratch[..]),
+                    Err(e) => self.err(at, e),
+                }
+            }
+            Err(_) => {
+                self.pos = at;
+                let text = self.string()?;
+                scratch.clear();
+                scratch.extend_from_slice(&text);
+                Ok(&scratch[..])
+            }
+        }
+    }
+
     fn id16(&mut self) -> R<StreamId> {
         let b = self.take(16)?;
         Ok(decode_id(b))
@@ -203,7 +271,7 @@ impl<'a> Reader<'a> {
     fn value(&mut self, kind: u8) -> R<Value> {
         let at = self.pos;
         Ok(match kind {
-            TYPE_STRING => Value::Str(StrValue::from_bytes(&self.string()?)),
+            TYPE_STRING => Value::Str(self.str_value()?),
             TYPE_LIST => {
                 let n = self.count()?;
                 let mut l = List::new(self.limits.list_fill);
@@ -213,11 +281,11 @@ impl<'a> Reader<'a> {
                 Value::List(Box::new(l))
             }
             TYPE_LIST_ZIPLIST => {
-                let blob = self.string()?;
                 let mut l = List::new(self.limits.list_fill);
-                for it in self.blob_items(at, &blob, true)? {
-                    l.push_back(&it.to_vec());
-                }
+                self.with_blob(|r, blob| {
+                    l.extend_back(r.blob_items(at, blob, true)?.into_iter().map(Item::text));
+                    Ok(())
+                })?;
                 Value::List(Box::new(l))
             }
             TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
@@ -230,17 +298,19 @@ impl<'a> Reader<'a> {
                         QUICKLIST_NODE_PACKED
                     };
                     let node_at = self.pos;
-                    let blob = self.string()?;
-                    match container {
-                        QUICKLIST_NODE_PLAIN => l.push_back(&blob),
-                        QUICKLIST_NODE_PACKED => {
-                            let zl = kind == TYPE_LIST_QUICKLIST;
-                            for it in self.blob_items(node_at, &blob, zl)? {
-                                l.push_back(&it.to_vec());
-                            }
+                    let zl = kind == TYPE_LIST_QUICKLIST;
+                    self.with_blob(|r, blob| match container {
+                        QUICKLIST_NODE_PLAIN => {
+                            l.push_back(blob);
+                            Ok(())
                         }
-                        c => return self.err(node_at, format!("unknown quicklist container {c}")),
-                    }
+                        QUICKLIST_NODE_PACKED => {
+                            let items = r.blob_items(node_at, blob, zl)?;
+                            l.extend_back(items.into_iter().map(Item::text));
+                            Ok(())
+                        }
+                        c => r.err(node_at, format!("unknown quicklist container {c}")),
+                    })?;
                 }
                 Value::List(Box::new(l))
             }
@@ -253,20 +323,19 @@ impl<'a> Reader<'a> {
                 Value::Set(Box::new(s))
             }
             TYPE_SET_INTSET => {
-                let blob = self.string()?;
-                let ints = intset_decode(&blob).or_else(|e| self.err(at, e))?;
-                let mut s = Set::default();
-                for n in ints {
-                    s.add(&int_text(n), self.limits.max_intset);
-                }
-                Value::Set(Box::new(s))
+                let ints =
+                    self.with_blob(|r, blob| intset_decode(blob).or_else(|e| r.err(at, e)))?;
+                Value::Set(Box::new(self.set_from_ints(ints)))
             }
             TYPE_SET_LISTPACK => {
-                let blob = self.string()?;
+                let max_intset = self.limits.max_intset;
                 let mut s = Set::default();
-                for it in self.blob_items(at, &blob, false)? {
-                    s.add(&it.to_vec(), self.limits.max_intset);
-                }
+                self.with_blob(|r, blob| {
+                    for it in r.blob_items(at, blob, false)? {
+                        s.add(&it.text(), max_intset);
+                    }
+                    Ok(())
+                })?;
                 Value::Set(Box::new(s))
             }
             TYPE_ZSET | TYPE_ZSET_2 => {
@@ -285,22 +354,11 @@ impl<'a> Reader<'a> {
                 Value::ZSet(Box::new(z))
             }
             TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
-                let blob = self.string()?;
-                let items = self.blob_items(at, &blob, kind == TYPE_ZSET_ZIPLIST)?;
-                if items.len() % 2 != 0 {
-                    return self.err(at, "sorted set blob with an odd number of elements");
-                }
-                let mut z = Zset::with_hint(&self.limits.zset, items.len() / 2, 0);
-                for pair in items.chunks_exact(2) {
-                    let score = match pair[1] {
-                        Item::Int(n) => n as f64,
-                        Item::Str(s) => match crate::util::parse_f64(s) {
-                            Some(d) => d,
-                            None => return self.err(at, "sorted set score is not a number"),
-                        },
-                    };
-                    self.zadd(&mut z, &pair[0].to_vec(), score, at)?;
-                }
+                let zl = kind == TYPE_ZSET_ZIPLIST;
+                let z = self.with_blob(|r, blob| {
+                    let items = r.blob_items(at, blob, zl)?;
+                    r.zset_from_items(&items, at)
+                })?;
                 Value::ZSet(Box::new(z))
             }
             TYPE_HASH => {
@@ -314,15 +372,14 @@ impl<'a> Reader<'a> {
                 Value::Hash(h)
             }
             TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
-                let blob = self.string()?;
-                let items = self.blob_items(at, &blob, kind == TYPE_HASH_ZIPLIST)?;
-                if items.len() % 2 != 0 {
-                    return self.err(at, "hash blob with an odd number of elements");
-                }
-                let mut h = Hash::default();
-                for pair in items.chunks_exact(2) {
-                    h.set(&pair[0].to_vec(), &pair[1].to_vec(), self.limits.hash);
-                }
+                let zl = kind == TYPE_HASH_ZIPLIST;
+                let h = self.with_blob(|r, blob| {
+                    let items = r.blob_items(at, blob, zl)?;
+                    if !items.len().is_multiple_of(2) {
+                        return r.err(at, "hash blob with an odd number of elements");
+                    }
+                    Ok(r.hash_from_items(&items))
+                })?;
                 Value::Hash(h)
             }
             TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
@@ -334,6 +391,66 @@ impl<'a> Reader<'a> {
             TYPE_MODULE | TYPE_MODULE_2 => return self.err(at, "module values are not supported"),
             other => return self.err(at.saturating_sub(1), format!("unknown value type {other}")),
         })
+    }
+
+    /// An intset blob's members. Sorted, distinct and within `set-max-intset-entries` (what
+    /// any valid file holds) they are the intset as is; otherwise they are added one by one,
+    /// which sorts, drops duplicates and converts as `SADD` would.
+    fn set_from_ints(&self, ints: Vec<i64>) -> Set {
+        let max_intset = self.limits.max_intset;
+        if ints.len() <= max_intset && ints.windows(2).all(|w| w[0] < w[1]) {
+            return Set::Intset(ints);
+        }
+        let mut s = Set::default();
+        for n in ints {
+            s.add(&Text::int(n), max_intset);
+        }
+        s
+    }
+
+    /// A small hash from its listpack/ziplist elements. Within the listpack limits and without
+    /// a repeated field (any file Redis wrote) it is packed in one allocation; otherwise it is
+    /// built field by field, which keeps the last value of a repeated field and converts to a
+    /// table as `HSET` would.
+    fn hash_from_items(&mut self, items: &[Item]) -> Hash {
+        let limits = self.limits.hash;
+        let fits = items.len() / 2 <= limits.max_listpack_entries
+            && items
+                .iter()
+                .all(|it| it.text().len() <= limits.max_listpack_value);
+        if fits && !has_repeated_field(items) {
+            let mut w = listpack::Writer::new(&mut self.lp);
+            for it in items {
+                match *it {
+                    Item::Int(n) => w.push_int(n),
+                    Item::Str(s) => w.push(s),
+                }
+            }
+            return Hash::Listpack(w.finish());
+        }
+        let mut h = Hash::default();
+        for pair in items.chunks_exact(2) {
+            h.set(&pair[0].text(), &pair[1].text(), limits);
+        }
+        h
+    }
+
+    fn zset_from_items(&self, items: &[Item], at: usize) -> R<Zset> {
+        if !items.len().is_multiple_of(2) {
+            return self.err(at, "sorted set blob with an odd number of elements");
+        }
+        let mut z = Zset::with_hint(&self.limits.zset, items.len() / 2, 0);
+        for pair in items.chunks_exact(2) {
+            let score = match pair[1] {
+                Item::Int(n) => n as f64,
+                Item::Str(s) => match parse_blob_score(s) {
+                    Some(d) => d,
+                    None => return self.err(at, "sorted set score is not a number"),
+                },
+            };
+            self.zadd(&mut z, &pair[0].text(), score, at)?;
+        }
+        Ok(z)
     }
 
     fn zadd(&self, z: &mut Zset, member: &[u8], score: f64, at: usize) -> R<()> {
@@ -521,6 +638,45 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether two fields (even positions) of a pair list are equal as text.
+fn has_repeated_field(items: &[Item]) -> bool {
+    let fields = || items.iter().step_by(2);
+    fields().enumerate().any(|(i, a)| {
+        fields().skip(i + 1).any(|b| match (a, b) {
+            (Item::Str(x), Item::Str(y)) => x == y,
+            (Item::Int(x), Item::Int(y)) => x == y,
+            _ => *a.text() == *b.text(),
+        })
+    })
+}
+
+/// A score stored as text in a sorted set blob (Redis writes `%.17g`). A plain decimal of at
+/// most 30 characters parses to the same double with Rust's parser as with `strtod` (both
+/// round correctly, and no such text overflows or underflows), without the NUL-terminated
+/// copy `parse_f64` makes for `strtod`; anything else (exponents, inf) goes to `strtod`.
+fn parse_blob_score(s: &[u8]) -> Option<f64> {
+    if s.len() <= 30 && is_plain_decimal(s) {
+        let parsed = std::str::from_utf8(s)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok());
+        if parsed.is_some() {
+            return parsed;
+        }
+    }
+    crate::util::parse_f64(s)
+}
+
+/// `-?[0-9]+(\.[0-9]+)?`
+fn is_plain_decimal(s: &[u8]) -> bool {
+    let unsigned = s.strip_prefix(b"-").unwrap_or(s);
+    let (int, frac) = match unsigned.iter().position(|&b| b == b'.') {
+        Some(p) => (&unsigned[..p], Some(&unsigned[p + 1..])),
+        None => (unsigned, None),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    digits(int) && frac.is_none_or(digits)
+}
+
 fn int_text(n: i64) -> Vec<u8> {
     itoa::Buffer::new().format(n).as_bytes().to_vec()
 }
@@ -551,11 +707,104 @@ pub fn load_with_sizes(
     sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
     sizes: &mut dyn FnMut(usize, u64, u64),
 ) -> Result<LoadInfo, RdbError> {
+    load_with_hooks(buf, limits, sink, sizes, &mut |_, _| {})
+}
+
+/// Which part of a key's upcoming insert the `prefetch` hook of [`load_with_hooks`] should
+/// start fetching into the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The table slot the key hashes to.
+    Bucket,
+    /// What that slot points to (asked for a few keys after `Bucket`, once it has arrived).
+    Chain,
+}
+
+/// [`load_with_sizes`], also calling `prefetch` for each key some keys before handing it to
+/// `sink`: filling a table larger than the caches mostly waits for memory, and a few lookups
+/// in flight at once hide most of that wait. `sink` still sees the keys in file order, and a
+/// key is handed over before any error found after it is returned.
+pub fn load_with_hooks(
+    buf: &[u8],
+    limits: LoadLimits,
+    sink: &mut dyn FnMut(LoadedKey) -> Result<(), String>,
+    sizes: &mut dyn FnMut(usize, u64, u64),
+    prefetch: &mut dyn FnMut(&LoadedKey, Prefetch),
+) -> Result<LoadInfo, RdbError> {
     let mut r = Reader {
         buf,
         pos: 0,
         limits,
+        scratch: Vec::new(),
+        lp: Vec::new(),
     };
+    let mut info = LoadInfo {
+        version: read_header(&mut r)?,
+        ..Default::default()
+    };
+    let verify = limits.verify_checksum && info.version >= 5;
+    std::thread::scope(|scope| {
+        let early_crc = if verify {
+            spawn_trailer_crc(scope, buf)
+        } else {
+            None
+        };
+        let mut keys = Pipeline {
+            queue: std::collections::VecDeque::with_capacity(PIPELINE + 1),
+            sink,
+            prefetch,
+        };
+        let body = read_body(&mut r, &mut info, &mut keys, sizes);
+        // Keys parsed before an error reach the sink before it is returned (a sink error
+        // about one of them comes first, as it would have without the pipeline).
+        keys.flush()?;
+        let eof_end = body?;
+        if info.version >= 5 {
+            let stored = r.u64_le()?;
+            if verify && stored != 0 {
+                // The thread summed everything before the last 8 bytes: the right range
+                // unless the file continues past the checksum.
+                let crc = match early_crc {
+                    Some(h) if r.pos == buf.len() => h.join().ok(),
+                    _ => None,
+                }
+                .unwrap_or_else(|| super::crc64::update(0, &buf[..eof_end]));
+                if crc != stored {
+                    return r.err(
+                        eof_end,
+                        format!("wrong RDB checksum: expected {stored:#x}, got {crc:#x}"),
+                    );
+                }
+            }
+        }
+        info.end = r.pos;
+        Ok(info)
+    })
+}
+
+/// Files at least this large have their checksum computed on a second thread.
+const PARALLEL_CRC_MIN: usize = 1 << 20;
+
+/// Starts the CRC64 of a large file (all but its 8-byte trailer) on a second thread: it costs
+/// a tenth of a load, and runs while the keys are parsed. The caller compares it with the
+/// trailer before the load succeeds, so a corrupt file still fails. `None` for small files or
+/// when no thread can be started (the caller then computes it inline).
+fn spawn_trailer_crc<'s, 'b: 's>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    buf: &'b [u8],
+) -> Option<std::thread::ScopedJoinHandle<'s, u64>> {
+    if buf.len() < PARALLEL_CRC_MIN {
+        return None;
+    }
+    let body = &buf[..buf.len() - 8];
+    std::thread::Builder::new()
+        .name("rdb-crc".into())
+        .spawn_scoped(scope, move || super::crc64::update(0, body))
+        .ok()
+}
+
+/// The `REDIS0011` signature; returns the version.
+fn read_header(r: &mut Reader) -> R<u32> {
     let magic = r.take(9)?;
     if &magic[..5] != b"REDIS" {
         return r.err(0, "wrong signature trying to load DB from file");
@@ -573,10 +822,58 @@ pub fn load_with_sizes(
             ),
         );
     }
-    let mut info = LoadInfo {
-        version,
-        ..Default::default()
-    };
+    Ok(version)
+}
+
+/// Keys handed to the sink this many keys after being read: their prefetches have that long
+/// to arrive (the chain's from half way).
+const PIPELINE: usize = 16;
+
+/// Parsed keys on their way to the sink (see [`load_with_hooks`]).
+struct Pipeline<'h> {
+    /// Each key with the offset of its record, for errors.
+    queue: std::collections::VecDeque<(LoadedKey, usize)>,
+    sink: &'h mut dyn FnMut(LoadedKey) -> Result<(), String>,
+    prefetch: &'h mut dyn FnMut(&LoadedKey, Prefetch),
+}
+
+impl Pipeline<'_> {
+    fn push(&mut self, key: LoadedKey, at: usize) -> R<()> {
+        (self.prefetch)(&key, Prefetch::Bucket);
+        self.queue.push_back((key, at));
+        let n = self.queue.len();
+        if n > PIPELINE / 2 {
+            (self.prefetch)(&self.queue[n - 1 - PIPELINE / 2].0, Prefetch::Chain);
+        }
+        if n > PIPELINE {
+            self.pop()?;
+        }
+        Ok(())
+    }
+
+    fn pop(&mut self) -> R<()> {
+        match self.queue.pop_front() {
+            Some((key, at)) => (self.sink)(key).map_err(|msg| RdbError { offset: at, msg }),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> R<()> {
+        while !self.queue.is_empty() {
+            self.pop()?;
+        }
+        Ok(())
+    }
+}
+
+/// Every opcode up to and including EOF; returns the offset after the EOF opcode.
+fn read_body(
+    r: &mut Reader,
+    info: &mut LoadInfo,
+    keys: &mut Pipeline,
+    sizes: &mut dyn FnMut(usize, u64, u64),
+) -> R<usize> {
+    let databases = r.limits.databases;
     let mut db = 0usize;
     let mut expire: Option<i64> = None;
     loop {
@@ -594,15 +891,14 @@ pub fn load_with_sizes(
             OP_IDLE => {
                 r.len()?;
             }
-            OP_EOF => break,
+            OP_EOF => return Ok(r.pos),
             OP_SELECTDB => {
                 let n = r.len()?;
-                if n >= limits.databases as u64 {
+                if n >= databases as u64 {
                     return r.err(
                         op_at,
                         format!(
-                            "the file uses database {n}, this server has {} databases",
-                            limits.databases
+                            "the file uses database {n}, this server has {databases} databases"
                         ),
                     );
                 }
@@ -628,31 +924,16 @@ pub fn load_with_sizes(
                 if value_is_empty(&value) {
                     continue;
                 }
-                sink(LoadedKey {
+                let loaded = LoadedKey {
                     db,
                     key,
                     value,
                     expire_ms,
-                })
-                .or_else(|e| r.err(op_at, e))?;
+                };
+                keys.push(loaded, op_at)?;
             }
         }
     }
-    let eof_end = r.pos;
-    if version >= 5 {
-        let stored = r.u64_le()?;
-        if limits.verify_checksum && stored != 0 {
-            let crc = super::crc64::update(0, &buf[..eof_end]);
-            if crc != stored {
-                return r.err(
-                    eof_end,
-                    format!("wrong RDB checksum: expected {stored:#x}, got {crc:#x}"),
-                );
-            }
-        }
-    }
-    info.end = r.pos;
-    Ok(info)
 }
 
 fn value_is_empty(v: &Value) -> bool {

@@ -37,6 +37,13 @@ fn entry_size(data_len: usize) -> usize {
 
 fn encode_entry(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entry_size(data.len()));
+    append_entry(&mut out, data);
+    out
+}
+
+/// Appends one encoded entry to `out`.
+fn append_entry(out: &mut Vec<u8>, data: &[u8]) {
+    let start = out.len();
     let mut n = data.len();
     while n >= 0x80 {
         out.push((n as u8 & 0x7f) | 0x80);
@@ -46,13 +53,12 @@ fn encode_entry(data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     // The back varint, read from its last byte backwards: the last byte holds the low 7 bits
     // and every byte but the first carries a "more bytes precede" flag.
-    let head = out.len();
+    let head = out.len() - start;
     let k = varint_len(head);
     for i in (0..k).rev() {
         let group = ((head >> (7 * i)) & 0x7f) as u8;
         out.push(if i + 1 < k { group | 0x80 } else { group });
     }
-    out
 }
 
 impl Node {
@@ -198,6 +204,29 @@ impl List {
             n.insert_at(end, data);
         }
         self.len += 1;
+    }
+
+    /// `push_back` of many entries (RDB loading): a node grows amortised while it fills and is
+    /// trimmed to its exact size once, instead of one reallocation per entry. Same nodes and
+    /// bytes as the `push_back` calls would make.
+    pub fn extend_back<T: AsRef<[u8]>>(&mut self, items: impl IntoIterator<Item = T>) {
+        for data in items {
+            let data = data.as_ref();
+            if !matches!(self.nodes.back(), Some(n) if self.can_add(n, data.len())) {
+                if let Some(full) = self.nodes.back_mut() {
+                    full.buf.shrink_to_fit();
+                }
+                self.nodes.push_back(Node::default());
+            }
+            if let Some(n) = self.nodes.back_mut() {
+                append_entry(&mut n.buf, data);
+                n.count += 1;
+            }
+            self.len += 1;
+        }
+        if let Some(last) = self.nodes.back_mut() {
+            last.buf.shrink_to_fit();
+        }
     }
 
     pub fn push_front(&mut self, data: &[u8]) {
