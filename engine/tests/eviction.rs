@@ -226,12 +226,18 @@ fn allkeys_random_evicts_until_under_the_limit() {
     fill(&mut c, "a", 200, None);
     fill(&mut c, "b", 200, Some(1000));
     assert_eq!(squeeze(&mut c, 100_000), b"+OK\r\n");
+    // A time-boxed eviction may leave the rest to the cron (a loaded machine): count once
+    // memory is under the limit, when nothing evicts any more.
+    let limit = info_field(&mut c, "memory", "maxmemory");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while used(&mut c) > limit + 50_000 {
+        assert!(Instant::now() < deadline, "memory stays over the limit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let left = existing(&mut c, "a", 200) + existing(&mut c, "b", 200);
     let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
     assert!(evicted >= 50, "evicted {evicted}");
     assert_eq!(left + trigger_left(&mut c), 401 - evicted);
-    let limit = info_field(&mut c, "memory", "maxmemory");
-    assert!(used(&mut c) <= limit + 50_000);
     // Everything may go under allkeys: a tiny limit empties the database, the write then fails.
     config_set(&mut c, "maxmemory", "1");
     assert_eq!(c.call(&[b"SET", b"more", b"v"]), OOM);
