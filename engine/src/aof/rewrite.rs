@@ -325,9 +325,11 @@ fn install(server: &mut Server, rw: &Rewrite, base_bytes: u64) -> Result<(), Str
     }
     let kept: Vec<&str> = new.load_order().map(|f| f.name.as_str()).collect();
     let replaced = old.load_order().chain(old.history.iter());
-    for f in replaced.filter(|f| !kept.contains(&f.name.as_str())) {
-        let _ = std::fs::remove_file(dir.join(&f.name));
-    }
+    let replaced: Vec<PathBuf> = replaced
+        .filter(|f| !kept.contains(&f.name.as_str()))
+        .map(|f| dir.join(&f.name))
+        .collect();
+    remove_in_background(replaced);
     let incr_bytes = if server.aof.enabled {
         std::fs::metadata(&server.aof.path).map_or(0, |m| m.len())
     } else {
@@ -337,6 +339,26 @@ fn install(server: &mut Server, rw: &Rewrite, base_bytes: u64) -> Result<(), Str
     server.aof.current_size = base_bytes + incr_bytes;
     server.aof.base_size = server.aof.current_size;
     Ok(())
+}
+
+/// Deletes replaced files on another thread: unlinking a file of hundreds of megabytes takes
+/// the file system tens of milliseconds (Redis's `bg_unlink`).
+fn remove_in_background(paths: Vec<PathBuf>) {
+    if paths.is_empty() {
+        return;
+    }
+    let remove = |paths: &[PathBuf]| {
+        for path in paths {
+            let _ = std::fs::remove_file(path);
+        }
+    };
+    let background = paths.clone();
+    let spawned = std::thread::Builder::new()
+        .name("aof-unlink".into())
+        .spawn(move || remove(&background));
+    if spawned.is_err() {
+        remove(&paths);
+    }
 }
 
 /// Logging that began with a failed rewrite ends; its temporary file goes.

@@ -48,7 +48,14 @@ pub struct FileSink {
     target: PathBuf,
     crc: u64,
     written: u64,
+    /// `written` at the last incremental fsync.
+    synced: u64,
 }
+
+/// Bytes written between fsyncs of a file being written (Redis's `REDIS_AUTOSYNC_BYTES`, with
+/// `rdb-save-incremental-fsync yes`): the kernel never holds a large backlog of dirty pages
+/// whose writeback would stall the engine's own small AOF writes.
+const AUTOSYNC_BYTES: u64 = 4 << 20;
 
 impl FileSink {
     pub fn create(target: &Path) -> std::io::Result<FileSink> {
@@ -65,13 +72,20 @@ impl FileSink {
             target: target.to_path_buf(),
             crc: 0,
             written: 0,
+            synced: 0,
         })
     }
 
     pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.crc = crc64::update(self.crc, bytes);
         self.written += bytes.len() as u64;
-        self.file.write_all(bytes)
+        self.file.write_all(bytes)?;
+        if self.written - self.synced >= AUTOSYNC_BYTES {
+            self.file.flush()?;
+            self.file.get_ref().sync_data()?;
+            self.synced = self.written;
+        }
+        Ok(())
     }
 
     /// Appends the trailer, syncs and renames. Returns the file size.
