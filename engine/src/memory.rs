@@ -23,7 +23,7 @@ unsafe impl GlobalAlloc for CountingJemalloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = tikv_jemallocator::Jemalloc.alloc(layout);
         if !p.is_null() {
-            USED.fetch_add(tikv_jemallocator::usable_size(p), Ordering::Relaxed);
+            USED.fetch_add(size_class(layout.size(), layout.align()), Ordering::Relaxed);
         }
         p
     }
@@ -32,23 +32,23 @@ unsafe impl GlobalAlloc for CountingJemalloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = tikv_jemallocator::Jemalloc.alloc_zeroed(layout);
         if !p.is_null() {
-            USED.fetch_add(tikv_jemallocator::usable_size(p), Ordering::Relaxed);
+            USED.fetch_add(size_class(layout.size(), layout.align()), Ordering::Relaxed);
         }
         p
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        USED.fetch_sub(tikv_jemallocator::usable_size(ptr), Ordering::Relaxed);
+        USED.fetch_sub(size_class(layout.size(), layout.align()), Ordering::Relaxed);
         tikv_jemallocator::Jemalloc.dealloc(ptr, layout)
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = tikv_jemallocator::usable_size(ptr);
+        let old = size_class(layout.size(), layout.align());
         let p = tikv_jemallocator::Jemalloc.realloc(ptr, layout, new_size);
         if !p.is_null() {
-            let new = tikv_jemallocator::usable_size(p);
+            let new = size_class(new_size, layout.align());
             if new >= old {
                 USED.fetch_add(new - old, Ordering::Relaxed);
             } else {
@@ -57,6 +57,24 @@ unsafe impl GlobalAlloc for CountingJemalloc {
         }
         p
     }
+}
+
+/// The usable size jemalloc gives a request (`nallocx`, with the flags `tikv_jemallocator`
+/// passes): the same number `malloc_usable_size` reports for the allocation, computed from
+/// the size alone instead of looking the pointer up in jemalloc's page map (a cache miss per
+/// free on a large heap).
+#[cfg(feature = "jemalloc")]
+#[inline]
+fn size_class(size: usize, align: usize) -> usize {
+    // `alignof(max_align_t)` on the platforms jemalloc supports.
+    const MAX_ALIGN_T: usize = 16;
+    let flags = if align <= MAX_ALIGN_T && align <= size {
+        0
+    } else {
+        tikv_jemalloc_sys::MALLOCX_ALIGN(align)
+    };
+    // SAFETY: `nallocx` only computes a size class; `size` is non-zero (GlobalAlloc's contract).
+    unsafe { tikv_jemalloc_sys::nallocx(size, flags) }
 }
 
 /// Bytes currently allocated by the process (`used_memory`): the running count when the
@@ -163,5 +181,42 @@ mod tests {
             followed,
             "allocated_bytes did not follow 16 MiB allocated and freed"
         );
+    }
+
+    /// The count charges `size_class(layout)` and must match what jemalloc really hands out,
+    /// or frees and reallocations would drift the count.
+    #[cfg(feature = "jemalloc")]
+    #[test]
+    fn size_classes_match_the_usable_size_of_allocations() {
+        use std::alloc::{GlobalAlloc, Layout};
+        let jemalloc = tikv_jemallocator::Jemalloc;
+        for align in [1usize, 2, 8, 16, 32, 64, 4096] {
+            for size in (1..600).chain([4095, 4096, 20_000, 100_000, 1 << 20, 3 << 20]) {
+                let layout = Layout::from_size_align(size, align).expect("valid layout");
+                // SAFETY: non-zero size; the pointer is freed with the layout it came from.
+                unsafe {
+                    let p = jemalloc.alloc(layout);
+                    assert!(!p.is_null());
+                    let real = tikv_jemallocator::usable_size(p);
+                    assert_eq!(
+                        super::size_class(size, align),
+                        real,
+                        "size {size} align {align}"
+                    );
+                    let grown = jemalloc.realloc(p, layout, size * 3);
+                    assert!(!grown.is_null());
+                    let real = tikv_jemallocator::usable_size(grown);
+                    assert_eq!(
+                        super::size_class(size * 3, align),
+                        real,
+                        "realloc {size} align {align}"
+                    );
+                    jemalloc.dealloc(
+                        grown,
+                        Layout::from_size_align(size * 3, align).expect("valid"),
+                    );
+                }
+            }
+        }
     }
 }

@@ -404,6 +404,8 @@ impl Server {
     /// One housekeeping tick: rates, memory peak, idle clients, active expiry within its CPU
     /// budget, then incremental rehash (unless `activerehashing no`).
     pub fn cron(&mut self) {
+        // Keys a tick creates (blocked pops served, lazy loads) get a current access time.
+        crate::util::refresh_cached_ms();
         self.cron_loops += 1;
         self.track_metrics();
         self.used_memory();

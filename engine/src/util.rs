@@ -133,12 +133,22 @@ pub fn refresh_cached_ms() -> i64 {
     now
 }
 
+/// This thread's cached clock in ms, or the clock itself when the thread has none: for
+/// per-key timestamps that tolerate a cron tick of staleness (access times), never for expiry.
+#[inline]
+pub fn cached_ms() -> i64 {
+    let cached = CACHED_MS.with(|c| c.get());
+    if cached > 0 {
+        cached
+    } else {
+        now_ms()
+    }
+}
+
 /// Seconds since the Unix epoch truncated to 32 bits (per-key access times), from the cached
 /// clock when this thread has one.
 pub fn now_s32() -> u32 {
-    let cached = CACHED_MS.with(|c| c.get());
-    let ms = if cached > 0 { cached } else { now_ms() };
-    (ms / 1000) as u32
+    (cached_ms() / 1000) as u32
 }
 
 /// Microseconds since the Unix epoch.

@@ -195,6 +195,10 @@ pub fn load_into(
     let dbs = std::cell::RefCell::new(dbs);
     let mut sink = |k: LoadedKey| -> Result<(), String> {
         let mut c = counts.get();
+        // New keys take their access time from the cached clock; a load runs for seconds.
+        if (c.loaded + c.expired).is_multiple_of(4096) {
+            crate::util::refresh_cached_ms();
+        }
         if k.expire_ms.is_some_and(|at| at <= now_ms) {
             c.expired += 1;
             counts.set(c);
