@@ -1,40 +1,51 @@
 #!/usr/bin/env bash
-# persistence.sh — RDB persistence of tradestate-engine against redis-server, same data, one run.
+# persistence.sh — RDB and AOF persistence of tradestate-engine against redis-server, same data, one run.
 #
 # Loads the same data set into both servers (--keys keys of mixed shapes: 60% strings, 15%
 # 10-field hashes, 10% small sorted sets, 8% small sets, 5% lists of 20, 2% streams of 10
 # entries; some with TTLs), then for each server:
 #   1. write latency without a save: a single client SETs random existing keys back to back
-#      for --seconds, each round trip timed (p50, p99, max);
+#      for --seconds, each round trip timed (p50, p99, max), --rounds times;
 #   2. the same while a BGSAVE runs (BGSAVE is sent once the probe is running; the probe
 #      continues until the save is finished, at least --seconds; only requests issued while
-#      the save ran are counted); also the BGSAVE duration;
+#      the save ran are counted), --rounds saves; also the mean BGSAVE duration.
+#      Every probe also reports each round's max and the share of CPU time the hypervisor
+#      stole in it (/proc/stat steal): on a shared VM a stolen slice shows up as a pause of
+#      any server, so a max is only meaningful next to the steal of its round;
 #   3. RDB file size of the data set as loaded (SAVE right after loading, before the probes);
 #   4. load time at start: the server restarted on that file, time from process start until
 #      it answers PING and DBSIZE equals the key count;
-#   5. AOF: a fresh server with appendonly yes (appendfsync everysec) loaded with the same data
-#      set (an automatic rewrite that started during the load is let finish), shut down,
-#      restarted: AOF bytes on disk (both keep Redis 7's appendonlydir: base, incremental
-#      files, manifest) and the time to load it (as in 4); then the write probe of 2 while a
-#      BGREWRITEAOF runs, and the AOF bytes after it.
+#   5. AOF (appendonly yes, appendfsync everysec), each server fresh for the same data set:
+#      a. default automatic rewrites (percentage 100, min 64mb): AOF bytes once the load and any
+#         rewrite it started are done. This figure depends on where the automatic rewrites
+#         fall during the load (a rewrite that starts late leaves the rest of the load in the
+#         incremental file until the next one), so it is shown but not the size comparison;
+#      b. automatic rewrites off: the AOF is the command log of the load; its bytes and the
+#         time to load it at start (as in 4);
+#      c. BGREWRITEAOF on that idle server: AOF bytes after it (RDB preamble base) and the
+#         time to load that at start;
+#      d. the write probe of 2 while a BGREWRITEAOF runs.
 # Targets (DESIGN 4.6): no pause over 10 ms during BGSAVE; load time and file size <= Redis's.
 #
-# Usage: ops/bench/persistence.sh [--keys N] [--seconds S] [--out FILE]
+# Usage: ops/bench/persistence.sh [--keys N] [--seconds S] [--rounds R] [--out FILE]
 #   --keys N     keys in the data set (default 1000000)
-#   --seconds S  minimum probe duration per measurement (default 5)
+#   --seconds S  minimum probe duration per round (default 5)
+#   --rounds R   rounds of each probe (default 3)
 #   --out FILE   also write the markdown table to FILE
 # Needs: redis-server, redis-cli, python3, cargo. Ports: free loopback ports.
 set -euo pipefail
 
 keys=1000000
 seconds=5
+rounds=3
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --keys) keys="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^# Needs/p' "$0"; exit 0 ;;
     *) echo "persistence: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -94,14 +105,15 @@ for i in range(n):
 PY
 
 # --- helpers -------------------------------------------------------------------------------------
-start_server() { # kind dir port [aof] -> pid
+start_server() { # kind dir port [aof [extra config flags...]] -> pid
   local kind=$1 dir=$2 port=$3 aof=${4:-no}
+  shift $(($# < 4 ? $# : 4))
   if [ "$kind" = redis ]; then
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly "$aof" \
-      --appendfsync everysec --logfile "$dir/server.log" --daemonize no >/dev/null 2>&1 &
+      --appendfsync everysec --logfile "$dir/server.log" --daemonize no "$@" >/dev/null 2>&1 &
   else
     "$engine_bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly "$aof" \
-      --appendfsync everysec --loglevel warning >"$dir/server.log" 2>&1 &
+      --appendfsync everysec --loglevel warning "$@" >"$dir/server.log" 2>&1 &
   fi
   echo $!
 }
@@ -123,13 +135,28 @@ while True:
 print("%.3f" % (time.monotonic() - t0))
 PY
 }
+stop_server() { # port pid: SHUTDOWN NOSAVE and wait for the process to exit
+  redis-cli -p "$1" shutdown nosave >/dev/null 2>&1 || true
+  wait "$2" 2>/dev/null || true
+}
+wait_rewrite() { # port: until no AOF rewrite runs
+  until redis-cli -p "$1" info persistence | grep -q '^aof_rewrite_in_progress:0'; do sleep 0.1; done
+}
+aof_restart() { # label: stop the AOF server of this loop, record its AOF bytes, restart it on
+  # them and record the load time (sets port and pid to the new server's)
+  stop_server "$port" "$pid"
+  R[$kind.aof_size_$1]=$(aof_bytes "$dir")
+  port=$(free_port)
+  pid=$(start_server "$kind" "$dir" "$port" yes "${no_auto[@]}"); pids+=("$pid")
+  R[$kind.aof_load_$1]=$(wait_ready "$port" "$total")
+}
 aof_bytes() { # dir -> bytes of the AOF set (both keep Redis 7's appendonlydir/: base, incr files, manifest)
   find "$1/appendonlydir" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'
 }
-probe() { # port seconds job(none/bgsave/bgrewriteaof) keys -> "p50_ms p99_ms max_ms count job_s"
+probe() { # port seconds job(none/bgsave/bgrewriteaof) keys rounds -> "p50 p99 max count job_s per-round"
   python3 - "$@" <<'PY'
 import random, socket, sys, time
-port, secs, job, n = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+port, secs, job, n, rounds = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 bg = job != "none"
 command, running = {
     "bgsave": (b"BGSAVE\r\n", b"rdb_bgsave_in_progress:0"),
@@ -143,28 +170,45 @@ def info():
     while not buf.endswith(b"\r\n\r\n") and b"aof_enabled" not in buf:
         buf += c.recv(65536)
     return buf
-rnd = random.Random(7); lat = []; t0 = time.monotonic(); started = None; done = None
-while True:
-    now = time.monotonic()
-    if bg and started is None and now - t0 > 0.5:
-        c.sendall(command); c.recv(100); started = time.monotonic()
-    if bg and started is not None and done is None and len(lat) % 200 == 0:
-        if running in info():
-            done = time.monotonic()
-    if now - t0 > secs and (not bg or done is not None):
-        break
-    k = b"key:%d" % rnd.randrange(n)
-    req = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nprobe\r\n" % (len(k), k)
-    a = time.perf_counter(); s.sendall(req); f.readline(); b = time.perf_counter()
-    lat.append((time.monotonic(), b - a))
-# During a BGSAVE, only the requests issued while it ran count.
-if bg:
-    lat = [l for (t, l) in lat if started <= t <= done]
-else:
-    lat = [l for (_, l) in lat]
-lat.sort()
-q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
-print("%.3f %.3f %.3f %d %s" % (q(0.5), q(0.99), lat[-1] * 1000, len(lat), "%.2f" % (done - started) if bg else "-"))
+def cpu_ticks():
+    # /proc/stat "cpu" line: total ticks and steal ticks (time the hypervisor ran something else).
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(v[:8]), v[7]
+def one_round(rnd):
+    lat = []; t0 = time.monotonic(); started = None; done = None
+    while True:
+        now = time.monotonic()
+        if bg and started is None and now - t0 > 0.5:
+            c.sendall(command); c.recv(100); started = time.monotonic()
+        if bg and started is not None and done is None and len(lat) % 200 == 0:
+            if running in info():
+                done = time.monotonic()
+        if now - t0 > secs and (not bg or done is not None):
+            break
+        k = b"key:%d" % rnd.randrange(n)
+        req = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nprobe\r\n" % (len(k), k)
+        a = time.perf_counter(); s.sendall(req); f.readline(); b = time.perf_counter()
+        lat.append((time.monotonic(), b - a))
+    # During a BGSAVE, only the requests issued while it ran count.
+    if bg:
+        return [l for (t, l) in lat if started <= t <= done], done - started
+    return [l for (_, l) in lat], 0.0
+rnd = random.Random(7); every = []; detail = []; job_s = []
+for _ in range(rounds):
+    if bg:
+        # The previous round's job must be over before the next one is asked for.
+        while running not in info():
+            time.sleep(0.05)
+    total0, steal0 = cpu_ticks()
+    lat, took = one_round(rnd)
+    total1, steal1 = cpu_ticks()
+    steal = 100.0 * (steal1 - steal0) / max(1, total1 - total0)
+    every += lat; job_s.append(took)
+    detail.append("%.1f@%.0f%%" % (max(lat) * 1000, steal))
+every.sort()
+q = lambda p: every[min(len(every) - 1, int(p * len(every)))] * 1000
+print("%.3f %.3f %.3f %d %s %s" % (q(0.5), q(0.99), every[-1] * 1000, len(every),
+      "%.2f" % (sum(job_s) / len(job_s)) if bg else "-", ",".join(detail)))
 PY
 }
 
@@ -182,55 +226,68 @@ for kind in redis engine; do
   R[$kind.size]=$(stat -c %s "$dir/dump.rdb")
   cp "$dir/dump.rdb" "$dir/initial.rdb"
   echo "$kind: probe without save..." >&2
-  R[$kind.base]=$(probe "$port" "$seconds" none "$keys")
+  R[$kind.base]=$(probe "$port" "$seconds" none "$keys" "$rounds")
   echo "$kind: probe during BGSAVE..." >&2
-  R[$kind.bg]=$(probe "$port" "$seconds" bgsave "$keys")
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  wait "$pid" 2>/dev/null || true
+  R[$kind.bg]=$(probe "$port" "$seconds" bgsave "$keys" "$rounds")
+  stop_server "$port" "$pid"
   mv "$dir/initial.rdb" "$dir/dump.rdb"
   echo "$kind: restart and load..." >&2
   port=$(free_port)
   pid=$(start_server "$kind" "$dir" "$port"); pids+=("$pid")
   R[$kind.load]=$(wait_ready "$port" "$total")
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  wait "$pid" 2>/dev/null || true
+  stop_server "$port" "$pid"
 
-  echo "$kind: AOF: load $keys keys with appendonly yes, restart and load..." >&2
   dir="$work/$kind-aof"; mkdir -p "$dir"
+  echo "$kind: AOF with automatic rewrites: load $keys keys..." >&2
   port=$(free_port)
   pid=$(start_server "$kind" "$dir" "$port" yes); pids+=("$pid")
   wait_ready "$port" 0 >/dev/null
   redis-cli -p "$port" --pipe < "$work/data.resp" >/dev/null
   # An automatic rewrite started during the load finishes first (a shutdown would abandon it).
-  until redis-cli -p "$port" info persistence | grep -q '^aof_rewrite_in_progress:0'; do sleep 0.1; done
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  wait "$pid" 2>/dev/null || true
-  R[$kind.aof_size]=$(aof_bytes "$dir")
+  wait_rewrite "$port"
+  R[$kind.aof_rewrites]=$(redis-cli -p "$port" info persistence | tr -d '\r' | awk -F: '$1=="aof_rewrites"{print $2}')
+  stop_server "$port" "$pid"
+  R[$kind.aof_size_auto]=$(aof_bytes "$dir")
+  rm -rf "$dir/appendonlydir"
+
+  echo "$kind: AOF without automatic rewrites: load, restart and load..." >&2
+  no_auto=(--auto-aof-rewrite-percentage 0)
   port=$(free_port)
-  pid=$(start_server "$kind" "$dir" "$port" yes); pids+=("$pid")
-  R[$kind.aof_load]=$(wait_ready "$port" "$total")
+  pid=$(start_server "$kind" "$dir" "$port" yes "${no_auto[@]}"); pids+=("$pid")
+  wait_ready "$port" 0 >/dev/null
+  redis-cli -p "$port" --pipe < "$work/data.resp" >/dev/null
+  aof_restart log
+
+  echo "$kind: BGREWRITEAOF on the idle server, restart and load..." >&2
+  redis-cli -p "$port" bgrewriteaof >/dev/null
+  sleep 0.2
+  wait_rewrite "$port"
+  aof_restart rw
   echo "$kind: probe during BGREWRITEAOF..." >&2
-  R[$kind.rw]=$(probe "$port" "$seconds" bgrewriteaof "$keys")
-  R[$kind.aof_size_rw]=$(aof_bytes "$dir")
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  wait "$pid" 2>/dev/null || true
+  R[$kind.rw]=$(probe "$port" "$seconds" bgrewriteaof "$keys" "$rounds")
+  stop_server "$port" "$pid"
 done
 
 field() { echo "${R[$1]}" | awk -v i="$2" '{print $i}'; }
 {
-  echo "## persistence: $keys keys, probe >= ${seconds}s ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+  echo "## persistence: $keys keys, probes ${rounds} x >= ${seconds}s ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
   echo
   echo "| measure | redis-server | tradestate-engine |"
   echo "|---|---|---|"
   echo "| SET p50 / p99 / max ms, no save | $(field redis.base 1) / $(field redis.base 2) / $(field redis.base 3) | $(field engine.base 1) / $(field engine.base 2) / $(field engine.base 3) |"
   echo "| SET p50 / p99 / max ms, during BGSAVE | $(field redis.bg 1) / $(field redis.bg 2) / $(field redis.bg 3) | $(field engine.bg 1) / $(field engine.bg 2) / $(field engine.bg 3) |"
+  echo "| max ms per round @ host steal, no save | $(field redis.base 6) | $(field engine.base 6) |"
+  echo "| max ms per round @ host steal, during BGSAVE | $(field redis.bg 6) | $(field engine.bg 6) |"
   echo "| SETs timed during BGSAVE run | $(field redis.bg 4) | $(field engine.bg 4) |"
-  echo "| BGSAVE duration s | $(field redis.bg 5) | $(field engine.bg 5) |"
+  echo "| BGSAVE duration s (mean) | $(field redis.bg 5) | $(field engine.bg 5) |"
   echo "| RDB file bytes | ${R[redis.size]} | ${R[engine.size]} |"
   echo "| load at start s (to PING + DBSIZE) | ${R[redis.load]} | ${R[engine.load]} |"
-  echo "| AOF bytes after the load (automatic rewrites finished) | ${R[redis.aof_size]} | ${R[engine.aof_size]} |"
-  echo "| AOF load at start s (to PING + DBSIZE) | ${R[redis.aof_load]} | ${R[engine.aof_load]} |"
+  echo "| AOF bytes, default automatic rewrites, after the load (rewrites during it) | ${R[redis.aof_size_auto]} (${R[redis.aof_rewrites]}) | ${R[engine.aof_size_auto]} (${R[engine.aof_rewrites]}) |"
+  echo "| AOF bytes, command log of the load (automatic rewrites off) | ${R[redis.aof_size_log]} | ${R[engine.aof_size_log]} |"
+  echo "| AOF load at start s, command log (to PING + DBSIZE) | ${R[redis.aof_load_log]} | ${R[engine.aof_load_log]} |"
+  echo "| AOF bytes after BGREWRITEAOF (RDB preamble) | ${R[redis.aof_size_rw]} | ${R[engine.aof_size_rw]} |"
+  echo "| AOF load at start s, after BGREWRITEAOF | ${R[redis.aof_load_rw]} | ${R[engine.aof_load_rw]} |"
   echo "| SET p50 / p99 / max ms, during BGREWRITEAOF | $(field redis.rw 1) / $(field redis.rw 2) / $(field redis.rw 3) | $(field engine.rw 1) / $(field engine.rw 2) / $(field engine.rw 3) |"
-  echo "| BGREWRITEAOF duration s | $(field redis.rw 5) | $(field engine.rw 5) |"
-  echo "| AOF bytes after that BGREWRITEAOF | ${R[redis.aof_size_rw]} | ${R[engine.aof_size_rw]} |"
+  echo "| max ms per round @ host steal, during BGREWRITEAOF | $(field redis.rw 6) | $(field engine.rw 6) |"
+  echo "| BGREWRITEAOF duration s (mean) | $(field redis.rw 5) | $(field engine.rw 5) |"
 } | tee ${out:+"$out"}

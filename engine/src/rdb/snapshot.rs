@@ -33,7 +33,7 @@ use crate::dict::Dict;
 use crate::server::Server;
 
 /// Engine time one slice may take (a client waits at most about this long for its turn).
-const SLICE: Duration = Duration::from_micros(250);
+const SLICE: Duration = Duration::from_micros(100);
 /// Bytes queued for the writer above which the driver waits instead of serialising more.
 const MAX_BACKLOG: usize = 64 << 20;
 /// Serialised bytes handed to the writer at once.
@@ -349,7 +349,10 @@ pub fn step(server: &mut Server) -> Step {
         if !s.scan_done && Instant::now() < deadline {
             s.scan_until(keys, expires, deadline);
         }
-        flush(s, bg);
+        // Whole chunks only: a hand-off per slice woke the writer thousands of times a second.
+        if s.enc.out.len() >= CHUNK || s.scan_done {
+            flush(s, bg);
+        }
         if !s.scan_done {
             all_done = false;
         }
@@ -380,10 +383,7 @@ fn flush(s: &mut DbSnap, bg: &BgSave) {
     if s.enc.out.is_empty() {
         return;
     }
-    let mut head = Encoder {
-        out: Vec::with_capacity(s.enc.out.len() + 16),
-        compress: false,
-    };
+    let mut head = Encoder::plain_into(Vec::with_capacity(s.enc.out.len() + 16));
     match s.format {
         Format::Rdb => {
             head.select_db(s.origin);

@@ -290,3 +290,29 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Scores in a listpack-encoded sorted set are written as the shortest text that parses
+    /// back: every finite double (subnormals, huge exponents, -0) must load bit for bit, and
+    /// the text must read the same through C's strtod, as redis-server reads it.
+    #[test]
+    fn any_score_round_trips_bit_for_bit(
+        scores in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, 1..20)
+    ) {
+        let zl = ZsetLimits { max_listpack_entries: 128, max_listpack_value: 64 };
+        let mut zs = Zset::new();
+        for (i, s) in scores.iter().enumerate() {
+            zs.insert_or_update(format!("m{i}").as_bytes(), *s, ZaddFlags::default(), &zl).unwrap();
+            let mut text = Vec::new();
+            write::d2string(*s, &mut text);
+            let parsed = crate::util::parse_f64(&text).expect("strtod reads the score text");
+            // Exact, -0 included.
+            proptest::prop_assert_eq!(parsed.to_bits(), s.to_bits());
+        }
+        proptest::prop_assert!(zs.is_listpack());
+        let keys: Vec<(&[u8], Value, Option<i64>)> = vec![(b"z", Value::ZSet(Box::new(zs.clone())), None)];
+        let loaded = decode(&encode(&keys, true)).unwrap();
+        proptest::prop_assert_eq!(canon(&loaded[0].value), canon(&Value::ZSet(Box::new(zs))));
+    }
+}

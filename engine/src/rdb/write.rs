@@ -20,6 +20,7 @@ pub struct Encoder {
     pub out: Vec<u8>,
     /// `rdbcompression`: LZF-compress strings longer than 20 bytes when it saves space.
     pub compress: bool,
+    lzf: super::lzf::Compressor,
 }
 
 impl Encoder {
@@ -27,6 +28,16 @@ impl Encoder {
         Encoder {
             out: Vec::with_capacity(64 * 1024),
             compress,
+            lzf: super::lzf::Compressor::default(),
+        }
+    }
+
+    /// An encoder that writes into `out` without compression (record headers).
+    pub fn plain_into(out: Vec<u8>) -> Self {
+        Encoder {
+            out,
+            compress: false,
+            lzf: super::lzf::Compressor::default(),
         }
     }
 
@@ -77,11 +88,17 @@ impl Encoder {
             }
         }
         if self.compress && s.len() > 20 {
-            if let Some(c) = super::lzf::compress(s, s.len() - 4) {
+            // Taken out for the call so `self.len` can run while the output is borrowed.
+            let mut lzf = std::mem::take(&mut self.lzf);
+            let compressed = lzf.compress(s, s.len() - 4).is_some_and(|c| {
                 self.out.push(ENC_LZF);
                 self.len(c.len() as u64);
                 self.len(s.len() as u64);
-                self.out.extend_from_slice(&c);
+                self.out.extend_from_slice(c);
+                true
+            });
+            self.lzf = lzf;
+            if compressed {
                 return;
             }
         }
@@ -359,6 +376,8 @@ pub fn d2string(v: f64, out: &mut Vec<u8>) {
     } else if v > -4_503_599_627_370_495.0 && v < 4_503_599_627_370_496.0 && v == v.trunc() {
         out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
     } else {
-        out.extend_from_slice(crate::util::format_double(v).as_bytes());
+        // The shortest text that parses back to `v` (what Redis 7.2's `fpconv_dtoa` writes;
+        // 7.0's `%.17g` is longer for most scores): any strtod reads it.
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     }
 }
