@@ -5,8 +5,8 @@
 //! - Starting a snapshot bumps each database's epoch; every entry carries the epoch in which
 //!   it was last handled (`Entry::snap`). Entries whose mark differs from the epoch are
 //!   pending: they still hold their value from the snapshot instant.
-//! - The driver task walks each dictionary with its scan cursor in slices of about a quarter
-//!   millisecond, serialising pending entries and marking them done.
+//! - The driver task walks each dictionary with its scan cursor in slices of about a tenth of
+//!   a millisecond, serialising pending entries and marking them done.
 //! - Write barrier: `Db` calls [`DbSnap::save_if_pending`] before any change to a key (value,
 //!   TTL, deletion, expiry, eviction), so the old value is serialised first. Keys created
 //!   after the instant get the current epoch at birth and are skipped.
