@@ -334,7 +334,17 @@ pub fn start(server: &mut Server) -> Result<(), String> {
     };
     opened.map_err(|e| format!("Can't open the append-only file in {}: {e}", dir.display()))?;
     server.aof.current_size = set_size(&dir, &server.aof.manifest);
-    server.aof.base_size = server.aof.current_size;
+    // As redis-server does at start: the base file alone, since the size after the last
+    // rewrite is not stored anywhere. A set that grew far past its base since (a rewrite that
+    // ran under a long write burst) is rewritten soon after the start instead of at twice the
+    // whole set.
+    server.aof.base_size = server
+        .aof
+        .manifest
+        .base
+        .as_ref()
+        .and_then(|f| std::fs::metadata(dir.join(&f.name)).ok())
+        .map_or(0, |m| m.len());
     set_tracking(server, true);
     Ok(())
 }
