@@ -343,8 +343,7 @@ pub fn start(server: &mut Server) -> Result<(), String> {
         .manifest
         .base
         .as_ref()
-        .and_then(|f| std::fs::metadata(dir.join(&f.name)).ok())
-        .map_or(0, |m| m.len());
+        .map_or(0, |f| file_bytes(&dir, f));
     set_tracking(server, true);
     Ok(())
 }
@@ -404,10 +403,12 @@ fn find_file_set(server: &Server, dir: &Path, prefix: &str) -> Result<manifest::
 
 /// Bytes of every file of the set.
 fn set_size(dir: &Path, set: &manifest::Manifest) -> u64 {
-    set.load_order()
-        .filter_map(|f| std::fs::metadata(dir.join(&f.name)).ok())
-        .map(|m| m.len())
-        .sum()
+    set.load_order().map(|f| file_bytes(dir, f)).sum()
+}
+
+/// Bytes of one file of the set (0 when it cannot be read).
+fn file_bytes(dir: &Path, file: &manifest::AofFile) -> u64 {
+    std::fs::metadata(dir.join(&file.name)).map_or(0, |m| m.len())
 }
 
 /// Keys deleted by expiry or eviction are recorded only while logging.

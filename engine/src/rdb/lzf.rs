@@ -48,14 +48,6 @@ fn flush_literals(out: &mut Vec<u8>, lits: &[u8]) {
     }
 }
 
-/// Compresses `input`; `None` when the result would not be shorter than `max_out` bytes
-/// (Redis then stores the string plainly).
-pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
-    Compressor::default()
-        .compress(input, max_out)
-        .map(<[u8]>::to_vec)
-}
-
 /// The compressor's hash table and output buffer, kept between calls: a snapshot compresses
 /// millions of short strings, and two allocations per string were a fifth of its time.
 #[derive(Default)]
@@ -65,7 +57,9 @@ pub struct Compressor {
 }
 
 impl Compressor {
-    /// As [`compress`], into the compressor's own buffer (valid until the next call).
+    /// Compresses `input` into the compressor's own buffer (valid until the next call); `None`
+    /// when the result would not be shorter than `max_out` bytes (Redis then stores the
+    /// string plainly).
     pub fn compress(&mut self, input: &[u8], max_out: usize) -> Option<&[u8]> {
         let n = input.len();
         let bits = (usize::BITS - n.leading_zeros()).clamp(MIN_HASH_BITS, MAX_HASH_BITS);
@@ -196,6 +190,12 @@ fn copy_back(out: &mut Vec<u8>, back: usize, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+        Compressor::default()
+            .compress(input, max_out)
+            .map(<[u8]>::to_vec)
+    }
 
     fn round_trip(data: &[u8]) {
         if let Some(c) = compress(data, data.len()) {

@@ -383,7 +383,7 @@ fn flush(s: &mut DbSnap, bg: &BgSave) {
     if s.enc.out.is_empty() {
         return;
     }
-    let mut head = Encoder::plain_into(Vec::with_capacity(s.enc.out.len() + 16));
+    let mut head = Encoder::with_buffer(Vec::with_capacity(s.enc.out.len() + 16), false);
     match s.format {
         Format::Rdb => {
             head.select_db(s.origin);

@@ -25,18 +25,14 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(compress: bool) -> Self {
-        Encoder {
-            out: Vec::with_capacity(64 * 1024),
-            compress,
-            lzf: super::lzf::Compressor::default(),
-        }
+        Self::with_buffer(Vec::with_capacity(64 * 1024), compress)
     }
 
-    /// An encoder that writes into `out` without compression (record headers).
-    pub fn plain_into(out: Vec<u8>) -> Self {
+    /// An encoder that appends to `out`.
+    pub fn with_buffer(out: Vec<u8>, compress: bool) -> Self {
         Encoder {
             out,
-            compress: false,
+            compress,
             lzf: super::lzf::Compressor::default(),
         }
     }
@@ -47,18 +43,7 @@ impl Encoder {
 
     /// `rdbSaveLen`.
     pub fn len(&mut self, n: u64) {
-        if n < 1 << 6 {
-            self.out.push(n as u8);
-        } else if n < 1 << 14 {
-            self.out
-                .extend_from_slice(&[((n >> 8) as u8 & 0x3f) | 0x40, n as u8]);
-        } else if n <= u32::MAX as u64 {
-            self.out.push(LEN_32BIT);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        } else {
-            self.out.push(LEN_64BIT);
-            self.out.extend_from_slice(&n.to_be_bytes());
-        }
+        put_len(&mut self.out, n);
     }
 
     /// `rdbEncodeInteger`: false when `v` does not fit 32 bits.
@@ -88,17 +73,11 @@ impl Encoder {
             }
         }
         if self.compress && s.len() > 20 {
-            // Taken out for the call so `self.len` can run while the output is borrowed.
-            let mut lzf = std::mem::take(&mut self.lzf);
-            let compressed = lzf.compress(s, s.len() - 4).is_some_and(|c| {
+            if let Some(c) = self.lzf.compress(s, s.len() - 4) {
                 self.out.push(ENC_LZF);
-                self.len(c.len() as u64);
-                self.len(s.len() as u64);
+                put_len(&mut self.out, c.len() as u64);
+                put_len(&mut self.out, s.len() as u64);
                 self.out.extend_from_slice(c);
-                true
-            });
-            self.lzf = lzf;
-            if compressed {
                 return;
             }
         }
@@ -354,6 +333,21 @@ impl Encoder {
                 }
             }
         }
+    }
+}
+
+/// `rdbSaveLen` into `out`.
+fn put_len(out: &mut Vec<u8>, n: u64) {
+    if n < 1 << 6 {
+        out.push(n as u8);
+    } else if n < 1 << 14 {
+        out.extend_from_slice(&[((n >> 8) as u8 & 0x3f) | 0x40, n as u8]);
+    } else if n <= u32::MAX as u64 {
+        out.push(LEN_32BIT);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(LEN_64BIT);
+        out.extend_from_slice(&n.to_be_bytes());
     }
 }
 
