@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(
             error_text(from_file("data_dri = \"x\"\n")),
             "config: data_dri (tradestate.toml:1): unknown setting (known here: auth, data_dir, \
-             limits, listen, partitions, policy); did you mean `data_dir`?"
+             limits, listen, partitions, policy, spill); did you mean `data_dir`?"
         );
         assert_eq!(
             error_text(from_file("[listen]\nhttp = \"localhost:80\"\n")),

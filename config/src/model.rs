@@ -21,6 +21,7 @@ pub struct Config {
     pub partitions: Partitions,
     pub policy: Policy,
     pub limits: Limits,
+    pub spill: Spill,
     /// Embedded engines' data and the spill log live here.
     pub data_dir: PathBuf,
 }
@@ -169,6 +170,37 @@ pub struct Limits {
     pub max_resp_clients: usize,
 }
 
+/// The spill log (DESIGN 11.2): where updates a partition cannot take right now are kept, on
+/// disk, until it can.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spill {
+    pub enabled: bool,
+    /// `always`, `everysec` or `no`, as the engines' `appendfsync`.
+    pub fsync: String,
+    /// Most bytes one partition's spill may hold on disk.
+    pub max_bytes: u64,
+    /// Spilling stops while the disk holding it has less free space than this.
+    pub min_free_bytes: u64,
+    /// An update its partition has not acknowledged within this time is spooled instead.
+    pub after_ms: u64,
+    /// Size at which a spill segment file is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+impl Default for Spill {
+    fn default() -> Self {
+        Spill {
+            enabled: true,
+            fsync: "everysec".to_string(),
+            max_bytes: 1 << 30,
+            min_free_bytes: 256 << 20,
+            after_ms: 50,
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -177,6 +209,7 @@ impl Default for Config {
             partitions: Partitions::default(),
             policy: Policy::default(),
             limits: Limits::default(),
+            spill: Spill::default(),
             data_dir: PathBuf::from("data"),
         }
     }
@@ -194,7 +227,7 @@ impl Default for Listen {
 impl Default for Partitions {
     fn default() -> Self {
         Partitions {
-            ris: Partition::embedded(6380, "volatile-ttl", false),
+            ris: Partition::embedded(6380, "volatile-ttl", true),
             rts: Partition::embedded(6381, "volatile-ttl", true),
             rtss: Partition::embedded(6382, "volatile-lru", true),
         }
@@ -206,8 +239,8 @@ impl Default for Partitions {
 pub const DEFAULT_SAVE: &str = "3600 1 300 100 60 10000";
 
 impl Partition {
-    /// Persistence (DESIGN 4.6): every partition snapshots (RDB `save` rules); trades and
-    /// signals (`aof`) also log every write to an append only file, fsynced every second.
+    /// Persistence (DESIGN 4.6, 11.1): every partition snapshots (RDB `save` rules) and (`aof`)
+    /// logs every write to an append only file before it is acknowledged, fsynced every second.
     fn embedded(port: u16, eviction: &str, aof: bool) -> Self {
         let mut engine = BTreeMap::from([
             ("maxmemory-policy".to_string(), eviction.to_string()),

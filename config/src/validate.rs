@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::error::ConfigError;
-use crate::model::{Backend, Config, Limits, Partition, Policy};
+use crate::model::{Backend, Config, Limits, Partition, Policy, Spill};
 use crate::tokens::check_token;
 
 impl Config {
@@ -24,6 +24,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     check_embedded_ports(config)?;
     check_policy(&config.policy)?;
     check_limits(&config.limits)?;
+    check_spill(&config.spill)?;
     check_auth(config)?;
     if config.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::new("data_dir", "must not be empty"));
@@ -179,6 +180,35 @@ fn check_limits(l: &Limits) -> Result<(), ConfigError> {
             format!(
                 "must be greater than 0 and less than limits.reject_watermark ({}), got {}",
                 l.reject_watermark, l.throttle_watermark
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_spill(s: &Spill) -> Result<(), ConfigError> {
+    if !["always", "everysec", "no"].contains(&s.fsync.as_str()) {
+        return Err(ConfigError::new(
+            "spill.fsync",
+            format!(
+                "must be \"always\", \"everysec\" or \"no\" (as appendfsync), got {:?}",
+                s.fsync
+            ),
+        ));
+    }
+    positive("spill.after_ms".into(), s.after_ms)?;
+    if s.segment_bytes < 4096 {
+        return Err(ConfigError::new(
+            "spill.segment_bytes",
+            format!("must be at least 4096, got {}", s.segment_bytes),
+        ));
+    }
+    if s.max_bytes < s.segment_bytes.min(1 << 20) {
+        return Err(ConfigError::new(
+            "spill.max_bytes",
+            format!(
+                "must be at least 1 MiB or spill.segment_bytes, whichever is less, got {}",
+                s.max_bytes
             ),
         ));
     }

@@ -39,14 +39,26 @@ pub enum Rejection {
         partition: &'static str,
         retry_after: Duration,
     },
+    /// The partition cannot take the update and its spill is full (or failed): 503.
+    SpillFull {
+        partition: &'static str,
+        why: String,
+        retry_after: Duration,
+    },
 }
 
 impl Rejection {
+    /// Whether the service, not the terminal's pace, is the cause (503 rather than 429).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Rejection::SpillFull { .. })
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::TerminalRate { .. } => "terminal_rate",
             Rejection::GlobalRate { .. } => "global_rate",
             Rejection::QueueFull { .. } => "queue_full",
+            Rejection::SpillFull { .. } => "spill_full",
         }
     }
 
@@ -54,7 +66,8 @@ impl Rejection {
         match self {
             Rejection::TerminalRate { retry_after }
             | Rejection::GlobalRate { retry_after }
-            | Rejection::QueueFull { retry_after, .. } => *retry_after,
+            | Rejection::QueueFull { retry_after, .. }
+            | Rejection::SpillFull { retry_after, .. } => *retry_after,
         }
     }
 
@@ -69,6 +82,9 @@ impl Rejection {
             Rejection::QueueFull { partition, .. } => {
                 format!("partition {partition} is over its queue watermark; retry later")
             }
+            Rejection::SpillFull { partition, why, .. } => format!(
+                "partition {partition} cannot take updates now and its spill cannot either ({why}); retry later"
+            ),
         }
     }
 }

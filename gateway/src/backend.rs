@@ -8,7 +8,7 @@
 //! more. Reconnects are spaced by a short backoff so a dead server is not hammered. Every call is
 //! bounded by a timeout: callers see `Unavailable`, never a hang.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -39,7 +39,13 @@ pub struct Backend {
     response_timeout: Duration,
     slot: Mutex<Slot>,
     up: AtomicBool,
+    /// What the engine said of its append only file: [`AOF_UNKNOWN`], [`AOF_ON`], [`AOF_OFF`].
+    aof: AtomicU8,
 }
+
+const AOF_UNKNOWN: u8 = 0;
+const AOF_ON: u8 = 1;
+const AOF_OFF: u8 = 2;
 
 struct Slot {
     /// The live connection and its generation, so a failure drops only the connection it saw.
@@ -80,6 +86,7 @@ impl Backend {
                 backoff: MIN_BACKOFF,
             }),
             up: AtomicBool::new(false),
+            aof: AtomicU8::new(AOF_UNKNOWN),
         })
     }
 
@@ -100,6 +107,39 @@ impl Backend {
     /// Whether the last call reached the engine.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// Asks the engine (`INFO persistence`) whether it logs writes to an append only file
+    /// before answering; without one an acknowledgement is only as durable as memory.
+    pub async fn refresh_persistence(&self) {
+        let mut info = redis::cmd("INFO");
+        info.arg("persistence");
+        let text = match self.exec_one(info).await {
+            Ok(Value::BulkString(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Value::VerbatimString { text, .. }) => text,
+            _ => return,
+        };
+        let state = match text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("aof_enabled:"))
+        {
+            Some("1") => AOF_ON,
+            Some("0") => AOF_OFF,
+            _ => return,
+        };
+        let before = self.aof.swap(state, Ordering::Relaxed);
+        if state == AOF_OFF && before != AOF_OFF {
+            tracing::warn!(
+                partition = self.partition.name(),
+                url = %self.display_url,
+                "the engine has no append only file: its acknowledgements say `volatile` (kept in memory only until its next snapshot)"
+            );
+        }
+    }
+
+    /// Whether the engine said it keeps writes in memory only.
+    pub fn acks_from_memory(&self) -> bool {
+        self.aof.load(Ordering::Relaxed) == AOF_OFF
     }
 
     /// A live connection, opening one if needed (within the backoff schedule).

@@ -1,9 +1,14 @@
 //! The transport-independent core: takes a terminal's validated updates, admits them (quotas,
 //! watermarks), queues them on their partitions and waits for the acknowledgements (DESIGN 5.5).
 //! HTTP and RESP both end here, so both get the same policies, limits and metrics.
+//!
+//! With a spill (DESIGN 11.2) an update goes to it instead of the queue when its partition is
+//! not answering or when order requires it (see `spill`), when the queue is over its reject
+//! watermark, when its write fails for want of the partition, or when it is not acknowledged
+//! within `spill.after_ms`; it is then answered `spooled`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, oneshot};
 
@@ -12,6 +17,7 @@ use crate::auth::Auth;
 use crate::backend::Backend;
 use crate::ops::{Op, Outcome, Partition};
 use crate::queue::{PartitionQueue, Push};
+use crate::spill::{Spill, SpillError};
 use crate::writer::{Policy, SignalEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,10 @@ pub struct Gateway {
     pub backends: [Arc<Backend>; 3],
     pub queues: [Arc<PartitionQueue>; 3],
     pub signals: broadcast::Sender<Arc<SignalEvent>>,
+    /// Each partition's spill, unless `spill.enabled` is off.
+    pub spills: [Option<Arc<Spill>>; 3],
+    /// An update not acknowledged within this time is spooled instead (`spill.after_ms`).
+    pub spill_after: Duration,
     /// Turns true when the service stops; long-lived responses (signal tails) end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -71,6 +81,10 @@ impl Gateway {
 
     pub fn queue(&self, partition: Partition) -> &Arc<PartitionQueue> {
         &self.queues[partition.index()]
+    }
+
+    pub fn spill(&self, partition: Partition) -> Option<&Arc<Spill>> {
+        self.spills[partition.index()].as_ref()
     }
 
     pub fn subscribe_signals(&self) -> broadcast::Receiver<Arc<SignalEvent>> {
@@ -100,16 +114,24 @@ impl Gateway {
         };
         let mut throttle_ms = quota_hint;
         let mut pending = Vec::with_capacity(ops.len());
+        let mut to_spool: [Vec<Arc<Op>>; 3] = Default::default();
         for op in ops {
             let kind = op.kind();
-            let queue = self.queue(kind.partition());
+            let partition = kind.partition();
+            let op = Arc::new(op);
+            if self.spill(partition).is_some_and(|s| s.must_take(&op)) {
+                to_spool[partition.index()].push(op);
+                pending.push((kind, Waiting::Spooling));
+                continue;
+            }
+            let queue = self.queue(partition);
             let capacity = queue.capacity();
             let limit = (capacity as f64 * self.watermarks.reject).floor() as usize;
             let (tx, rx) = oneshot::channel();
-            match queue.push(op, tx, limit.max(1)) {
+            match queue.push(op.clone(), tx, limit.max(1)) {
                 Ok(push) => {
                     if push == Push::Coalesced {
-                        metrics::counter!("tradestate_coalesced_total", "partition" => kind.partition().name())
+                        metrics::counter!("tradestate_coalesced_total", "partition" => partition.name())
                             .increment(1);
                     }
                     let hint = queue_hint_ms(
@@ -120,16 +142,20 @@ impl Gateway {
                         self.watermarks.retry_after.as_millis() as u32,
                     );
                     throttle_ms = throttle_ms.max(hint);
-                    pending.push((kind, Ok(rx)));
+                    pending.push((kind, Waiting::Queued(op, rx)));
+                }
+                Err(_) if self.spill(partition).is_some() => {
+                    to_spool[partition.index()].push(op);
+                    pending.push((kind, Waiting::Spooling));
                 }
                 Err(_) => {
                     let rejection = Rejection::QueueFull {
-                        partition: kind.partition().name(),
+                        partition: partition.name(),
                         retry_after: self.watermarks.retry_after,
                     };
                     metrics::counter!("tradestate_rejected_total", "reason" => rejection.reason())
                         .increment(1);
-                    pending.push((kind, Err(rejection)));
+                    pending.push((kind, Waiting::Rejected(rejection)));
                 }
             }
         }
@@ -137,14 +163,32 @@ impl Gateway {
             metrics::counter!("tradestate_throttled_total", "reason" => if quota_hint >= throttle_ms { "terminal_quota" } else { "queue_depth" })
                 .increment(1);
         }
+        // One append per partition for everything this submission spools.
+        let mut spooled: [Result<(), SpillError>; 3] = [Ok(()), Ok(()), Ok(())];
+        for partition in Partition::ALL {
+            let ops = std::mem::take(&mut to_spool[partition.index()]);
+            if let (false, Some(spill)) = (ops.is_empty(), self.spill(partition)) {
+                spooled[partition.index()] = spill.append(ops).await;
+            }
+        }
+        let deadline = Instant::now() + self.spill_after;
         let mut results = Vec::with_capacity(pending.len());
         let mut tally = Tally::default();
         for (kind, waiting) in pending {
+            let partition = kind.partition();
             let result = match waiting {
-                Ok(rx) => Ok(rx.await.unwrap_or_else(|_| Outcome::Unavailable {
-                    reason: "the partition writer stopped".into(),
-                })),
-                Err(rejection) => Err(rejection),
+                Waiting::Queued(op, rx) => Ok(self.acknowledged(partition, op, rx, deadline).await),
+                Waiting::Spooling => match &spooled[partition.index()] {
+                    Ok(()) => Ok(Outcome::Spooled),
+                    Err(e) => Err(self.spill_refusal(partition, e)),
+                },
+                Waiting::Rejected(rejection) => Err(rejection),
+            };
+            let result = match result {
+                Ok(Outcome::Stored { entry_id }) if self.backend(partition).acks_from_memory() => {
+                    Ok(Outcome::Volatile { entry_id })
+                }
+                other => other,
             };
             let outcome = match &result {
                 Ok(outcome) => outcome.name(),
@@ -159,6 +203,62 @@ impl Gateway {
             throttle_ms,
         })
     }
+
+    /// The outcome of a queued update; with a spill, one that is not acknowledged by
+    /// `deadline`, or whose partition turns out to be unreachable, is spooled instead. The
+    /// queued write goes on regardless: replay then finds it written (or writes it).
+    async fn acknowledged(
+        &self,
+        partition: Partition,
+        op: Arc<Op>,
+        mut rx: oneshot::Receiver<Outcome>,
+        deadline: Instant,
+    ) -> Outcome {
+        let stopped = || Outcome::Unavailable {
+            reason: "the partition writer stopped".into(),
+        };
+        let Some(spill) = self.spill(partition) else {
+            return rx.await.unwrap_or_else(|_| stopped());
+        };
+        let outcome = match tokio::time::timeout_at(deadline.into(), &mut rx).await {
+            Ok(answer) => answer.unwrap_or_else(|_| stopped()),
+            Err(_) => {
+                spill.mark_unhealthy(&format!(
+                    "no acknowledgement within spill.after_ms ({} ms)",
+                    self.spill_after.as_millis()
+                ));
+                if spill.append(vec![op.clone()]).await.is_ok() {
+                    return Outcome::Spooled;
+                }
+                rx.await.unwrap_or_else(|_| stopped())
+            }
+        };
+        if let Outcome::Unavailable { reason } = &outcome {
+            spill.mark_unhealthy(reason);
+            if spill.append(vec![op]).await.is_ok() {
+                return Outcome::Spooled;
+            }
+        }
+        outcome
+    }
+
+    fn spill_refusal(&self, partition: Partition, error: &SpillError) -> Rejection {
+        let rejection = Rejection::SpillFull {
+            partition: partition.name(),
+            why: error.to_string(),
+            retry_after: self.watermarks.retry_after,
+        };
+        metrics::counter!("tradestate_rejected_total", "reason" => rejection.reason()).increment(1);
+        rejection
+    }
+}
+
+/// Where one update of a submission is, until its outcome is known.
+enum Waiting {
+    Queued(Arc<Op>, oneshot::Receiver<Outcome>),
+    /// In this submission's append to its partition's spill.
+    Spooling,
+    Rejected(Rejection),
 }
 
 /// Ingest outcomes of one submission, counted locally and published once per distinct

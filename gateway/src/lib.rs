@@ -5,8 +5,9 @@
 //!
 //! Layout: `keys` (where updates live), `ops` (what a writer is given), `queue` (bounded,
 //! coalescing), `writer` (batching writer and policies), `backend` (connections), `admission`
-//! (quotas and watermarks), `auth`, `gateway` (the transport-independent core), `http` and
-//! `resp` (the two transports).
+//! (quotas and watermarks), `spill` (the on-disk overflow of a partition that is down or slow,
+//! and its replay), `auth`, `gateway` (the transport-independent core), `http` and `resp` (the
+//! two transports).
 
 pub mod admission;
 pub mod auth;
@@ -19,5 +20,6 @@ pub mod ops;
 pub mod queue;
 pub mod resp;
 pub mod service;
+pub mod spill;
 pub mod status;
 pub mod writer;

@@ -105,6 +105,12 @@ impl Op {
 pub enum Outcome {
     /// Written to the engine; signals carry their stream entry id.
     Stored { entry_id: Option<String> },
+    /// Written to an engine that keeps it in memory only (no append-only file): a crash of
+    /// that engine's process before its next snapshot loses it.
+    Volatile { entry_id: Option<String> },
+    /// Kept in the gateway's spill log on disk (the partition is down or slow); it is written
+    /// to the partition when it can take it, through the same seq and signal-id checks.
+    Spooled,
     /// Superseded in the queue by a newer update of the same key, which was stored.
     Coalesced,
     /// Not newer than the stored state (`seq` <= stored); nothing changed.
@@ -126,6 +132,8 @@ impl Outcome {
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Stored { .. } => "stored",
+            Outcome::Volatile { .. } => "volatile",
+            Outcome::Spooled => "spooled",
             Outcome::Coalesced => "coalesced",
             Outcome::Stale { .. } => "stale",
             Outcome::Duplicate { .. } => "duplicate",

@@ -5,7 +5,7 @@
 //! keys, not by the arrival rate. Signals are events: each takes its own slot, in order.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Notify};
 
@@ -19,7 +19,8 @@ pub struct Waiter {
 
 /// One queued write with everyone waiting on it.
 pub struct Entry {
-    pub op: Op,
+    /// Shared so an update can also be spooled while its write is still in flight.
+    pub op: Arc<Op>,
     pub key: Option<String>,
     pub waiters: Vec<Waiter>,
 }
@@ -94,7 +95,7 @@ impl PartitionQueue {
     /// `limit`, because that costs no slot.
     pub fn push(
         &self,
-        op: Op,
+        op: Arc<Op>,
         reply: oneshot::Sender<Outcome>,
         limit: usize,
     ) -> Result<Push, (Full, oneshot::Sender<Outcome>)> {
@@ -165,26 +166,25 @@ impl PartitionQueue {
 mod tests {
     use super::*;
     use crate::ops::OpBody;
-    use std::sync::Arc;
 
-    fn instance_op(id: &str, seq: u64) -> Op {
-        Op {
+    fn instance_op(id: &str, seq: u64) -> Arc<Op> {
+        Arc::new(Op {
             instance_id: Arc::from(id),
             seq,
             fields: vec![("seq", seq.to_string())],
             body: OpBody::Instance { absent: vec![] },
-        }
+        })
     }
 
-    fn signal_op(id: &str, seq: u64) -> Op {
-        Op {
+    fn signal_op(id: &str, seq: u64) -> Arc<Op> {
+        Arc::new(Op {
             instance_id: Arc::from(id),
             seq,
             fields: vec![],
             body: OpBody::Signal {
                 signal_id: format!("s{seq}"),
             },
-        }
+        })
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ use crate::gateway::{Gateway, Watermarks};
 use crate::http::{self, AppState};
 use crate::ops::Partition;
 use crate::queue::PartitionQueue;
+use crate::spill::{self, Fsync, Spill};
 use crate::writer::Writer;
 
 /// Why the service could not start; the text names the setting and the fix.
@@ -109,6 +110,10 @@ impl Service {
                 .map_or(10_000, |s| s.queue_capacity);
             Arc::new(PartitionQueue::new(capacity))
         });
+        let spills = open_spills(&config)?;
+        for backend in &backends {
+            backend.refresh_persistence().await;
+        }
         let policy = Arc::new(config.policy.clone());
         let (signals, _) = broadcast::channel(4096);
         let limits = &config.limits;
@@ -129,6 +134,8 @@ impl Service {
             backends: backends.clone(),
             queues: queues.clone(),
             signals: signals.clone(),
+            spills: spills.clone(),
+            spill_after: Duration::from_millis(config.spill.after_ms),
             stopping: shutdown_rx.clone(),
         });
         let mut tasks = Vec::new();
@@ -145,6 +152,17 @@ impl Service {
                 signals.clone(),
             );
             tasks.push(tokio::spawn(writer.run()));
+            if let Some(spill) = &spills[partition.index()] {
+                let capacity = queues[partition.index()].capacity();
+                let replay = spill::replay::Replay {
+                    spill: spill.clone(),
+                    backend: backends[partition.index()].clone(),
+                    queue: queues[partition.index()].clone(),
+                    batch: (batch_max / 2).max(1),
+                    max_depth: (capacity as f64 * limits.throttle_watermark) as usize,
+                };
+                tasks.push(tokio::spawn(replay.run(shutdown_rx.clone())));
+            }
         }
         tasks.push(tokio::spawn(chores(gateway.clone(), shutdown_rx.clone())));
 
@@ -219,10 +237,40 @@ impl Service {
         for task in self.tasks {
             let _ = task.await;
         }
+        for spill in self.gateway.spills.iter().flatten() {
+            spill.stop();
+        }
         for (_, engine) in self.engines {
             engine.shutdown();
         }
     }
+}
+
+/// Each partition's spill under `<data_dir>/spill/<partition>/`, with what a previous run left
+/// there indexed for replay.
+fn open_spills(config: &Config) -> Result<[Option<Arc<Spill>>; 3], StartError> {
+    let mut spills: [Option<Arc<Spill>>; 3] = Default::default();
+    if !config.spill.enabled {
+        return Ok(spills);
+    }
+    let fsync = Fsync::parse(&config.spill.fsync).ok_or_else(|| {
+        StartError(format!(
+            "config: spill.fsync: must be \"always\", \"everysec\" or \"no\", got {:?}",
+            config.spill.fsync
+        ))
+    })?;
+    let settings = spill::Settings {
+        fsync,
+        max_bytes: config.spill.max_bytes,
+        min_free_bytes: config.spill.min_free_bytes,
+        segment_bytes: config.spill.segment_bytes,
+    };
+    for partition in Partition::ALL {
+        let dir = config.data_dir.join("spill").join(partition.name());
+        let spill = Spill::open(partition, &dir, settings.clone()).map_err(StartError)?;
+        spills[partition.index()] = Some(spill);
+    }
+    Ok(spills)
 }
 
 fn start_engine(
@@ -288,6 +336,12 @@ async fn chores(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         gateway.admission.prune();
+        for backend in &gateway.backends {
+            backend.refresh_persistence().await;
+        }
+        for spill in gateway.spills.iter().flatten() {
+            spill.publish();
+        }
         let _ = crate::status::prune_seen(&gateway).await;
         if let Ok(counts) = crate::status::count_terminals(&gateway).await {
             for (status, n) in counts {
@@ -369,6 +423,50 @@ fn describe_metrics() {
     describe_gauge!(
         "tradestate_engine_up",
         "1 when the partition's engine answered the last call"
+    );
+    describe_counter!(
+        "tradestate_spilled_records_total",
+        "Updates written to a partition's spill log"
+    );
+    describe_counter!(
+        "tradestate_spilled_bytes_total",
+        Unit::Bytes,
+        "Bytes written to a partition's spill log"
+    );
+    describe_counter!(
+        "tradestate_replayed_records_total",
+        "Spooled updates written to their partition (or found already written)"
+    );
+    describe_counter!(
+        "tradestate_replayed_bytes_total",
+        Unit::Bytes,
+        "Spill bytes whose updates were written to their partition"
+    );
+    describe_counter!(
+        "tradestate_spill_refused_total",
+        "Updates the spill could not take (spill.max_bytes or spill.min_free_bytes)"
+    );
+    describe_counter!(
+        "tradestate_spill_corrupt_total",
+        "Spill files found with a corrupt record at start and moved aside"
+    );
+    describe_gauge!(
+        "tradestate_spill_records",
+        "Spooled updates not yet written to their partition"
+    );
+    describe_gauge!(
+        "tradestate_spill_bytes",
+        Unit::Bytes,
+        "Size of a partition's spill files on disk"
+    );
+    describe_gauge!(
+        "tradestate_spill_oldest_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest spooled update not yet written (0 when none)"
+    );
+    describe_gauge!(
+        "tradestate_spilling",
+        "1 while a partition's new updates go to its spill"
     );
     describe_counter!(
         "tradestate_signal_tail_lagged_total",

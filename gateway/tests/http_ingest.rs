@@ -539,6 +539,8 @@ async fn a_full_queue_gets_429_with_retry_after() {
         let name = target.name();
         let h = start(&target, |config| {
             allow_debug_command(config);
+            // The queue's own backpressure; with a spill these are spooled (tests/spill.rs).
+            config.spill.enabled = false;
             let rtss = config.partitions.get_mut("rtss").unwrap();
             // Room for one queued signal (reject watermark 0.9 of 1, floored, at least 1);
             // writes wait for the stalled engine instead of timing out.
@@ -617,6 +619,8 @@ async fn metrics_describe_the_traffic() {
         let name = target.name();
         let h = start(&target, |config| {
             allow_debug_command(config);
+            // Coalescing in the queue behind a stalled engine, which a spill would take over.
+            config.spill.enabled = false;
             config.limits.per_terminal_rate = 1;
             config.limits.per_terminal_burst = 6;
             config.partitions.get_mut("ris").unwrap().write_timeout_ms = 20_000;

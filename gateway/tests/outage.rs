@@ -172,7 +172,8 @@ async fn killed_engine_connections_recover_by_themselves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_embedded_engine_gives_503_until_it_is_back() {
-    let mut h = start(&Target::Embedded, |_| {}).await;
+    // Without a spill; with one, tests/spill.rs.
+    let mut h = start(&Target::Embedded, |c| c.spill.enabled = false).await;
     assert_eq!(timed_trade(&h, 1).await.0, 200);
     assert_eq!(readyz(&h).await.0, 200);
 
@@ -289,6 +290,7 @@ async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
     let port = free_port();
     let mut server = RedisProcess::start(port).await;
     let h = start(&Target::Embedded, |config| {
+        config.spill.enabled = false;
         config.partitions.get_mut("rts").unwrap().backend =
             tradestate_config::Backend::Url(format!("redis://127.0.0.1:{port}"));
     })
@@ -327,5 +329,54 @@ async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
         .unwrap();
     let open: bool = query(&mut rts, &["SISMEMBER", "rts:{T1}:open", "4444"]).await;
     assert!(open, "the write after the restart is in the new server");
+    h.stop().await;
+}
+
+#[cfg(feature = "redis-server-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_server_is_covered_by_the_spill() {
+    let port = free_port();
+    let mut server = RedisProcess::start(port).await;
+    let h = start(&Target::Embedded, |config| {
+        config.partitions.get_mut("rts").unwrap().backend =
+            tradestate_config::Backend::Url(format!("redis://127.0.0.1:{port}"));
+    })
+    .await;
+    assert_eq!(timed_trade(&h, 1).await.0, 200);
+    server.kill();
+    for seq in 2..12 {
+        let (status, retry_after, took) = timed_trade(&h, seq).await;
+        assert_eq!((status, retry_after), (200, false), "seq {seq}: spooled");
+        assert!(took < Duration::from_secs(1), "spooling took {took:?}");
+    }
+    let (status, ready) = readyz(&h).await;
+    assert_eq!(status, 200, "the spill covers the partition: {ready}");
+    assert_eq!(
+        ready["partitions"]["rts"]["spill"]["records"], 1,
+        "coalesced per key: {ready}"
+    );
+
+    let _server = RedisProcess::start(port).await;
+    let started = Instant::now();
+    let mut rts = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    loop {
+        let seq: Option<String> = query(&mut rts, &["HGET", "rts:{T1}:4444", "seq"]).await;
+        if seq.as_deref() == Some("11") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not replayed: {seq:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "redis-server: spooled trade written {:?} after the restart",
+        started.elapsed()
+    );
     h.stop().await;
 }

@@ -101,7 +101,9 @@ impl Ledger {
                     let record = &mut self.signals[i];
                     record.acked = true;
                     record.acked_unix_ms = now;
-                    if status == AckStatus::Stored && entry_id.is_some() {
+                    // A spooled signal has no entry id yet; a duplicate's is the first one's.
+                    let stored = matches!(status, AckStatus::Stored | AckStatus::Volatile);
+                    if stored && entry_id.is_some() {
                         record.entry_id = entry_id;
                     }
                 }
@@ -165,5 +167,44 @@ mod tests {
             fingerprint(a[..1].iter().copied()),
             fingerprint(a.into_iter())
         );
+    }
+
+    #[test]
+    fn signals_keep_the_entry_id_of_a_stored_or_volatile_answer() {
+        let signal = |id: &str| -> Update {
+            Update::Signal(
+                serde_json::from_value(serde_json::json!({
+                    "seq": 1, "signal_id": id, "time_msc": 1_718_020_801_000_i64,
+                    "strategy": "s", "symbol": "EURUSD", "action": "buy"
+                }))
+                .expect("a valid signal"),
+            )
+        };
+        let mut ledger = Ledger::default();
+        for (id, status, entry_id) in [
+            ("stored", AckStatus::Stored, Some("1-0")),
+            ("volatile", AckStatus::Volatile, Some("2-0")),
+            ("spooled", AckStatus::Spooled, None),
+            ("duplicate", AckStatus::Duplicate, Some("3-0")),
+        ] {
+            let update = signal(id);
+            ledger.sent(&update);
+            ledger.acked(&update, status, entry_id.map(String::from));
+        }
+        let kept: Vec<(&str, bool, Option<&str>)> = ledger
+            .signals
+            .iter()
+            .map(|s| (s.signal_id.as_str(), s.acked, s.entry_id.as_deref()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("stored", true, Some("1-0")),
+                ("volatile", true, Some("2-0")),
+                ("spooled", true, None),
+                ("duplicate", true, None),
+            ]
+        );
+        assert_eq!(ledger.acked_count(), 4);
     }
 }

@@ -7,6 +7,7 @@
 //! - `link`: HTTP and RESP as an EA speaks them, answers per update;
 //! - `terminal`: the task playing one terminal (batching, resends after Retry-After);
 //! - `ledger`: what each terminal sent and had acknowledged;
+//! - `spill`: before the read-back, the wait for the service to empty its spill log;
 //! - `verify`: the read-back; `stats`, `report`: histograms, table, JSON, chart;
 //! - `run`: a fixed-rate run or a ramp.
 
@@ -15,6 +16,7 @@ pub mod link;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod spill;
 pub mod stats;
 pub mod terminal;
 pub mod verify;
@@ -23,5 +25,6 @@ pub use link::Endpoint;
 pub use model::Profile;
 pub use report::Report;
 pub use run::{run, Credentials, Options, Ramp};
+pub use spill::SpillDrain;
 pub use stats::Transport;
 pub use verify::{Targets, Verification};

@@ -25,6 +25,13 @@ pub enum AckStatus {
     Duplicate,
     /// The service holds a newer state. Over RESP, `HSET` answers 0 for this and for duplicates.
     Stale,
+    /// Written to the service's spill log because its partition was down or slow; the service
+    /// stores it later, so the read-back waits for the spill to drain (`spill`). A signal's
+    /// entry id is not known yet.
+    Spooled,
+    /// Stored by a partition that keeps no append-only file (lost if that engine dies before its
+    /// next snapshot, which a run does not do).
+    Volatile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +262,8 @@ fn http_answer(item: &ItemResult) -> Answer {
         "coalesced" => acked(AckStatus::Coalesced),
         "duplicate" => acked(AckStatus::Duplicate),
         "stale" => acked(AckStatus::Stale),
+        "spooled" => acked(AckStatus::Spooled),
+        "volatile" => acked(AckStatus::Volatile),
         "unavailable" | "refused" => Answer::Retry(RetryReason::Unavailable),
         // Every admission refusal (quota, queue full) is resent after Retry-After.
         _ => Answer::Retry(RetryReason::Throttled),
@@ -507,6 +516,43 @@ mod tests {
                 ..
             }
         ));
+        for (status, ack) in [
+            ("stored", AckStatus::Stored),
+            ("coalesced", AckStatus::Coalesced),
+            ("duplicate", AckStatus::Duplicate),
+            ("stale", AckStatus::Stale),
+            ("spooled", AckStatus::Spooled),
+            ("volatile", AckStatus::Volatile),
+        ] {
+            assert_eq!(
+                http_answer(&item(status)),
+                Answer::Acked {
+                    status: ack,
+                    entry_id: None
+                },
+                "{status}"
+            );
+        }
+        // Every status the contract calls an acknowledgement is one here too.
+        for status in tradestate_mt5_bridge::ACK_STATUSES {
+            assert!(
+                matches!(http_answer(&item(status)), Answer::Acked { .. }),
+                "{status}"
+            );
+        }
+        // A volatile signal carries its entry id like a stored one.
+        let volatile_signal = ItemResult {
+            status: "volatile".into(),
+            entry_id: Some("1763000000000-0".into()),
+            error: None,
+        };
+        assert_eq!(
+            http_answer(&volatile_signal),
+            Answer::Acked {
+                status: AckStatus::Volatile,
+                entry_id: Some("1763000000000-0".into())
+            }
+        );
         assert_eq!(
             http_answer(&item("queue_full")),
             Answer::Retry(RetryReason::Throttled)

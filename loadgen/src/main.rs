@@ -95,6 +95,10 @@ struct Args {
     /// After the last due send, resends go on at most this long.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     drain: Duration,
+    /// Before the read-back, wait at most this long for the service to empty its spill log
+    /// (polls GET /readyz); when it does not, the read-back runs anyway and reports the losses.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    drain_timeout: Duration,
     /// The partitions, read directly for the verification.
     #[arg(long, default_value = "redis://127.0.0.1:6380")]
     ris_url: String,
@@ -234,6 +238,7 @@ fn options(args: &Args) -> Result<Options, String> {
         batch_max: args.batch_max,
         storm_at: args.storm_at,
         drain: args.drain,
+        drain_timeout: args.drain_timeout,
         verify: (!args.no_verify).then(|| Targets {
             ris_url: args.ris_url.clone(),
             rts_url: args.rts_url.clone(),

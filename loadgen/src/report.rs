@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::model::Kind;
 use crate::run::{Options, Sustainable};
+use crate::spill::SpillDrain;
 use crate::stats::{Percentiles, Retries, Stats, Transport};
 use crate::verify::Verification;
 
@@ -19,6 +20,8 @@ pub struct Row {
     pub coalesced: u64,
     pub duplicate: u64,
     pub stale: u64,
+    pub spooled: u64,
+    pub volatile: u64,
     pub per_second: f64,
     pub latency: Percentiles,
 }
@@ -67,6 +70,8 @@ pub struct Report {
     pub first_problem: Option<String>,
     /// When the reconnect storm was due (seconds from the start).
     pub storm_at_s: Option<f64>,
+    /// The wait for the service's spill log to drain before the read-back (none without one).
+    pub spill_drain: Option<SpillDrain>,
     pub verification: Option<Verification>,
 }
 
@@ -75,6 +80,7 @@ impl Report {
         options: &Options,
         stats: &Stats,
         sustainable: Option<Sustainable>,
+        spill_drain: Option<SpillDrain>,
         verification: Option<Verification>,
         acked_by_ledgers: u64,
     ) -> Report {
@@ -101,6 +107,8 @@ impl Report {
                     coalesced: cell.coalesced,
                     duplicate: cell.duplicate,
                     stale: cell.stale,
+                    spooled: cell.spooled,
+                    volatile: cell.volatile,
                     per_second: cell.acked() as f64 / seconds,
                     latency: Percentiles::of(&cell.latency_us),
                 });
@@ -156,6 +164,7 @@ impl Report {
             timeline,
             first_problem: stats.first_problem.clone(),
             storm_at_s: options.storm_at.map(|d| d.as_secs_f64()),
+            spill_drain,
             verification,
         }
     }
@@ -183,7 +192,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:<9} {:<5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
+            "\n{:<9} {:<5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
             "kind",
             "via",
             "acked",
@@ -192,6 +201,8 @@ impl Report {
             "coalesced",
             "duplicate",
             "stale",
+            "spooled",
+            "volatile",
             "p50 ms",
             "p99 ms",
             "p99.9 ms",
@@ -200,7 +211,7 @@ impl Report {
         for r in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<9} {:<5} {:>10} {:>10.0} {:>9} {:>9} {:>9} {:>9}   {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                "{:<9} {:<5} {:>10} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}   {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
                 r.kind,
                 r.transport,
                 r.acked,
@@ -209,6 +220,8 @@ impl Report {
                 r.coalesced,
                 r.duplicate,
                 r.stale,
+                r.spooled,
+                r.volatile,
                 r.latency.p50_ms,
                 r.latency.p99_ms,
                 r.latency.p999_ms,
@@ -217,7 +230,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{:<9} {:<5} {:>10} {:>10.0} {:>51.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<9} {:<5} {:>10} {:>10.0} {:>71.2} {:>9.2} {:>9.2} {:>9.2}",
             "all",
             "",
             self.acked,
@@ -260,6 +273,9 @@ impl Report {
         }
         if let Some(problem) = &self.first_problem {
             let _ = writeln!(out, "first problem seen: {problem}");
+        }
+        if let Some(drain) = &self.spill_drain {
+            let _ = writeln!(out, "\n{}", drain.line());
         }
         match &self.verification {
             Some(v) => {

@@ -1,5 +1,6 @@
 //! A whole run: builds the terminals, plays one fixed-rate phase or a ramp of steps, drains the
-//! resends, shows progress, reads everything back and assembles the report.
+//! resends, shows progress, waits for the service's spill log to empty, reads everything back and
+//! assembles the report.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::link::{Endpoint, Link};
 use crate::model::{Identity, Profile, Terminal};
 use crate::report::Report;
+use crate::spill::wait_for_spill;
 use crate::stats::{Percentiles, SharedStats, Transport};
 use crate::terminal::{Phase, SimTerminal};
 use crate::verify::{verify, Targets, Verification};
@@ -51,6 +53,9 @@ pub struct Options {
     pub storm_at: Option<Duration>,
     /// After the last due send, resends go on this long.
     pub drain: Duration,
+    /// Before the read-back, wait at most this long for the service to write what it spooled
+    /// (`GET /readyz` reporting an empty spill log).
+    pub drain_timeout: Duration,
     /// Where to read back; `None` skips the verification.
     pub verify: Option<Targets>,
     pub progress: bool,
@@ -87,6 +92,19 @@ pub async fn run(options: &Options) -> Result<Report, String> {
             eprint!("\r{:>110}\r", "");
         }
     }
+    // Spooled updates reach the partitions only as the service drains its spill log: reading
+    // before that would count them as lost. Without a read-back there is nothing to wait for.
+    let spill_drain = match &options.verify {
+        Some(_) => Some(
+            wait_for_spill(
+                &options.endpoint.http_url,
+                options.drain_timeout,
+                options.progress,
+            )
+            .await,
+        ),
+        None => None,
+    };
     let verification = match &options.verify {
         Some(targets) => {
             if options.progress {
@@ -109,6 +127,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         options,
         &stats,
         sustainable,
+        spill_drain,
         verification,
         acked_by_ledgers,
     ))

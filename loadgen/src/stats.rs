@@ -45,6 +45,10 @@ pub struct Cell {
     pub coalesced: u64,
     pub duplicate: u64,
     pub stale: u64,
+    /// Taken into the service's spill log, stored later.
+    pub spooled: u64,
+    /// Stored by a partition without an append-only file.
+    pub volatile: u64,
 }
 
 impl Default for Cell {
@@ -55,13 +59,15 @@ impl Default for Cell {
             coalesced: 0,
             duplicate: 0,
             stale: 0,
+            spooled: 0,
+            volatile: 0,
         }
     }
 }
 
 impl Cell {
     pub fn acked(&self) -> u64 {
-        self.stored + self.coalesced + self.duplicate + self.stale
+        self.stored + self.coalesced + self.duplicate + self.stale + self.spooled + self.volatile
     }
 }
 
@@ -212,6 +218,8 @@ impl Stats {
             AckStatus::Coalesced => cell.coalesced += 1,
             AckStatus::Duplicate => cell.duplicate += 1,
             AckStatus::Stale => cell.stale += 1,
+            AckStatus::Spooled => cell.spooled += 1,
+            AckStatus::Volatile => cell.volatile += 1,
         }
         let second = self.second(at);
         second.acked += 1;
@@ -311,11 +319,26 @@ mod tests {
             due + Duration::from_millis(4),
         );
         stats.retry(RetryReason::Throttled, due, due + Duration::from_millis(2));
+        for status in [AckStatus::Spooled, AckStatus::Volatile] {
+            stats.ack(
+                Kind::Signal,
+                Transport::Http,
+                status,
+                due,
+                due + Duration::from_millis(6),
+            );
+        }
+        let signals = stats.cell(Kind::Signal, Transport::Http);
+        assert_eq!(
+            (signals.spooled, signals.volatile, signals.acked()),
+            (1, 1, 2)
+        );
+        assert_eq!(stats.acked(), 3);
         assert_eq!(stats.cell(Kind::Trade, Transport::Resp).stored, 1);
         assert_eq!(stats.cell(Kind::Trade, Transport::Http).acked(), 0);
         assert_eq!(stats.timeline.len(), 2);
-        assert_eq!(stats.timeline[1].acked, 1);
-        assert_eq!(stats.steps[0].acked, 1);
+        assert_eq!(stats.timeline[1].acked, 3);
+        assert_eq!(stats.steps[0].acked, 3);
         assert_eq!(stats.steps[0].retries.throttled, 1);
         let p = Percentiles::of(&stats.cell(Kind::Trade, Transport::Resp).latency_us);
         assert!((3.9..4.1).contains(&p.p99_ms), "{p:?}");

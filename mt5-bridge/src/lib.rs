@@ -10,6 +10,8 @@
 //! - golden fixtures, valid and invalid, that the gateway's tests replay ([`fixtures_dir`]);
 //! - the exact wire bytes a terminal sends, JSON and RESP ([`wire`]), which the MQL5 library in
 //!   `mql5/` reproduces (checked by `tests/mql5_source.rs`);
+//! - the reply statuses that acknowledge an update ([`ACK_STATUSES`]), the same in the MQL5
+//!   library (also checked there);
 //! - with feature `client`, a reference client ([`client`]) that batches, numbers, queues on
 //!   disk and backs off the way the MQL5 library does.
 //!
@@ -40,6 +42,25 @@ pub use types::{
     Batch, InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus, Update,
 };
 pub use validate::{validate_instance_id, validate_signal_id, validate_ticket};
+
+/// The per-update `status`es of an ingest reply that acknowledge the update: the terminal drops
+/// it from its queue and never resends it. Any other status (`unavailable`, `refused`,
+/// `terminal_rate`, `global_rate`, `queue_full`, or one this list does not know yet) is resent
+/// with the same `seq`, which is always safe.
+///
+/// `spooled` (held in the gateway's on-disk spill log while its partition is down or slow, and
+/// written there later) and `volatile` (held by a partition that keeps no append-only file) are
+/// acknowledgements too: the gateway has taken the update, so a resend could add nothing (for a
+/// spooled one, only more backlog for a partition that is already behind). The MQL5 library's
+/// `TS_ACK_STATUSES` lists the same words.
+pub const ACK_STATUSES: [&str; 6] = [
+    "stored",
+    "coalesced",
+    "stale",
+    "duplicate",
+    "spooled",
+    "volatile",
+];
 
 /// The kinds of update a terminal sends, and the partition each one lands in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,6 +7,8 @@
 //!   `fixtures/resp`, and the sample records must set exactly the fixture's fields, with the
 //!   setter of the field's type and the fixture's values. In the terminal, `TsSelfTest()` (run
 //!   by `CTradestate::Init`) checks that the library turns those samples into the golden text.
+//! - `Transport.mqh`: the reply statuses that acknowledge an update (`TS_ACK_STATUSES`) must be
+//!   the Rust client's `ACK_STATUSES`, and the HTTP transport must decide with that list.
 
 use std::path::PathBuf;
 
@@ -14,7 +16,7 @@ use tradestate_mt5_bridge::wire::{
     wire_number, wire_values, WireField, WireType, WireValue, INSTANCE_STATE_WIRE, SIGNAL_STREAM,
     TRADE_SIGNAL_WIRE, TRADE_STATE_WIRE, WIRE_MAX_DECIMALS,
 };
-use tradestate_mt5_bridge::{fixtures_dir, valid_fixtures};
+use tradestate_mt5_bridge::{fixtures_dir, valid_fixtures, ACK_STATUSES};
 
 fn include_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mql5/Include/Tradestate")
@@ -278,6 +280,41 @@ fn setters_write_the_types_of_the_tables() {
             wire.contains(&format!("(type==\"{}\") ? {code}", ty.mql5_name())),
             "TsTableParse maps {} to {code}",
             ty.mql5_name()
+        );
+    }
+}
+
+#[test]
+fn acknowledged_statuses_match_the_rust_client() {
+    let transport = source("Transport.mqh");
+    let listed = literals(define(&transport, "TS_ACK_STATUSES"));
+    let mql5: Vec<&str> = listed
+        .first()
+        .map(|list| list.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        mql5, ACK_STATUSES,
+        "TS_ACK_STATUSES in Transport.mqh differs from mt5-bridge ACK_STATUSES"
+    );
+    let rule = function_body(&transport, "bool TsAcknowledged(const string status)");
+    assert!(
+        rule.contains("return(StringFind(\" \"+TS_ACK_STATUSES+\" \",\" \"+status+\" \")>=0);"),
+        "TsAcknowledged no longer looks the status up as a whole word of TS_ACK_STATUSES"
+    );
+    // The HTTP transport decides with the list, not with comparisons of its own that could
+    // miss a status the list gained.
+    let send = function_body(
+        &transport,
+        "void              Send(const string instance_id,const string &entries[]",
+    );
+    assert!(
+        send.contains("if(TsAcknowledged(statuses[i]))"),
+        "TsHttp::Send no longer acknowledges with TsAcknowledged"
+    );
+    for status in ACK_STATUSES {
+        assert!(
+            !transport.contains(&format!("==\"{status}\"")),
+            "Transport.mqh compares a status with \"{status}\" outside TS_ACK_STATUSES"
         );
     }
 }

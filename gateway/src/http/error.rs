@@ -87,7 +87,11 @@ impl IntoResponse for ApiError {
                 (StatusCode::NOT_FOUND, "not_found", what.clone(), None, None)
             }
             ApiError::Rejected(rejection) => (
-                StatusCode::TOO_MANY_REQUESTS,
+                if rejection.is_unavailable() {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::TOO_MANY_REQUESTS
+                },
                 rejection.reason(),
                 rejection.message(),
                 None,

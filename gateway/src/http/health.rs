@@ -1,4 +1,6 @@
-//! `/healthz` (the process answers), `/readyz` (every partition answers PING) and `/metrics`.
+//! `/healthz` (the process answers), `/readyz` (every partition answers PING, or its spill takes
+//! its updates meanwhile; not while a spill left by a previous run is still being replayed) and
+//! `/metrics`.
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut partitions = Map::new();
     let mut ready = true;
+    let mut spilling = false;
     for partition in Partition::ALL {
         let backend = state.gateway.backend(partition);
         let ping =
@@ -29,11 +32,18 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Ok(Err(e)) => e.0,
             Err(_) => "no reply within 1 s".to_string(),
         };
-        ready &= status == "up";
-        partitions.insert(
-            partition.name().to_string(),
-            json!({"backend": backend.url(), "status": status}),
-        );
+        let mut entry = json!({"backend": backend.url(), "status": status});
+        match state.gateway.spill(partition).map(|s| s.snapshot()) {
+            Some(spill) => {
+                // A partition that is down is covered by its spill; a spill a previous run
+                // left must be written first, so reads are not behind what was acknowledged.
+                ready &= !spill.replaying_startup;
+                spilling |= spill.spilling || spill.records > 0;
+                entry["spill"] = json!(spill);
+            }
+            None => ready &= status == "up",
+        }
+        partitions.insert(partition.name().to_string(), entry);
     }
     let code = if ready {
         StatusCode::OK
@@ -42,7 +52,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         code,
-        Json(json!({"ready": ready, "partitions": Value::Object(partitions)})),
+        Json(
+            json!({"ready": ready, "spilling": spilling, "partitions": Value::Object(partitions)}),
+        ),
     )
 }
 

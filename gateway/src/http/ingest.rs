@@ -192,11 +192,11 @@ async fn submit(
             Ok(outcome) => {
                 item.status = outcome.name();
                 match outcome {
-                    Outcome::Stored { entry_id } | Outcome::Duplicate { entry_id } => {
-                        item.entry_id = entry_id
-                    }
+                    Outcome::Stored { entry_id }
+                    | Outcome::Volatile { entry_id }
+                    | Outcome::Duplicate { entry_id } => item.entry_id = entry_id,
                     Outcome::Stale { stored_seq } => item.stored_seq = Some(stored_seq),
-                    Outcome::Coalesced => {}
+                    Outcome::Coalesced | Outcome::Spooled => {}
                     Outcome::Unavailable { reason } | Outcome::Refused { reason } => {
                         item.error = Some(reason);
                         status = StatusCode::SERVICE_UNAVAILABLE;
@@ -207,7 +207,9 @@ async fn submit(
             Err(rejection) => {
                 item.status = rejection.reason();
                 item.error = Some(rejection.message());
-                if status != StatusCode::SERVICE_UNAVAILABLE {
+                if rejection.is_unavailable() {
+                    status = StatusCode::SERVICE_UNAVAILABLE;
+                } else if status != StatusCode::SERVICE_UNAVAILABLE {
                     status = StatusCode::TOO_MANY_REQUESTS;
                 }
                 retry_after = Some(retry_after.unwrap_or_default().max(rejection.retry_after()));

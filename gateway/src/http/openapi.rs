@@ -54,7 +54,7 @@ pub fn document() -> Value {
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
         },
         "tags": [
-            {"name": "ingest", "description": "Terminal writes (terminal token). A 200 means every update is in the engine."},
+            {"name": "ingest", "description": "Terminal writes (terminal token). A 200 means every update is acknowledged: in its partition's engine, or spooled to the gateway's spill log while that partition is down or slow, to be written there when it takes writes again. Acknowledged updates are never resent."},
             {"name": "reads", "description": "Operators, dashboards and workers (operator token)."},
             {"name": "service", "description": "Health, readiness, metrics and this document (no token)."}
         ],
@@ -93,7 +93,7 @@ fn paths() -> Value {
         "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("Batch")}}},
         "responses": {
             "200": {
-                "description": "Every update acknowledged (stored, coalesced, stale or duplicate).",
+                "description": "Every update acknowledged (stored, coalesced, stale, duplicate, spooled or volatile).",
                 "headers": {"x-tradestate-throttle-ms": {"$ref": "#/components/headers/ThrottleMs"}},
                 "content": {"application/json": {"schema": schema_ref("BatchReply")}}
             }
@@ -192,11 +192,12 @@ fn paths() -> Value {
             "responses": {"200": {"description": "Alive.", "content": {"application/json": {"schema": schema_ref("Health")}}}}
         }},
         "/readyz": {"get": {
-            "tags": ["service"], "operationId": "readyz", "summary": "Every partition answers PING within 1 s",
+            "tags": ["service"], "operationId": "readyz", "summary": "Every partition answers PING within 1 s, or has a spill log to take its updates",
+            "description": "Also reports each partition's spill log (`partitions.*.spill`, absent for a partition configured without one) and whether the gateway is spilling (`spilling`). A client that reads the partitions directly after writing should wait until `spilling` is false and every `spill.records` is 0: until then, updates answered `spooled` are not in their partition yet.",
             "security": [],
             "responses": {
-                "200": {"description": "Ready.", "content": {"application/json": {"schema": schema_ref("Ready")}}},
-                "503": {"description": "A partition is not reachable; `partitions` says which.", "content": {"application/json": {"schema": schema_ref("Ready")}}}
+                "200": {"description": "Ready. A partition with a spill log may be down or slow while its updates are spooled; see `spilling`.", "content": {"application/json": {"schema": schema_ref("Ready")}}},
+                "503": {"description": "A partition without a spill log is not reachable (`partitions` says which), or the gateway is still replaying a spill log left by a previous run (`replaying_startup`).", "content": {"application/json": {"schema": schema_ref("Ready")}}}
             }
         }},
         "/metrics": {"get": {
@@ -228,7 +229,7 @@ fn single_operation(operation_id: &str, summary: &str, body: &str, params: &[&st
         "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref(body)}}},
         "responses": {
             "200": {
-                "description": "The update is acknowledged (stored, coalesced, stale or duplicate).",
+                "description": "The update is acknowledged (stored, coalesced, stale, duplicate, spooled or volatile).",
                 "headers": {"x-tradestate-throttle-ms": {"$ref": "#/components/headers/ThrottleMs"}},
                 "content": {"application/json": {"schema": schema_ref("SingleReply")}}
             }
@@ -444,13 +445,13 @@ fn schemas() -> Value {
         },
         "ItemResult": {
             "type": "object",
-            "description": "What became of one update. Acknowledged: stored, coalesced (a newer update of the same key was stored), stale (`seq` not newer than `stored_seq`), duplicate (a retry of a stored update or signal). Not acknowledged, resend: unavailable, refused, terminal_rate, global_rate, queue_full.",
+            "description": "What became of one update. Acknowledged, never resend: stored, coalesced (a newer update of the same key was stored), stale (`seq` not newer than `stored_seq`), duplicate (a retry of a stored update or signal), spooled (written, checksummed and synced per policy, to the gateway's spill log because the partition is down or slow; the gateway writes it to the partition when it takes writes again, through the same stale and duplicate checks), volatile (stored in a partition whose engine keeps no append-only file: lost if that process dies before its next snapshot; only when an operator configured the partition so). Not acknowledged, resend: unavailable, refused, terminal_rate, global_rate, queue_full.",
             "required": ["kind", "seq", "status"],
             "properties": {
                 "kind": {"type": "string", "enum": ["instance", "trade", "signal"]},
                 "seq": {"type": "integer", "minimum": 0},
-                "status": {"type": "string", "enum": ["stored", "coalesced", "stale", "duplicate", "unavailable", "refused", "terminal_rate", "global_rate", "queue_full"]},
-                "entry_id": {"type": "string", "description": "Signals: the stream entry id."},
+                "status": {"type": "string", "enum": ["stored", "coalesced", "stale", "duplicate", "spooled", "volatile", "unavailable", "refused", "terminal_rate", "global_rate", "queue_full"]},
+                "entry_id": {"type": "string", "description": "Signals stored or volatile: the stream entry id. A spooled signal has none yet."},
                 "stored_seq": {"type": "integer", "description": "stale: the seq already stored."},
                 "error": {"type": "string", "description": "Why it was not stored."}
             }
@@ -552,9 +553,10 @@ fn schemas() -> Value {
         },
         "Ready": {
             "type": "object",
-            "required": ["ready", "partitions"],
+            "required": ["ready", "spilling", "partitions"],
             "properties": {
                 "ready": {"type": "boolean"},
+                "spilling": {"type": "boolean", "description": "True while any partition's new updates go to its spill log or spooled updates still wait to be written."},
                 "partitions": {
                     "type": "object",
                     "description": "By partition name (ris, rts, rtss).",
@@ -563,10 +565,24 @@ fn schemas() -> Value {
                         "required": ["backend", "status"],
                         "properties": {
                             "backend": {"type": "string", "description": "URL without credentials."},
-                            "status": {"type": "string", "description": "`up`, or why not."}
+                            "status": {"type": "string", "description": "`up`, or why not."},
+                            "spill": schema_ref("Spill")
                         }
                     }
                 }
+            }
+        },
+        "Spill": {
+            "type": "object",
+            "description": "One partition's share of the gateway's spill log: updates acknowledged as `spooled` and not yet written to the partition.",
+            "required": ["records", "bytes", "oldest_age_ms", "spilling", "replaying_startup"],
+            "properties": {
+                "records": {"type": "integer", "minimum": 0, "description": "Updates waiting; 0 when the partition has caught up."},
+                "bytes": {"type": "integer", "minimum": 0, "description": "Their size in the spill log on disk."},
+                "oldest_age_ms": {"type": ["integer", "null"], "minimum": 0, "description": "Age of the oldest waiting update; null when none waits."},
+                "spilling": {"type": "boolean", "description": "Whether new updates for this partition go to the spill log now (it is down or slow)."},
+                "replaying_startup": {"type": "boolean", "description": "Records a previous run left are still being written; the gateway is not ready until they are."},
+                "error": {"type": "string", "description": "Set when the spill log read at start had a damaged record: which files were set aside and not replayed."}
             }
         }
     });

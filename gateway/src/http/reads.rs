@@ -82,6 +82,10 @@ struct InstanceList {
     now_msc: u64,
     stale_after_ms: u64,
     offline_after_ms: u64,
+    /// Instance states are behind what was acknowledged: some are still in the spill.
+    spilling: bool,
+    /// Age of the oldest instance state still in the spill.
+    spill_age_ms: Option<u64>,
     totals: Totals,
     instances: Vec<InstanceSummary>,
 }
@@ -157,10 +161,17 @@ pub async fn instances(
             }
         })
         .collect();
+    let spill = state
+        .gateway
+        .spill(Partition::Ris)
+        .map(|s| s.snapshot())
+        .unwrap_or_default();
     Ok(Json(InstanceList {
         now_msc: now,
         stale_after_ms: stale_after.as_millis() as u64,
         offline_after_ms: ttl.as_millis() as u64,
+        spilling: spill.spilling || spill.records > 0,
+        spill_age_ms: spill.oldest_age_ms,
         totals,
         instances,
     }))

@@ -198,11 +198,16 @@ pub fn outcome_reply(
         Ok(outcome) => match shape {
             ReplyShape::Hmset => out.ok(),
             ReplyShape::Hset { pairs } => match outcome {
-                Outcome::Stored { .. } | Outcome::Coalesced => out.int(pairs as i64),
+                Outcome::Stored { .. }
+                | Outcome::Volatile { .. }
+                | Outcome::Spooled
+                | Outcome::Coalesced => out.int(pairs as i64),
                 _ => out.int(0),
             },
+            // A spooled signal has no entry id until it is written: nil, as for a duplicate.
             ReplyShape::Xadd => match outcome {
-                Outcome::Stored { entry_id: Some(id) } => out.bulk(id.as_bytes()),
+                Outcome::Stored { entry_id: Some(id) }
+                | Outcome::Volatile { entry_id: Some(id) } => out.bulk(id.as_bytes()),
                 _ => out.null(),
             },
         },

@@ -70,6 +70,9 @@ pub fn test_config(target: &Target) -> Config {
     config.auth.operator_tokens = vec![OPERATOR_TOKEN.to_string()];
     // Embedded engines persist under data_dir: each service gets a fresh one.
     config.data_dir = temp_data_dir();
+    // A debug build on a busy machine can take longer than the 50 ms default to acknowledge;
+    // suites that expect `stored` must not see `spooled` for that. tests/spill.rs sets it back.
+    config.spill.after_ms = 5_000;
     for (i, name) in ["ris", "rts", "rtss"].iter().enumerate() {
         let partition = config.partitions.get_mut(name).unwrap();
         partition.embedded_port = 0;

@@ -6,8 +6,8 @@
 //!   the on-disk queue ([`queue`]).
 //! - [`Client::flush`] sends the queue oldest first in batches of at most `batch_max` (one
 //!   `POST /v1/ingest`, or one pipelined write of HSET/XADD commands), removes what the gateway
-//!   acknowledged (stored, coalesced, stale, duplicate) or refused for good (invalid), and keeps
-//!   the rest for the next attempt.
+//!   acknowledged ([`crate::ACK_STATUSES`]: stored, coalesced, stale, duplicate, spooled,
+//!   volatile) or refused for good (invalid), and keeps the rest for the next attempt.
 //! - Backoff: after a failed attempt (connection error, 429, 503, `-TRYAGAIN`) it waits the
 //!   larger of the server's `Retry-After` and an exponential, jittered delay
 //!   (`backoff_base * 2^(n-1)`, capped at `backoff_max`, then a random point in its upper half).
@@ -91,6 +91,13 @@ pub enum Outcome {
     Stale,
     /// A signal whose `signal_id` was already stored.
     Duplicate,
+    /// In the gateway's spill log (its partition was down or slow); the gateway writes it to the
+    /// partition later, through the same stale and duplicate checks. Done: resending would only
+    /// queue it twice.
+    Spooled,
+    /// Stored by a partition without an append-only file: done, though that engine loses it if it
+    /// stops before its next snapshot. Only an operator can change that; the terminal cannot.
+    Volatile,
     /// Refused as invalid; dropped from the queue (the message names the field).
     Invalid(String),
 }
@@ -102,6 +109,8 @@ impl Outcome {
             "coalesced" => Outcome::Coalesced,
             "stale" => Outcome::Stale,
             "duplicate" => Outcome::Duplicate,
+            "spooled" => Outcome::Spooled,
+            "volatile" => Outcome::Volatile,
             _ => return None,
         })
     }
@@ -673,5 +682,27 @@ mod tests {
             }
         }
         assert_eq!(backoff_delay(base, max, 100, 0), max / 2);
+    }
+
+    #[test]
+    fn acknowledging_statuses_leave_the_queue_and_the_rest_are_resent() {
+        // The MQL5 library acknowledges exactly crate::ACK_STATUSES (tests/mql5_source.rs).
+        for status in crate::ACK_STATUSES {
+            assert!(Outcome::from_status(status).is_some(), "{status}");
+        }
+        assert_eq!(Outcome::from_status("spooled"), Some(Outcome::Spooled));
+        assert_eq!(Outcome::from_status("volatile"), Some(Outcome::Volatile));
+        for status in [
+            "unavailable",
+            "refused",
+            "terminal_rate",
+            "global_rate",
+            "queue_full",
+            "",
+            "Stored",
+            "some_future_status",
+        ] {
+            assert_eq!(Outcome::from_status(status), None, "{status}");
+        }
     }
 }

@@ -4,9 +4,9 @@
 //|  - TsHttp: POST <url>/v1/ingest with WebRequest (JSON);          |
 //|  - TsResp: HSET/XADD pipelined over an MQL5 socket (RESP3 after  |
 //|    HELLO 3 AUTH), optionally TLS (SocketTlsHandshake/Send/Read). |
-//| Outcome per update: TS_OUT_ACK (stored, coalesced, stale or      |
-//| duplicate: leaves the queue), TS_OUT_INVALID (refused as invalid:|
-//| dropped and printed), TS_OUT_RETRY (kept for the next attempt).  |
+//| Outcome per update: TS_OUT_ACK (a status of TS_ACK_STATUSES:     |
+//| leaves the queue), TS_OUT_INVALID (refused as invalid: dropped   |
+//| and printed), TS_OUT_RETRY (kept for the next attempt).          |
 //+------------------------------------------------------------------+
 #ifndef TRADESTATE_TRANSPORT_MQH
 #define TRADESTATE_TRANSPORT_MQH
@@ -16,6 +16,21 @@
 #define TS_OUT_RETRY   0
 #define TS_OUT_ACK     1
 #define TS_OUT_INVALID 2
+
+//--- The reply statuses that acknowledge an update; any other is resent with the same seq.
+//--- spooled (in the gateway's spill log, written to its partition later) and volatile (in a
+//--- partition without an append-only file) count too: the gateway has taken the update, so a
+//--- resend could add nothing (for a spooled one, only more backlog for a partition already
+//--- behind). The Rust reference client acknowledges the same words (ACK_STATUSES;
+//--- tests/mql5_source.rs compares them).
+#define TS_ACK_STATUSES "stored coalesced stale duplicate spooled volatile"
+
+bool TsAcknowledged(const string status)
+  {
+   if(status=="" || StringFind(status," ")>=0)
+      return(false);
+   return(StringFind(" "+TS_ACK_STATUSES+" "," "+status+" ")>=0);
+  }
 
 //--- What one attempt at one batch returned.
 struct TsSendResult
@@ -141,7 +156,7 @@ public:
       if((status==200 || status==429 || status==503) && found>0)
         {
          for(int i=0;i<count && i<found;i++)
-            if(statuses[i]=="stored" || statuses[i]=="coalesced" || statuses[i]=="stale" || statuses[i]=="duplicate")
+            if(TsAcknowledged(statuses[i]))
                result.outcomes[i]=TS_OUT_ACK;
             else
                result.failed=true;
@@ -530,7 +545,7 @@ public:
                  }
            }
          else
-            result.outcomes[replied]=TS_OUT_ACK; // :n, :0 (stale), entry id, nil (duplicate)
+            result.outcomes[replied]=TS_OUT_ACK; // :n, :0 (stale), +OK, entry id, nil (duplicate); spooled, volatile: as stored
          replied++;
         }
       //--- A throttle push right after the last reply is usually already here.

@@ -1,0 +1,122 @@
+//! Feeds a partition's spooled updates back to it: oldest first, through the partition's own
+//! queue and writer (so the stale-seq and signal-id checks decide as for live updates), one
+//! batch at a time and only while the queue is under its throttle watermark, so live traffic
+//! keeps its latency. While the partition does not answer, it is probed instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use super::Spill;
+use crate::backend::Backend;
+use crate::ops::Outcome;
+use crate::queue::PartitionQueue;
+
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// A replayed update is given up on (and tried again later) after this long.
+const OUTCOME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after the partition refused a replayed write (e.g. out of memory).
+const REFUSED_BACKOFF: Duration = Duration::from_secs(1);
+
+pub struct Replay {
+    pub spill: Arc<Spill>,
+    pub backend: Arc<Backend>,
+    pub queue: Arc<PartitionQueue>,
+    /// Most records handed to the queue at once.
+    pub batch: usize,
+    /// Replay waits while the queue holds more than this many entries.
+    pub max_depth: usize,
+}
+
+impl Replay {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if !self.spill.is_healthy() {
+                self.probe().await;
+                continue;
+            }
+            if !self.spill.has_pending() {
+                tokio::select! {
+                    _ = self.spill.notify.notified() => {}
+                    _ = gauges.tick() => self.spill.publish(),
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            if self.queue.depth() > self.max_depth {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            self.replay_batch().await;
+            self.spill.publish();
+        }
+    }
+
+    async fn probe(&self) {
+        let ping = tokio::time::timeout(PROBE_TIMEOUT, self.backend.exec_one(redis::cmd("PING")));
+        match ping.await {
+            Ok(Ok(redis::Value::SimpleString(pong))) if pong == "PONG" => self.spill.mark_healthy(),
+            _ => {
+                self.spill.publish();
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        }
+    }
+
+    async fn replay_batch(&self) {
+        let batch = self.spill.take(self.batch);
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            return;
+        }
+        let capacity = self.queue.capacity();
+        let mut waiting = Vec::with_capacity(batch.len());
+        let mut rest = batch.into_iter();
+        for (id, op) in rest.by_ref() {
+            let (tx, rx) = oneshot::channel();
+            if self.queue.push(op, tx, capacity).is_err() {
+                self.spill.retry(id);
+                break;
+            }
+            waiting.push((id, rx));
+        }
+        for (id, _) in rest {
+            self.spill.retry(id);
+        }
+        let p = self.spill.partition().name();
+        let (mut records, mut bytes) = (0u64, 0u64);
+        for (id, rx) in waiting {
+            match tokio::time::timeout(OUTCOME_TIMEOUT, rx).await {
+                Ok(Ok(outcome)) if outcome.is_ack() => {
+                    bytes += self.spill.written(id);
+                    records += 1;
+                }
+                Ok(Ok(Outcome::Refused { reason })) => {
+                    tracing::warn!(
+                        partition = p,
+                        reason,
+                        "spill: the partition refused a replayed update; retrying"
+                    );
+                    self.spill.retry(id);
+                    tokio::time::sleep(REFUSED_BACKOFF).await;
+                }
+                Ok(Ok(Outcome::Unavailable { reason })) => {
+                    self.spill.retry(id);
+                    self.spill.mark_unhealthy(&reason);
+                }
+                _ => {
+                    self.spill.retry(id);
+                    self.spill.mark_unhealthy("a replayed update got no answer");
+                }
+            }
+        }
+        metrics::counter!("tradestate_replayed_records_total", "partition" => p).increment(records);
+        metrics::counter!("tradestate_replayed_bytes_total", "partition" => p).increment(bytes);
+    }
+}

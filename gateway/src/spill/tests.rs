@@ -1,0 +1,219 @@
+use std::path::PathBuf;
+
+use super::*;
+use crate::ops::OpBody;
+
+fn dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tradestate-spill-unit-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn settings() -> Settings {
+    Settings {
+        fsync: Fsync::Always,
+        max_bytes: 1 << 20,
+        min_free_bytes: 0,
+        segment_bytes: 4096,
+    }
+}
+
+fn instance(id: &str, seq: u64) -> Arc<Op> {
+    Arc::new(Op {
+        instance_id: Arc::from(id),
+        seq,
+        fields: vec![("seq", seq.to_string()), ("balance", "100.5".into())],
+        body: OpBody::Instance {
+            absent: vec!["equity"],
+        },
+    })
+}
+
+fn signal(id: &str, seq: u64) -> Arc<Op> {
+    Arc::new(Op {
+        instance_id: Arc::from(id),
+        seq,
+        fields: vec![
+            ("seq", seq.to_string()),
+            ("signal_id", format!("sig-{seq}")),
+        ],
+        body: OpBody::Signal {
+            signal_id: format!("sig-{seq}"),
+        },
+    })
+}
+
+fn seqs(spill: &Spill) -> Vec<u64> {
+    spill.lock().pending.values().map(|p| p.op.seq).collect()
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "spill"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn spooled_records_survive_a_restart_in_order_and_coalesced() {
+    let dir = dir("restart");
+    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    spill
+        .append(vec![signal("T1", 1), signal("T1", 2)])
+        .await
+        .unwrap();
+    spill.append(vec![signal("T2", 3)]).await.unwrap();
+    assert!(
+        spill.must_take(&signal("T9", 9)),
+        "signals queue behind spooled ones"
+    );
+    spill.stop();
+
+    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    assert_eq!(seqs(&again), vec![1, 2, 3]);
+    assert!(again.snapshot().replaying_startup);
+    again.stop();
+
+    let dir = dir.with_extension("ris");
+    let spill = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    spill
+        .append(vec![
+            instance("T1", 5),
+            instance("T2", 1),
+            instance("T1", 7),
+        ])
+        .await
+        .unwrap();
+    // An older update of a key after a newer one is spooled can never be written.
+    spill.append(vec![instance("T1", 6)]).await.unwrap();
+    assert_eq!(seqs(&spill), vec![1, 7]);
+    assert!(spill.must_take(&instance("T1", 8)));
+    assert!(!spill.must_take(&instance("T3", 1)), "other keys go live");
+    spill.stop();
+    let again = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    assert_eq!(seqs(&again), vec![1, 7]);
+    again.stop();
+}
+
+#[tokio::test]
+async fn written_records_leave_and_their_segments_are_deleted() {
+    let dir = dir("drain");
+    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    // Segments of 4 KiB: 200 signals take several.
+    for seq in 0..200 {
+        spill.append(vec![signal("T1", seq)]).await.unwrap();
+    }
+    assert!(segment_files(&dir).len() > 2);
+    loop {
+        let batch = spill.take(32);
+        if batch.is_empty() {
+            break;
+        }
+        // Signals come in order, and a batch in flight holds back the ones after it.
+        assert!(spill.take(32).is_empty());
+        for (id, _) in batch {
+            spill.written(id);
+        }
+    }
+    assert_eq!(spill.snapshot().records, 0);
+    assert!(segment_files(&dir).len() <= 1, "{:?}", segment_files(&dir));
+    // The next append starts a fresh segment and the drained one goes.
+    spill.append(vec![signal("T1", 500)]).await.unwrap();
+    assert_eq!(segment_files(&dir).len(), 1);
+    spill.stop();
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_cut_off() {
+    let dir = dir("torn");
+    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    spill
+        .append(vec![signal("T1", 1), signal("T1", 2)])
+        .await
+        .unwrap();
+    spill.stop();
+    let file = segment_files(&dir).pop().unwrap();
+    let whole = std::fs::metadata(&file).unwrap().len();
+    // Half of a third record, as a crash mid-write leaves it.
+    let mut third = Vec::new();
+    record::encode(&signal("T1", 3), 0, &mut third);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(&third[..third.len() / 2]);
+    std::fs::write(&file, bytes).unwrap();
+
+    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    assert_eq!(seqs(&again), vec![1, 2]);
+    assert_eq!(again.snapshot().error, None);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), whole);
+    again.stop();
+}
+
+#[tokio::test]
+async fn a_corrupt_record_in_the_middle_stops_the_load_and_keeps_the_file() {
+    let dir = dir("corrupt");
+    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    for seq in 0..120 {
+        spill.append(vec![signal("T1", seq)]).await.unwrap();
+    }
+    spill.stop();
+    let files = segment_files(&dir);
+    assert!(files.len() >= 3, "{files:?}");
+    // A flipped byte inside the first record of the second segment.
+    let mut bytes = std::fs::read(&files[1]).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&files[1], bytes).unwrap();
+
+    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let loaded = seqs(&again);
+    let error = again.snapshot().error.expect("the corruption is reported");
+    assert!(error.contains("corrupt record at byte"), "{error}");
+    assert!(error.contains("NOT replayed"), "{error}");
+    // Only the first segment's records are loaded; none is skipped silently in the middle.
+    assert!(!loaded.is_empty());
+    assert_eq!(loaded, (0..loaded.len() as u64).collect::<Vec<_>>());
+    let aside: Vec<_> = std::fs::read_dir(dir.join("corrupt"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(aside.len(), files.len() - 1);
+    again.stop();
+}
+
+#[tokio::test]
+async fn a_full_spill_refuses_instead_of_dropping() {
+    let dir = dir("full");
+    let mut small = settings();
+    small.max_bytes = 4096;
+    let spill = Spill::open(Partition::Rtss, &dir, small).unwrap();
+    let mut accepted = 0;
+    let refusal = loop {
+        match spill.append(vec![signal("T1", accepted)]).await {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 1000, "never refused");
+    };
+    assert!(
+        matches!(&refusal, SpillError::Full(why) if why.contains("spill.max_bytes")),
+        "{refusal}"
+    );
+    assert_eq!(spill.snapshot().records, accepted);
+    assert!(spill.snapshot().bytes <= 4096);
+
+    let mut floor = settings();
+    floor.min_free_bytes = u64::MAX;
+    let spill = Spill::open(Partition::Rtss, &dir.with_extension("floor"), floor).unwrap();
+    let refusal = spill.append(vec![signal("T1", 1)]).await.unwrap_err();
+    assert!(
+        matches!(&refusal, SpillError::Full(why) if why.contains("spill.min_free_bytes")),
+        "{refusal}"
+    );
+    spill.stop();
+}
