@@ -25,6 +25,8 @@ const MAGIC: &[u8; 8] = b"TSSPILL\x01";
 const EXTENSION: &str = "spill";
 /// Most appends written together.
 const GROUP_MAX: usize = 512;
+/// How often an idle appender looks whether its segment has drained (and can go).
+const IDLE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How often the free space of the spill's disk is looked at.
 const FREE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -260,12 +262,13 @@ impl Appender {
             let wait = if self.dirty && self.settings.fsync == Fsync::EverySec {
                 Duration::from_secs(1).saturating_sub(self.last_sync.elapsed())
             } else {
-                Duration::from_secs(3600)
+                IDLE_CHECK_EVERY
             };
             let first = match rx.recv_timeout(wait) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
                     self.sync();
+                    self.retire_if_drained();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -304,6 +307,26 @@ impl Appender {
         }
         self.dirty = false;
         self.last_sync = Instant::now();
+    }
+
+    /// Closes and deletes the active segment once every record in it has been written, so a
+    /// drained spill holds no files; the next append starts a new one.
+    fn retire_if_drained(&mut self) {
+        let Some(active) = &self.file else { return };
+        let n = active.n;
+        let mut state = self.spill.lock();
+        if state.segments.get(&n).is_some_and(|info| info.live > 0) {
+            return;
+        }
+        if let Some(info) = state.segments.remove(&n) {
+            state.bytes -= info.bytes;
+        }
+        state.active = None;
+        drop(state);
+        self.file = None;
+        self.dirty = false;
+        remove_segment(&self.spill.dir, n);
+        self.spill.publish();
     }
 
     /// Why nothing more may be spooled now, if the disk is under `spill.min_free_bytes`.

@@ -124,6 +124,16 @@ async fn written_records_leave_and_their_segments_are_deleted() {
     }
     assert_eq!(spill.snapshot().records, 0);
     assert!(segment_files(&dir).len() <= 1, "{:?}", segment_files(&dir));
+    // An idle appender deletes the drained active segment within about a second.
+    let started = std::time::Instant::now();
+    while spill.snapshot().bytes > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not retired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(segment_files(&dir).is_empty(), "{:?}", segment_files(&dir));
     // The next append starts a fresh segment and the drained one goes.
     spill.append(vec![signal("T1", 500)]).await.unwrap();
     assert_eq!(segment_files(&dir).len(), 1);
