@@ -24,7 +24,9 @@ use tradestate_mt5_bridge::{
 
 const ID: &str = "T1";
 
-struct Engines(Vec<EngineHandle>);
+/// Three engines outside the service, and the one data_dir every service of a test uses (so a
+/// restarted service replays what the stopped one spooled, as in production).
+struct Engines(Vec<EngineHandle>, std::path::PathBuf);
 
 impl Engines {
     fn start() -> Engines {
@@ -39,11 +41,13 @@ impl Engines {
                         .expect("engine starts")
                 })
                 .collect(),
+            temp_data_dir(),
         )
     }
 
     fn config(&self, listen: Option<(SocketAddr, SocketAddr)>) -> Config {
         let mut config = test_config(&Target::Embedded);
+        config.data_dir = self.1.clone();
         for (engine, name) in self.0.iter().zip(["ris", "rts", "rtss"]) {
             config.partitions.get_mut(name).expect("partition").backend =
                 Backend::Url(format!("redis://127.0.0.1:{}", engine.port()));
@@ -64,6 +68,7 @@ impl Engines {
     }
 
     async fn shutdown(self) {
+        let _ = std::fs::remove_dir_all(&self.1);
         for engine in self.0 {
             tokio::task::spawn_blocking(move || engine.shutdown())
                 .await
@@ -309,6 +314,22 @@ async fn survives_a_restart(kind: &str) {
     let (client, report) = flushing.await.expect("flush task");
     report.expect("flush across the restart");
     assert_eq!(client.pending(), 0);
+    // What the stopped service answered `spooled` (in flight when it stopped) is written by
+    // this one from the spill they share.
+    let started = std::time::Instant::now();
+    while service
+        .gateway
+        .spills
+        .iter()
+        .flatten()
+        .any(|spill| spill.snapshot().records > 0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "spill not drained"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     check_engines(&engines, kind, &expected).await;
     service.stop().await;

@@ -99,6 +99,10 @@ struct Args {
     /// (polls GET /readyz); when it does not, the read-back runs anyway and reports the losses.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Also report latency over this span of the run, by acknowledgement time, in whole seconds:
+    /// `FROM,UNTIL` (e.g. `45s,75s`, while a partition is out); may be given more than once.
+    #[arg(long, value_parser = parse_window)]
+    window: Vec<(Duration, Duration)>,
     /// The partitions, read directly for the verification.
     #[arg(long, default_value = "redis://127.0.0.1:6380")]
     ris_url: String,
@@ -127,6 +131,17 @@ struct Args {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+}
+
+fn parse_window(text: &str) -> Result<(Duration, Duration), String> {
+    let (from, until) = text
+        .split_once(',')
+        .ok_or_else(|| format!("{text:?} is not a window; write FROM,UNTIL, e.g. 45s,75s"))?;
+    let (from, until) = (parse_duration(from)?, parse_duration(until)?);
+    if until <= from {
+        return Err(format!("window {text:?} ends before it starts"));
+    }
+    Ok((from, until))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -239,6 +254,7 @@ fn options(args: &Args) -> Result<Options, String> {
         storm_at: args.storm_at,
         drain: args.drain,
         drain_timeout: args.drain_timeout,
+        windows: args.window.clone(),
         verify: (!args.no_verify).then(|| Targets {
             ris_url: args.ris_url.clone(),
             rts_url: args.rts_url.clone(),

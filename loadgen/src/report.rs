@@ -2,6 +2,7 @@
 //! chart (inline SVG, no scripts) of acknowledged updates/s and latency over time.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -70,9 +71,54 @@ pub struct Report {
     pub first_problem: Option<String>,
     /// When the reconnect storm was due (seconds from the start).
     pub storm_at_s: Option<f64>,
+    /// Latency over each `--window`, by acknowledgement time.
+    pub windows: Vec<Window>,
     /// The wait for the service's spill log to drain before the read-back (none without one).
     pub spill_drain: Option<SpillDrain>,
     pub verification: Option<Verification>,
+}
+
+/// The acknowledgements that arrived within a span of the run (whole seconds).
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub from_s: u64,
+    pub until_s: u64,
+    pub acked: u64,
+    pub resends: u64,
+    pub latency: Percentiles,
+}
+
+impl Window {
+    fn of(stats: &Stats, from: Duration, until: Duration) -> Window {
+        let (from_s, until_s) = (from.as_secs(), until.as_secs_f64().ceil() as u64);
+        let mut latency = crate::stats::histogram(2);
+        let (mut acked, mut resends) = (0, 0);
+        for second in stats
+            .timeline
+            .iter()
+            .skip(from_s as usize)
+            .take(until_s.saturating_sub(from_s) as usize)
+        {
+            let _ = latency.add(&second.latency_us);
+            acked += second.acked;
+            resends += second.retries;
+        }
+        Window {
+            from_s,
+            until_s,
+            acked,
+            resends,
+            latency: Percentiles::of(&latency),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let l = &self.latency;
+        format!(
+            "window {}-{} s (by acknowledgement time): acked {}, resends {}, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            self.from_s, self.until_s, self.acked, self.resends, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+        )
+    }
 }
 
 impl Report {
@@ -164,6 +210,11 @@ impl Report {
             timeline,
             first_problem: stats.first_problem.clone(),
             storm_at_s: options.storm_at.map(|d| d.as_secs_f64()),
+            windows: options
+                .windows
+                .iter()
+                .map(|&(from, until)| Window::of(stats, from, until))
+                .collect(),
             spill_drain,
             verification,
         }
@@ -273,6 +324,9 @@ impl Report {
         }
         if let Some(problem) = &self.first_problem {
             let _ = writeln!(out, "first problem seen: {problem}");
+        }
+        for window in &self.windows {
+            let _ = writeln!(out, "{}", window.line());
         }
         if let Some(drain) = &self.spill_drain {
             let _ = writeln!(out, "\n{}", drain.line());
@@ -508,4 +562,30 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::link::AckStatus;
+
+    #[test]
+    fn a_window_counts_only_its_seconds() {
+        let t0 = Instant::now();
+        let mut stats = Stats::new(t0);
+        // One acknowledgement per second 0..5, the one in second 2 slow.
+        for (second, latency_ms) in [(0u64, 1u64), (1, 2), (2, 90), (3, 3), (4, 1)] {
+            let at = t0 + Duration::from_millis(second * 1000 + 500);
+            let due = at - Duration::from_millis(latency_ms);
+            stats.ack(Kind::Signal, Transport::Http, AckStatus::Spooled, due, at);
+        }
+        let window = Window::of(&stats, Duration::from_secs(1), Duration::from_secs(3));
+        assert_eq!((window.from_s, window.until_s, window.acked), (1, 3, 2));
+        assert!((89.0..91.0).contains(&window.latency.max_ms), "{window:?}");
+        let quiet = Window::of(&stats, Duration::from_secs(3), Duration::from_secs(5));
+        assert!(quiet.latency.max_ms < 4.0, "{quiet:?}");
+        assert!(quiet.line().contains("window 3-5 s"));
+    }
 }

@@ -56,6 +56,8 @@ pub struct Options {
     /// Before the read-back, wait at most this long for the service to write what it spooled
     /// (`GET /readyz` reporting an empty spill log).
     pub drain_timeout: Duration,
+    /// Spans of the run whose latency is also reported on their own (`Report::windows`).
+    pub windows: Vec<(Duration, Duration)>,
     /// Where to read back; `None` skips the verification.
     pub verify: Option<Targets>,
     pub progress: bool,

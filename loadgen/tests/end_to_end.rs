@@ -86,6 +86,7 @@ fn options(service: &Service, terminals: usize, rate: f64, seconds: u64) -> Opti
         storm_at: Some(Duration::from_millis(1500)),
         drain: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(30),
+        windows: Vec::new(),
         verify: Some(Targets {
             ris_url: engine_url(service, Partition::Ris),
             rts_url: engine_url(service, Partition::Rts),

@@ -342,6 +342,15 @@ loadgen_args=(--http "http://127.0.0.1:$http_port" --resp "127.0.0.1:$resp_port"
   --report "$tmp/report.json" --chart "$tmp/chart.html")
 [ -z "$seed" ] || loadgen_args+=(--seed "$seed")
 [ -z "$drain_timeout" ] || loadgen_args+=(--drain-timeout "${drain_timeout}s")
+# Latency while the partition is out, against the same run's seconds before it (after the
+# terminals' first attach, which sends every full state at once).
+if [ -n "$outage" ]; then
+  read -r before_window outage_window < <(python3 -c 'import sys
+a, f = float(sys.argv[1]), float(sys.argv[2])
+print((f"10s,{a:g}s" if a > 12 else "-"), f"{a:g}s,{a + f:g}s")' "$outage_at" "$outage_for")
+  [ "$before_window" = - ] || loadgen_args+=(--window "$before_window")
+  loadgen_args+=(--window "$outage_window")
+fi
 # Sends, resends (15 s), the wait for the spill (--drain-timeout, 60 s by default), the read-back.
 loadgen_limit=$((duration + ${drain_timeout:-60} + 45))
 
@@ -502,6 +511,13 @@ if outage:
             print(f"acks during the outage: none acknowledged in seconds {window[0]['second']}-{window[-1]['second']}; resends {resends}")
     else:
         print("acks during the outage: no per-second data in the report for that window")
+    windows = (report or {}).get("windows") or []
+    labels = ("before the outage", "during the outage")[-len(windows):] if windows else ()
+    for w, label in zip(windows, labels):
+        l = w["latency"]
+        print(f"acks {label} (seconds {w['from_s']}-{w['until_s']}, whole window): {w['acked']} acked "
+              f"({w['acked'] / max(1, w['until_s'] - w['from_s']):.0f}/s), p50 {l['p50_ms']:.2f} ms, "
+              f"p99 {l['p99_ms']:.2f} ms, p99.9 {l['p999_ms']:.2f} ms, max {l['max_ms']:.2f} ms; resends {w['resends']}")
 
 polls = [json.loads(l) for l in read("readyz.jsonl").splitlines() if l.strip()]
 if polls:
