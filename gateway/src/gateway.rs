@@ -119,7 +119,11 @@ impl Gateway {
             let kind = op.kind();
             let partition = kind.partition();
             let op = Arc::new(op);
-            if self.spill(partition).is_some_and(|s| s.must_take(&op)) {
+            // Once one of this submission's signals goes to the spill, the ones after it
+            // follow, so they are written in the order sent.
+            let behind_spooled_signal =
+                op.state_key().is_none() && !to_spool[partition.index()].is_empty();
+            if behind_spooled_signal || self.spill(partition).is_some_and(|s| s.must_take(&op)) {
                 to_spool[partition.index()].push(op);
                 pending.push((kind, Waiting::Spooling));
                 continue;

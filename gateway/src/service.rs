@@ -238,7 +238,8 @@ impl Service {
             let _ = task.await;
         }
         for spill in self.gateway.spills.iter().flatten() {
-            spill.stop();
+            let spill = Arc::clone(spill);
+            let _ = tokio::task::spawn_blocking(move || spill.stop()).await;
         }
         for (_, engine) in self.engines {
             engine.shutdown();

@@ -96,9 +96,12 @@ async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
         })
         .await;
         assert_eq!(trade_status(&h, 1, "700").await.1, "stored", "{name}");
+        // Both trades and signals: signals spool in order behind each other.
         let stall = stall_engine(&h, Partition::Rts, 3.0).await;
+        let stall_signals = stall_engine(&h, Partition::Rtss, 3.0).await;
         let mut slowest = Duration::ZERO;
         let mut spooled = 0;
+        let mut spooled_signals = 0;
         for seq in 2..=30 {
             let started = Instant::now();
             let response = h
@@ -118,13 +121,20 @@ async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
             slowest = slowest.max(started.elapsed());
             assert_eq!(status, 200, "{name}: {reply}");
             let got = statuses(&reply);
-            assert!(
-                ["stored", "spooled"].contains(&got[0].as_str()),
-                "{name}: {reply}"
-            );
+            for status in &got {
+                assert!(
+                    ["stored", "spooled"].contains(&status.as_str()),
+                    "{name}: {reply}"
+                );
+            }
             spooled += usize::from(got[0] == "spooled");
+            spooled_signals += usize::from(got[1] == "spooled");
         }
         assert!(spooled >= 25, "{name}: only {spooled} of 29 trades spooled");
+        assert!(
+            spooled_signals >= 25,
+            "{name}: only {spooled_signals} of 29 signals spooled"
+        );
         // The first waits spill.after_ms (50 ms) for its partition; the rest go straight to disk.
         assert!(
             slowest < Duration::from_millis(900),
@@ -141,7 +151,9 @@ async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
             "{name}: {ready}"
         );
         stall.await.expect("stall ends");
+        stall_signals.await.expect("stall ends");
         let took = drained(&h, Partition::Rts, Duration::from_secs(15)).await;
+        drained(&h, Partition::Rtss, Duration::from_secs(15)).await;
         eprintln!("{name}: {spooled} trades spooled, slowest reply {slowest:?}, drained {took:?} after the stall");
 
         let text = h.get("/metrics").await.text().await.unwrap();
@@ -262,6 +274,21 @@ async fn a_spill_left_by_a_stopped_gateway_is_replayed_before_the_next_reports_r
     );
     h.stop().await;
     assert!(dir.join("spill/rts").read_dir().unwrap().next().is_some());
+
+    // A gateway started while the partition is still down takes over the spill, and is not
+    // ready: what was acknowledged is not readable yet.
+    let h = start(&Target::Embedded, unreachable(Partition::Rts, &dir)).await;
+    let (status, ready) = readyz(&h).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(
+        ready["partitions"]["rts"]["spill"]["replaying_startup"], true,
+        "{ready}"
+    );
+    assert_eq!(
+        ready["partitions"]["rts"]["spill"]["records"], 21,
+        "{ready}"
+    );
+    h.stop().await;
 
     // The next gateway on the same data_dir, with its partition back.
     let h = start(&Target::Embedded, |c| c.data_dir = dir.clone()).await;

@@ -64,6 +64,8 @@ pub(super) struct LoadedRecord {
 pub(super) struct Loaded {
     /// Segment numbers and their sizes, in order.
     pub segments: Vec<(u64, u64)>,
+    /// Past every segment file found, whether it loaded or not.
+    pub next_segment: u64,
     pub records: Vec<LoadedRecord>,
     pub error: Option<String>,
 }
@@ -79,6 +81,29 @@ pub(super) fn remove_segment(dir: &Path, n: u64) {
             tracing::warn!(file = %path.display(), "spill: cannot delete a replayed segment: {e}");
         }
     }
+}
+
+/// Takes `<dir>/LOCK` (flock, released when the file closes): two processes appending to and
+/// deleting one spill's segments would lose what the other acknowledged.
+pub(super) fn lock_dir(dir: &Path, partition: Partition) -> Result<File, String> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("spill: cannot open {}: {e}", path.display()))?;
+    // SAFETY: the descriptor belongs to `file`, which outlives the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!(
+            "spill: partition {}: {} is in use by another tradestate process; a data_dir cannot be shared: stop that process or give this one its own data_dir",
+            partition.name(),
+            dir.display()
+        ));
+    }
+    Ok(file)
 }
 
 /// Reads every segment a previous run left in `dir`, in order.
@@ -99,6 +124,7 @@ pub(super) fn load(dir: &Path, partition: Partition) -> Result<Loaded, String> {
     numbers.sort_unstable();
     let mut loaded = Loaded {
         segments: Vec::new(),
+        next_segment: numbers.last().map_or(1, |n| n + 1),
         records: Vec::new(),
         error: None,
     };
@@ -106,13 +132,18 @@ pub(super) fn load(dir: &Path, partition: Partition) -> Result<Loaded, String> {
         let path = segment_path(dir, n);
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("spill: cannot read {}: {e}", path.display()))?;
-        match read_segment(n, &bytes) {
+        // Only the newest segment can end in a write a crash cut short: an older one was whole
+        // and synced before the next began, so anything odd in it is corruption.
+        let newest = index + 1 == numbers.len();
+        match read_segment(n, &bytes, newest) {
             Ok((records, whole)) => {
                 if whole < bytes.len() {
+                    let kept = keep_tail(dir, n, whole, &bytes[whole..]);
                     tracing::warn!(
                         partition = partition.name(),
                         file = %path.display(),
                         cut_at = whole,
+                        tail_kept_in = %kept,
                         "spill: the last record was cut short by a crash; removing the torn tail"
                     );
                     truncate(&path, whole as u64)?;
@@ -149,10 +180,17 @@ pub(super) fn load(dir: &Path, partition: Partition) -> Result<Loaded, String> {
 
 /// The records of one segment and how many of its bytes are whole; `Err` names the offset and
 /// the problem of a corrupt record that is not the last.
-fn read_segment(n: u64, bytes: &[u8]) -> Result<(Vec<LoadedRecord>, usize), (usize, String)> {
+fn read_segment(
+    n: u64,
+    bytes: &[u8],
+    newest: bool,
+) -> Result<(Vec<LoadedRecord>, usize), (usize, String)> {
     if bytes.len() < MAGIC.len() {
         // Created, then the crash came before its header was whole: nothing in it.
-        return Ok((Vec::new(), 0));
+        return match newest {
+            true => Ok((Vec::new(), 0)),
+            false => Err((0, "shorter than a segment header".into())),
+        };
     }
     if &bytes[..MAGIC.len()] != MAGIC {
         return Err((0, "not a spill segment (wrong magic bytes)".into()));
@@ -172,12 +210,20 @@ fn read_segment(n: u64, bytes: &[u8]) -> Result<(Vec<LoadedRecord>, usize), (usi
                 });
                 offset += len;
             }
-            Frame::Torn => return Ok((records, offset)),
+            Frame::Torn if newest => return Ok((records, offset)),
+            Frame::Torn => {
+                return Err((
+                    offset,
+                    "a record runs past the end of a closed segment".into(),
+                ))
+            }
             Frame::Corrupt(why) => {
                 let declared = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                // A bad checksum on the very last frame is a write the crash cut short.
-                if declared <= record::MAX_PAYLOAD
-                    && offset + record::FRAME_HEADER + declared >= bytes.len()
+                // A bad checksum on the newest segment's very last frame is a write the crash
+                // cut short.
+                if newest
+                    && declared <= record::MAX_PAYLOAD
+                    && offset + record::FRAME_HEADER + declared == bytes.len()
                 {
                     return Ok((records, offset));
                 }
@@ -186,6 +232,17 @@ fn read_segment(n: u64, bytes: &[u8]) -> Result<(Vec<LoadedRecord>, usize), (usi
         }
     }
     Ok((records, offset))
+}
+
+/// Copies a torn tail to `corrupt/` before it is cut off, so nothing is destroyed without a
+/// trace; returns where it went (or why it could not).
+fn keep_tail(dir: &Path, n: u64, offset: usize, tail: &[u8]) -> String {
+    let aside = dir.join("corrupt");
+    let path = aside.join(format!("{n:020}.tail-at-{offset}"));
+    match std::fs::create_dir_all(&aside).and_then(|()| std::fs::write(&path, tail)) {
+        Ok(()) => path.display().to_string(),
+        Err(e) => format!("(not kept: {e})"),
+    }
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), String> {
@@ -297,16 +354,18 @@ impl Appender {
         if !self.dirty {
             return;
         }
-        if let Some(active) = &self.file {
-            if let Err(e) = active.file.sync_data() {
-                tracing::error!(
-                    partition = self.spill.partition.name(),
-                    "spill: fsync failed: {e}"
-                );
-            }
-        }
+        let failed = match &self.file {
+            Some(active) => active.file.sync_data().err().map(|e| (active.n, e)),
+            None => None,
+        };
         self.dirty = false;
         self.last_sync = Instant::now();
+        if let Some((n, e)) = failed {
+            self.abandon_segment(format!(
+                "spill: partition {}: fsync of segment {n} failed ({e}); what it holds may not survive a power loss; appends continue in a new segment",
+                self.spill.partition.name()
+            ));
+        }
     }
 
     /// Closes and deletes the active segment once every record in it has been written, so a
@@ -399,12 +458,13 @@ impl Appender {
             }
         };
         let mut records = 0u64;
+        let mut gone = Vec::new();
         {
             let mut state = self.spill.lock();
             state.add_bytes(segment, self.buf.len() as u64);
             for (request, lens) in &accepted {
                 for (op, len) in request.ops.iter().zip(lens) {
-                    state.insert(op.clone(), segment, *len, now);
+                    state.insert(op.clone(), segment, *len, now, &mut gone);
                     records += 1;
                 }
             }
@@ -441,7 +501,13 @@ impl Appender {
         });
         if let Err(e) = written {
             // Appends go to the end of the file, so cutting it back makes the next one whole.
-            let _ = active.file.set_len(active.len);
+            if let Err(cut) = active.file.set_len(active.len) {
+                let n = active.n;
+                self.abandon_segment(format!(
+                    "spill: partition {}: a failed write ({e}) could not be cut off segment {n} ({cut}); appends continue in a new segment",
+                    self.spill.partition.name()
+                ));
+            }
             return Err(e);
         }
         active.len += self.buf.len() as u64;
@@ -451,6 +517,31 @@ impl Appender {
             self.dirty = true;
         }
         Ok(active.n)
+    }
+
+    fn create_segment(&self, path: &Path) -> std::io::Result<File> {
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)?;
+        file.write_all(MAGIC)?;
+        if self.settings.fsync != Fsync::No {
+            file.sync_data()?;
+            File::open(&self.spill.dir)?.sync_all()?;
+        }
+        Ok(file)
+    }
+
+    /// Stops appending to the active segment after a write or sync on it failed: what it holds
+    /// stays indexed (and is replayed), the next append starts a new file, and the failure is
+    /// shown in `/readyz`.
+    fn abandon_segment(&mut self, why: String) {
+        tracing::error!(partition = self.spill.partition.name(), "{why}");
+        self.file = None;
+        self.dirty = false;
+        let mut state = self.spill.lock();
+        state.active = None;
+        state.error = Some(why);
     }
 
     /// Starts a new segment when there is none, the active one is full, or every record in it
@@ -472,29 +563,29 @@ impl Appender {
         if !due {
             return Ok(());
         }
-        let n = self.next_segment;
-        let path = segment_path(&self.spill.dir, n);
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)?;
-        file.write_all(MAGIC)?;
-        if self.settings.fsync != Fsync::No {
-            file.sync_data()?;
-            File::open(&self.spill.dir)?.sync_all()?;
+        // The previous segment is made durable before anything is written past it.
+        if let Some(previous) = &self.file {
+            if self.settings.fsync != Fsync::No && self.dirty {
+                previous.file.sync_data()?;
+            }
         }
+        // A failed attempt never leaves a number behind to collide with.
+        let n = self.next_segment;
         self.next_segment += 1;
+        let path = segment_path(&self.spill.dir, n);
+        let file = match self.create_segment(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        self.dirty = false;
         let previous = self.file.replace(Active {
             n,
             file,
             len: MAGIC.len() as u64,
         });
-        if let Some(previous) = &previous {
-            if self.settings.fsync != Fsync::No && self.dirty {
-                previous.file.sync_data()?;
-            }
-        }
-        self.dirty = false;
         let mut state = self.spill.lock();
         state.active = Some(n);
         state.add_bytes(n, MAGIC.len() as u64);

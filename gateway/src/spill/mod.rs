@@ -17,8 +17,9 @@ pub mod replay;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
 
@@ -34,6 +35,9 @@ pub struct Settings {
     pub min_free_bytes: u64,
     pub segment_bytes: u64,
 }
+
+/// Longest a request waits for the spill's disk.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an update could not be spooled; the caller refuses it (503 / `-TRYAGAIN`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,32 +113,45 @@ struct State {
 
 impl State {
     /// Indexes a record of `frame_bytes` just written (or read back at start) to `segment`;
-    /// the segment's size is the caller's to count.
-    fn insert(&mut self, op: Arc<Op>, segment: u64, frame_bytes: u64, spooled_ms: u64) {
+    /// the segment's size is the caller's to count. Segments this leaves with no pending record
+    /// (every record in them superseded) are added to `gone`, for the caller to delete once the
+    /// lock is released.
+    fn insert(
+        &mut self,
+        op: Arc<Op>,
+        segment: u64,
+        frame_bytes: u64,
+        spooled_ms: u64,
+        gone: &mut Vec<u64>,
+    ) {
         let id = self.next_id;
         self.next_id += 1;
         self.segments.entry(segment).or_default();
         let key = op.state_key();
         if let Some(key) = &key {
-            if let Some(&older) = self.by_key.get(key) {
-                let superseded = self
-                    .pending
-                    .get(&older)
-                    .is_some_and(|p| !p.in_flight && p.op.seq <= op.seq);
-                let newer_spooled = self.pending.get(&older).is_some_and(|p| p.op.seq > op.seq);
-                if newer_spooled {
-                    // A newer update of this key is already spooled: this one can never be
-                    // written (the newest seq wins), so it is dead on arrival.
-                    return;
-                }
-                if superseded {
-                    self.forget(older);
-                }
+            let newer_spooled = self
+                .by_key
+                .get(key)
+                .and_then(|older| self.pending.get(older))
+                .is_some_and(|p| p.op.seq > op.seq);
+            if newer_spooled {
+                // A newer update of this key is already spooled: this one can never be
+                // written (the newest seq wins), so it is dead on arrival.
+                return;
             }
-            self.by_key.insert(key.clone(), id);
         }
+        // Counted before an older record is dropped, so replacing one in the same segment never
+        // empties it.
         if let Some(info) = self.segments.get_mut(&segment) {
             info.live += 1;
+        }
+        if let Some(key) = &key {
+            if let Some(older) = self.by_key.insert(key.clone(), id) {
+                // One already handed to replay is left to finish; its outcome forgets it.
+                if self.pending.get(&older).is_some_and(|p| !p.in_flight) {
+                    gone.extend(self.forget(older));
+                }
+            }
         }
         self.pending.insert(
             id,
@@ -165,7 +182,8 @@ impl State {
             }
         }
         let info = self.segments.get_mut(&pending.segment)?;
-        info.live -= 1;
+        debug_assert!(info.live > 0, "segment {} live count", pending.segment);
+        info.live = info.live.saturating_sub(1);
         if info.live == 0 && self.active != Some(pending.segment) {
             let bytes = info.bytes;
             self.segments.remove(&pending.segment);
@@ -186,6 +204,10 @@ pub struct Spill {
     healthy: AtomicBool,
     /// Whether anything is pending, so the live path skips the lock when nothing is.
     any_pending: AtomicBool,
+    /// Appends sent to the thread and not yet indexed: signals wait behind them too.
+    appending: AtomicUsize,
+    /// `<dir>/LOCK`, held (flock) while this spill is open: one process per directory.
+    dir_lock: Mutex<Option<std::fs::File>>,
     appender: Mutex<Option<std::sync::mpsc::Sender<log::Request>>>,
     appender_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -206,12 +228,14 @@ impl Spill {
                 partition.name()
             )
         })?;
+        let dir_lock = log::lock_dir(dir, partition)?;
         let loaded = log::load(dir, partition)?;
         let mut state = State::default();
         for (segment, bytes) in &loaded.segments {
             state.segments.entry(*segment).or_default().bytes = *bytes;
             state.bytes += bytes;
         }
+        let mut gone = Vec::new();
         for record in loaded.records {
             // The files' sizes are counted above, whole.
             state.insert(
@@ -219,7 +243,11 @@ impl Spill {
                 record.segment,
                 record.frame_bytes,
                 record.spooled_ms,
+                &mut gone,
             );
+        }
+        for n in gone {
+            log::remove_segment(dir, n);
         }
         state.error = loaded.error;
         // Segments whose every record was superseded are not needed any more.
@@ -235,7 +263,7 @@ impl Spill {
             }
             log::remove_segment(dir, n);
         }
-        let next_segment = loaded.segments.last().map_or(1, |(n, _)| n + 1);
+        let next_segment = loaded.next_segment;
         if !state.pending.is_empty() {
             state.startup_last = Some(state.next_id - 1);
             tracing::warn!(
@@ -253,6 +281,8 @@ impl Spill {
             notify: Notify::new(),
             healthy: AtomicBool::new(true),
             any_pending: AtomicBool::new(false),
+            appending: AtomicUsize::new(0),
+            dir_lock: Mutex::new(Some(dir_lock)),
             appender: Mutex::new(None),
             appender_thread: Mutex::new(None),
         });
@@ -278,6 +308,10 @@ impl Spill {
         if !self.healthy.load(Ordering::Relaxed) {
             return true;
         }
+        let key = op.state_key();
+        if key.is_none() && self.appending.load(Ordering::Acquire) > 0 {
+            return true;
+        }
         if !self.any_pending.load(Ordering::Relaxed) {
             return false;
         }
@@ -285,7 +319,7 @@ impl Spill {
         if state.pending.is_empty() {
             return false;
         }
-        match op.state_key() {
+        match key {
             Some(key) => state.by_key.contains_key(&key),
             None => true,
         }
@@ -297,14 +331,26 @@ impl Spill {
             return Ok(());
         }
         let (reply, rx) = oneshot::channel();
+        self.appending.fetch_add(1, Ordering::AcqRel);
         let sent = match lock(&self.appender).as_ref() {
             Some(tx) => tx.send(log::Request { ops, reply }).is_ok(),
             None => false,
         };
-        if !sent {
-            return Err(SpillError::Stopped);
-        }
-        rx.await.unwrap_or(Err(SpillError::Stopped))
+        let result = if sent {
+            // A disk that stops answering must not hang the terminals' requests; a write that
+            // lands after this gave up is harmless (replay's checks make it a duplicate).
+            match tokio::time::timeout(APPEND_TIMEOUT, rx).await {
+                Ok(answer) => answer.unwrap_or(Err(SpillError::Stopped)),
+                Err(_) => Err(SpillError::Io(format!(
+                    "the spill's disk did not answer within {} s",
+                    APPEND_TIMEOUT.as_secs()
+                ))),
+            }
+        } else {
+            Err(SpillError::Stopped)
+        };
+        self.appending.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 
     /// The partition failed or stalled: its updates go to the spill until a probe succeeds.
@@ -410,12 +456,14 @@ impl Spill {
         !self.lock().pending.is_empty()
     }
 
-    /// Stops the appending thread after it has synced what it wrote.
+    /// Stops the appending thread after it has synced what it wrote, and releases the
+    /// directory for the next process.
     pub fn stop(&self) {
         lock(&self.appender).take();
         if let Some(thread) = lock(&self.appender_thread).take() {
             let _ = thread.join();
         }
+        lock(&self.dir_lock).take();
     }
 }
 

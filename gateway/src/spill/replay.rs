@@ -91,11 +91,14 @@ impl Replay {
         }
         let p = self.spill.partition().name();
         let (mut records, mut bytes) = (0u64, 0u64);
-        for (id, rx) in waiting {
-            match tokio::time::timeout(OUTCOME_TIMEOUT, rx).await {
+        let deadline = tokio::time::Instant::now() + OUTCOME_TIMEOUT;
+        let mut waiting = waiting.into_iter();
+        for (id, rx) in waiting.by_ref() {
+            let failure = match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(outcome)) if outcome.is_ack() => {
                     bytes += self.spill.written(id);
                     records += 1;
+                    continue;
                 }
                 Ok(Ok(Outcome::Refused { reason })) => {
                     tracing::warn!(
@@ -103,18 +106,21 @@ impl Replay {
                         reason,
                         "spill: the partition refused a replayed update; retrying"
                     );
-                    self.spill.retry(id);
-                    tokio::time::sleep(REFUSED_BACKOFF).await;
+                    None
                 }
-                Ok(Ok(Outcome::Unavailable { reason })) => {
-                    self.spill.retry(id);
-                    self.spill.mark_unhealthy(&reason);
-                }
-                _ => {
-                    self.spill.retry(id);
-                    self.spill.mark_unhealthy("a replayed update got no answer");
-                }
+                Ok(Ok(Outcome::Unavailable { reason })) => Some(reason),
+                _ => Some("a replayed update got no answer".to_string()),
+            };
+            // The rest go back as they are, in order, to be tried again from here.
+            self.spill.retry(id);
+            match failure {
+                Some(reason) => self.spill.mark_unhealthy(&reason),
+                None => tokio::time::sleep(REFUSED_BACKOFF).await,
             }
+            break;
+        }
+        for (id, _) in waiting {
+            self.spill.retry(id);
         }
         metrics::counter!("tradestate_replayed_records_total", "partition" => p).increment(records);
         metrics::counter!("tradestate_replayed_bytes_total", "partition" => p).increment(bytes);

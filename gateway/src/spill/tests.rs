@@ -227,3 +227,78 @@ async fn a_full_spill_refuses_instead_of_dropping() {
     );
     spill.stop();
 }
+
+#[tokio::test]
+async fn repeated_updates_of_a_key_reload_to_the_newest_and_keep_its_file() {
+    let dir = dir("repeat");
+    let spill = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    for seq in 1..=3 {
+        spill.append(vec![instance("T1", seq)]).await.unwrap();
+    }
+    spill.stop();
+    let again = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    assert_eq!(seqs(&again), vec![3]);
+    assert_eq!(
+        segment_files(&dir).len(),
+        1,
+        "the newest update's file stays"
+    );
+    again.stop();
+    // Again, now with the newest update in a later segment than the ones it replaces.
+    let again = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    assert_eq!(seqs(&again), vec![3]);
+    for seq in 4..=40 {
+        again.append(vec![instance("T1", seq)]).await.unwrap();
+    }
+    again.stop();
+    let last = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    assert_eq!(seqs(&last), vec![40]);
+    // Segments holding only superseded updates are gone; the byte count is what is on disk.
+    let on_disk: u64 = segment_files(&dir)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert_eq!(last.snapshot().bytes, on_disk);
+    assert_eq!(segment_files(&dir).len(), 1, "{:?}", segment_files(&dir));
+    last.stop();
+}
+
+#[tokio::test]
+async fn a_cut_record_in_an_older_segment_is_corruption_not_a_torn_tail() {
+    let dir = dir("cut-older");
+    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    for seq in 0..120 {
+        spill.append(vec![signal("T1", seq)]).await.unwrap();
+    }
+    spill.stop();
+    let files = segment_files(&dir);
+    let first = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &first[..first.len() - 3]).unwrap();
+    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let error = again
+        .snapshot()
+        .error
+        .unwrap_or_else(|| panic!("not reported; loaded {:?} from {files:?}", seqs(&again)));
+    assert!(
+        error.contains("past the end of a closed segment"),
+        "{error}"
+    );
+    assert!(seqs(&again).is_empty());
+    again.stop();
+}
+
+#[tokio::test]
+async fn one_process_per_spill_directory() {
+    let dir = dir("lock");
+    let spill = Spill::open(Partition::Rts, &dir, settings()).unwrap();
+    let Err(second) = Spill::open(Partition::Rts, &dir, settings()) else {
+        panic!("a second open of one directory must fail")
+    };
+    assert!(
+        second.contains("in use by another tradestate process"),
+        "{second}"
+    );
+    spill.stop();
+    let again = Spill::open(Partition::Rts, &dir, settings()).unwrap();
+    again.stop();
+}
