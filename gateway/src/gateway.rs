@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, oneshot};
 use crate::admission::{queue_hint_ms, Admission, Rejection};
 use crate::auth::Auth;
 use crate::backend::Backend;
-use crate::ops::{Op, Outcome, Partition};
+use crate::ops::{Kind, Op, Outcome, Partition};
 use crate::queue::{PartitionQueue, Push};
 use crate::spill::{Spill, SpillError};
 use crate::writer::{Policy, SignalEvent};
@@ -122,7 +122,7 @@ impl Gateway {
             // Once one of this submission's signals goes to the spill, the ones after it
             // follow, so they are written in the order sent.
             let behind_spooled_signal =
-                op.state_key().is_none() && !to_spool[partition.index()].is_empty();
+                kind == Kind::Signal && !to_spool[partition.index()].is_empty();
             if behind_spooled_signal || self.spill(partition).is_some_and(|s| s.must_take(&op)) {
                 to_spool[partition.index()].push(op);
                 pending.push((kind, Waiting::Spooling));

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
 
-use crate::ops::{Op, Partition};
+use crate::ops::{Kind, Op, Partition};
 use crate::writer::unix_ms;
 pub use log::Fsync;
 
@@ -308,10 +308,11 @@ impl Spill {
         if !self.healthy.load(Ordering::Relaxed) {
             return true;
         }
-        let key = op.state_key();
-        if key.is_none() && self.appending.load(Ordering::Acquire) > 0 {
+        let signal = op.kind() == Kind::Signal;
+        if signal && self.appending.load(Ordering::Acquire) > 0 {
             return true;
         }
+        // The common case, nothing spooled, costs two atomic loads and no key.
         if !self.any_pending.load(Ordering::Relaxed) {
             return false;
         }
@@ -319,7 +320,7 @@ impl Spill {
         if state.pending.is_empty() {
             return false;
         }
-        match key {
+        match op.state_key() {
             Some(key) => state.by_key.contains_key(&key),
             None => true,
         }

@@ -50,6 +50,18 @@ fn seqs(spill: &Spill) -> Vec<u64> {
     spill.lock().pending.values().map(|p| p.op.seq).collect()
 }
 
+/// A closed rtss spill of `n` signals over several 4 KiB segments, and its segment files.
+async fn signals_in_segments(name: &str, n: u64) -> (PathBuf, Vec<PathBuf>) {
+    let dir = dir(name);
+    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    for seq in 0..n {
+        spill.append(vec![signal("T1", seq)]).await.unwrap();
+    }
+    spill.stop();
+    let files = segment_files(&dir);
+    (dir, files)
+}
+
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -167,13 +179,7 @@ async fn a_torn_last_record_is_cut_off() {
 
 #[tokio::test]
 async fn a_corrupt_record_in_the_middle_stops_the_load_and_keeps_the_file() {
-    let dir = dir("corrupt");
-    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
-    for seq in 0..120 {
-        spill.append(vec![signal("T1", seq)]).await.unwrap();
-    }
-    spill.stop();
-    let files = segment_files(&dir);
+    let (dir, files) = signals_in_segments("corrupt", 120).await;
     assert!(files.len() >= 3, "{files:?}");
     // A flipped byte inside the first record of the second segment.
     let mut bytes = std::fs::read(&files[1]).unwrap();
@@ -265,13 +271,7 @@ async fn repeated_updates_of_a_key_reload_to_the_newest_and_keep_its_file() {
 
 #[tokio::test]
 async fn a_cut_record_in_an_older_segment_is_corruption_not_a_torn_tail() {
-    let dir = dir("cut-older");
-    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
-    for seq in 0..120 {
-        spill.append(vec![signal("T1", seq)]).await.unwrap();
-    }
-    spill.stop();
-    let files = segment_files(&dir);
+    let (dir, files) = signals_in_segments("cut-older", 120).await;
     let first = std::fs::read(&files[0]).unwrap();
     std::fs::write(&files[0], &first[..first.len() - 3]).unwrap();
     let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
