@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tradestate_mt5_bridge::{
-    InstanceState, TradeSignal, TradeState, TradeStatus, Update, INSTANCE_STATE_FIELDS,
+    InstanceState, PositionsSnapshot, TradeSignal, TradeState, Update, INSTANCE_STATE_FIELDS,
     TRADE_STATE_FIELDS,
 };
 
@@ -15,6 +15,7 @@ pub fn op_from_update(instance_id: &Arc<str>, update: Update) -> Op {
         Update::Instance(state) => instance_op(instance_id, &state),
         Update::Trade(trade) => trade_op(instance_id, &trade),
         Update::Signal(signal) => signal_op(instance_id, &signal),
+        Update::Positions(snapshot) => positions_op(instance_id, &snapshot),
     }
 }
 
@@ -37,7 +38,9 @@ pub fn trade_op(instance_id: &Arc<str>, trade: &TradeState) -> Op {
         seq: trade.seq,
         body: OpBody::Trade {
             ticket: trade.ticket.clone(),
-            closed: trade.state == TradeStatus::Closed,
+            // Pending orders are live like open positions; cancelled and filled ones are done
+            // like closed positions.
+            closed: !trade.state.is_live(),
             absent: absent(TRADE_STATE_FIELDS, &fields),
         },
         fields,
@@ -61,4 +64,17 @@ fn absent(all: &'static [&'static str], present: &Fields) -> Vec<&'static str> {
         .copied()
         .filter(|name| !present.iter().any(|(field, _)| field == name))
         .collect()
+}
+
+/// A validated snapshot: its hash fields, and its tickets sorted for the writer's lookups.
+pub fn positions_op(instance_id: &Arc<str>, snapshot: &PositionsSnapshot) -> Op {
+    let mut tickets = snapshot.ticket_values();
+    tickets.sort_unstable();
+    tickets.dedup();
+    Op {
+        instance_id: instance_id.clone(),
+        seq: snapshot.seq,
+        fields: snapshot.to_fields(),
+        body: OpBody::Positions { tickets },
+    }
 }

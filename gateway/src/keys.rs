@@ -18,6 +18,12 @@ pub fn open_trades(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:open")
 }
 
+/// A terminal's latest positions snapshot (`seq`, `time_msc`, `tickets`): `rts:{T1}:positions`.
+/// Tickets are digits, so no trade's key can be this one.
+pub fn positions(instance_id: &str) -> String {
+    format!("rts:{{{instance_id}}}:positions")
+}
+
 /// Sorted set of a terminal's closed tickets, scored by when the close was recorded (ms):
 /// `rts:{T1}:closed`.
 pub fn closed_trades(instance_id: &str) -> String {
@@ -34,9 +40,11 @@ pub fn signal_marker(instance_id: &str, signal_id: &str) -> String {
 pub enum TerminalKey {
     Instance,
     Trade { ticket: String },
+    Positions,
 }
 
-/// Parses `ris:{id}` / `rts:{id}:<ticket>` and checks the tag is the authenticated terminal's.
+/// Parses `ris:{id}` / `rts:{id}:<ticket>` / `rts:{id}:positions` and checks the tag is the
+/// authenticated terminal's.
 pub fn parse_terminal_key(key: &[u8], instance_id: &str) -> Option<TerminalKey> {
     let key = std::str::from_utf8(key).ok()?;
     if let Some(rest) = key.strip_prefix("ris:") {
@@ -45,6 +53,9 @@ pub fn parse_terminal_key(key: &[u8], instance_id: &str) -> Option<TerminalKey> 
     }
     let rest = key.strip_prefix("rts:{")?;
     let (tag, ticket) = rest.split_once("}:")?;
+    if tag == instance_id && ticket == "positions" {
+        return Some(TerminalKey::Positions);
+    }
     if tag != instance_id || ticket.is_empty() || !ticket.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -62,6 +73,7 @@ mod tests {
         assert_eq!(instance("T1"), "ris:{T1}");
         assert_eq!(trade("T1", "42"), "rts:{T1}:42");
         assert_eq!(open_trades("T1"), "rts:{T1}:open");
+        assert_eq!(positions("T1"), "rts:{T1}:positions");
         assert_eq!(signal_marker("T1", "s-1"), "rtss:sig:{T1}:s-1");
     }
 
@@ -80,6 +92,12 @@ mod tests {
         );
         assert_eq!(parse_terminal_key(b"rts:{T2}:77", "T1"), None);
         assert_eq!(parse_terminal_key(b"rts:{T1}:open", "T1"), None);
+        assert_eq!(
+            parse_terminal_key(b"rts:{T1}:positions", "T1"),
+            Some(TerminalKey::Positions)
+        );
+        assert_eq!(parse_terminal_key(b"rts:{T2}:positions", "T1"), None);
+        assert_eq!(parse_terminal_key(b"rts:{T1}:positionsx", "T1"), None);
         assert_eq!(parse_terminal_key(b"rts:{T1}:", "T1"), None);
         assert_eq!(parse_terminal_key(b"other", "T1"), None);
     }

@@ -38,6 +38,7 @@ pub enum Kind {
     Instance,
     Trade,
     Signal,
+    Positions,
 }
 
 impl Kind {
@@ -46,13 +47,14 @@ impl Kind {
             Kind::Instance => "instance",
             Kind::Trade => "trade",
             Kind::Signal => "signal",
+            Kind::Positions => "positions",
         }
     }
 
     pub fn partition(self) -> Partition {
         match self {
             Kind::Instance => Partition::Ris,
-            Kind::Trade => Partition::Rts,
+            Kind::Trade | Kind::Positions => Partition::Rts,
             Kind::Signal => Partition::Rtss,
         }
     }
@@ -71,7 +73,8 @@ pub struct Op {
 pub enum OpBody {
     /// Full instance snapshot; `absent` names optional fields to remove from the stored hash.
     Instance { absent: Vec<&'static str> },
-    /// Full position snapshot.
+    /// Full snapshot of a position or pending order; `closed` when it is no longer live
+    /// (closed, cancelled or filled), so it leaves the open set for the closed index.
     Trade {
         ticket: String,
         closed: bool,
@@ -79,6 +82,9 @@ pub enum OpBody {
     },
     /// A signal event, stored once per `signal_id`.
     Signal { signal_id: String },
+    /// The tickets a terminal holds (sorted, distinct): its live trades not listed, and older
+    /// than the snapshot, are closed or cancelled by the writer.
+    Positions { tickets: Vec<u64> },
 }
 
 impl Op {
@@ -87,6 +93,7 @@ impl Op {
             OpBody::Instance { .. } => Kind::Instance,
             OpBody::Trade { .. } => Kind::Trade,
             OpBody::Signal { .. } => Kind::Signal,
+            OpBody::Positions { .. } => Kind::Positions,
         }
     }
 
@@ -95,6 +102,7 @@ impl Op {
         match &self.body {
             OpBody::Instance { .. } => Some(crate::keys::instance(&self.instance_id)),
             OpBody::Trade { ticket, .. } => Some(crate::keys::trade(&self.instance_id, ticket)),
+            OpBody::Positions { .. } => Some(crate::keys::positions(&self.instance_id)),
             OpBody::Signal { .. } => None,
         }
     }

@@ -4,8 +4,13 @@
 //! The writer is the only writer of its partition's keys, so it can check `seq` against a cache
 //! of stored sequence numbers (filled from the engine on a miss, dropped after any failure)
 //! without a round trip per update, and a signal's `signal_id` against stored markers.
+//!
+//! A positions snapshot (contract 1.1) is the one update that reads before it writes: a batch
+//! holding snapshots first reads their terminals' live sets and the stored `seq` / `state` of
+//! the live trades they do not list (two round trips for the whole batch, none for a batch
+//! without one), then closes those trades in its pipeline as the terminal's own close would.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +21,7 @@ use crate::backend::{server_error, Backend, Commands};
 use crate::keys;
 use crate::ops::{Fields, Op, OpBody, Outcome, Partition};
 use crate::queue::{Entry, PartitionQueue};
+use crate::status::text;
 pub use tradestate_config::Policy;
 
 /// A stored signal, as the live tail (SSE) sends it.
@@ -55,6 +61,52 @@ struct Planned {
     first: usize,
     count: usize,
     new_known: Option<(String, Known)>,
+    /// Keys the entry changed besides its own: the trades a snapshot closed (empty, and so
+    /// allocation-free, for every other entry).
+    also_known: Vec<(String, Known)>,
+}
+
+/// What `closed_by` says of a trade the gateway closed from a positions snapshot.
+pub const CLOSED_BY_SNAPSHOT: &str = "snapshot";
+
+/// Where a live trade is, as far as a snapshot needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    /// An open position: a snapshot that does not list it closes it.
+    Open,
+    /// A pending order: a snapshot that does not list it cancels it.
+    Pending,
+    /// Closed, cancelled or filled already.
+    Done,
+    /// In the live set without a hash (written by something else): only the member goes.
+    Missing,
+}
+
+impl Life {
+    fn of_state(state: Option<&str>) -> Life {
+        match state {
+            Some("open") => Life::Open,
+            Some("pending") => Life::Pending,
+            Some(_) => Life::Done,
+            None => Life::Missing,
+        }
+    }
+}
+
+/// One terminal's live trades as a snapshot of it in this batch sees them.
+#[derive(Default)]
+struct LiveView {
+    /// Members of the engine's live set that the snapshot does not list, with their stored
+    /// `seq` (`None` when absent or unreadable) and state.
+    unlisted: Vec<(u64, Option<u64>, Life)>,
+    /// Trades of this terminal written earlier in this batch, before the snapshot: their seq
+    /// and state replace what the engine held when it was read.
+    earlier: HashMap<u64, (u64, Life)>,
+    /// Set once the snapshot is planned: later entries of the terminal no longer change it.
+    planned: bool,
+    /// Trade keys the snapshot closed, so a later write of one in this batch knows it must
+    /// leave the closed index again.
+    closed_keys: HashSet<String>,
 }
 
 impl Writer {
@@ -101,14 +153,18 @@ impl Writer {
         if let Err(outcome) = self.load_known(&batch).await {
             return fail_all(batch, outcome);
         }
+        let mut views = match self.load_live(&batch).await {
+            Ok(views) => views,
+            Err(outcome) => return fail_all(batch, outcome),
+        };
         let received_ms = unix_ms();
         let mut pipe = Commands::new();
         let mut planned = Vec::with_capacity(batch.len());
         let mut seen_ids: Vec<Arc<str>> = Vec::new();
         for mut entry in batch {
             let key = entry.key.take().unwrap_or_default();
-            let stored = self.cached(&key).and_then(|k| k.seq);
-            match stored {
+            let known = self.cached(&key);
+            match known.and_then(|k| k.seq) {
                 Some(stored) if entry.op.seq < stored => {
                     entry.finish(Outcome::Stale { stored_seq: stored });
                     continue;
@@ -120,15 +176,40 @@ impl Writer {
                 _ => {}
             }
             let first = pipe.len();
-            // A trade's hash, TTL and open/closed indexes change together or not at all.
-            let atomic = matches!(entry.op.body, OpBody::Trade { .. });
-            if atomic {
-                pipe.cmd("MULTI");
-            }
-            let until = self.plan_state(&mut pipe, &key, &entry.op, received_ms);
-            if atomic {
-                pipe.cmd("EXEC");
-            }
+            let mut also_known = Vec::new();
+            let until = match &entry.op.body {
+                OpBody::Positions { tickets } => {
+                    let view = views.get_mut(&entry.op.instance_id);
+                    also_known =
+                        self.plan_snapshot(&mut pipe, &entry.op, tickets, view, received_ms);
+                    self.plan_state(&mut pipe, &key, &entry.op, received_ms, false)
+                }
+                OpBody::Trade { ticket, closed, .. } => {
+                    // A trade with a TTL was closed, as is one a snapshot earlier in this
+                    // batch closes: written live again, it leaves the closed index.
+                    let mut was_closed = known.is_some_and(|k| k.until.is_some());
+                    // Only a batch holding a snapshot has views; others skip the lookup.
+                    let view = if views.is_empty() {
+                        None
+                    } else {
+                        views.get_mut(&entry.op.instance_id)
+                    };
+                    if let Some(view) = view {
+                        was_closed |= view.closed_keys.contains(&key);
+                        if !view.planned {
+                            note_earlier(view, ticket, *closed, &entry.op);
+                        }
+                    }
+                    // A trade's hash, TTL and open/closed indexes change together or not
+                    // at all.
+                    pipe.cmd("MULTI");
+                    let until =
+                        self.plan_state(&mut pipe, &key, &entry.op, received_ms, was_closed);
+                    pipe.cmd("EXEC");
+                    until
+                }
+                _ => self.plan_state(&mut pipe, &key, &entry.op, received_ms, false),
+            };
             if matches!(entry.op.body, OpBody::Instance { .. }) {
                 seen_ids.push(entry.op.instance_id.clone());
             }
@@ -144,6 +225,7 @@ impl Writer {
                 first,
                 entry,
                 new_known,
+                also_known,
             });
         }
         if !seen_ids.is_empty() {
@@ -155,6 +237,164 @@ impl Writer {
             pipe.add(zadd);
         }
         self.finish_planned(&pipe, planned).await;
+    }
+
+    /// For a batch holding positions snapshots that are newer than the stored one: each
+    /// terminal's live set (one SMEMBERS each, one round trip), then the stored `seq` and
+    /// `state` of the members its snapshot does not list (one HMGET each, one round trip).
+    /// Nothing at all for a batch without a snapshot.
+    async fn load_live(&mut self, batch: &[Entry]) -> Result<HashMap<Arc<str>, LiveView>, Outcome> {
+        let mut views = HashMap::new();
+        let snapshots: Vec<(&Arc<str>, &Vec<u64>)> = batch
+            .iter()
+            .filter_map(|entry| match &entry.op.body {
+                OpBody::Positions { tickets } => {
+                    let stored = entry
+                        .key
+                        .as_deref()
+                        .and_then(|key| self.cached(key))
+                        .and_then(|known| known.seq);
+                    // A stale or repeated snapshot closes nothing: no need to read for it.
+                    let newer = stored.is_none_or(|stored| entry.op.seq > stored);
+                    newer.then_some((&entry.op.instance_id, tickets))
+                }
+                _ => None,
+            })
+            .collect();
+        if snapshots.is_empty() {
+            return Ok(views);
+        }
+        let mut members = Commands::new();
+        for (instance_id, _) in &snapshots {
+            members.cmd("SMEMBERS").arg(keys::open_trades(instance_id));
+        }
+        let sets = self.read(&members).await?;
+        let mut lookups = Commands::new();
+        let mut asked: Vec<(&Arc<str>, u64)> = Vec::new();
+        for ((instance_id, listed), set) in snapshots.iter().zip(&sets) {
+            views.insert((*instance_id).clone(), LiveView::default());
+            for ticket in members_of(set) {
+                if listed.binary_search(&ticket).is_err() {
+                    lookups
+                        .cmd("HMGET")
+                        .arg(keys::trade(instance_id, &ticket.to_string()))
+                        .arg("seq")
+                        .arg("state");
+                    asked.push((instance_id, ticket));
+                }
+            }
+        }
+        if asked.is_empty() {
+            return Ok(views);
+        }
+        let stored = self.read(&lookups).await?;
+        for ((instance_id, ticket), reply) in asked.into_iter().zip(&stored) {
+            let (seq, state) = match reply {
+                Value::Array(pair) => (
+                    pair.first().and_then(text).and_then(|s| s.parse().ok()),
+                    pair.get(1).and_then(text),
+                ),
+                _ => (None, None),
+            };
+            if let Some(view) = views.get_mut(instance_id) {
+                view.unlisted
+                    .push((ticket, seq, Life::of_state(state.as_deref())));
+            }
+        }
+        Ok(views)
+    }
+
+    /// Runs a read pipeline; any failure or error reply fails the batch, as `load_known` does.
+    async fn read(&mut self, commands: &Commands) -> Result<Vec<Value>, Outcome> {
+        let values = self.backend.exec(commands).await.map_err(|e| {
+            self.known.clear();
+            Outcome::Unavailable { reason: e.0 }
+        })?;
+        if let Some(reason) = values.iter().find_map(server_error) {
+            return Err(Outcome::Refused { reason });
+        }
+        Ok(values)
+    }
+
+    /// Closes (a position) or cancels (an order) every live trade of the snapshot's terminal
+    /// that it does not list and whose seq is below its own, each in its own transaction, as
+    /// the terminal's close would: `state`, `closed_by`, `time_close_msc`, the closed TTL, out
+    /// of the live set into the closed index. The trade keeps its own `seq`, so the terminal's
+    /// real close (newer than the trade, whatever the snapshot's seq) still replaces it.
+    /// Returns the closed trades' keys and what the seq cache must say of them.
+    fn plan_snapshot(
+        &self,
+        pipe: &mut Commands,
+        op: &Op,
+        tickets: &[u64],
+        view: Option<&mut LiveView>,
+        received_ms: u64,
+    ) -> Vec<(String, Known)> {
+        let Some(view) = view else {
+            return Vec::new();
+        };
+        view.planned = true;
+        let time_close = op
+            .fields
+            .iter()
+            .find(|(name, _)| *name == "time_msc")
+            .map_or("", |(_, value)| value.as_str());
+        let from_engine = view
+            .unlisted
+            .iter()
+            .filter(|(ticket, _, _)| !view.earlier.contains_key(ticket))
+            .map(|&(ticket, seq, life)| (ticket, seq, life, true));
+        let mut from_batch: Vec<_> = view
+            .earlier
+            .iter()
+            .filter(|(ticket, _)| tickets.binary_search(ticket).is_err())
+            .map(|(&ticket, &(seq, life))| (ticket, Some(seq), life, false))
+            .collect();
+        from_batch.sort_unstable_by_key(|(ticket, ..)| *ticket);
+        let open = keys::open_trades(&op.instance_id);
+        let mut closed = Vec::new();
+        for (ticket, seq, life, in_engine) in from_engine.chain(from_batch) {
+            let ticket_text = ticket.to_string();
+            let state = match life {
+                Life::Open => "closed",
+                Life::Pending => "cancelled",
+                // A member without a hash, or whose hash says it is done, only leaves the
+                // live set; what this batch already wrote is left alone.
+                Life::Done | Life::Missing => {
+                    if in_engine {
+                        pipe.cmd("SREM").arg(&open).arg(&ticket_text);
+                    }
+                    continue;
+                }
+            };
+            // Newer than the snapshot (or unreadable): the terminal reported it after.
+            let Some(seq) = seq.filter(|seq| *seq < op.seq) else {
+                continue;
+            };
+            let key = keys::trade(&op.instance_id, &ticket_text);
+            pipe.cmd("MULTI");
+            pipe.cmd("HSET")
+                .arg(&key)
+                .arg("state")
+                .arg(state)
+                .arg("closed_by")
+                .arg(CLOSED_BY_SNAPSHOT)
+                .arg("time_close_msc")
+                .arg(time_close)
+                .arg("received_msc")
+                .arg(received_ms);
+            let until = self.plan_closed(pipe, &key, &op.instance_id, &ticket_text, received_ms);
+            pipe.cmd("EXEC");
+            view.closed_keys.insert(key.clone());
+            closed.push((
+                key,
+                Known {
+                    seq: Some(seq),
+                    until: Some(until),
+                },
+            ));
+        }
+        closed
     }
 
     /// The cached seq of `key`, unless the key may have expired in the engine since.
@@ -181,12 +421,14 @@ impl Writer {
     }
 
     /// Adds one state update's commands; returns when its cached `seq` stops being reliable.
+    /// `was_closed`: the trade is in the closed index now, and must leave it if live again.
     fn plan_state(
         &self,
         pipe: &mut Commands,
         key: &str,
         op: &Op,
         received_ms: u64,
+        was_closed: bool,
     ) -> Option<Instant> {
         let mut hset = redis::cmd("HSET");
         hset.arg(key)
@@ -209,33 +451,64 @@ impl Writer {
                 closed,
                 absent,
             } => {
-                add_hdel(pipe, key, absent);
+                // `closed_by` is the gateway's, set by a snapshot close: a state from the
+                // terminal replaces it. Only a trade that has been closed can carry one.
+                if was_closed {
+                    let mut hdel = redis::cmd("HDEL");
+                    hdel.arg(key).arg(absent).arg("closed_by");
+                    pipe.add(hdel);
+                } else {
+                    add_hdel(pipe, key, absent);
+                }
                 let open = keys::open_trades(&op.instance_id);
                 if !*closed {
                     pipe.cmd("PERSIST").arg(key);
                     pipe.cmd("SADD").arg(&open).arg(ticket);
+                    if was_closed {
+                        pipe.cmd("ZREM")
+                            .arg(keys::closed_trades(&op.instance_id))
+                            .arg(ticket);
+                    }
                     return None;
                 }
-                let ttl = self.policy.rts_closed_ttl_s;
-                let closed_index = keys::closed_trades(&op.instance_id);
-                pipe.cmd("EXPIRE").arg(key).arg(ttl);
-                pipe.cmd("SREM").arg(&open).arg(ticket);
-                // Scored by when the close was recorded, the same clock the hash's
-                // TTL runs on, so the index and the hashes expire together.
-                pipe.cmd("ZADD")
-                    .arg(&closed_index)
-                    .arg(received_ms)
-                    .arg(ticket);
-                let horizon = received_ms.saturating_sub(ttl.saturating_mul(1000));
-                pipe.cmd("ZREMRANGEBYSCORE")
-                    .arg(&closed_index)
-                    .arg("-inf")
-                    .arg(format!("({horizon}"));
-                pipe.cmd("EXPIRE").arg(&closed_index).arg(ttl);
-                Some(Instant::now() + Duration::from_secs(ttl))
+                Some(self.plan_closed(pipe, key, &op.instance_id, ticket, received_ms))
             }
+            // The snapshot's own hash: seq, time_msc and tickets, kept without expiry like the
+            // live trades it describes.
+            OpBody::Positions { .. } => None,
             OpBody::Signal { .. } => None,
         }
+    }
+
+    /// Moves a trade that is no longer live out of the live set into the closed index, with
+    /// the closed-trade TTL on its hash and on the index; returns when that TTL ends.
+    fn plan_closed(
+        &self,
+        pipe: &mut Commands,
+        key: &str,
+        instance_id: &str,
+        ticket: &str,
+        received_ms: u64,
+    ) -> Instant {
+        let ttl = self.policy.rts_closed_ttl_s;
+        let closed_index = keys::closed_trades(instance_id);
+        pipe.cmd("EXPIRE").arg(key).arg(ttl);
+        pipe.cmd("SREM")
+            .arg(keys::open_trades(instance_id))
+            .arg(ticket);
+        // Scored by when the close was recorded, the same clock the hash's TTL runs on, so the
+        // index and the hashes expire together.
+        pipe.cmd("ZADD")
+            .arg(&closed_index)
+            .arg(received_ms)
+            .arg(ticket);
+        let horizon = received_ms.saturating_sub(ttl.saturating_mul(1000));
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&closed_index)
+            .arg("-inf")
+            .arg(format!("({horizon}"));
+        pipe.cmd("EXPIRE").arg(&closed_index).arg(ttl);
+        Instant::now() + Duration::from_secs(ttl)
     }
 
     /// Fills the `seq` cache for keys of `batch` it does not know, in one pipeline.
@@ -300,13 +573,12 @@ impl Writer {
         for p in planned {
             let sent = values.get(p.first..p.first + p.count).unwrap_or(&[]);
             let replies = transaction_replies(sent);
-            let aborted = matches!(sent, [Value::Okay, .., Value::Nil])
-                .then(|| "the engine aborted the transaction (EXEC answered nil)".to_string());
-            if let Some(reason) =
-                aborted.or_else(|| sent.iter().chain(replies).find_map(server_error))
-            {
-                // Part of this entry may be written; its stored seq is unknown now.
+            if let Some(reason) = entry_failure(sent) {
+                // Part of this entry may be written; its stored seqs are unknown now.
                 if let Some((key, _)) = &p.new_known {
+                    self.known.remove(key);
+                }
+                for (key, _) in &p.also_known {
                     self.known.remove(key);
                 }
                 let outcome = Outcome::Refused { reason };
@@ -321,6 +593,13 @@ impl Writer {
                 _ => None,
             };
             if let Some((key, known)) = p.new_known {
+                self.known.insert(key, known);
+            }
+            if !p.also_known.is_empty() {
+                metrics::counter!("tradestate_snapshot_closes_total")
+                    .increment(p.also_known.len() as u64);
+            }
+            for (key, known) in p.also_known {
                 self.known.insert(key, known);
             }
             if let (OpBody::Signal { signal_id }, Some(id)) = (&p.entry.op.body, &entry_id) {
@@ -424,6 +703,7 @@ impl Writer {
                 first,
                 entry,
                 new_known: None,
+                also_known: Vec::new(),
             });
         }
         let outcomes = self.finish_planned(&pipe, planned).await;
@@ -457,6 +737,59 @@ impl Writer {
     }
 }
 
+/// Records a trade written in this batch before its terminal's snapshot, which must see it as
+/// written rather than as the engine held it.
+fn note_earlier(view: &mut LiveView, ticket: &str, closed: bool, op: &Op) {
+    let Ok(ticket) = ticket.parse::<u64>() else {
+        return;
+    };
+    let life = if closed {
+        Life::Done
+    } else {
+        let state = op.fields.iter().find(|(name, _)| *name == "state");
+        Life::of_state(state.map(|(_, value)| value.as_str()))
+    };
+    view.earlier.insert(ticket, (op.seq, life));
+}
+
+/// The tickets of a live set (SMEMBERS; an array in RESP2, a set in RESP3); members that are
+/// not tickets are not the gateway's and are left alone.
+fn members_of(reply: &Value) -> Vec<u64> {
+    let items = match reply {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => return Vec::new(),
+    };
+    items
+        .iter()
+        .filter_map(text)
+        .filter_map(|member| member.parse().ok())
+        .collect()
+}
+
+/// Why an entry's replies say it was not (wholly) written: an error reply, outside or inside one
+/// of its transactions, or a transaction the engine aborted (EXEC answers nil; no other command
+/// a writer sends does). A snapshot's entry holds a transaction per trade it closes.
+fn entry_failure(sent: &[Value]) -> Option<String> {
+    for value in sent {
+        match value {
+            Value::Nil => {
+                return Some("the engine aborted the transaction (EXEC answered nil)".into())
+            }
+            Value::Array(inner) => {
+                if let Some(reason) = inner.iter().find_map(server_error) {
+                    return Some(reason);
+                }
+            }
+            other => {
+                if let Some(reason) = server_error(other) {
+                    return Some(reason);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The replies of an entry's own commands: inside `MULTI ... EXEC` they are EXEC's array
 /// (the `+OK` and `+QUEUED` around them say nothing).
 fn transaction_replies(replies: &[Value]) -> &[Value] {
@@ -483,4 +816,226 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The snapshot path with batches made by hand, so that what one batch holds (a trade
+    //! before or after its terminal's snapshot) is certain; tests/orders.rs covers the same
+    //! over the transports, where the batching is the writer's.
+
+    use std::sync::Arc;
+
+    use tokio::sync::oneshot;
+    use tradestate_mt5_bridge::{parse_batch, Update};
+
+    use super::*;
+    use crate::convert::op_from_update;
+
+    struct Rig {
+        _engine: tradestate_engine::EngineHandle,
+        backend: Arc<Backend>,
+        queue: Arc<PartitionQueue>,
+        writer: Writer,
+    }
+
+    fn rig() -> Rig {
+        let mut config = tradestate_engine::Config::default();
+        config.set("bind", "127.0.0.1", false).expect("bind");
+        config.set("port", "0", false).expect("port");
+        let engine = tradestate_engine::start("rts", config).expect("engine");
+        let backend = Arc::new(
+            Backend::new(
+                Partition::Rts,
+                &format!("redis://127.0.0.1:{}", engine.port()),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            )
+            .expect("backend"),
+        );
+        let queue = Arc::new(PartitionQueue::new(100));
+        let (signals, _) = broadcast::channel(4);
+        let writer = Writer::new(
+            backend.clone(),
+            queue.clone(),
+            Arc::new(Policy::default()),
+            100,
+            signals,
+        );
+        Rig {
+            _engine: engine,
+            backend,
+            queue,
+            writer,
+        }
+    }
+
+    fn trade(seq: u64, ticket: &str, state: &str) -> String {
+        let ty = if state == "pending" {
+            "buy_limit"
+        } else {
+            "buy"
+        };
+        format!(
+            r#"{{"kind":"trade","seq":{seq},"ticket":"{ticket}","time_msc":1763000000000,"time_update_msc":1763000000000,"symbol":"EURUSD","type":"{ty}","volume":0.1,"price_open":1.1,"price_current":1.1,"sl":0,"tp":0,"profit":0,"swap":0,"commission":0,"magic":0,"state":"{state}"}}"#
+        )
+    }
+
+    fn snapshot(seq: u64, tickets: &str) -> String {
+        format!(
+            r#"{{"kind":"positions","seq":{seq},"time_msc":1763000050000,"tickets":"{tickets}"}}"#
+        )
+    }
+
+    impl Rig {
+        /// Writes `updates` (batch entries of T1) as ONE writer batch; their outcomes in order.
+        async fn batch(&mut self, updates: &[String]) -> Vec<Outcome> {
+            let body = format!(
+                r#"{{"instance_id":"T1","updates":[{}]}}"#,
+                updates.join(",")
+            );
+            let batch = parse_batch(body.as_bytes()).expect("valid updates");
+            let id: Arc<str> = Arc::from("T1");
+            let mut replies = Vec::new();
+            for update in batch.updates {
+                assert!(!matches!(update, Update::Signal(_)));
+                let (tx, rx) = oneshot::channel();
+                let op = Arc::new(op_from_update(&id, update));
+                assert!(self.queue.push(op, tx, 100).is_ok());
+                replies.push(rx);
+            }
+            let entries = self.queue.take(100).await;
+            assert_eq!(entries.len(), replies.len(), "one entry per key");
+            self.writer.write_states(entries).await;
+            let mut outcomes = Vec::new();
+            for rx in replies {
+                outcomes.push(rx.await.expect("answered"));
+            }
+            outcomes
+        }
+
+        async fn field(&self, ticket: &str, field: &str) -> Option<String> {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(keys::trade("T1", ticket)).arg(field);
+            text(&self.backend.exec_one(cmd).await.expect("hget"))
+        }
+
+        async fn live(&self, ticket: &str) -> bool {
+            let mut cmd = redis::cmd("SISMEMBER");
+            cmd.arg(keys::open_trades("T1")).arg(ticket);
+            matches!(self.backend.exec_one(cmd).await, Ok(Value::Int(1)))
+        }
+
+        async fn in_closed_index(&self, ticket: &str) -> bool {
+            let mut cmd = redis::cmd("ZSCORE");
+            cmd.arg(keys::closed_trades("T1")).arg(ticket);
+            !matches!(self.backend.exec_one(cmd).await, Ok(Value::Nil))
+        }
+    }
+
+    const STORED: Outcome = Outcome::Stored { entry_id: None };
+
+    #[tokio::test]
+    async fn a_snapshot_sees_the_trades_written_before_it_in_its_batch() {
+        let mut rig = rig();
+        // 1 is live in the engine; 2 opens and 3 closes in the same batch, before the snapshot.
+        assert_eq!(
+            rig.batch(&[trade(1, "1", "open"), trade(2, "3", "open")])
+                .await,
+            [STORED, STORED]
+        );
+        let mut close_3 = trade(4, "3", "closed");
+        close_3.insert_str(
+            close_3.len() - 1,
+            r#","time_close_msc":1763000001000,"price_close":1.2"#,
+        );
+        let outcomes = rig
+            .batch(&[
+                trade(3, "2", "pending"),
+                trade(5, "1", "open"),
+                close_3,
+                snapshot(6, ""),
+            ])
+            .await;
+        assert_eq!(outcomes, [STORED, STORED, STORED, STORED]);
+        // The order written in this batch is cancelled, with its seq; 1 is closed with the seq
+        // of its state in this batch, not the engine's older one.
+        assert_eq!(rig.field("2", "state").await.as_deref(), Some("cancelled"));
+        assert_eq!(rig.field("2", "seq").await.as_deref(), Some("3"));
+        assert_eq!(
+            rig.field("2", "closed_by").await.as_deref(),
+            Some("snapshot")
+        );
+        assert_eq!(rig.field("1", "state").await.as_deref(), Some("closed"));
+        assert_eq!(rig.field("1", "seq").await.as_deref(), Some("5"));
+        // 3 was closed by the terminal itself in the batch: left as the terminal wrote it.
+        assert_eq!(rig.field("3", "closed_by").await, None);
+        assert_eq!(rig.field("3", "price_close").await.as_deref(), Some("1.2"));
+        for ticket in ["1", "2", "3"] {
+            assert!(!rig.live(ticket).await, "{ticket}");
+            assert!(rig.in_closed_index(ticket).await, "{ticket}");
+        }
+        // The cache knows the closed trades' own seqs: their real states replace them.
+        let outcomes = rig
+            .batch(&[trade(5, "1", "open"), trade(4, "2", "pending")])
+            .await;
+        assert_eq!(outcomes, [Outcome::Duplicate { entry_id: None }, STORED]);
+        assert_eq!(rig.field("2", "closed_by").await, None);
+        assert!(rig.live("2").await);
+        assert!(
+            !rig.in_closed_index("2").await,
+            "live again, out of the index"
+        );
+    }
+
+    #[tokio::test]
+    async fn trades_after_a_snapshot_in_its_batch_are_not_its_to_close() {
+        let mut rig = rig();
+        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        // 1 is closed by the snapshot, then written live again by a newer state in the same
+        // batch; 2 opens after the snapshot.
+        let outcomes = rig
+            .batch(&[
+                snapshot(2, ""),
+                trade(3, "1", "open"),
+                trade(4, "2", "open"),
+            ])
+            .await;
+        assert_eq!(outcomes, [STORED, STORED, STORED]);
+        for ticket in ["1", "2"] {
+            assert!(rig.live(ticket).await, "{ticket}");
+            assert!(!rig.in_closed_index(ticket).await, "{ticket}");
+            assert_eq!(rig.field(ticket, "state").await.as_deref(), Some("open"));
+            assert_eq!(rig.field(ticket, "closed_by").await, None, "{ticket}");
+            assert_eq!(rig.field(ticket, "time_close_msc").await, None, "{ticket}");
+        }
+        let mut ttl = redis::cmd("TTL");
+        ttl.arg(keys::trade("T1", "1"));
+        assert_eq!(rig.backend.exec_one(ttl).await.ok(), Some(Value::Int(-1)));
+    }
+
+    #[tokio::test]
+    async fn a_stale_snapshot_reads_nothing_and_closes_nothing() {
+        let mut rig = rig();
+        assert_eq!(
+            rig.batch(&[trade(1, "1", "open"), snapshot(5, "1")]).await,
+            [STORED, STORED]
+        );
+        assert_eq!(
+            rig.batch(&[snapshot(4, "")]).await,
+            [Outcome::Stale { stored_seq: 5 }]
+        );
+        assert_eq!(
+            rig.batch(&[snapshot(5, "")]).await,
+            [Outcome::Duplicate { entry_id: None }]
+        );
+        assert!(rig.live("1").await);
+        // A member without a hash only leaves the live set.
+        let mut sadd = redis::cmd("SADD");
+        sadd.arg(keys::open_trades("T1")).arg("99");
+        rig.backend.exec_one(sadd).await.expect("sadd");
+        assert_eq!(rig.batch(&[snapshot(6, "1")]).await, [STORED]);
+        assert!(!rig.live("99").await);
+        assert!(rig.live("1").await);
+    }
 }

@@ -62,6 +62,7 @@ fn finals(updates: &[Update]) -> Vec<&Update> {
             !updates[i + 1..].iter().any(|later| match (update, later) {
                 (Update::Instance(_), Update::Instance(_)) => true,
                 (Update::Trade(a), Update::Trade(b)) => a.ticket == b.ticket,
+                (Update::Positions(_), Update::Positions(_)) => true,
                 _ => false,
             })
         })
@@ -114,12 +115,17 @@ async fn check_stored(h: &Harness, what: &str, id: &str, updates: &[Update]) {
                     &["ZSCORE", &format!("rts:{{{id}}}:closed"), &trade.ticket],
                 )
                 .await;
-                let is_closed = trade.state == tradestate_mt5_bridge::TradeStatus::Closed;
+                // Pending orders are live like open positions, cancelled and filled ones not.
+                let is_closed = !trade.state.is_live();
                 assert_eq!(
                     (open, closed.is_some()),
                     (!is_closed, is_closed),
                     "{what}: {key}"
                 );
+            }
+            Update::Positions(snapshot) => {
+                let stored = hash(&mut rts, &format!("rts:{{{id}}}:positions")).await;
+                assert_fields(what, snapshot.to_fields(), &stored);
             }
             Update::Signal(_) => {}
         }

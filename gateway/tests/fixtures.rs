@@ -16,7 +16,8 @@ use tradestate_config::DEV_TOKEN;
 use tradestate_gateway::ops::Partition;
 use tradestate_mt5_bridge::{
     invalid_fixtures, parse_batch, parse_instance_state, parse_signal, parse_trade_state,
-    valid_fixtures, Fixture, FixtureBody, InstanceState, TradeSignal, TradeState, Update,
+    valid_fixtures, Fixture, FixtureBody, InstanceState, PositionsSnapshot, TradeSignal,
+    TradeState, Update,
 };
 
 /// The route, instance id and ticket a fixture is sent with. Bodies without an `instance_id`
@@ -103,6 +104,11 @@ async fn check_trade(e: &mut Engines, what: &str, id: &str, update: &TradeState)
     assert_fields(what, update.to_fields(), &stored);
 }
 
+async fn check_positions(e: &mut Engines, what: &str, id: &str, update: &PositionsSnapshot) {
+    let stored = hash(&mut e.rts, &format!("rts:{{{id}}}:positions")).await;
+    assert_fields(what, update.to_fields(), &stored);
+}
+
 async fn check_signal(e: &mut Engines, what: &str, id: &str, update: &TradeSignal, entry_id: &str) {
     let entries: Vec<(String, HashMap<String, String>)> =
         query(&mut e.rtss, &["XRANGE", "rtss:signals", entry_id, entry_id]).await;
@@ -122,6 +128,7 @@ fn superseded(update: &Update, later: &[Update]) -> bool {
     later.iter().any(|next| match (update, next) {
         (Update::Instance(_), Update::Instance(_)) => true,
         (Update::Trade(a), Update::Trade(b)) => a.ticket == b.ticket,
+        (Update::Positions(_), Update::Positions(_)) => true,
         _ => false,
     })
 }
@@ -181,6 +188,9 @@ async fn valid_fixtures_are_acknowledged_and_stored_as_encoded() {
                             Update::Signal(u) => {
                                 let entry_id = result["entry_id"].as_str().expect("entry_id");
                                 check_signal(&mut engines, &what, &id, u, entry_id).await
+                            }
+                            Update::Positions(u) => {
+                                check_positions(&mut engines, &what, &id, u).await
                             }
                         }
                     }

@@ -78,7 +78,8 @@ impl Ledger {
                 let fields = match state {
                     Update::Instance(s) => s.to_fields(),
                     Update::Trade(t) => t.to_fields(),
-                    Update::Signal(_) => return,
+                    // Loadgen sends no positions snapshots.
+                    Update::Signal(_) | Update::Positions(_) => return,
                 };
                 let closed = matches!(state, Update::Trade(t) if t.state == TradeStatus::Closed);
                 self.keys.entry(key).or_default().sent.push(SentSnapshot {
@@ -127,7 +128,7 @@ pub fn state_key(update: &Update) -> Option<StateKey> {
     match update {
         Update::Instance(_) => Some(StateKey::Instance),
         Update::Trade(trade) => Some(StateKey::Trade(trade.ticket.clone())),
-        Update::Signal(_) => None,
+        Update::Signal(_) | Update::Positions(_) => None,
     }
 }
 

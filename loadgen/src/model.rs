@@ -105,7 +105,7 @@ impl Kind {
     pub fn of(update: &Update) -> Kind {
         match update {
             Update::Instance(_) => Kind::Instance,
-            Update::Trade(_) => Kind::Trade,
+            Update::Trade(_) | Update::Positions(_) => Kind::Trade,
             Update::Signal(_) => Kind::Signal,
         }
     }
@@ -396,9 +396,10 @@ impl Terminal {
         };
         let s = &self.symbols[symbol];
         let distance = s.point * f64::from(self.rng.random_range(100..1000));
-        let (sl, tp) = match side {
-            PositionType::Buy => (s.price - distance, s.price + distance * 2.0),
-            PositionType::Sell => (s.price + distance, (s.price - distance * 2.0).max(0.0)),
+        let (sl, tp) = if side.is_buy() {
+            (s.price - distance, s.price + distance * 2.0)
+        } else {
+            (s.price + distance, (s.price - distance * 2.0).max(0.0))
         };
         self.next_ticket += 1;
         let position = Position {
@@ -420,10 +421,7 @@ impl Terminal {
         let seq = self.next_seq();
         let p = &self.positions[i];
         let s = &self.symbols[p.symbol];
-        let direction = match p.side {
-            PositionType::Buy => 1.0,
-            PositionType::Sell => -1.0,
-        };
+        let direction = if p.side.is_buy() { 1.0 } else { -1.0 };
         let points = (s.price - p.price_open) / s.point * direction;
         let profit = round_cents(points * s.tick_value * p.volume);
         let now_ms = self.unix_ms(now).max(p.time_msc);
@@ -460,10 +458,7 @@ impl Terminal {
             .map(|i| {
                 let p = &self.positions[i];
                 let s = &self.symbols[p.symbol];
-                let direction = match p.side {
-                    PositionType::Buy => 1.0,
-                    PositionType::Sell => -1.0,
-                };
+                let direction = if p.side.is_buy() { 1.0 } else { -1.0 };
                 (s.price - p.price_open) / s.point * direction * s.tick_value * p.volume
             })
             .sum();
@@ -606,6 +601,7 @@ mod tests {
                 Update::Instance(s) => s.to_fields(),
                 Update::Trade(t) => t.to_fields(),
                 Update::Signal(s) => s.to_fields(),
+                Update::Positions(p) => p.to_fields(),
             };
             let wire = tradestate_mt5_bridge::wire::wire_values(update);
             assert_eq!(fields.len(), wire.len());

@@ -126,30 +126,34 @@ fn decode_update(raw: RawUpdate, prefix: &str) -> Result<Update, FieldError> {
             kind = Some(value);
         }
     }
-    let kind = match kind {
-        None => {
-            return Err(FieldError::new(
+    let kind =
+        match kind {
+            None => return Err(FieldError::new(
                 kind_field,
-                "missing field `kind`; expected one of `instance`, `trade`, `signal`",
-            ))
-        }
-        Some(Value::String(kind)) => kind,
-        Some(other) => {
-            return Err(FieldError::new(
-                kind_field,
-                format!("invalid type: {other}, expected one of `instance`, `trade`, `signal`"),
-            ))
-        }
-    };
+                "missing field `kind`; expected one of `instance`, `trade`, `signal`, `positions`",
+            )),
+            Some(Value::String(kind)) => kind,
+            Some(other) => {
+                return Err(FieldError::new(
+                    kind_field,
+                    format!(
+                "invalid type: {other}, expected one of `instance`, `trade`, `signal`, `positions`"
+            ),
+                ))
+            }
+        };
     let fields = de::value::MapDeserializer::<_, serde_json::Error>::new(fields.into_iter());
     let decoded = match kind.as_str() {
         "instance" => serde_path_to_error::deserialize(fields).map(Update::Instance),
         "trade" => serde_path_to_error::deserialize(fields).map(Update::Trade),
         "signal" => serde_path_to_error::deserialize(fields).map(Update::Signal),
+        "positions" => serde_path_to_error::deserialize(fields).map(Update::Positions),
         _ => {
             return Err(FieldError::new(
                 kind_field,
-                format!("unknown kind `{kind}`, expected one of `instance`, `trade`, `signal`"),
+                format!(
+                "unknown kind `{kind}`, expected one of `instance`, `trade`, `signal`, `positions`"
+            ),
             ))
         }
     };

@@ -1,5 +1,6 @@
 //! The RESP encoding: each object as flat `(field, value)` pairs, the fields of a Redis hash
-//! (`ris:{<id>}`, `rts:{<id>}:<ticket>`) or of a stream entry (`rtss:signals`). Terminals that
+//! (`ris:{<id>}`, `rts:{<id>}:<ticket>`, `rts:{<id>}:positions`) or of a stream entry
+//! (`rtss:signals`). Terminals that
 //! speak RESP send these pairs with `HSET`/`XADD`; the gateway decodes them with `from_fields`.
 //!
 //! Values are text: integers in decimal, floats as Rust's shortest round-trip `Display` of f64,
@@ -10,7 +11,8 @@ use std::collections::HashMap;
 
 use crate::errors::{FieldError, ValidationErrors};
 use crate::types::{
-    InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus,
+    InstanceState, PositionType, PositionsSnapshot, SignalAction, TradeSignal, TradeState,
+    TradeStatus,
 };
 
 /// Field names of an instance state, in encoding order.
@@ -76,6 +78,9 @@ pub const TRADE_SIGNAL_FIELDS: &[&str] = &[
     "magic",
     "comment",
 ];
+
+/// Field names of a positions snapshot, in encoding order.
+pub const POSITIONS_FIELDS: &[&str] = &["seq", "time_msc", "tickets"];
 
 impl InstanceState {
     /// The hash fields of `ris:{<id>}`.
@@ -235,6 +240,30 @@ impl TradeSignal {
     }
 }
 
+impl PositionsSnapshot {
+    /// The hash fields of `rts:{<id>}:positions`.
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        let mut out = FieldWriter::with_capacity(POSITIONS_FIELDS.len());
+        out.put("seq", self.seq);
+        out.put("time_msc", self.time_msc);
+        out.text("tickets", &self.tickets);
+        out.0
+    }
+
+    /// Decodes and validates hash fields (a terminal's `HSET rts:{<id>}:positions ...`).
+    pub fn from_fields(pairs: &[(&[u8], &[u8])]) -> Result<Self, ValidationErrors> {
+        let mut input = FieldReader::new(pairs, POSITIONS_FIELDS);
+        let snapshot = PositionsSnapshot {
+            seq: input.required("seq"),
+            time_msc: input.required("time_msc"),
+            tickets: input.required("tickets"),
+        };
+        input.finish()?;
+        snapshot.validate()?;
+        Ok(snapshot)
+    }
+}
+
 /// Builds the pairs; every value goes through `Display`, which for f64 is the shortest text
 /// that parses back to the same number.
 struct FieldWriter(Vec<(&'static str, String)>);
@@ -320,9 +349,9 @@ impl FieldValue for bool {
 
 impl FieldValue for PositionType {
     const PLACEHOLDER: Self = PositionType::Buy;
-    const EXPECTED: &'static str = "buy or sell";
+    const EXPECTED: &'static str = "buy or sell (a position), or buy_limit, sell_limit, buy_stop, sell_stop, buy_stop_limit or sell_stop_limit (an order)";
     fn parse(text: &str) -> Option<Self> {
-        [PositionType::Buy, PositionType::Sell]
+        PositionType::ALL
             .into_iter()
             .find(|value| value.as_str() == text)
     }
@@ -330,9 +359,10 @@ impl FieldValue for PositionType {
 
 impl FieldValue for TradeStatus {
     const PLACEHOLDER: Self = TradeStatus::Open;
-    const EXPECTED: &'static str = "open or closed";
+    const EXPECTED: &'static str =
+        "open or closed (a position), or pending, cancelled or filled (an order)";
     fn parse(text: &str) -> Option<Self> {
-        [TradeStatus::Open, TradeStatus::Closed]
+        TradeStatus::ALL
             .into_iter()
             .find(|value| value.as_str() == text)
     }

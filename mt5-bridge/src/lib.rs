@@ -1,8 +1,9 @@
 //! The terminal contract (DESIGN 6): what an MT5 expert advisor sends to Tradestate.
 //!
 //! This crate owns:
-//! - the message types ([`InstanceState`], [`TradeState`], [`TradeSignal`], the [`Update`]
-//!   enum and the [`Batch`] envelope) with MT5's own field names (`types`);
+//! - the message types ([`InstanceState`], [`TradeState`] (positions and, since contract 1.1,
+//!   pending orders), [`TradeSignal`], [`PositionsSnapshot`], the [`Update`] enum and the
+//!   [`Batch`] envelope) with MT5's own field names (`types`);
 //! - decoding with field-level errors ([`parse_batch`] and the single-object parsers) and the
 //!   semantic rules of each field ([`ValidationErrors`], [`FieldError`], `validate_*`);
 //! - the RESP encoding of each object as hash / stream fields (`to_fields` / `from_fields`);
@@ -24,6 +25,7 @@ mod decode;
 mod errors;
 mod fields;
 mod fixtures;
+pub mod history;
 mod limits;
 mod schema;
 mod types;
@@ -32,14 +34,17 @@ pub mod wire;
 
 pub use decode::{parse_batch, parse_instance_state, parse_signal, parse_trade_state};
 pub use errors::{FieldError, ValidationErrors, ROOT_FIELD};
-pub use fields::{INSTANCE_STATE_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS};
+pub use fields::{
+    INSTANCE_STATE_FIELDS, POSITIONS_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS,
+};
 pub use fixtures::{
     fixtures_dir, invalid_fixtures, valid_fixtures, Fixture, FixtureBody, FIXTURE_DEFAULT_INSTANCE,
 };
 pub use limits::*;
 pub use schema::{json_schema, json_schema_text, schema_path};
 pub use types::{
-    Batch, InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus, Update,
+    Batch, InstanceState, PositionType, PositionsSnapshot, SignalAction, TradeSignal, TradeState,
+    TradeStatus, Update, MAX_SNAPSHOT_TICKETS, SNAPSHOT_TICKETS_PATTERN,
 };
 pub use validate::{validate_instance_id, validate_signal_id, validate_ticket};
 
@@ -67,10 +72,13 @@ pub const ACK_STATUSES: [&str; 6] = [
 pub enum UpdateKind {
     /// Health of one terminal; expires 120 s after the last heartbeat.
     InstanceState,
-    /// One position; kept while open, expires 30 days after close.
+    /// One position or pending order; kept while open or pending, expires 30 days after it
+    /// is closed, cancelled or filled.
     TradeState,
     /// An event from a strategy; appended to a capped stream.
     TradeSignal,
+    /// The tickets a terminal holds; closes on the gateway the live trades it does not list.
+    Positions,
 }
 
 impl UpdateKind {
@@ -80,6 +88,7 @@ impl UpdateKind {
             UpdateKind::InstanceState => "ris",
             UpdateKind::TradeState => "rts",
             UpdateKind::TradeSignal => "rtss",
+            UpdateKind::Positions => "rts",
         }
     }
 }
@@ -93,5 +102,6 @@ mod tests {
         assert_eq!(UpdateKind::InstanceState.partition(), "ris");
         assert_eq!(UpdateKind::TradeState.partition(), "rts");
         assert_eq!(UpdateKind::TradeSignal.partition(), "rtss");
+        assert_eq!(UpdateKind::Positions.partition(), "rts");
     }
 }

@@ -1,16 +1,18 @@
 //! The JSON Schema of the contract, generated from the types with `schemars`.
 //!
 //! One document: its root is the batch (`POST /v1/ingest`); `$defs` holds the single-object
-//! bodies `InstanceState`, `TradeState` and `TradeSignal` for the other routes. The committed
+//! bodies `InstanceState`, `TradeState` and `TradeSignal` for the other routes, and
+//! `PositionsSnapshot` (batch only). The committed
 //! copy (`schema/tradestate-v1.schema.json`) is checked against this by a test. The schema
 //! states what it can (types, required fields, patterns, ranges, lengths); the code is the
-//! authority for the rest (open/closed consistency, volume > 0, ticket fits u64).
+//! authority for the rest (which states go with which types and close fields, ticket fits u64,
+//! a snapshot's tickets unique and at most 5,000).
 
 use std::path::PathBuf;
 
 use schemars::generate::SchemaSettings;
 
-use crate::types::{Batch, InstanceState, TradeSignal, TradeState};
+use crate::types::{Batch, InstanceState, PositionsSnapshot, TradeSignal, TradeState};
 
 /// Where the committed schema lives.
 pub fn schema_path() -> PathBuf {
@@ -26,6 +28,7 @@ pub fn json_schema() -> serde_json::Value {
     generator.subschema_for::<InstanceState>();
     generator.subschema_for::<TradeState>();
     generator.subschema_for::<TradeSignal>();
+    generator.subschema_for::<PositionsSnapshot>();
     let mut schema = generator.into_root_schema_for::<Batch>();
     schema.insert(
         "$id".to_owned(),

@@ -72,65 +72,132 @@ pub struct InstanceState {
     pub ea_version: Option<String>,
 }
 
-/// POSITION_TYPE.
+/// The trade's type: `buy` / `sell` for a position (POSITION_TYPE), one of the pending order
+/// types for an order (ORDER_TYPE_*, lower case, prefix dropped; contract 1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum PositionType {
     Buy,
     Sell,
+    BuyLimit,
+    SellLimit,
+    BuyStop,
+    SellStop,
+    BuyStopLimit,
+    SellStopLimit,
 }
 
 impl PositionType {
-    /// The wire name (`"buy"` / `"sell"`), the same in JSON and RESP.
+    /// Every type, positions first (for parsers and error messages).
+    pub const ALL: [PositionType; 8] = [
+        PositionType::Buy,
+        PositionType::Sell,
+        PositionType::BuyLimit,
+        PositionType::SellLimit,
+        PositionType::BuyStop,
+        PositionType::SellStop,
+        PositionType::BuyStopLimit,
+        PositionType::SellStopLimit,
+    ];
+
+    /// The wire name (`"buy"`, `"sell_stop_limit"`, ...), the same in JSON and RESP.
     pub fn as_str(self) -> &'static str {
         match self {
             PositionType::Buy => "buy",
             PositionType::Sell => "sell",
+            PositionType::BuyLimit => "buy_limit",
+            PositionType::SellLimit => "sell_limit",
+            PositionType::BuyStop => "buy_stop",
+            PositionType::SellStop => "sell_stop",
+            PositionType::BuyStopLimit => "buy_stop_limit",
+            PositionType::SellStopLimit => "sell_stop_limit",
         }
+    }
+
+    /// Whether this is a pending order's type rather than a position's (`buy` / `sell`).
+    pub fn is_order(self) -> bool {
+        !matches!(self, PositionType::Buy | PositionType::Sell)
+    }
+
+    /// Whether it buys (a long position, or an order that opens one).
+    pub fn is_buy(self) -> bool {
+        matches!(
+            self,
+            PositionType::Buy
+                | PositionType::BuyLimit
+                | PositionType::BuyStop
+                | PositionType::BuyStopLimit
+        )
     }
 }
 
-/// Whether a position is still open. A closed position keeps its last state for 30 days.
+/// Where a trade is in its life. Positions are `open` then `closed`; orders are `pending`, then
+/// `cancelled` (cancelled, expired or rejected) or `filled` (into a position with another
+/// ticket). A trade that is no longer live keeps its last state for 30 days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TradeStatus {
     Open,
     Closed,
+    Pending,
+    Cancelled,
+    Filled,
 }
 
 impl TradeStatus {
-    /// The wire name (`"open"` / `"closed"`), the same in JSON and RESP.
+    /// Every state.
+    pub const ALL: [TradeStatus; 5] = [
+        TradeStatus::Open,
+        TradeStatus::Closed,
+        TradeStatus::Pending,
+        TradeStatus::Cancelled,
+        TradeStatus::Filled,
+    ];
+
+    /// The wire name (`"open"`, `"cancelled"`, ...), the same in JSON and RESP.
     pub fn as_str(self) -> &'static str {
         match self {
             TradeStatus::Open => "open",
             TradeStatus::Closed => "closed",
+            TradeStatus::Pending => "pending",
+            TradeStatus::Cancelled => "cancelled",
+            TradeStatus::Filled => "filled",
         }
+    }
+
+    /// Whether the trade is still live on the terminal (an open position or a pending order):
+    /// the gateway keeps live trades in the terminal's open set without expiry, and the others
+    /// in its closed index with the closed-trade retention.
+    pub fn is_live(self) -> bool {
+        matches!(self, TradeStatus::Open | TradeStatus::Pending)
     }
 }
 
-/// One position (partition `rts`, one hash per ticket).
+/// One position or pending order (partition `rts`, one hash per ticket).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TradeState {
     /// The terminal's sequence number, monotonic per terminal.
     pub seq: u64,
-    /// POSITION_TICKET as decimal digits (a string because MT5 tickets are 64-bit).
+    /// POSITION_TICKET (ORDER_TICKET for an order) as decimal digits (a string because MT5
+    /// tickets are 64-bit).
     #[schemars(regex(pattern = TICKET_PATTERN))]
     pub ticket: String,
-    /// POSITION_TIME_MSC: when the position was opened (UTC ms).
+    /// POSITION_TIME_MSC: when the position was opened (ORDER_TIME_SETUP_MSC: when the order was
+    /// placed), UTC ms.
     #[schemars(range(min = MIN_TIME_MSC, max = MAX_TIME_MSC))]
     pub time_msc: i64,
-    /// POSITION_TIME_UPDATE_MSC.
+    /// POSITION_TIME_UPDATE_MSC (for an order the newest of its setup and done times).
     #[schemars(range(min = MIN_TIME_MSC, max = MAX_TIME_MSC))]
     pub time_update_msc: i64,
     /// POSITION_SYMBOL.
     #[schemars(length(min = 1, max = MAX_STRING_LEN))]
     pub symbol: String,
-    /// POSITION_TYPE; JSON field `type`.
+    /// POSITION_TYPE, or the ORDER_TYPE of an order; JSON field `type`.
     #[serde(rename = "type")]
     pub r#type: PositionType,
-    /// POSITION_VOLUME in lots; greater than 0.
-    #[schemars(range(min = 0, max = MAX_ABS_AMOUNT))]
+    /// POSITION_VOLUME (ORDER_VOLUME_CURRENT for an order) in lots; greater than 0.
+    #[schemars(range(max = MAX_ABS_AMOUNT), extend("exclusiveMinimum" = 0))]
     pub volume: f64,
     /// POSITION_PRICE_OPEN.
     #[schemars(range(min = 0, max = MAX_ABS_AMOUNT))]
@@ -159,13 +226,16 @@ pub struct TradeState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_STRING_LEN))]
     pub comment: Option<String>,
-    /// Open or closed.
+    /// `open` / `closed` for a position (type buy or sell), `pending` / `cancelled` / `filled`
+    /// for an order.
     pub state: TradeStatus,
-    /// When the position was closed (UTC ms); required when closed, absent when open.
+    /// When the position was closed or the order done (UTC ms): required when closed,
+    /// cancelled or filled, absent when open or pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = MIN_TIME_MSC, max = MAX_TIME_MSC))]
     pub time_close_msc: Option<i64>,
-    /// The closing price; required when closed, absent when open.
+    /// The closing price: required when closed, optional when cancelled or filled, absent when
+    /// open or pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = MAX_ABS_AMOUNT))]
     pub price_close: Option<f64>,
@@ -214,7 +284,7 @@ pub struct TradeSignal {
     pub action: SignalAction,
     /// Lots; greater than 0 when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_ABS_AMOUNT))]
+    #[schemars(range(max = MAX_ABS_AMOUNT), extend("exclusiveMinimum" = 0))]
     pub volume: Option<f64>,
     /// Price the strategy saw or wants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,13 +307,50 @@ pub struct TradeSignal {
     pub comment: Option<String>,
 }
 
-/// One update in a batch: JSON `{"kind": "instance" | "trade" | "signal", ...fields}`.
+/// Most tickets one positions snapshot may list.
+pub const MAX_SNAPSHOT_TICKETS: usize = 5000;
+
+/// JSON Schema pattern for a snapshot's `tickets`: canonical tickets separated by commas, or
+/// empty (the code check, `PositionsSnapshot::validate`, also bounds each to u64, refuses
+/// duplicates and counts them).
+pub const SNAPSHOT_TICKETS_PATTERN: &str = "^([1-9][0-9]{0,19}(,[1-9][0-9]{0,19})*)?$";
+
+/// The tickets of every position and pending order a terminal holds right now (partition
+/// `rts`, hash `rts:{<id>}:positions`; contract 1.1). The gateway closes (or cancels) each live
+/// trade of the terminal that the snapshot does not list and whose stored `seq` is below the
+/// snapshot's, so a close the terminal never reported cannot stay open forever.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionsSnapshot {
+    /// The terminal's sequence number, monotonic per terminal.
+    pub seq: u64,
+    /// When the terminal took the snapshot (UTC ms); trades it closes get this as
+    /// `time_close_msc`.
+    #[schemars(range(min = MIN_TIME_MSC, max = MAX_TIME_MSC))]
+    pub time_msc: i64,
+    /// The tickets of every open position and pending order, comma-separated without spaces
+    /// (`"123,456"`), `""` when there are none; at most 5,000, each once.
+    #[schemars(regex(pattern = SNAPSHOT_TICKETS_PATTERN))]
+    pub tickets: String,
+}
+
+impl PositionsSnapshot {
+    /// The listed tickets as text, in the order sent (nothing for `""`). Unchecked: validation
+    /// (`validate`) says whether each is a ticket.
+    pub fn ticket_texts(&self) -> impl Iterator<Item = &str> {
+        self.tickets.split(',').filter(|_| !self.tickets.is_empty())
+    }
+}
+
+/// One update in a batch: JSON `{"kind": "instance" | "trade" | "signal" | "positions",
+/// ...fields}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Update {
     Instance(InstanceState),
     Trade(TradeState),
     Signal(TradeSignal),
+    Positions(PositionsSnapshot),
 }
 
 impl Update {
@@ -253,6 +360,7 @@ impl Update {
             Update::Instance(_) => crate::UpdateKind::InstanceState,
             Update::Trade(_) => crate::UpdateKind::TradeState,
             Update::Signal(_) => crate::UpdateKind::TradeSignal,
+            Update::Positions(_) => crate::UpdateKind::Positions,
         }
     }
 
@@ -262,6 +370,7 @@ impl Update {
             Update::Instance(state) => state.seq,
             Update::Trade(trade) => trade.seq,
             Update::Signal(signal) => signal.seq,
+            Update::Positions(snapshot) => snapshot.seq,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Semantic validation: the rules serde's types cannot state (finite and plausible numbers,
-//! id charsets, string lengths, open/closed consistency). Every check runs, so one reply lists
+//! id charsets, string lengths, which states go with which trade types and close fields, the
+//! tickets of a positions snapshot). Every check runs, so one reply lists
 //! every problem of a body, each under its field path.
 
 use crate::errors::{join_path, FieldError, ValidationErrors};
@@ -7,7 +8,10 @@ use crate::limits::{
     MAX_ABS_AMOUNT, MAX_BATCH_UPDATES, MAX_ID_LEN, MAX_STRING_LEN, MAX_TICKET_LEN, MAX_TIME_MSC,
     MIN_TIME_MSC,
 };
-use crate::types::{Batch, InstanceState, TradeSignal, TradeState, TradeStatus, Update};
+use crate::types::{
+    Batch, InstanceState, PositionsSnapshot, TradeSignal, TradeState, TradeStatus, Update,
+    MAX_SNAPSHOT_TICKETS,
+};
 
 /// Checks a terminal id: 1..=64 of `[A-Za-z0-9._-]`. Ids become part of engine keys
 /// (`ris:{<id>}`), so `{`, `}` and `:` would break the key layout and are refused.
@@ -114,45 +118,134 @@ impl TradeState {
         check.amount("swap", self.swap);
         check.amount("commission", self.commission);
         check.optional_text("comment", self.comment.as_deref());
-        match self.state {
-            TradeStatus::Closed => {
-                match self.time_close_msc {
-                    None => check.push(
+        check.trade_state(self);
+    }
+}
+
+impl Checker<'_> {
+    /// Which states go with which types, and which states carry the close fields.
+    fn trade_state(&mut self, trade: &TradeState) {
+        let state = trade.state.as_str();
+        let ty = trade.r#type.as_str();
+        match (trade.state, trade.r#type.is_order()) {
+            (TradeStatus::Open | TradeStatus::Closed, true) => self.push(
+                "state",
+                format!(
+                    "state {state:?} is for positions (type \"buy\" or \"sell\"); an order of type {ty:?} is \"pending\", \"cancelled\" or \"filled\""
+                ),
+            ),
+            (TradeStatus::Pending | TradeStatus::Cancelled | TradeStatus::Filled, false) => self
+                .push(
+                    "state",
+                    format!(
+                        "state {state:?} is for pending orders (type \"buy_limit\", \"sell_stop\", ...); a position of type {ty:?} is \"open\" or \"closed\""
+                    ),
+                ),
+            _ => {}
+        }
+        if trade.state.is_live() {
+            let done = if trade.state == TradeStatus::Open {
+                "send state \"closed\""
+            } else {
+                "send state \"cancelled\" or \"filled\""
+            };
+            if trade.time_close_msc.is_some() {
+                self.push(
+                    "time_close_msc",
+                    format!("a trade in state {state:?} has no time_close_msc; omit it or {done}"),
+                );
+            }
+            if trade.price_close.is_some() {
+                self.push(
+                    "price_close",
+                    format!("a trade in state {state:?} has no price_close; omit it or {done}"),
+                );
+            }
+            return;
+        }
+        match trade.time_close_msc {
+            None if trade.state == TradeStatus::Closed => self.push(
+                "time_close_msc",
+                "a closed trade needs time_close_msc (when it was closed, UTC ms)",
+            ),
+            None => self.push(
+                "time_close_msc",
+                format!(
+                    "a {state} order needs time_close_msc (when it was done: ORDER_TIME_DONE_MSC, UTC ms)"
+                ),
+            ),
+            Some(time_close) => {
+                if self.time("time_close_msc", time_close) && time_close < trade.time_msc {
+                    self.push(
                         "time_close_msc",
-                        "a closed trade needs time_close_msc (when it was closed, UTC ms)",
-                    ),
-                    Some(time_close) => {
-                        if check.time("time_close_msc", time_close) && time_close < self.time_msc {
-                            check.push(
-                                "time_close_msc",
-                                format!(
-                                    "time_close_msc ({time_close}) is before the open time time_msc ({})",
-                                    self.time_msc
-                                ),
-                            );
-                        }
-                    }
-                }
-                match self.price_close {
-                    None => check.push(
-                        "price_close",
-                        "a closed trade needs price_close (the closing price)",
-                    ),
-                    Some(price) => check.non_negative("price_close", price),
+                        format!(
+                            "time_close_msc ({time_close}) is before the open time time_msc ({})",
+                            trade.time_msc
+                        ),
+                    );
                 }
             }
-            TradeStatus::Open => {
-                if self.time_close_msc.is_some() {
+        }
+        match trade.price_close {
+            None if trade.state == TradeStatus::Closed => self.push(
+                "price_close",
+                "a closed trade needs price_close (the closing price)",
+            ),
+            None => {}
+            Some(price) => self.non_negative("price_close", price),
+        }
+    }
+}
+
+impl PositionsSnapshot {
+    /// Runs every semantic check; field paths are relative to this object.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        all_errors(|errors| self.validate_into("", errors))
+    }
+
+    /// The listed tickets as numbers, in the order sent, once `validate` accepts the snapshot
+    /// (a ticket that is not one is left out here; validation names it).
+    pub fn ticket_values(&self) -> Vec<u64> {
+        self.ticket_texts()
+            .filter_map(|ticket| validate_ticket(ticket).ok())
+            .collect()
+    }
+
+    pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
+        let mut check = Checker { prefix, errors };
+        check.time("time_msc", self.time_msc);
+        let count = self.ticket_texts().count();
+        if count > MAX_SNAPSHOT_TICKETS {
+            check.push(
+                "tickets",
+                format!(
+                    "tickets lists {count} tickets, at most {MAX_SNAPSHOT_TICKETS} are allowed; a terminal with more open positions and orders cannot send a snapshot"
+                ),
+            );
+            return;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        for (index, ticket) in self.ticket_texts().enumerate() {
+            match validate_ticket(ticket) {
+                Err(error) => {
                     check.push(
-                        "time_close_msc",
-                        "an open trade has no time_close_msc; omit it or send state \"closed\"",
+                        "tickets",
+                        format!(
+                            "entry {index} of tickets: {}; send the tickets comma-separated without spaces, e.g. \"123,456\", or \"\" for none",
+                            error.message
+                        ),
                     );
+                    // One bad entry usually means a bad separator: the rest says no more.
+                    return;
                 }
-                if self.price_close.is_some() {
-                    check.push(
-                        "price_close",
-                        "an open trade has no price_close; omit it or send state \"closed\"",
-                    );
+                Ok(value) => {
+                    if !seen.insert(value) {
+                        check.push(
+                            "tickets",
+                            format!("ticket {value} is listed twice in tickets; list each open position and pending order once"),
+                        );
+                        return;
+                    }
                 }
             }
         }
@@ -191,6 +284,7 @@ impl Update {
             Update::Instance(state) => state.validate_into(prefix, errors),
             Update::Trade(trade) => trade.validate_into(prefix, errors),
             Update::Signal(signal) => signal.validate_into(prefix, errors),
+            Update::Positions(snapshot) => snapshot.validate_into(prefix, errors),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The exact bytes a terminal sends: the compact JSON of `POST /v1/ingest` and the RESP commands
-//! (`HSET ris:{<id>} ...`, `HSET rts:{<id>}:<ticket> ...`, `XADD rtss:signals * ...`) a socket
-//! client writes after `AUTH <id> <token>`.
+//! (`HSET ris:{<id>} ...`, `HSET rts:{<id>}:<ticket> ...`, `HSET rts:{<id>}:positions ...`,
+//! `XADD rtss:signals * ...`) a socket client writes after `AUTH <id> <token>`.
 //!
 //! The MQL5 library (`mql5/Include/Tradestate/Wire.mqh`) builds the same bytes from the same
-//! field tables ([`INSTANCE_STATE_WIRE`], [`TRADE_STATE_WIRE`], [`TRADE_SIGNAL_WIRE`]) and the
+//! field tables ([`INSTANCE_STATE_WIRE`], [`TRADE_STATE_WIRE`], [`TRADE_SIGNAL_WIRE`],
+//! [`POSITIONS_WIRE`]) and the
 //! same number rule ([`wire_number`]); `tests/mql5_source.rs` parses the `.mqh` and fails when
 //! the two differ, and `fixtures/wire` / `fixtures/resp` hold the bytes both must produce.
 //!
@@ -17,7 +18,7 @@
 
 use std::fmt::Write as _;
 
-use crate::types::{InstanceState, TradeSignal, TradeState, Update};
+use crate::types::{InstanceState, PositionsSnapshot, TradeSignal, TradeState, Update};
 
 /// The stream signals go to (the gateway's default `policy.rtss_stream`).
 pub const SIGNAL_STREAM: &str = "rtss:signals";
@@ -140,12 +141,21 @@ pub const TRADE_SIGNAL_WIRE: &[WireField] = &[
     optional("comment", Text),
 ];
 
+/// Positions snapshot fields (same order as [`crate::POSITIONS_FIELDS`]); the MQL5 library's
+/// `TS_POSITIONS_FIELDS`.
+pub const POSITIONS_WIRE: &[WireField] = &[
+    field("seq", Int),
+    field("time_msc", Int),
+    field("tickets", Text),
+];
+
 /// The JSON `kind` of an update and its field table.
 pub fn wire_table(update: &Update) -> (&'static str, &'static [WireField]) {
     match update {
         Update::Instance(_) => ("instance", INSTANCE_STATE_WIRE),
         Update::Trade(_) => ("trade", TRADE_STATE_WIRE),
         Update::Signal(_) => ("signal", TRADE_SIGNAL_WIRE),
+        Update::Positions(_) => ("positions", POSITIONS_WIRE),
     }
 }
 
@@ -232,6 +242,7 @@ pub fn wire_values(update: &Update) -> Vec<(&'static str, WireValue)> {
         Update::Instance(state) => instance_values(state),
         Update::Trade(trade) => trade_values(trade),
         Update::Signal(signal) => signal_values(signal),
+        Update::Positions(snapshot) => positions_values(snapshot),
     };
     debug_assert!({
         let (_, table) = wire_table(update);
@@ -340,6 +351,15 @@ fn signal_values(s: &TradeSignal) -> Vec<(&'static str, WireValue)> {
     out
 }
 
+fn positions_values(p: &PositionsSnapshot) -> Vec<(&'static str, WireValue)> {
+    use WireValue as V;
+    vec![
+        ("seq", V::Int(p.seq.into())),
+        ("time_msc", V::Int(p.time_msc.into())),
+        ("tickets", V::Text(p.tickets.clone())),
+    ]
+}
+
 /// One update as a batch entry: `{"kind":"instance","seq":1,...}`.
 pub fn update_json(update: &Update) -> String {
     let (kind, _) = wire_table(update);
@@ -381,8 +401,8 @@ pub fn batch_json<'a>(
 }
 
 /// The command a socket client sends for one update, as arguments:
-/// `HSET ris:{<id>} f v ...`, `HSET rts:{<id>}:<ticket> f v ...` or
-/// `XADD <stream> * f v ...`.
+/// `HSET ris:{<id>} f v ...`, `HSET rts:{<id>}:<ticket> f v ...`,
+/// `HSET rts:{<id>}:positions f v ...` or `XADD <stream> * f v ...`.
 pub fn resp_args(instance_id: &str, stream: &str, update: &Update) -> Vec<String> {
     let mut args = match update {
         Update::Instance(_) => vec!["HSET".to_owned(), format!("ris:{{{instance_id}}}")],
@@ -391,6 +411,10 @@ pub fn resp_args(instance_id: &str, stream: &str, update: &Update) -> Vec<String
             format!("rts:{{{instance_id}}}:{}", trade.ticket),
         ],
         Update::Signal(_) => vec!["XADD".to_owned(), stream.to_owned(), "*".to_owned()],
+        Update::Positions(_) => vec![
+            "HSET".to_owned(),
+            format!("rts:{{{instance_id}}}:positions"),
+        ],
     };
     for (name, value) in wire_values(update) {
         args.push(name.to_owned());
@@ -467,6 +491,7 @@ mod tests {
         assert_eq!(names(INSTANCE_STATE_WIRE), crate::INSTANCE_STATE_FIELDS);
         assert_eq!(names(TRADE_STATE_WIRE), crate::TRADE_STATE_FIELDS);
         assert_eq!(names(TRADE_SIGNAL_WIRE), crate::TRADE_SIGNAL_FIELDS);
+        assert_eq!(names(POSITIONS_WIRE), crate::POSITIONS_FIELDS);
     }
 
     #[test]

@@ -148,3 +148,88 @@ fn single_object_bodies_report_duplicate_and_unknown_fields_at_the_field() {
     let errors = parse_signal(json.as_bytes()).unwrap_err().0;
     assert_eq!(errors[0].field, "sl ", "{errors:?}");
 }
+
+fn order(state: &str, ty: &str, extra: &str) -> String {
+    format!(
+        r#"{{"kind":"trade","seq":1,"ticket":"77","time_msc":1718020800000,"time_update_msc":1718020800000,"symbol":"EURUSD","type":"{ty}","volume":0.1,"price_open":1.1,"price_current":1.1,"sl":0,"tp":0,"profit":0,"swap":0,"commission":0,"magic":0,"state":"{state}"{extra}}}"#
+    )
+}
+
+fn fields_of(update: &str) -> Vec<(String, String)> {
+    match parse_batch(format!(r#"{{"updates":[{update}]}}"#).as_bytes()) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.0.into_iter().map(|e| (e.field, e.message)).collect(),
+    }
+}
+
+#[test]
+fn states_go_with_their_types() {
+    const CLOSE: &str = r#","time_close_msc":1718020801000"#;
+    const CLOSE_PRICE: &str = r#","time_close_msc":1718020801000,"price_close":1.1"#;
+    // Accepted: every state with its own kind of type, close fields where they belong.
+    for (state, ty, extra) in [
+        ("open", "buy", ""),
+        ("closed", "sell", CLOSE_PRICE),
+        ("pending", "buy_limit", ""),
+        ("pending", "sell_stop_limit", ""),
+        ("cancelled", "sell_stop", CLOSE),
+        ("cancelled", "buy_stop", CLOSE_PRICE),
+        ("filled", "sell_limit", CLOSE),
+        ("filled", "buy_stop_limit", CLOSE_PRICE),
+    ] {
+        assert_eq!(fields_of(&order(state, ty, extra)), [], "{state} {ty}");
+    }
+    // A position's state on an order, and an order's on a position.
+    for (state, ty, extra) in [
+        ("open", "buy_limit", ""),
+        ("closed", "sell_stop", CLOSE_PRICE),
+        ("pending", "buy", ""),
+        ("cancelled", "sell", CLOSE),
+        ("filled", "buy", CLOSE),
+    ] {
+        let errors = fields_of(&order(state, ty, extra));
+        assert_eq!(errors.len(), 1, "{state} {ty}: {errors:?}");
+        assert_eq!(errors[0].0, "updates[0].state");
+        assert!(errors[0].1.contains(ty), "{errors:?}");
+    }
+    // Done orders need their done time; pending ones carry no close fields.
+    let errors = fields_of(&order("cancelled", "buy_limit", ""));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "updates[0].time_close_msc");
+    assert!(errors[0].1.contains("ORDER_TIME_DONE_MSC"), "{errors:?}");
+    let errors = fields_of(&order("pending", "buy_limit", CLOSE_PRICE));
+    let fields: Vec<&str> = errors.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["updates[0].time_close_msc", "updates[0].price_close"]
+    );
+    assert!(
+        errors[0].1.contains("\"cancelled\" or \"filled\""),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_positions_snapshot_is_a_batch_kind() {
+    let batch = parse_batch(
+        br#"{"updates":[{"kind":"positions","seq":3,"time_msc":1718020800000,"tickets":"5,6"}]}"#,
+    )
+    .expect("valid snapshot");
+    match &batch.updates[0] {
+        tradestate_mt5_bridge::Update::Positions(snapshot) => {
+            assert_eq!(snapshot.ticket_values(), [5, 6]);
+            assert_eq!(batch.updates[0].seq(), 3);
+            assert_eq!(
+                batch.updates[0].kind(),
+                tradestate_mt5_bridge::UpdateKind::Positions
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let errors = errors_of(
+        r#"{"updates":[{"kind":"positions","seq":3,"time_msc":1718020800000,"tickets":"5,6","extra":1}]}"#,
+    );
+    assert_eq!(errors[0].field, "updates[0].extra");
+    let errors = errors_of(r#"{"updates":[{"kind":"position","seq":3}]}"#);
+    assert!(errors[0].message.contains("`positions`"), "{errors:?}");
+}

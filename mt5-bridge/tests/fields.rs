@@ -4,8 +4,9 @@
 use proptest::option;
 use proptest::prelude::*;
 use tradestate_mt5_bridge::{
-    InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus,
-    INSTANCE_STATE_FIELDS, MAX_TIME_MSC, MIN_TIME_MSC, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS,
+    InstanceState, PositionType, PositionsSnapshot, SignalAction, TradeSignal, TradeState,
+    TradeStatus, INSTANCE_STATE_FIELDS, MAX_SNAPSHOT_TICKETS, MAX_TIME_MSC, MIN_TIME_MSC,
+    POSITIONS_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS,
 };
 
 fn as_pairs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'a [u8], &'a [u8])> {
@@ -102,7 +103,7 @@ fn trade_state() -> impl Strategy<Value = TradeState> {
         time(),
         0..=1_000_000_000i64,
         text(),
-        prop_oneof![Just(PositionType::Buy), Just(PositionType::Sell)],
+        proptest::sample::select(PositionType::ALL.to_vec()),
     );
     let numbers = (
         volume(),
@@ -118,6 +119,7 @@ fn trade_state() -> impl Strategy<Value = TradeState> {
     let tail = (
         option::of(prop_oneof![text(), Just(String::new())]),
         any::<bool>(),
+        any::<bool>(),
         0..=1_000_000_000i64,
         price(),
     );
@@ -125,9 +127,22 @@ fn trade_state() -> impl Strategy<Value = TradeState> {
         |(
             (seq, ticket, time_msc, update_after, symbol, r#type),
             (volume, price_open, price_current, sl, tp, profit, swap, commission, magic),
-            (comment, closed, close_after, close_price),
+            (comment, closed, filled, close_after, close_price),
         )| {
             let time_update_msc = (time_msc + update_after).min(MAX_TIME_MSC);
+            // The state that goes with the type; an order's close price is optional.
+            let state = match (r#type.is_order(), closed, filled) {
+                (false, false, _) => TradeStatus::Open,
+                (false, true, _) => TradeStatus::Closed,
+                (true, false, _) => TradeStatus::Pending,
+                (true, true, false) => TradeStatus::Cancelled,
+                (true, true, true) => TradeStatus::Filled,
+            };
+            let price_close = match state {
+                TradeStatus::Closed => Some(close_price),
+                TradeStatus::Filled => Some(close_price),
+                _ => None,
+            };
             TradeState {
                 seq,
                 ticket: ticket.to_string(),
@@ -145,13 +160,9 @@ fn trade_state() -> impl Strategy<Value = TradeState> {
                 commission,
                 magic,
                 comment,
-                state: if closed {
-                    TradeStatus::Closed
-                } else {
-                    TradeStatus::Open
-                },
+                state,
                 time_close_msc: closed.then(|| (time_msc + close_after).min(MAX_TIME_MSC)),
-                price_close: closed.then_some(close_price),
+                price_close,
             }
         },
     )
@@ -222,6 +233,22 @@ proptest! {
         let fields = signal.to_fields();
         prop_assert!(fields.iter().all(|(name, _)| TRADE_SIGNAL_FIELDS.contains(name)));
         prop_assert_eq!(TradeSignal::from_fields(&as_pairs(&fields)), Ok(signal));
+    }
+
+    #[test]
+    fn positions_snapshot_round_trips(
+        seq in any::<u64>(),
+        time_msc in time(),
+        tickets in proptest::collection::btree_set(1..=u64::MAX, 0..50),
+    ) {
+        let tickets: Vec<String> = tickets.iter().map(u64::to_string).collect();
+        let snapshot = PositionsSnapshot { seq, time_msc, tickets: tickets.join(",") };
+        prop_assert!(snapshot.validate().is_ok(), "{:?}", snapshot.validate());
+        let fields = snapshot.to_fields();
+        prop_assert!(fields.iter().all(|(name, _)| POSITIONS_FIELDS.contains(name)));
+        prop_assert_eq!(PositionsSnapshot::from_fields(&as_pairs(&fields)), Ok(snapshot.clone()));
+        let values: Vec<String> = snapshot.ticket_values().iter().map(u64::to_string).collect();
+        prop_assert_eq!(values, tickets);
     }
 
     #[test]
@@ -328,4 +355,92 @@ fn trade_from_fields_takes_the_ticket_from_the_pairs() {
     let without_ticket: Vec<_> = fields.into_iter().filter(|(n, _)| *n != "ticket").collect();
     let errors = TradeState::from_fields(&as_pairs(&without_ticket)).unwrap_err();
     assert_eq!(errors.fields().into_iter().collect::<Vec<_>>(), ["ticket"]);
+}
+
+fn snapshot(tickets: &str) -> PositionsSnapshot {
+    PositionsSnapshot {
+        seq: 5,
+        time_msc: 1_718_020_800_000,
+        tickets: tickets.into(),
+    }
+}
+
+#[test]
+fn a_snapshot_lists_valid_distinct_tickets_up_to_the_limit() {
+    assert_eq!(snapshot("").ticket_values(), Vec::<u64>::new());
+    assert!(snapshot("").validate().is_ok());
+    assert_eq!(
+        snapshot("7,18446744073709551615").ticket_values(),
+        [7, u64::MAX]
+    );
+    for bad in [
+        "7,",
+        ",7",
+        "7,,8",
+        "7, 8",
+        "07",
+        "0",
+        "7;8",
+        "18446744073709551616",
+        "7,8,7",
+    ] {
+        let errors = snapshot(bad).validate().expect_err(bad);
+        assert_eq!(
+            errors.fields().into_iter().collect::<Vec<_>>(),
+            ["tickets"],
+            "{bad}: {errors}"
+        );
+    }
+    let twice = snapshot("7,8,7").validate().unwrap_err().to_string();
+    assert!(twice.contains("ticket 7 is listed twice"), "{twice}");
+    let spaced = snapshot("7, 8").validate().unwrap_err().to_string();
+    assert!(spaced.contains("entry 1 of tickets"), "{spaced}");
+    assert!(spaced.contains("without spaces"), "{spaced}");
+
+    let most: Vec<String> = (1..=MAX_SNAPSHOT_TICKETS as u64)
+        .map(|t| t.to_string())
+        .collect();
+    assert!(snapshot(&most.join(",")).validate().is_ok());
+    let over = format!("{},{}", most.join(","), MAX_SNAPSHOT_TICKETS + 1);
+    let errors = snapshot(&over).validate().unwrap_err().to_string();
+    assert!(errors.contains("at most 5000"), "{errors}");
+}
+
+#[test]
+fn snapshot_fields_name_what_is_missing() {
+    let errors =
+        PositionsSnapshot::from_fields(&[(b"seq", b"1"), (b"time_msc", b"x")]).unwrap_err();
+    assert_eq!(
+        errors.fields().into_iter().collect::<Vec<_>>(),
+        ["tickets", "time_msc"]
+    );
+    // An empty list is a snapshot of a terminal that holds nothing.
+    let empty = PositionsSnapshot::from_fields(&[
+        (b"seq", b"1"),
+        (b"time_msc", b"1718020800000"),
+        (b"tickets", b""),
+    ])
+    .expect("empty tickets");
+    assert_eq!(empty.ticket_values(), Vec::<u64>::new());
+}
+
+#[test]
+fn trade_types_and_states_read_from_their_wire_names() {
+    let body = std::fs::read(tradestate_mt5_bridge::fixtures_dir().join("valid/trade_open.json"))
+        .expect("read fixture");
+    let mut trade = tradestate_mt5_bridge::parse_trade_state(&body).expect("valid fixture");
+    trade.r#type = PositionType::SellStopLimit;
+    trade.state = TradeStatus::Pending;
+    let fields = trade.to_fields();
+    assert!(fields.contains(&("type", "sell_stop_limit".to_owned())));
+    assert!(fields.contains(&("state", "pending".to_owned())));
+    assert_eq!(TradeState::from_fields(&as_pairs(&fields)), Ok(trade));
+    for ty in PositionType::ALL {
+        let json = serde_json::to_value(ty).unwrap();
+        assert_eq!(json, ty.as_str());
+    }
+    for state in TradeStatus::ALL {
+        let json = serde_json::to_value(state).unwrap();
+        assert_eq!(json, state.as_str());
+    }
 }

@@ -28,7 +28,48 @@ fn schema_describes_the_batch_and_the_single_object_bodies() {
     let schema = tradestate_mt5_bridge::json_schema();
     assert_eq!(schema["type"], "object");
     assert!(schema["properties"]["updates"].is_object());
-    for body in ["InstanceState", "TradeState", "TradeSignal"] {
+    for body in [
+        "InstanceState",
+        "TradeState",
+        "TradeSignal",
+        "PositionsSnapshot",
+    ] {
         assert!(schema["$defs"][body].is_object(), "$defs/{body} is missing");
     }
+}
+
+#[test]
+fn volumes_are_strictly_positive_as_validation_requires() {
+    let schema = tradestate_mt5_bridge::json_schema();
+    for body in ["TradeState", "TradeSignal"] {
+        let volume = &schema["$defs"][body]["properties"]["volume"];
+        assert_eq!(volume["exclusiveMinimum"], 0, "{body}: {volume}");
+        assert!(volume.get("minimum").is_none(), "{body}: {volume}");
+    }
+}
+
+#[test]
+fn the_schema_knows_orders_and_snapshots() {
+    let schema = tradestate_mt5_bridge::json_schema();
+    let names = |def: &str| -> Vec<String> {
+        schema["$defs"][def]["enum"]
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let types = names("PositionType");
+    for ty in tradestate_mt5_bridge::PositionType::ALL {
+        assert!(types.contains(&ty.as_str().to_owned()), "{types:?}");
+    }
+    let states = names("TradeStatus");
+    for state in tradestate_mt5_bridge::TradeStatus::ALL {
+        assert!(states.contains(&state.as_str().to_owned()), "{states:?}");
+    }
+    let kinds = schema["$defs"]["Update"].to_string();
+    assert!(kinds.contains("\"positions\""), "{kinds}");
 }

@@ -4,7 +4,7 @@
 
 use tradestate_mt5_bridge::wire::{batch_json, resp_args, resp_commands, SIGNAL_STREAM};
 use tradestate_mt5_bridge::{
-    parse_batch, valid_fixtures, InstanceState, TradeSignal, TradeState, Update,
+    parse_batch, valid_fixtures, InstanceState, PositionsSnapshot, TradeSignal, TradeState, Update,
 };
 
 fn bless() -> bool {
@@ -94,6 +94,13 @@ fn resp_commands_decode_to_the_fixture_updates_with_the_stored_encoding() {
                         s.to_fields(),
                     )
                 }
+                Update::Positions(p) => {
+                    assert_eq!(args[1], format!("rts:{{{id}}}:positions"));
+                    (
+                        Update::Positions(PositionsSnapshot::from_fields(&pairs).expect("decodes")),
+                        p.to_fields(),
+                    )
+                }
             };
             assert_eq!(&decoded, update, "{}", fixture.name);
             // For the fixtures' numbers the wire text is also the stored text.
@@ -104,4 +111,63 @@ fn resp_commands_decode_to_the_fixture_updates_with_the_stored_encoding() {
             assert_eq!(owned, stored, "{}", fixture.name);
         }
     }
+}
+
+#[test]
+fn the_fixtures_cover_orders_and_snapshots_on_both_wires() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for fixture in valid_fixtures().expect("valid fixtures") {
+        let (_, updates) = fixture.updates().expect("valid fixture");
+        for update in &updates {
+            match update {
+                Update::Trade(t) if t.r#type.is_order() => {
+                    kinds.insert(t.state.as_str());
+                }
+                Update::Positions(p) => {
+                    kinds.insert(if p.tickets.is_empty() {
+                        "empty snapshot"
+                    } else {
+                        "snapshot"
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "cancelled",
+            "empty snapshot",
+            "filled",
+            "pending",
+            "snapshot"
+        ]
+    );
+}
+
+#[test]
+fn a_snapshot_is_one_hset_of_the_positions_key() {
+    let snapshot = Update::Positions(PositionsSnapshot {
+        seq: 9,
+        time_msc: 1_718_020_800_000,
+        tickets: "7,8".into(),
+    });
+    assert_eq!(
+        tradestate_mt5_bridge::wire::update_json(&snapshot),
+        r#"{"kind":"positions","seq":9,"time_msc":1718020800000,"tickets":"7,8"}"#
+    );
+    assert_eq!(
+        resp_args("T1", SIGNAL_STREAM, &snapshot),
+        [
+            "HSET",
+            "rts:{T1}:positions",
+            "seq",
+            "9",
+            "time_msc",
+            "1718020800000",
+            "tickets",
+            "7,8"
+        ]
+    );
 }

@@ -87,7 +87,7 @@ fn paths() -> Value {
         "tags": ["ingest"],
         "operationId": "ingestBatch",
         "summary": "A batch of mixed updates from one terminal",
-        "description": "The terminal is the body's `instance_id` or the `x-tradestate-instance` header (they must agree when both are sent). At most limits.max_batch_updates updates and limits.max_body_bytes bytes.",
+        "description": "The terminal is the body's `instance_id` or the `x-tradestate-instance` header (they must agree when both are sent). At most limits.max_batch_updates updates and limits.max_body_bytes bytes.\n\nKinds: `instance` (heartbeat), `trade` (a position, `type` buy/sell, `state` open/closed; or a pending order, `type` buy_limit, sell_limit, buy_stop, sell_stop, buy_stop_limit or sell_stop_limit, `state` pending, then cancelled or filled), `signal`, and `positions`: the comma-separated tickets of every position and pending order the terminal holds (`\"\"` for none, at most 5,000). The gateway closes (a position) or cancels (an order) each live trade of the terminal that a `positions` snapshot does not list and whose stored `seq` is below the snapshot's: `closed_by: \"snapshot\"`, `time_close_msc` the snapshot's `time_msc`, the trade's own `seq` kept, so the terminal's real close still replaces it. A snapshot is stale or a duplicate by its own `seq`, like any state.",
         "security": [{"terminalToken": []}],
         "parameters": [{"$ref": "#/components/parameters/InstanceHeader"}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("Batch")}}},
@@ -107,7 +107,7 @@ fn paths() -> Value {
     );
     let trade = single_operation(
         "putTradeState",
-        "Full state of one position; the body's `ticket` must equal the path's",
+        "Full state of one position or pending order; the body's `ticket` must equal the path's",
         "TradeState",
         &["InstanceId", "Ticket"],
     );
@@ -145,8 +145,8 @@ fn paths() -> Value {
         )},
         "/v1/instances/{id}/trades": {"get": read_operation(
             "listTrades",
-            "A terminal's open or closed trades",
-            "open: every ticket in the open set, lowest ticket first; closed: newest close first (closed trades expire policy.rts_closed_ttl_s after closing). `total` is the size of the index; `trades` holds at most `limit`.",
+            "A terminal's live or closed trades (positions and pending orders)",
+            "open: every ticket in the open set (open positions and pending orders), lowest ticket first; closed: newest first of the closed index (closed positions, cancelled and filled orders, which expire policy.rts_closed_ttl_s after closing). `total` is the size of the index; `trades` holds at most `limit`. A trade the gateway closed or cancelled from a positions snapshot carries `closed_by: \"snapshot\"` and no `price_close`.",
             json!([
                 {"$ref": "#/components/parameters/InstanceId"},
                 {"name": "state", "in": "query", "required": false, "schema": {"type": "string", "enum": ["open", "closed"], "default": "open"}},
@@ -400,7 +400,15 @@ fn schemas() -> Value {
     );
     let stored_trade = stored(
         "TradeState",
-        json!({"instance_id": instance_id, "received_msc": received}),
+        json!({
+            "instance_id": instance_id,
+            "received_msc": received,
+            "closed_by": {
+                "type": "string",
+                "enum": ["snapshot"],
+                "description": "Present when the gateway, not the terminal, closed the position or cancelled the order: a positions snapshot did not list it. `time_close_msc` is then the snapshot's time and there is no `price_close`; the terminal's own close, when it comes, replaces this state."
+            }
+        }),
         &["instance_id", "received_msc"],
     );
     let signal_entry = stored(
@@ -448,7 +456,7 @@ fn schemas() -> Value {
             "description": "What became of one update. Acknowledged, never resend: stored, coalesced (a newer update of the same key was stored), stale (`seq` not newer than `stored_seq`), duplicate (a retry of a stored update or signal), spooled (written, checksummed and synced per policy, to the gateway's spill log because the partition is down or slow; the gateway writes it to the partition when it takes writes again, through the same stale and duplicate checks), volatile (stored in a partition whose engine keeps no append-only file: lost if that process dies before its next snapshot; only when an operator configured the partition so). Not acknowledged, resend: unavailable, refused, terminal_rate, global_rate, queue_full.",
             "required": ["kind", "seq", "status"],
             "properties": {
-                "kind": {"type": "string", "enum": ["instance", "trade", "signal"]},
+                "kind": {"type": "string", "enum": ["instance", "trade", "signal", "positions"]},
                 "seq": {"type": "integer", "minimum": 0},
                 "status": {"type": "string", "enum": ["stored", "coalesced", "stale", "duplicate", "spooled", "volatile", "unavailable", "refused", "terminal_rate", "global_rate", "queue_full"]},
                 "entry_id": {"type": "string", "description": "Signals stored or volatile: the stream entry id. A spooled signal has none yet."},
@@ -531,7 +539,7 @@ fn schemas() -> Value {
             "required": ["instance_id", "state", "limit", "total", "trades"],
             "properties": {
                 "instance_id": {"type": "string"},
-                "state": {"type": "string", "enum": ["open", "closed"]},
+                "state": {"type": "string", "enum": ["open", "closed"], "description": "open: live trades (open positions, pending orders); closed: closed positions, cancelled and filled orders."},
                 "limit": {"type": "integer"},
                 "total": {"type": "integer", "description": "Tickets in the index; more than the trades listed when truncated by `limit`."},
                 "trades": {"type": "array", "items": schema_ref("StoredTradeState")}
@@ -692,6 +700,24 @@ mod tests {
             Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
             _ => {}
         }
+    }
+
+    #[test]
+    fn orders_snapshots_and_closed_by_are_documented() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["PositionsSnapshot"].is_object());
+        assert!(schemas["ItemResult"]["properties"]["kind"]["enum"]
+            .as_array()
+            .is_some_and(|kinds| kinds.contains(&json!("positions"))));
+        let states = schemas["TradeStatus"]["enum"].to_string();
+        for state in ["pending", "cancelled", "filled"] {
+            assert!(states.contains(state), "{states}");
+        }
+        let stored = schemas["StoredTradeState"].to_string();
+        assert!(stored.contains("closed_by"), "{stored}");
+        let ingest = doc["paths"]["/v1/ingest"]["post"]["description"].to_string();
+        assert!(ingest.contains("`positions`"), "{ingest}");
     }
 
     #[test]

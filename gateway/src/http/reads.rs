@@ -3,9 +3,12 @@
 //!
 //! Every route needs an operator token. Stored objects come back in the contract's own JSON shape
 //! (numbers as numbers, bools as bools): the stored fields are decoded with the mt5-bridge
-//! `from_fields`, and the gateway's `instance_id` / `received_msc` are added. An object that no
-//! longer decodes (written by something else) comes back with its fields as stored text plus
-//! `decode_errors`, rather than failing the whole reply.
+//! `from_fields`, and the gateway's `instance_id` / `received_msc` are added, and for a trade
+//! the gateway closed or cancelled from a positions snapshot, `closed_by: "snapshot"`. Trades
+//! are positions and pending orders alike (`state=open` lists the live ones: open and pending;
+//! `state=closed` the others: closed, cancelled and filled). An object that no longer decodes
+//! (written by something else) comes back with its fields as stored text plus `decode_errors`,
+//! rather than failing the whole reply.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -505,7 +508,7 @@ fn decode(kind: Kind, pairs: &[(Vec<u8>, Vec<u8>)]) -> Map<String, JsonValue> {
         .partition(|(k, _)| known.iter().any(|name| name.as_bytes() == *k));
     let decoded = match kind {
         Kind::Instance => InstanceState::from_fields(&contract).map(serde_json::to_value),
-        Kind::Trade => TradeState::from_fields(&contract).map(serde_json::to_value),
+        Kind::Trade => decode_trade(&contract, &extra),
         Kind::Signal => TradeSignal::from_fields(&contract).map(serde_json::to_value),
     };
     let mut out = match decoded {
@@ -529,6 +532,31 @@ fn decode(kind: Kind, pairs: &[(Vec<u8>, Vec<u8>)]) -> Map<String, JsonValue> {
         out.insert(name, value);
     }
     out
+}
+
+/// A stored trade through the contract. A position the gateway closed from a snapshot
+/// (`closed_by` set) has no closing price, which the contract requires of a closed position:
+/// it is decoded with its last `price_current` standing in, and shown without `price_close`.
+fn decode_trade(
+    contract: &[(&[u8], &[u8])],
+    extra: &[(&[u8], &[u8])],
+) -> Result<serde_json::Result<JsonValue>, ValidationErrors> {
+    let closed_by_gateway = extra.iter().any(|(name, _)| *name == b"closed_by");
+    let has = |field: &[u8]| contract.iter().any(|(name, _)| *name == field);
+    let stand_in = contract
+        .iter()
+        .find(|(name, _)| *name == b"price_current")
+        .map(|(_, value)| *value);
+    let (Some(price), true, false) = (stand_in, closed_by_gateway, has(b"price_close")) else {
+        return TradeState::from_fields(contract).map(serde_json::to_value);
+    };
+    let mut with_price = contract.to_vec();
+    with_price.push((b"price_close", price));
+    let mut decoded = TradeState::from_fields(&with_price).map(serde_json::to_value)?;
+    if let Ok(JsonValue::Object(map)) = &mut decoded {
+        map.remove("price_close");
+    }
+    Ok(decoded)
 }
 
 fn as_text(pairs: &[(&[u8], &[u8])]) -> Map<String, JsonValue> {
@@ -750,5 +778,71 @@ mod tests {
         assert!(json["decode_errors"]
             .as_array()
             .is_some_and(|e| !e.is_empty()));
+    }
+
+    fn trade_pairs(state: &str, ty: &str, extra: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        [
+            ("instance_id", "T1"),
+            ("received_msc", "1763000000500"),
+            ("seq", "4"),
+            ("ticket", "77"),
+            ("time_msc", "1763000000000"),
+            ("time_update_msc", "1763000000000"),
+            ("symbol", "EURUSD"),
+            ("type", ty),
+            ("volume", "0.1"),
+            ("price_open", "1.1"),
+            ("price_current", "1.2"),
+            ("sl", "0"),
+            ("tp", "0"),
+            ("profit", "0"),
+            ("swap", "0"),
+            ("commission", "0"),
+            ("magic", "0"),
+            ("state", state),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect()
+    }
+
+    #[test]
+    fn orders_and_snapshot_closes_decode_as_trades() {
+        let json = JsonValue::Object(decode(
+            Kind::Trade,
+            &trade_pairs("pending", "buy_limit", &[]),
+        ));
+        assert!(json.get("decode_errors").is_none(), "{json}");
+        assert_eq!(json["type"], "buy_limit");
+        assert_eq!(json["state"], "pending");
+
+        let closed_by = [
+            ("closed_by", "snapshot"),
+            ("time_close_msc", "1763000001000"),
+        ];
+        let json = JsonValue::Object(decode(
+            Kind::Trade,
+            &trade_pairs("closed", "buy", &closed_by),
+        ));
+        assert!(json.get("decode_errors").is_none(), "{json}");
+        assert_eq!(json["state"], "closed");
+        assert_eq!(json["closed_by"], "snapshot");
+        assert_eq!(json["time_close_msc"], 1_763_000_001_000i64);
+        assert!(json.get("price_close").is_none(), "{json}");
+
+        let json = JsonValue::Object(decode(
+            Kind::Trade,
+            &trade_pairs("cancelled", "sell_stop", &closed_by),
+        ));
+        assert!(json.get("decode_errors").is_none(), "{json}");
+        assert_eq!(json["closed_by"], "snapshot");
+
+        // A closed position without a price that the gateway did not close is still refused.
+        let json = JsonValue::Object(decode(
+            Kind::Trade,
+            &trade_pairs("closed", "buy", &[("time_close_msc", "1763000001000")]),
+        ));
+        assert!(json.get("decode_errors").is_some(), "{json}");
     }
 }

@@ -41,6 +41,8 @@ struct PendingWrite {
     shape: ReplyShape,
     partition: Partition,
     resp3: bool,
+    /// The key of an HSET from a RESP3 client, named by the push that announces it stale.
+    stale_key: Option<String>,
 }
 
 pub struct Connection {
@@ -184,11 +186,19 @@ impl Connection {
                             Step::Replied => {}
                             Step::Close => close = true,
                             Step::Write(op, shape) => {
+                                let resp3 = self.reply.resp3;
+                                let stale_key = if resp3 && matches!(shape, ReplyShape::Hset { .. })
+                                {
+                                    op.state_key()
+                                } else {
+                                    None
+                                };
                                 self.pending.push(PendingWrite {
                                     at: self.reply.buf.len(),
                                     shape,
                                     partition: op.kind().partition(),
-                                    resp3: self.reply.resp3,
+                                    resp3,
+                                    stale_key,
                                 });
                                 self.ops.push(op);
                             }
@@ -280,7 +290,13 @@ impl Connection {
             out.buf.extend_from_slice(&self.reply.buf[from..write.at]);
             from = write.at;
             out.resp3 = write.resp3;
-            writes::outcome_reply(&mut out, write.shape, write.partition, result);
+            writes::outcome_reply(
+                &mut out,
+                write.shape,
+                write.partition,
+                result,
+                write.stale_key.as_deref(),
+            );
         }
         out.buf.extend_from_slice(&self.reply.buf[from..]);
         out.resp3 = self.reply.resp3;

@@ -6,9 +6,12 @@
 //! encoding are the engine's (`tradestate_engine::protocol`), so protocol errors read as Redis's.
 //!
 //! Reply contract (what an EA can rely on):
-//! - `HSET ris:{<id>} f v ...` / `HSET rts:{<id>}:<ticket> f v ...`: `:<pairs sent>` when stored
-//!   (or superseded in the queue by a newer snapshot that was stored), `:0` when not newer than
-//!   the stored `seq` (stale or a retry). `HMSET` answers `+OK` for any acknowledgement.
+//! - `HSET ris:{<id>} f v ...` / `HSET rts:{<id>}:<ticket> f v ...` /
+//!   `HSET rts:{<id>}:positions f v ...`: `:<pairs sent>` when stored (or superseded in the
+//!   queue by a newer snapshot that was stored), `:0` when not newer than the stored `seq` (stale
+//!   or a retry). `HMSET` answers `+OK` for any acknowledgement.
+//! - RESP3 clients get a push `>3 "stale" "<key>" :<stored_seq>` immediately before the `:0` of
+//!   an HSET that was stale, so they learn the seq the gateway holds; RESP2 clients only `:0`.
 //! - `XADD <policy.rtss_stream> [NOMKSTREAM] [MAXLEN|MINID ...] * f v ...`: the entry id (bulk)
 //!   when stored, a nil bulk when that `signal_id` was already stored. Retention options the
 //!   terminal sends are ignored; only `*` ids are accepted.

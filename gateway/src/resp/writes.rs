@@ -1,15 +1,18 @@
 //! The writes a terminal may send over RESP, decoded into writer [`Op`]s, and the replies their
 //! outcomes become.
 //!
-//! `HSET`/`HMSET ris:{<id>}` and `HSET`/`HMSET rts:{<id>}:<ticket>` carry a full snapshot as
-//! the mt5-bridge field encoding; `XADD <rtss stream> * ...` carries a signal. The key must be
+//! `HSET`/`HMSET ris:{<id>}`, `HSET`/`HMSET rts:{<id>}:<ticket>` and
+//! `HSET`/`HMSET rts:{<id>}:positions` carry a full snapshot as the mt5-bridge field encoding;
+//! `XADD <rtss stream> * ...` carries a signal. The key must be
 //! the authenticated terminal's, the stream the configured one. Anything a terminal sends about
 //! retention (`MAXLEN`, `MINID`, `NOMKSTREAM`) is dropped: the gateway applies its own policy.
 
 use std::sync::Arc;
 
 use tradestate_engine::protocol::reply::Reply;
-use tradestate_mt5_bridge::{FieldError, InstanceState, TradeSignal, TradeState, ValidationErrors};
+use tradestate_mt5_bridge::{
+    FieldError, InstanceState, PositionsSnapshot, TradeSignal, TradeState, ValidationErrors,
+};
 
 use crate::admission::Rejection;
 use crate::convert;
@@ -56,7 +59,7 @@ impl WriteError {
 /// What this terminal may write, for `-NOPERM` texts.
 pub fn allowed_writes(instance_id: &str, stream: &str) -> String {
     format!(
-        "this terminal may only HSET ris:{{{instance_id}}} / rts:{{{instance_id}}}:<ticket> and XADD {stream}"
+        "this terminal may only HSET ris:{{{instance_id}}} / rts:{{{instance_id}}}:<ticket> / rts:{{{instance_id}}}:positions and XADD {stream}"
     )
 }
 
@@ -81,6 +84,10 @@ pub fn hash_write(
         Some(TerminalKey::Trade { ticket }) => {
             let trade = trade_from_fields(pairs, &ticket)?;
             convert::trade_op(instance_id, &trade)
+        }
+        Some(TerminalKey::Positions) => {
+            let snapshot = PositionsSnapshot::from_fields(&pairs).map_err(WriteError::Invalid)?;
+            convert::positions_op(instance_id, &snapshot)
         }
         None => {
             return Err(WriteError::NotYours(format!(
@@ -178,12 +185,15 @@ pub fn stream_write(
     Ok(convert::signal_op(instance_id, &signal))
 }
 
-/// The reply to one accepted write, from what became of it.
+/// The reply to one accepted write, from what became of it. `stale_key` is the key of an HSET
+/// from a RESP3 client (`None` otherwise): a stale outcome is then announced by a push right
+/// before its `:0` (see [`stale_push`]).
 pub fn outcome_reply(
     out: &mut Reply,
     shape: ReplyShape,
     partition: Partition,
     result: &Result<Outcome, Rejection>,
+    stale_key: Option<&str>,
 ) {
     match result {
         Err(rejection) => rejection_reply(out, rejection),
@@ -202,6 +212,12 @@ pub fn outcome_reply(
                 | Outcome::Volatile { .. }
                 | Outcome::Spooled
                 | Outcome::Coalesced => out.int(pairs as i64),
+                Outcome::Stale { stored_seq } => {
+                    if let (Some(key), true) = (stale_key, out.resp3) {
+                        stale_push(out, key, *stored_seq);
+                    }
+                    out.int(0)
+                }
                 _ => out.int(0),
             },
             // A spooled signal has no entry id until it is written: nil, as for a duplicate.
@@ -212,6 +228,21 @@ pub fn outcome_reply(
             },
         },
     }
+}
+
+/// `>3 $5 stale $<len> <key> :<stored_seq>`: the HSET whose `:0` follows was not newer than
+/// the `seq` the gateway holds for `key`. A RESP2 reply of `:0` cannot say that, and a terminal
+/// needs `stored_seq` to notice that the gateway holds a newer numbering of it (CLIENT.md,
+/// "Sequence numbers"). It comes immediately before the reply, so a client that reads replies
+/// in order knows which command it is about. RESP3 only: a RESP2 client would take the push
+/// for the reply.
+pub fn stale_push(out: &mut Reply, key: &str, stored_seq: u64) {
+    out.push(3);
+    out.bulk(b"stale");
+    out.bulk(key.as_bytes());
+    // Written by hand: a seq is a u64 and `Reply::int` takes an i64.
+    out.buf
+        .extend_from_slice(format!(":{stored_seq}\r\n").as_bytes());
 }
 
 /// `-TRYAGAIN <why>, retry in <ms> ms`.
@@ -302,18 +333,26 @@ mod tests {
     fn replies_follow_the_outcome() {
         let mut out = Reply::new();
         let shape = ReplyShape::Hset { pairs: 3 };
-        outcome_reply(&mut out, shape, Partition::Ris, &Ok(Outcome::Coalesced));
+        outcome_reply(
+            &mut out,
+            shape,
+            Partition::Ris,
+            &Ok(Outcome::Coalesced),
+            None,
+        );
         outcome_reply(
             &mut out,
             shape,
             Partition::Ris,
             &Ok(Outcome::Stale { stored_seq: 9 }),
+            None,
         );
         outcome_reply(
             &mut out,
             ReplyShape::Xadd,
             Partition::Rtss,
             &Ok(Outcome::Duplicate { entry_id: None }),
+            None,
         );
         outcome_reply(
             &mut out,
@@ -322,7 +361,72 @@ mod tests {
             &Ok(Outcome::Stored {
                 entry_id: Some("1-0".into()),
             }),
+            None,
         );
         assert_eq!(out.buf, b":3\r\n:0\r\n$-1\r\n$3\r\n1-0\r\n");
+    }
+
+    #[test]
+    fn a_stale_hset_of_a_resp3_client_is_pushed_right_before_its_reply() {
+        let stale = Ok(Outcome::Stale {
+            stored_seq: 1_718_020_800_000_123,
+        });
+        let shape = ReplyShape::Hset { pairs: 3 };
+        let mut out = Reply::new();
+        out.resp3 = true;
+        outcome_reply(&mut out, shape, Partition::Rts, &stale, Some("rts:{T1}:77"));
+        outcome_reply(
+            &mut out,
+            shape,
+            Partition::Rts,
+            &Ok(Outcome::Duplicate { entry_id: None }),
+            Some("rts:{T1}:77"),
+        );
+        assert_eq!(
+            out.buf,
+            b">3\r\n$5\r\nstale\r\n$11\r\nrts:{T1}:77\r\n:1718020800000123\r\n:0\r\n:0\r\n"
+        );
+        // Beyond i64: the seq as it is.
+        let mut out = Reply::new();
+        out.resp3 = true;
+        stale_push(&mut out, "ris:{T1}", u64::MAX);
+        assert_eq!(
+            out.buf,
+            b">3\r\n$5\r\nstale\r\n$8\r\nris:{T1}\r\n:18446744073709551615\r\n"
+        );
+    }
+
+    #[test]
+    fn resp2_clients_and_hmset_get_no_stale_push() {
+        let stale = Ok(Outcome::Stale { stored_seq: 9 });
+        let mut out = Reply::new();
+        outcome_reply(
+            &mut out,
+            ReplyShape::Hset { pairs: 3 },
+            Partition::Rts,
+            &stale,
+            Some("rts:{T1}:77"),
+        );
+        assert_eq!(out.buf, b":0\r\n");
+        let mut out = Reply::new();
+        out.resp3 = true;
+        outcome_reply(&mut out, ReplyShape::Hmset, Partition::Rts, &stale, None);
+        assert_eq!(out.buf, b"+OK\r\n");
+    }
+
+    #[test]
+    fn a_snapshot_is_an_hset_of_the_positions_key() {
+        let a = args("HSET rts:{T1}:positions seq 9 time_msc 1763000000000 tickets 5,6");
+        let (op, pairs) = hash_write(&id(), "rtss:signals", "hset", &refs(&a)).unwrap();
+        assert_eq!(pairs, 3);
+        assert_eq!(op.state_key().as_deref(), Some("rts:{T1}:positions"));
+        assert!(
+            matches!(&op.body, crate::ops::OpBody::Positions { tickets } if tickets == &[5, 6])
+        );
+        let a = args("HSET rts:{T1}:positions seq 9 time_msc 1763000000000 tickets 5,5");
+        match hash_write(&id(), "rtss:signals", "hset", &refs(&a)) {
+            Err(WriteError::Invalid(errors)) => assert_eq!(errors.0[0].field, "tickets"),
+            other => panic!("{other:?}"),
+        }
     }
 }

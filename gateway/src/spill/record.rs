@@ -3,13 +3,20 @@
 //! Frame: `u32 LE payload length | u32 LE CRC-32 of the payload | payload`. Payload (version 1):
 //! `u8 version | u8 kind | u64 seq | u64 spooled_ms | str instance_id | body | u16 n | n x (str
 //! field name, str value)`, where `str` is `u32 LE length + UTF-8 bytes` and the body is
-//! `u8 n + n x str absent` (instance), `str ticket + u8 closed + u8 n + n x str absent` (trade)
-//! or `str signal_id` (signal). Field names are stored as text and matched against the
+//! `u8 n + n x str absent` (instance, kind 0), `str ticket + u8 closed + u8 n + n x str absent`
+//! (trade, kind 1), `str signal_id` (signal, kind 2) or `u32 n + n x u64 ticket` (positions
+//! snapshot, kind 3, sorted tickets). Field names are stored as text and matched against the
 //! contract's field tables on reading, so a record never depends on a table's order.
+//!
+//! A new kind of update is a new kind byte, not a new version: files written before it read as
+//! they always did.
 
 use std::sync::Arc;
 
-use tradestate_mt5_bridge::{INSTANCE_STATE_FIELDS, TRADE_SIGNAL_FIELDS, TRADE_STATE_FIELDS};
+use tradestate_mt5_bridge::{
+    INSTANCE_STATE_FIELDS, MAX_SNAPSHOT_TICKETS, POSITIONS_FIELDS, TRADE_SIGNAL_FIELDS,
+    TRADE_STATE_FIELDS,
+};
 
 use crate::ops::{Kind, Op, OpBody};
 
@@ -36,6 +43,7 @@ pub fn encode(op: &Op, spooled_ms: u64, out: &mut Vec<u8>) {
         Kind::Instance => 0,
         Kind::Trade => 1,
         Kind::Signal => 2,
+        Kind::Positions => 3,
     });
     out.extend_from_slice(&op.seq.to_le_bytes());
     out.extend_from_slice(&spooled_ms.to_le_bytes());
@@ -52,6 +60,12 @@ pub fn encode(op: &Op, spooled_ms: u64, out: &mut Vec<u8>) {
             put_names(out, absent);
         }
         OpBody::Signal { signal_id } => put_str(out, signal_id),
+        OpBody::Positions { tickets } => {
+            out.extend_from_slice(&(tickets.len() as u32).to_le_bytes());
+            for ticket in tickets {
+                out.extend_from_slice(&ticket.to_le_bytes());
+            }
+        }
     }
     out.extend_from_slice(&(op.fields.len() as u16).to_le_bytes());
     for (name, value) in &op.fields {
@@ -152,6 +166,12 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
                 signal_id: r.str()?.to_string(),
             },
         ),
+        3 => (
+            POSITIONS_FIELDS,
+            OpBody::Positions {
+                tickets: r.tickets()?,
+            },
+        ),
         other => return Err(format!("unknown record kind {other}")),
     };
     let n = r.u16()?;
@@ -217,6 +237,22 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|_| "text that is not UTF-8".to_string())
     }
 
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A snapshot's tickets; more than a snapshot may list is corruption, not a record.
+    fn tickets(&mut self) -> Result<Vec<u64>, String> {
+        let n = self.u32()? as usize;
+        if n > MAX_SNAPSHOT_TICKETS {
+            return Err(format!(
+                "a positions record lists {n} tickets, a snapshot has at most {MAX_SNAPSHOT_TICKETS}"
+            ));
+        }
+        (0..n).map(|_| self.u64()).collect()
+    }
+
     fn names(&mut self, table: &'static [&'static str]) -> Result<Vec<&'static str>, String> {
         let n = self.u8()?;
         (0..n).map(|_| intern(table, self.str()?)).collect()
@@ -250,7 +286,25 @@ mod tests {
                 signal_id: "s-1".into(),
             },
         };
-        for op in [trade(5), signal] {
+        let positions = Op {
+            instance_id: Arc::from("T9"),
+            seq: 8,
+            fields: vec![
+                ("seq", "8".into()),
+                ("time_msc", "1718020800000".into()),
+                ("tickets", "7,18446744073709551615".into()),
+            ],
+            body: OpBody::Positions {
+                tickets: vec![7, u64::MAX],
+            },
+        };
+        let empty = Op {
+            instance_id: Arc::from("T9"),
+            seq: 9,
+            fields: vec![("tickets", String::new())],
+            body: OpBody::Positions { tickets: vec![] },
+        };
+        for op in [trade(5), signal, positions, empty] {
             let mut bytes = Vec::new();
             encode(&op, 1234, &mut bytes);
             let Frame::Whole { payload, len } = frame(&bytes) else {
@@ -273,6 +327,41 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;
         assert!(matches!(frame(&bytes), Frame::Corrupt(_)));
+    }
+
+    #[test]
+    fn a_positions_record_is_kind_3_after_the_version() {
+        let op = Op {
+            instance_id: Arc::from("T1"),
+            seq: 1,
+            fields: vec![],
+            body: OpBody::Positions { tickets: vec![5] },
+        };
+        let mut bytes = Vec::new();
+        encode(&op, 1, &mut bytes);
+        assert_eq!(&bytes[FRAME_HEADER..FRAME_HEADER + 2], &[VERSION, 3]);
+        // A record of the kinds before it still reads (the version did not change).
+        let mut old = Vec::new();
+        encode(&trade(5), 1, &mut old);
+        assert_eq!(&old[FRAME_HEADER..FRAME_HEADER + 2], &[1, 1]);
+    }
+
+    #[test]
+    fn a_positions_record_with_too_many_tickets_is_refused() {
+        let op = Op {
+            instance_id: Arc::from("T1"),
+            seq: 1,
+            fields: vec![],
+            body: OpBody::Positions {
+                tickets: (1..=MAX_SNAPSHOT_TICKETS as u64 + 1).collect(),
+            },
+        };
+        let mut bytes = Vec::new();
+        encode(&op, 1, &mut bytes);
+        let Frame::Whole { payload, .. } = frame(&bytes) else {
+            panic!("not a whole frame")
+        };
+        assert!(decode(payload).unwrap_err().contains("at most"));
     }
 
     #[test]

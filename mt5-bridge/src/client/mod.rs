@@ -1,23 +1,26 @@
 //! A reference terminal client (feature `client`): the behaviour of the MQL5 library
-//! (`mql5/Include/Tradestate`) in Rust, for tests and the load generator.
+//! (`mql5/Include/Tradestate`) in Rust, for tests and tools. Both follow `mt5-bridge/CLIENT.md`,
+//! which is the one description of their state machine and files.
 //!
-//! - [`Client::enqueue`] numbers an update with the next `seq` (monotonic, kept across restarts
-//!   when `queue_dir` is set), replaces a queued state update of the same key, and appends it to
-//!   the on-disk queue ([`queue`]).
-//! - [`Client::flush`] sends the queue oldest first in batches of at most `batch_max` (one
-//!   `POST /v1/ingest`, or one pipelined write of HSET/XADD commands), removes what the gateway
-//!   acknowledged ([`crate::ACK_STATUSES`]: stored, coalesced, stale, duplicate, spooled,
-//!   volatile) or refused for good (invalid), and keeps the rest for the next attempt.
-//! - Backoff: after a failed attempt (connection error, 429, 503, `-TRYAGAIN`) it waits the
-//!   larger of the server's `Retry-After` and an exponential, jittered delay
-//!   (`backoff_base * 2^(n-1)`, capped at `backoff_max`, then a random point in its upper half).
-//!   A successful reply with `throttle_ms > 0` delays the next batch by that much.
+//! - [`Client::enqueue`] validates an update against the contract, numbers it with the lane's
+//!   next `seq` (never reused, above the clock floor) and queues it on disk ([`queue`], [`lane`]).
+//! - [`Client::flush`] sends the queue: the instance state first, then trade states, then
+//!   signals, each kind with its own backoff so a partition that is down holds back only its own
+//!   kind. What the gateway acknowledged ([`crate::ACK_STATUSES`]) leaves the queue; what it
+//!   refuses for good goes to the dead-letter file; a `stale` answer from a numbering ahead of
+//!   the lane's moves the numbering past it, queues the state again and asks the caller for a
+//!   full snapshot ([`Client::take_resync`]).
+//! - Backoff: after a failed attempt it waits the larger of the server's `Retry-After` and an
+//!   exponential, jittered delay (`backoff_base * 2^(n-1)`, capped at `backoff_max`, then a
+//!   random point in its upper half). A reply with `throttle_ms > 0` delays the next batch.
 //!
 //! The bytes it sends are [`crate::wire`]'s, the same the MQL5 library builds.
 
+pub mod lane;
 pub mod queue;
 pub mod resp;
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -27,7 +30,8 @@ use tokio::net::TcpStream;
 use crate::types::Update;
 use crate::wire::{batch_json, resp_args, resp_encode, SIGNAL_STREAM};
 use crate::UpdateKind;
-use queue::Queue;
+use lane::LaneError;
+use queue::{kind_index, PushError, Queue};
 use resp::{RespValue, WriteReply};
 
 /// How the client reaches the gateway.
@@ -44,9 +48,13 @@ pub struct ClientConfig {
     pub transport: Transport,
     pub instance_id: String,
     pub token: String,
+    /// The program's lane (CLIENT.md): its files, its lock, its signal ids.
+    pub lane: String,
+    /// The account this instance id reports; a lane bound to another login refuses to open.
+    pub login: Option<u64>,
     /// Most updates per request / pipelined write.
     pub batch_max: usize,
-    /// Where the queue and the seq counter live; `None` keeps them in memory only.
+    /// Where the lane's files live; `None` keeps everything in memory only.
     pub queue_dir: Option<PathBuf>,
     /// First retry delay; doubles per failed attempt.
     pub backoff_base: Duration,
@@ -56,7 +64,7 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// `flush` gives up after this long without an acknowledgement; `None` retries forever.
     pub give_up_after: Option<Duration>,
-    /// The first `seq` when nothing is persisted yet.
+    /// The lowest first `seq` (the clock floor applies too when `queue_dir` is set).
     pub first_seq: u64,
     /// The gateway's `policy.rtss_stream`.
     pub signal_stream: String,
@@ -69,6 +77,8 @@ impl ClientConfig {
             transport,
             instance_id: instance_id.to_owned(),
             token: token.to_owned(),
+            lane: "main".to_owned(),
+            login: None,
             batch_max: 100,
             queue_dir: None,
             backoff_base: Duration::from_millis(500),
@@ -87,7 +97,7 @@ pub enum Outcome {
     Stored,
     /// Superseded in the gateway's queue by a newer snapshot that was stored.
     Coalesced,
-    /// Not newer than the stored `seq` (over RESP also a retried state update).
+    /// Not newer than the stored `seq`, which this lane sent itself.
     Stale,
     /// A signal whose `signal_id` was already stored.
     Duplicate,
@@ -98,7 +108,14 @@ pub enum Outcome {
     /// Stored by a partition without an append-only file: done, though that engine loses it if it
     /// stops before its next snapshot. Only an operator can change that; the terminal cannot.
     Volatile,
-    /// Refused as invalid; dropped from the queue (the message names the field).
+    /// Stale against another numbering of this instance (`stored_seq` above the update's own):
+    /// numbering is past it and the state was queued again as `new_seq` (`None` when a newer
+    /// update of the same key was queued already).
+    Renumbered {
+        stored_seq: u64,
+        new_seq: Option<u64>,
+    },
+    /// Refused for good; moved to the dead-letter file (the message names the field).
     Invalid(String),
 }
 
@@ -139,12 +156,20 @@ pub struct FlushReport {
 
 #[derive(Debug)]
 pub enum ClientError {
-    /// The queue or seq file could not be read or written.
+    /// The lane's files could not be read or written.
     Io(std::io::Error),
     /// 401: the token is not valid for this terminal. Fix the token; retrying will not help.
     Unauthorized(String),
-    /// A refusal that retrying cannot fix (`-NOPERM`, a 400 about the envelope).
+    /// A refusal that retrying cannot fix (`-NOPERM`).
     Refused(String),
+    /// The update breaks the contract and was not queued; the message names the field.
+    Invalid(String),
+    /// Another copy runs this instance id and lane.
+    LaneInUse(String),
+    /// The instance id is bound to another account.
+    LoginMismatch(String),
+    /// A lane file is damaged (the message names it and what to do).
+    Corrupt(String),
     /// `give_up_after` passed without an acknowledgement; the updates stay queued.
     GaveUp {
         last_error: String,
@@ -158,6 +183,10 @@ impl std::fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "queue file: {e}"),
             ClientError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
             ClientError::Refused(m) => write!(f, "refused: {m}"),
+            ClientError::Invalid(m) => write!(f, "not queued: {m}"),
+            ClientError::LaneInUse(m) | ClientError::LoginMismatch(m) | ClientError::Corrupt(m) => {
+                f.write_str(m)
+            }
             ClientError::GaveUp { last_error, .. } => {
                 write!(f, "gave up without an acknowledgement: {last_error}")
             }
@@ -173,11 +202,24 @@ impl From<std::io::Error> for ClientError {
     }
 }
 
+impl From<LaneError> for ClientError {
+    fn from(e: LaneError) -> Self {
+        match e {
+            LaneError::Io(e) => ClientError::Io(e),
+            LaneError::InUse(m) => ClientError::LaneInUse(m),
+            LaneError::LoginMismatch { message, .. } => ClientError::LoginMismatch(message),
+            LaneError::Corrupt(m) => ClientError::Corrupt(m),
+        }
+    }
+}
+
 /// The result of one attempt at one batch.
 enum Attempt {
     /// Per update: `Some(outcome)` when it leaves the queue, `None` to retry it.
     Replied {
         outcomes: Vec<Option<Outcome>>,
+        /// Per update: the `stored_seq` of a `stale` answer, when the gateway said it.
+        stored_seqs: Vec<Option<u64>>,
         throttle_ms: u64,
         /// Set when some updates must be retried (429/503/TRYAGAIN).
         retry_after: Option<Duration>,
@@ -190,6 +232,15 @@ enum Attempt {
     },
     /// The body was too large: retry with smaller batches.
     TooLarge,
+    /// A 400 that names no update: split the batch, down to the update that causes it.
+    BadBatch(String),
+}
+
+/// The backoff of one kind of update (instance, trade, signal).
+#[derive(Clone, Copy)]
+struct KindBackoff {
+    failures: u32,
+    not_before: Instant,
 }
 
 pub struct Client {
@@ -197,21 +248,28 @@ pub struct Client {
     queue: Queue,
     http: Option<reqwest::Client>,
     resp: Option<RespConnection>,
-    /// Do not send before this (backoff or throttle).
+    /// Do not send before this (throttle).
     not_before: Instant,
-    failures: u32,
+    kinds: [KindBackoff; 3],
     batch_limit: usize,
+    /// The gateway holds a newer numbering of this instance: the caller re-sends its state.
+    resync: bool,
     rng: u64,
 }
 
 impl Client {
-    /// Opens (or creates) the queue in `config.queue_dir`; nothing is sent yet.
+    /// Opens (or creates) the lane in `config.queue_dir`; nothing is sent yet.
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
-        let queue = Queue::open(
-            config.queue_dir.as_deref(),
-            &config.instance_id,
-            config.first_seq,
-        )?;
+        let queue = match config.queue_dir.as_deref() {
+            Some(dir) => Queue::open(
+                dir,
+                &config.instance_id,
+                &config.lane,
+                config.first_seq,
+                config.login,
+            )?,
+            None => Queue::in_memory(config.first_seq),
+        };
         let http = match config.transport {
             Transport::Http { .. } => Some(
                 reqwest::Client::builder()
@@ -225,22 +283,34 @@ impl Client {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id());
+        let now = Instant::now();
         Ok(Client {
             batch_limit: config.batch_max.max(1),
             config,
             queue,
             http,
             resp: None,
-            not_before: Instant::now(),
-            failures: 0,
+            not_before: now,
+            kinds: [KindBackoff {
+                failures: 0,
+                not_before: now,
+            }; 3],
+            resync: false,
             rng: seed | 1,
         })
     }
 
-    /// Numbers `update` (its `seq` is replaced), queues it (persisted before this returns) and
+    /// Validates `update` against the contract, numbers it (its `seq` is replaced; a signal
+    /// without `signal_id` gets `<lane>:<seq>`), queues it (persisted before this returns) and
     /// returns the `seq`.
     pub fn enqueue(&mut self, update: Update) -> Result<u64, ClientError> {
-        Ok(self.queue.push(update)?)
+        let lane = self.config.lane.clone();
+        self.queue
+            .push(update, &lane, validate_update)
+            .map_err(|e| match e {
+                PushError::Io(e) => ClientError::Io(e),
+                PushError::Invalid(m) => ClientError::Invalid(m),
+            })
     }
 
     /// Updates waiting to be acknowledged.
@@ -253,17 +323,65 @@ impl Client {
         self.queue.peek_seq()
     }
 
+    /// Lines of the queue log that did not parse when the lane was opened (now in `.dead`).
+    pub fn skipped_lines(&self) -> usize {
+        self.queue.load.skipped_lines
+    }
+
+    /// Bytes written to the queue log since the lane opened (appends and compactions).
+    pub fn log_bytes_written(&self) -> u64 {
+        self.queue.bytes_written
+    }
+
+    /// True once after the gateway showed it holds a newer numbering of this instance: the
+    /// caller re-sends its instance state and every open position (as the library does).
+    pub fn take_resync(&mut self) -> bool {
+        std::mem::take(&mut self.resync)
+    }
+
+    /// Tickets reported open (or pending) and not reported closed since, with position ids.
+    pub fn open_tickets(&self) -> &BTreeMap<String, u64> {
+        self.queue.open_tickets()
+    }
+
+    /// Tickets this lane reported open that are not in `open_now` (the terminal's positions and
+    /// orders): their closes were missed and must be looked up in the history.
+    pub fn missing_closes<'a>(&self, open_now: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let now: HashSet<&str> = open_now.into_iter().collect();
+        self.queue
+            .open_tickets()
+            .keys()
+            .filter(|ticket| !now.contains(ticket.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// Sends until the queue is empty, retrying with backoff. Returns what happened to each
     /// update that left the queue.
     pub async fn flush(&mut self) -> Result<FlushReport, ClientError> {
         let mut report = FlushReport::default();
         let mut last_progress = Instant::now();
+        let mut last_error = String::new();
         while !self.queue.is_empty() {
-            let wait = self.not_before.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            let now = Instant::now();
+            let ready = self.kinds.map(|k| k.not_before <= now);
+            let batch = if self.not_before <= now {
+                self.queue.batch(self.batch_limit, ready)
+            } else {
+                Vec::new()
+            };
+            if batch.is_empty() {
+                self.check_give_up(last_progress, &last_error, &report)?;
+                let queued = self.queue.kinds_queued();
+                let next = (0..3)
+                    .filter(|&k| queued[k])
+                    .map(|k| self.kinds[k].not_before)
+                    .min()
+                    .unwrap_or(now)
+                    .max(self.not_before);
+                tokio::time::sleep(next.saturating_duration_since(now)).await;
+                continue;
             }
-            let batch = self.queue.oldest(self.batch_limit);
             report.batches += 1;
             let attempt = match self.config.transport.clone() {
                 Transport::Http { base_url } => self.send_http(&base_url, &batch).await?,
@@ -272,20 +390,28 @@ impl Client {
             match attempt {
                 Attempt::Replied {
                     outcomes,
+                    stored_seqs,
                     throttle_ms,
                     retry_after,
                     retry_reason,
                 } => {
+                    let mut failed = [false; 3];
+                    let mut sent = [false; 3];
                     let mut done = Vec::new();
-                    for (update, outcome) in batch.iter().zip(outcomes) {
-                        if let Some(outcome) = outcome {
-                            done.push(update.seq());
-                            report.outcomes.push(UpdateOutcome {
-                                seq: update.seq(),
-                                kind: update.kind(),
-                                outcome,
-                            });
-                        }
+                    for ((update, outcome), stored) in batch.iter().zip(outcomes).zip(stored_seqs) {
+                        let kind = kind_index(update);
+                        sent[kind] = true;
+                        let Some(outcome) = outcome else {
+                            failed[kind] = true;
+                            continue;
+                        };
+                        let outcome = self.settle(update, outcome, stored)?;
+                        done.push(update.seq());
+                        report.outcomes.push(UpdateOutcome {
+                            seq: update.seq(),
+                            kind: update.kind(),
+                            outcome,
+                        });
                     }
                     if !done.is_empty() {
                         last_progress = Instant::now();
@@ -294,17 +420,19 @@ impl Client {
                     if throttle_ms > 0 {
                         report.throttled += 1;
                         report.throttle_ms_total += throttle_ms;
+                        self.not_before = Instant::now() + Duration::from_millis(throttle_ms);
                     }
-                    match retry_reason {
-                        Some(reason) => {
-                            report.retries += 1;
-                            self.back_off(retry_after);
-                            self.check_give_up(last_progress, reason, &report)?;
+                    for kind in 0..3 {
+                        if failed[kind] {
+                            self.back_off(kind, retry_after);
+                        } else if sent[kind] {
+                            self.kinds[kind].failures = 0;
                         }
-                        None => {
-                            self.failures = 0;
-                            self.not_before = Instant::now() + Duration::from_millis(throttle_ms);
-                        }
+                    }
+                    if let Some(reason) = retry_reason {
+                        report.retries += 1;
+                        last_error = reason;
+                        self.check_give_up(last_progress, &last_error, &report)?;
                     }
                 }
                 Attempt::Failed {
@@ -312,42 +440,95 @@ impl Client {
                     retry_after,
                 } => {
                     report.retries += 1;
-                    self.back_off(retry_after);
-                    self.check_give_up(last_progress, reason, &report)?;
+                    for kind in 0..3 {
+                        self.back_off(kind, retry_after);
+                    }
+                    last_error = reason;
+                    self.check_give_up(last_progress, &last_error, &report)?;
                 }
                 Attempt::TooLarge => {
                     self.batch_limit = (batch.len() / 2).max(1);
+                }
+                Attempt::BadBatch(reason) => {
+                    if batch.len() > 1 {
+                        self.batch_limit = (batch.len() / 2).max(1);
+                    } else {
+                        let update = &batch[0];
+                        let outcome = self.settle(update, Outcome::Invalid(reason), None)?;
+                        self.queue.remove(&[update.seq()])?;
+                        // The split found the update at fault, not a size limit: full batches
+                        // again (a limit is found again in a few halvings).
+                        self.batch_limit = self.config.batch_max.max(1);
+                        report.outcomes.push(UpdateOutcome {
+                            seq: update.seq(),
+                            kind: update.kind(),
+                            outcome,
+                        });
+                        last_progress = Instant::now();
+                    }
                 }
             }
         }
         Ok(report)
     }
 
+    /// What an answered update's outcome means for the lane: an invalid one goes to the
+    /// dead-letter file; a stale one whose key holds a newer seq than it (another numbering's:
+    /// this lane never sends a key's states out of order) moves numbering past that seq and is
+    /// queued again.
+    fn settle(
+        &mut self,
+        update: &Update,
+        outcome: Outcome,
+        stored_seq: Option<u64>,
+    ) -> Result<Outcome, ClientError> {
+        match (&outcome, stored_seq) {
+            (Outcome::Invalid(reason), _) => {
+                self.queue.dead_letter(update, reason)?;
+                Ok(outcome)
+            }
+            (Outcome::Stale, Some(stored)) if stored > update.seq() => {
+                self.queue.jump_past(stored)?;
+                let lane = self.config.lane.clone();
+                let new_seq = self.queue.requeue(update.clone(), &lane)?;
+                self.resync = true;
+                Ok(Outcome::Renumbered {
+                    stored_seq: stored,
+                    new_seq,
+                })
+            }
+            _ => Ok(outcome),
+        }
+    }
+
     fn check_give_up(
         &self,
         last_progress: Instant,
-        reason: String,
+        reason: &str,
         report: &FlushReport,
     ) -> Result<(), ClientError> {
         match self.config.give_up_after {
             Some(limit) if last_progress.elapsed() >= limit => Err(ClientError::GaveUp {
-                last_error: reason,
+                last_error: reason.to_owned(),
                 report: report.clone(),
             }),
             _ => Ok(()),
         }
     }
 
-    /// The next attempt waits max(server's retry-after, jittered exponential delay).
-    fn back_off(&mut self, retry_after: Option<Duration>) {
-        self.failures = self.failures.saturating_add(1);
+    /// The kind's next attempt waits max(server's retry-after, jittered exponential delay).
+    fn back_off(&mut self, kind: usize, retry_after: Option<Duration>) {
+        let failures = self.kinds[kind].failures.saturating_add(1);
         let delay = backoff_delay(
             self.config.backoff_base,
             self.config.backoff_max,
-            self.failures,
+            failures,
             self.next_random(),
         );
-        self.not_before = Instant::now() + delay.max(retry_after.unwrap_or_default());
+        self.kinds[kind] = KindBackoff {
+            failures,
+            not_before: Instant::now() + delay.max(retry_after.unwrap_or_default()),
+        };
     }
 
     fn next_random(&mut self) -> u64 {
@@ -417,9 +598,13 @@ impl Client {
                             .and_then(Outcome::from_status)
                     })
                     .collect();
+                let stored_seqs = (0..batch.len())
+                    .map(|i| results.get(i).and_then(|r| r["stored_seq"].as_u64()))
+                    .collect();
                 let retry = outcomes.iter().any(Option::is_none);
                 Ok(Attempt::Replied {
                     outcomes,
+                    stored_seqs,
                     throttle_ms: json["throttle_ms"].as_u64().unwrap_or(0),
                     retry_after: retry.then_some(retry_after).flatten(),
                     retry_reason: retry.then(|| format!("http {status}: {text}")),
@@ -435,8 +620,8 @@ impl Client {
         }
     }
 
-    /// A 400 names fields like `updates[3].volume`: those updates are dropped as invalid and
-    /// the rest retried at once. A 400 about the envelope is the caller's to fix.
+    /// A 400 names fields like `updates[3].volume`: those updates are refused for good and the
+    /// rest retried at once. A 400 that names no update is split down to the update causing it.
     fn invalid_batch(
         &self,
         batch: &[Update],
@@ -460,13 +645,14 @@ impl Client {
                         _ => Outcome::Invalid(message),
                     });
                 }
-                None => return Err(ClientError::Refused(format!("http 400: {text}"))),
+                None => return Ok(Attempt::BadBatch(format!("http 400: {text}"))),
             }
         }
         if outcomes.iter().all(Option::is_none) {
-            return Err(ClientError::Refused(format!("http 400: {text}")));
+            return Ok(Attempt::BadBatch(format!("http 400: {text}")));
         }
         Ok(Attempt::Replied {
+            stored_seqs: vec![None; batch.len()],
             outcomes,
             throttle_ms: 0,
             retry_after: None,
@@ -537,9 +723,11 @@ impl Client {
             }
         };
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut stored_seqs = Vec::with_capacity(batch.len());
         let mut retry_after: Option<Duration> = None;
         let mut retry_reason = None;
-        for reply in &replies {
+        for (reply, stored_seq) in &replies {
+            stored_seqs.push(*stored_seq);
             outcomes.push(match resp::write_reply(reply) {
                 WriteReply::Stored => Some(Outcome::Stored),
                 WriteReply::Stale => Some(Outcome::Stale),
@@ -562,11 +750,24 @@ impl Client {
         }
         Ok(Attempt::Replied {
             outcomes,
+            stored_seqs,
             throttle_ms,
             retry_after,
             retry_reason,
         })
     }
+}
+
+/// The contract's checks of one update, as the gateway runs them: what fails here would be
+/// refused there, so it is never queued.
+fn validate_update(update: &Update) -> Result<(), String> {
+    let result = match update {
+        Update::Instance(state) => state.validate(),
+        Update::Trade(trade) => trade.validate(),
+        Update::Positions(snapshot) => snapshot.validate(),
+        Update::Signal(signal) => signal.validate(),
+    };
+    result.map_err(|errors| errors.to_string())
 }
 
 /// `base * 2^(failures-1)` capped at `max`, then a random point in its upper half.
@@ -612,25 +813,29 @@ impl RespConnection {
         }
     }
 
-    /// Writes the pipelined commands and reads `count` replies; pushes in between are throttle
-    /// hints (their largest value is returned).
+    /// Writes the pipelined commands and reads `count` replies, each with the `stored_seq` of a
+    /// stale push that came right before it; throttle pushes in between are hints (their
+    /// largest value is returned).
     async fn round_trip(
         &mut self,
         bytes: &[u8],
         count: usize,
-    ) -> Result<(Vec<RespValue>, u64), String> {
+    ) -> Result<(Vec<(RespValue, Option<u64>)>, u64), String> {
         self.stream
             .write_all(bytes)
             .await
             .map_err(|e| format!("resp: write: {e}"))?;
         let mut replies = Vec::with_capacity(count);
         let mut throttle_ms = 0;
+        let mut stale = None;
         while replies.len() < count {
             let value = self.read_value().await?;
-            match resp::throttle_push(&value) {
-                Some(ms) => throttle_ms = throttle_ms.max(ms),
-                None if matches!(value, RespValue::Push(_)) => {}
-                None => replies.push(value),
+            if let Some(ms) = resp::throttle_push(&value) {
+                throttle_ms = throttle_ms.max(ms);
+            } else if let Some(stored_seq) = resp::stale_push(&value) {
+                stale = Some(stored_seq);
+            } else if !matches!(value, RespValue::Push(_)) {
+                replies.push((value, stale.take()));
             }
         }
         // A throttle push written right after the last reply is usually already buffered.

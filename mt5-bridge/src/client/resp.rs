@@ -132,6 +132,20 @@ pub fn throttle_push(value: &RespValue) -> Option<u64> {
     }
 }
 
+/// The gateway's stale push `>3 "stale" "<key>" :<stored_seq>`, sent right before the `:0`
+/// reply of a stale HSET: the `stored_seq`, if `value` is one.
+pub fn stale_push(value: &RespValue) -> Option<u64> {
+    match value {
+        RespValue::Push(items) => match items.as_slice() {
+            [RespValue::Bulk(Some(name)), _, RespValue::Int(seq)] if name == b"stale" => {
+                u64::try_from(*seq).ok()
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// What a reply to one HSET/XADD means for the queued update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteReply {
@@ -195,6 +209,11 @@ mod tests {
         assert_eq!(values[1], RespValue::Bulk(None));
         assert_eq!(values[2], RespValue::Bulk(Some(b"1-0".to_vec())));
         assert_eq!(throttle_push(&values[3]), Some(250));
+        let (stale, _) = parse(b">3\r\n$5\r\nstale\r\n$7\r\nris:{T}\r\n:77\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(stale_push(&stale), Some(77));
+        assert_eq!(throttle_push(&stale), None);
         assert!(matches!(values[4], RespValue::Map(ref m) if m.len() == 1));
     }
 
