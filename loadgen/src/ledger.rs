@@ -1,6 +1,13 @@
 //! One terminal's record of what it sent and what the service acknowledged, kept for the final
-//! read-back: per state key (its instance hash, each trade ticket) the snapshots sent, by `seq`,
-//! and the `seq`s acknowledged; per signal whether and how it was acknowledged.
+//! read-back: per state key (its instance hash, each trade ticket) the snapshots sent, by
+//! numbering epoch and `seq`, and those acknowledged; per signal whether and how it was
+//! acknowledged.
+//!
+//! Why epochs: after a restart with a reset `seq` (or a jump past a `stale` answer) the numbers
+//! start again lower or higher than before, so "newer" is the higher `(epoch, seq)`, not the
+//! higher `seq`. A close numbered 10 after a reset is newer than the open numbered 1000 before
+//! it; comparing bare `seq`s would accept the open as the newest state. The same `seq` may also
+//! come again in another epoch, so a stored `seq` names a snapshot only together with its fields.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -17,9 +24,18 @@ pub enum StateKey {
     Trade(String),
 }
 
+/// Where an update stands in its terminal's numbering: later made is greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Numbered {
+    /// Starts at 0; one more after each reset and each jump.
+    pub epoch: u32,
+    pub seq: u64,
+}
+
 /// One snapshot as sent: what the stored hash must hold if this `seq` is the stored one.
 #[derive(Debug, Clone, Copy)]
 pub struct SentSnapshot {
+    pub epoch: u32,
     pub seq: u64,
     pub fingerprint: u64,
     pub closed: bool,
@@ -30,17 +46,31 @@ pub struct SentSnapshot {
 #[derive(Debug, Default, Clone)]
 pub struct KeyRecord {
     pub sent: Vec<SentSnapshot>,
-    /// `seq`s of acknowledged updates of this key.
-    pub acked: Vec<u64>,
+    /// Acknowledged updates of this key, whatever the answer (`stale` included: the terminal
+    /// dropped them, so the stored state must be at least as new).
+    pub acked: Vec<Numbered>,
+    /// A close (trade state `closed`) of this key was acknowledged: the key must not be left
+    /// open.
+    pub close_acked: bool,
 }
 
 impl KeyRecord {
-    pub fn max_acked(&self) -> Option<u64> {
+    pub fn max_acked(&self) -> Option<Numbered> {
         self.acked.iter().copied().max()
     }
 
-    pub fn snapshot(&self, seq: u64) -> Option<&SentSnapshot> {
-        self.sent.iter().rev().find(|s| s.seq == seq)
+    /// Whether any snapshot with this `seq` was sent (in any epoch).
+    pub fn sent_seq(&self, seq: u64) -> bool {
+        self.sent.iter().any(|s| s.seq == seq)
+    }
+
+    /// The snapshot a stored hash is: this `seq` and these fields. When several epochs sent the
+    /// very same fields under one `seq` they are one state; the newest is taken.
+    pub fn snapshot(&self, seq: u64, fingerprint: u64) -> Option<&SentSnapshot> {
+        self.sent
+            .iter()
+            .filter(|s| s.seq == seq && s.fingerprint == fingerprint)
+            .max_by_key(|s| s.epoch)
     }
 }
 
@@ -60,8 +90,8 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Records an update the first time it is handed to the transport.
-    pub fn sent(&mut self, update: &Update) {
+    /// Records an update (numbered in `epoch`) the first time it is handed to the transport.
+    pub fn sent(&mut self, update: &Update, epoch: u32) {
         match update {
             Update::Signal(signal) => {
                 self.signal_index
@@ -78,11 +108,11 @@ impl Ledger {
                 let fields = match state {
                     Update::Instance(s) => s.to_fields(),
                     Update::Trade(t) => t.to_fields(),
-                    // Loadgen sends no positions snapshots.
                     Update::Signal(_) | Update::Positions(_) => return,
                 };
-                let closed = matches!(state, Update::Trade(t) if t.state == TradeStatus::Closed);
+                let closed = is_close(state);
                 self.keys.entry(key).or_default().sent.push(SentSnapshot {
+                    epoch,
                     seq: state.seq(),
                     fingerprint: fingerprint(
                         fields.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
@@ -94,7 +124,13 @@ impl Ledger {
         }
     }
 
-    pub fn acked(&mut self, update: &Update, status: AckStatus, entry_id: Option<String>) {
+    pub fn acked(
+        &mut self,
+        update: &Update,
+        epoch: u32,
+        status: AckStatus,
+        entry_id: Option<String>,
+    ) {
         let now = unix_ms();
         match update {
             Update::Signal(signal) => {
@@ -111,7 +147,11 @@ impl Ledger {
             }
             state => {
                 if let Some(record) = state_key(state).and_then(|k| self.keys.get_mut(&k)) {
-                    record.acked.push(state.seq());
+                    record.acked.push(Numbered {
+                        epoch,
+                        seq: state.seq(),
+                    });
+                    record.close_acked |= is_close(state);
                 }
             }
         }
@@ -128,8 +168,13 @@ pub fn state_key(update: &Update) -> Option<StateKey> {
     match update {
         Update::Instance(_) => Some(StateKey::Instance),
         Update::Trade(trade) => Some(StateKey::Trade(trade.ticket.clone())),
+        // Positions snapshots (contract 1.1) are not sent by the model, so not recorded.
         Update::Signal(_) | Update::Positions(_) => None,
     }
+}
+
+fn is_close(update: &Update) -> bool {
+    matches!(update, Update::Trade(t) if t.state == TradeStatus::Closed)
 }
 
 /// An order-independent digest of hash fields (field order in a hash is not kept).
@@ -189,8 +234,8 @@ mod tests {
             ("duplicate", AckStatus::Duplicate, Some("3-0")),
         ] {
             let update = signal(id);
-            ledger.sent(&update);
-            ledger.acked(&update, status, entry_id.map(String::from));
+            ledger.sent(&update, 0);
+            ledger.acked(&update, 0, status, entry_id.map(String::from));
         }
         let kept: Vec<(&str, bool, Option<&str>)> = ledger
             .signals

@@ -5,7 +5,8 @@
 //!
 //! - `model`: what a terminal reports and when (seeded, independent of the service's answers);
 //! - `link`: HTTP and RESP as an EA speaks them, answers per update;
-//! - `terminal`: the task playing one terminal (batching, resends after Retry-After);
+//! - `terminal`: the task playing one terminal (batching, resends after Retry-After, recovery
+//!   from a reset `seq`);
 //! - `ledger`: what each terminal sent and had acknowledged;
 //! - `spill`: before the read-back, the wait for the service to empty its spill log;
 //! - `verify`: the read-back; `stats`, `report`: histograms, table, JSON, chart;
@@ -22,7 +23,7 @@ pub mod terminal;
 pub mod verify;
 
 pub use link::Endpoint;
-pub use model::Profile;
+pub use model::{Profile, RestartSeq};
 pub use report::Report;
 pub use run::{run, Credentials, Options, Ramp};
 pub use spill::SpillDrain;

@@ -1,7 +1,10 @@
 //! A terminal's link to the service, as an EA has it: HTTP (`POST /v1/ingest`, one batch in
-//! flight, as MQL5 `WebRequest` allows) or RESP (one connection, `AUTH <id> <token>`, a batch
-//! written as one pipeline of `HSET`/`XADD`, then its replies read in order). Either way a send
-//! turns into one answer per update: acknowledged, to be resent (after `Retry-After`), or refused.
+//! flight, as MQL5 `WebRequest` allows) or RESP (one connection, `HELLO 3 AUTH <id> <token>`, a
+//! batch written as one pipeline of `HSET`/`XADD`, then its replies read in order). Either way a
+//! send turns into one answer per update: acknowledged, to be resent (after `Retry-After`), or
+//! refused. A `stale` acknowledgement carries the gateway's `stored_seq` when it says it (HTTP:
+//! in the result; RESP3: the push `>3 "stale" <key> :<seq>` right before the `:0`), which the
+//! terminal needs to recover from a reset numbering.
 
 use std::time::Duration;
 
@@ -47,6 +50,8 @@ pub enum Answer {
         status: AckStatus,
         /// The stream entry id of a stored signal.
         entry_id: Option<String>,
+        /// `stale`: the `seq` the gateway holds for the key, when it said so.
+        stored_seq: Option<u64>,
     },
     Retry(RetryReason),
     Refused(String),
@@ -172,6 +177,8 @@ struct ItemResult {
     #[serde(default)]
     entry_id: Option<String>,
     #[serde(default)]
+    stored_seq: Option<u64>,
+    #[serde(default)]
     error: Option<String>,
 }
 
@@ -256,6 +263,7 @@ fn http_answer(item: &ItemResult) -> Answer {
     let acked = |status| Answer::Acked {
         status,
         entry_id: item.entry_id.clone(),
+        stored_seq: item.stored_seq,
     };
     match item.status.as_str() {
         "stored" => acked(AckStatus::Stored),
@@ -291,18 +299,20 @@ impl RespLink {
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::with_capacity(32 * 1024, read);
-        let out = wire::resp_encode(&wire::resp_auth_args(&self.instance_id, &self.token));
+        // RESP3, as the EA library speaks it: only RESP3 clients hear the gateway's pushes
+        // (the `stale` one with the stored seq, the `throttle` one).
+        let hello = ["HELLO", "3", "AUTH", &self.instance_id, &self.token];
         write
-            .write_all(&out)
+            .write_all(&wire::resp_encode(&hello))
             .await
-            .map_err(|e| format!("AUTH on {}: {e}", self.addr))?;
+            .map_err(|e| format!("HELLO 3 AUTH on {}: {e}", self.addr))?;
         match read_reply(&mut reader).await {
-            Ok(Reply::Simple(_)) => {
+            Ok(Reply::Array | Reply::Simple(_)) => {
                 self.conn = Some((reader, write));
                 Ok(())
             }
-            Ok(other) => Err(format!("AUTH {} ...: {other:?}", self.instance_id)),
-            Err(e) => Err(format!("AUTH on {}: {e}", self.addr)),
+            Ok(other) => Err(format!("HELLO 3 AUTH {} ...: {other:?}", self.instance_id)),
+            Err(e) => Err(format!("HELLO 3 AUTH on {}: {e}", self.addr)),
         }
     }
 
@@ -329,10 +339,26 @@ impl RespLink {
             );
         }
         let mut sent = Sent::default();
-        for _ in 0..updates.len() {
+        // A stale push belongs to the next reply (the `:0` of the stale HSET).
+        let mut stale_seq = None;
+        while sent.answers.len() < updates.len() {
             match read_reply(reader).await {
+                Ok(Reply::Push(items)) => match push(&items) {
+                    Some(Push::Stale(seq)) => stale_seq = Some(seq),
+                    Some(Push::Throttle(wait)) => sent.throttle = sent.throttle.max(wait),
+                    None => {}
+                },
                 Ok(reply) => {
-                    let (answer, wait) = resp_answer(reply);
+                    let (mut answer, wait) = resp_answer(reply);
+                    if let Answer::Acked {
+                        status: AckStatus::Stale,
+                        stored_seq,
+                        ..
+                    } = &mut answer
+                    {
+                        *stored_seq = stale_seq;
+                    }
+                    stale_seq = None;
                     if let (Answer::Retry(_) | Answer::Refused(_), None) = (&answer, &sent.problem)
                     {
                         sent.problem = Some(format!("RESP: {answer:?}"));
@@ -355,8 +381,33 @@ impl RespLink {
     }
 }
 
+/// A push from the gateway that a terminal acts on.
+#[derive(Debug, PartialEq, Eq)]
+enum Push {
+    /// `>3 "stale" "<key>" :<stored_seq>`.
+    Stale(u64),
+    /// `>2 "throttle" :<ms>`.
+    Throttle(Duration),
+}
+
+fn push(items: &[Reply]) -> Option<Push> {
+    match items {
+        [Reply::Bulk(Some(name)), _, Reply::Int(seq)] if name == b"stale" => {
+            u64::try_from(*seq).ok().map(Push::Stale)
+        }
+        [Reply::Bulk(Some(name)), Reply::Int(ms)] if name == b"throttle" => u64::try_from(*ms)
+            .ok()
+            .map(|ms| Push::Throttle(Duration::from_millis(ms))),
+        _ => None,
+    }
+}
+
 fn resp_answer(reply: Reply) -> (Answer, Option<Duration>) {
-    let acked = |status, entry_id| Answer::Acked { status, entry_id };
+    let acked = |status, entry_id| Answer::Acked {
+        status,
+        entry_id,
+        stored_seq: None,
+    };
     match reply {
         Reply::Int(n) if n > 0 => (acked(AckStatus::Stored, None), None),
         Reply::Int(_) => (acked(AckStatus::Stale, None), None),
@@ -384,18 +435,24 @@ fn resp_answer(reply: Reply) -> (Answer, Option<Duration>) {
         }
         Reply::Error(e) => (Answer::Refused(format!("-{e}")), None),
         Reply::Array => (Answer::Refused("unexpected array reply".into()), None),
+        Reply::Push(_) => (Answer::Refused("unexpected push".into()), None),
     }
 }
 
-/// One RESP2 reply, as far as a terminal cares.
+/// One RESP2 or RESP3 reply, as far as a terminal cares.
 #[derive(Debug, PartialEq)]
 pub enum Reply {
     Int(i64),
+    /// Also RESP3 booleans, doubles and big numbers, as their text.
     Simple(String),
     Error(String),
+    /// Also RESP3 null (`_`) and verbatim strings.
     Bulk(Option<Vec<u8>>),
-    /// An array (skipped): no terminal write answers with one.
+    /// An array, set, map or attribute (contents skipped): no terminal write answers with one;
+    /// `HELLO` answers with a map.
     Array,
+    /// A RESP3 push, out of band of the replies.
+    Push(Vec<Reply>),
 }
 
 pub async fn read_reply<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Reply> {
@@ -411,22 +468,45 @@ pub async fn read_reply<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::
     };
     Ok(match kind {
         ":" => Reply::Int(number()?),
-        "+" => Reply::Simple(rest.to_string()),
+        "+" | "#" | "," | "(" => Reply::Simple(rest.to_string()),
         "-" => Reply::Error(rest.to_string()),
-        "$" => match number()? {
-            len if len < 0 => Reply::Bulk(None),
-            len => {
-                let mut data = vec![0u8; len as usize + 2];
-                reader.read_exact(&mut data).await?;
-                data.truncate(len as usize);
-                Reply::Bulk(Some(data))
+        "_" => Reply::Bulk(None),
+        "$" | "=" | "!" => {
+            let data = match number()? {
+                len if len < 0 => None,
+                len => {
+                    let mut data = vec![0u8; len as usize + 2];
+                    reader.read_exact(&mut data).await?;
+                    data.truncate(len as usize);
+                    Some(data)
+                }
+            };
+            match (kind, data) {
+                ("!", data) => {
+                    Reply::Error(String::from_utf8_lossy(&data.unwrap_or_default()).into_owned())
+                }
+                // A verbatim string starts with its format, `txt:`.
+                ("=", Some(data)) => Reply::Bulk(Some(data.get(4..).unwrap_or_default().to_vec())),
+                (_, data) => Reply::Bulk(data),
             }
-        },
-        "*" => {
-            for _ in 0..number()?.max(0) {
+        }
+        "*" | "~" | "%" | "|" => {
+            let n = number()?.max(0) * if matches!(kind, "%" | "|") { 2 } else { 1 };
+            for _ in 0..n {
                 Box::pin(read_reply(reader)).await?;
             }
+            if kind == "|" {
+                // An attribute annotates the reply that follows it.
+                return Box::pin(read_reply(reader)).await;
+            }
             Reply::Array
+        }
+        ">" => {
+            let mut items = Vec::new();
+            for _ in 0..number()?.max(0) {
+                items.push(Box::pin(read_reply(reader)).await?);
+            }
+            Reply::Push(items)
         }
         _ => {
             return Err(std::io::Error::new(
@@ -467,28 +547,32 @@ mod tests {
             answers[0].0,
             Answer::Acked {
                 status: AckStatus::Stored,
-                entry_id: None
+                entry_id: None,
+                stored_seq: None
             }
         );
         assert_eq!(
             answers[1].0,
             Answer::Acked {
                 status: AckStatus::Stale,
-                entry_id: None
+                entry_id: None,
+                stored_seq: None
             }
         );
         assert_eq!(
             answers[2].0,
             Answer::Acked {
                 status: AckStatus::Stored,
-                entry_id: Some("1763000000000-0".into())
+                entry_id: Some("1763000000000-0".into()),
+                stored_seq: None
             }
         );
         assert_eq!(
             answers[3].0,
             Answer::Acked {
                 status: AckStatus::Duplicate,
-                entry_id: None
+                entry_id: None,
+                stored_seq: None
             }
         );
         assert_eq!(
@@ -507,6 +591,7 @@ mod tests {
         let item = |status: &str| ItemResult {
             status: status.into(),
             entry_id: None,
+            stored_seq: None,
             error: None,
         };
         assert!(matches!(
@@ -528,7 +613,8 @@ mod tests {
                 http_answer(&item(status)),
                 Answer::Acked {
                     status: ack,
-                    entry_id: None
+                    entry_id: None,
+                    stored_seq: None
                 },
                 "{status}"
             );
@@ -544,13 +630,15 @@ mod tests {
         let volatile_signal = ItemResult {
             status: "volatile".into(),
             entry_id: Some("1763000000000-0".into()),
+            stored_seq: None,
             error: None,
         };
         assert_eq!(
             http_answer(&volatile_signal),
             Answer::Acked {
                 status: AckStatus::Volatile,
-                entry_id: Some("1763000000000-0".into())
+                entry_id: Some("1763000000000-0".into()),
+                stored_seq: None
             }
         );
         assert_eq!(
@@ -560,6 +648,131 @@ mod tests {
         assert_eq!(
             http_answer(&item("unavailable")),
             Answer::Retry(RetryReason::Unavailable)
+        );
+    }
+
+    fn some_updates(n: usize) -> Vec<Update> {
+        let profile = crate::model::Profile {
+            attach_over: Duration::ZERO,
+            ..crate::model::Profile::default()
+        };
+        let identity = crate::model::Identity {
+            id_prefix: "T".into(),
+            seed: 1,
+            seq_base: 1_000,
+            start_unix_ms: 1_763_000_000_000,
+            run_tag: "r".into(),
+        };
+        let mut terminal = crate::model::Terminal::new(0, &identity, &profile);
+        let mut updates = terminal.resync(Duration::ZERO);
+        while updates.len() < n {
+            updates.extend(terminal.resync(Duration::ZERO));
+        }
+        updates.truncate(n);
+        updates
+    }
+
+    /// Reads from `socket` until `commands` commands of a pipeline have arrived.
+    async fn read_commands(socket: &mut TcpStream, commands: usize, what: &str) -> String {
+        let mut text = String::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while text.matches(what).count() < commands {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the link closed early: {text}");
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        text
+    }
+
+    /// Over RESP3 the gateway tells a stale HSET's stored seq in a push right before its `:0`,
+    /// and a throttle hint in a push after the replies (read with the next batch's replies).
+    #[tokio::test]
+    async fn resp3_pushes_give_the_stale_reply_its_stored_seq() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let hello = read_commands(&mut socket, 1, "HELLO").await;
+            assert!(hello.contains("AUTH"), "{hello}");
+            socket
+                .write_all(b"%2\r\n$6\r\nserver\r\n$10\r\ntradestate\r\n$5\r\nproto\r\n:3\r\n")
+                .await
+                .unwrap();
+            read_commands(&mut socket, 3, "HSET").await;
+            socket
+                .write_all(
+                    b":20\r\n>3\r\n$5\r\nstale\r\n$7\r\nris:{T}\r\n:77\r\n:0\r\n:0\r\n>2\r\n$8\r\nthrottle\r\n:250\r\n",
+                )
+                .await
+                .unwrap();
+            read_commands(&mut socket, 1, "HSET").await;
+            socket.write_all(b":20\r\n").await.unwrap();
+        });
+        let endpoint = Endpoint {
+            http_url: String::new(),
+            resp_addr: addr,
+            stream: "rtss:signals".into(),
+        };
+        let mut link = Link::new(
+            Transport::Resp,
+            &endpoint,
+            &reqwest::Client::new(),
+            "T",
+            "tok",
+        );
+        let updates = some_updates(3);
+        let refs: Vec<&Update> = updates.iter().collect();
+        let sent = link.send(&refs, Duration::from_secs(5)).await;
+        let statuses: Vec<(AckStatus, Option<u64>)> = sent
+            .answers
+            .iter()
+            .map(|a| match a {
+                Answer::Acked {
+                    status, stored_seq, ..
+                } => (*status, *stored_seq),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (AckStatus::Stored, None),
+                (AckStatus::Stale, Some(77)),
+                // No push before it: a duplicate, or a gateway that does not say.
+                (AckStatus::Stale, None),
+            ]
+        );
+        let sent = link.send(&refs[..1], Duration::from_secs(5)).await;
+        assert_eq!(sent.throttle, Duration::from_millis(250));
+        assert!(matches!(
+            sent.answers[..],
+            [Answer::Acked {
+                status: AckStatus::Stored,
+                ..
+            }]
+        ));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn resp3_types_parse() {
+        let wire = b"_\r\n#t\r\n,1.5\r\n=8\r\ntxt:abcd\r\n!5\r\nERR x\r\n~1\r\n:1\r\n|1\r\n+a\r\n+b\r\n:7\r\n";
+        let mut reader = BufReader::new(&wire[..]);
+        let mut replies = Vec::new();
+        for _ in 0..7 {
+            replies.push(read_reply(&mut reader).await.unwrap());
+        }
+        assert_eq!(
+            replies,
+            [
+                Reply::Bulk(None),
+                Reply::Simple("t".into()),
+                Reply::Simple("1.5".into()),
+                Reply::Bulk(Some(b"abcd".to_vec())),
+                Reply::Error("ERR x".into()),
+                Reply::Array,
+                Reply::Int(7),
+            ]
         );
     }
 }

@@ -7,13 +7,22 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use tradestate_loadgen::{run, Credentials, Endpoint, Options, Profile, Ramp, Targets};
+use tradestate_loadgen::{run, Credentials, Endpoint, Options, Profile, Ramp, RestartSeq, Targets};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TransportArg {
     Http,
     Resp,
     Mixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RestartSeqArg {
+    /// Far below the run's numbering, as an EA reinstalled with its files lost and a clock
+    /// behind: only the recovery from `stale` answers gets its updates stored.
+    Zero,
+    /// CLIENT.md's clock floor, max(seq base, unix seconds * 1e6).
+    Clock,
 }
 
 #[derive(Parser, Debug)]
@@ -80,6 +89,14 @@ struct Args {
     /// Mean time between reconnects of one terminal ("0s": never).
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     reconnect_every: Duration,
+    /// Mean time between restarts of one terminal with a reset seq ("0s": never): the
+    /// connection drops, queued updates stay queued with their numbers, new ones are numbered
+    /// from --restart-seq, and the full state is re-sent.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    restart_every: Duration,
+    /// Where a restart's numbering starts.
+    #[arg(long, value_enum, default_value_t = RestartSeqArg::Clock)]
+    restart_seq: RestartSeqArg,
     /// Share of activity that is signal bursts rather than trade changes.
     #[arg(long, default_value_t = 0.2)]
     signal_share: f64,
@@ -225,6 +242,11 @@ fn options(args: &Args) -> Result<Options, String> {
         snapshot_every: args.snapshot_every,
         signal_share: args.signal_share.clamp(0.0, 1.0),
         reconnect_every: (!args.reconnect_every.is_zero()).then_some(args.reconnect_every),
+        restart_every: (!args.restart_every.is_zero()).then_some(args.restart_every),
+        restart_seq: match args.restart_seq {
+            RestartSeqArg::Zero => RestartSeq::Zero,
+            RestartSeqArg::Clock => RestartSeq::Clock,
+        },
         attach_over: args.attach_over,
         ..Profile::default()
     };

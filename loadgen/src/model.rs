@@ -5,7 +5,12 @@
 //! What an EA does, and so what this model does: a heartbeat (instance state) every 1-30 s with
 //! jitter; trade activity (positions open, move and close, one trade update per change); a
 //! snapshot of every open position every `snapshot_every`; signal bursts; now and then a
-//! reconnect, after which the terminal re-sends its full state.
+//! reconnect, after which the terminal re-sends its full state; and, when asked, now and then a
+//! restart whose numbering starts again from a reset `seq` (CLIENT.md, "Sequence numbers").
+//!
+//! Numbering epochs: a `seq` orders updates only within one numbering. A restart with a reset
+//! `seq` and a jump after a `stale` answer each start a new epoch; what a terminal made later is
+//! the higher `(epoch, seq)`, whatever the numbers say.
 
 use std::time::Duration;
 
@@ -39,7 +44,30 @@ pub struct Profile {
     /// Terminals attach (send their first full state) spread over this span from the start;
     /// zero: all at once, like a reconnect storm.
     pub attach_over: Duration,
+    /// Mean time between restarts of one terminal (EA reinstalled, files of its numbering lost);
+    /// `None`: never.
+    pub restart_every: Option<Duration>,
+    /// Where a restarted terminal's numbering starts again.
+    pub restart_seq: RestartSeq,
 }
+
+/// Where a restart's numbering starts: what an EA that lost its `.seq` file would use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartSeq {
+    /// Far below this run's numbering (a clock far behind): the gateway holds higher `seq`s
+    /// for every key the terminal reported, so only the recovery from `stale` gets it through.
+    Zero,
+    /// CLIENT.md's clock floor, `max(seq base, unix seconds * 1e6)`: above what the terminal
+    /// sent before unless it restarts within the second its numbering began.
+    Clock,
+}
+
+/// The shortest time between two restarts of one terminal (see `Terminal::restart_gap`).
+pub const MIN_RESTART_GAP: Duration = Duration::from_secs(1);
+
+/// How far below the run's `seq` base a `zero` restart numbers: 10^12 us, about 11.6 days, so
+/// below everything this run sent and far above anything `seq` 0 would collide with.
+pub const ZERO_RESET_BELOW: u64 = 1_000_000_000_000;
 
 impl Default for Profile {
     fn default() -> Self {
@@ -52,6 +80,8 @@ impl Default for Profile {
             reconnect_every: Some(Duration::from_secs(300)),
             max_positions: 8,
             attach_over: Duration::from_secs(2),
+            restart_every: None,
+            restart_seq: RestartSeq::Clock,
         }
     }
 }
@@ -105,6 +135,7 @@ impl Kind {
     pub fn of(update: &Update) -> Kind {
         match update {
             Update::Instance(_) => Kind::Instance,
+            // A positions snapshot (contract 1.1) is trade state; the model sends none.
             Update::Trade(_) | Update::Positions(_) => Kind::Trade,
             Update::Signal(_) => Kind::Signal,
         }
@@ -117,6 +148,9 @@ pub struct Due {
     pub updates: Vec<Update>,
     /// The terminal drops its connection and re-sends its full state.
     pub reconnect: bool,
+    /// The terminal restarted: connection dropped, numbering reset (a new epoch), full state
+    /// re-sent; what it had queued stays queued with its old numbers.
+    pub restart: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -161,7 +195,12 @@ pub struct Terminal {
     pub id: String,
     index: u64,
     rng: StdRng,
+    /// The last `seq` handed out.
     seq: u64,
+    /// The run's `seq` base, where `zero` and `clock` restarts start from.
+    seq_base: u64,
+    /// The numbering epoch of the next `seq` (see the module comment).
+    epoch: u32,
     /// Unix ms of the run's start: event times are this plus their offset.
     start_unix_ms: i64,
     /// Tags this run's signal ids, so the dedupe of an earlier run cannot swallow them.
@@ -181,6 +220,7 @@ pub struct Terminal {
     next_activity: Duration,
     next_snapshot: Duration,
     next_reconnect: Option<Duration>,
+    next_restart: Option<Duration>,
     storm_at: Option<Duration>,
 }
 
@@ -222,6 +262,8 @@ impl Terminal {
             id: format!("{}-{index:05}", identity.id_prefix),
             index: index as u64,
             seq: identity.seq_base,
+            seq_base: identity.seq_base,
+            epoch: 0,
             start_unix_ms: identity.start_unix_ms,
             run_tag: identity.run_tag.clone(),
             login: 51_000_000 + index as u64,
@@ -240,6 +282,7 @@ impl Terminal {
             next_activity: Duration::ZERO,
             next_snapshot: Duration::ZERO,
             next_reconnect: None,
+            next_restart: None,
             storm_at: None,
             rng,
         };
@@ -254,6 +297,8 @@ impl Terminal {
         terminal.next_snapshot = attach;
         terminal.next_activity = attach + terminal.activity_gap(profile);
         terminal.next_reconnect = terminal.reconnect_gap(profile);
+        // Drawn only when restarts are asked for: runs without them keep their schedules.
+        terminal.next_restart = terminal.restart_gap(profile);
         terminal
     }
 
@@ -269,6 +314,7 @@ impl Terminal {
             Some(self.next_activity),
             Some(self.next_snapshot),
             self.next_reconnect,
+            self.next_restart,
             self.storm_at,
         ]
         .into_iter()
@@ -283,19 +329,28 @@ impl Terminal {
         let mut due = Due::default();
         let storm = self.storm_at.is_some_and(|at| at <= now);
         let reconnect = self.next_reconnect.is_some_and(|at| at <= now);
-        if storm || reconnect {
+        let restart = self.next_restart.is_some_and(|at| at <= now);
+        if restart {
+            // First, so that everything this firing makes is numbered in the new epoch.
+            self.next_restart = self.restart_gap(profile).map(|gap| now + gap);
+            self.reset_seq(now, profile.restart_seq);
+            due.restart = true;
+        }
+        if storm || reconnect || restart {
             if storm {
                 self.storm_at = None;
             }
             if reconnect {
                 self.next_reconnect = self.reconnect_gap(profile).map(|gap| now + gap);
             }
-            due.reconnect = true;
+            due.reconnect = storm || reconnect;
             self.full_state(now, &mut due.updates);
             self.next_heartbeat = now + self.heartbeat_every;
         }
         if self.next_heartbeat <= now {
-            due.updates.push(Update::Instance(self.heartbeat(now)));
+            let ping_us = 1_500 + self.rng.random_range(0..3_000);
+            due.updates
+                .push(Update::Instance(self.heartbeat(now, ping_us)));
             // Jitter of +-10% around the period, from the schedule, not from the answers.
             let jitter = self.rng.random_range(0.9..1.1);
             self.next_heartbeat = now + self.heartbeat_every.mul_f64(jitter);
@@ -324,9 +379,72 @@ impl Terminal {
         Some(exponential(&mut self.rng, mean.as_secs_f64()))
     }
 
+    /// At least a second: an EA restart takes longer than that, and the clock floor counts
+    /// whole seconds, so two restarts within one second would both number from the same `seq`
+    /// (the gateway answers `duplicate` to the second's different state, and nothing tells).
+    fn restart_gap(&mut self, profile: &Profile) -> Option<Duration> {
+        let mean = profile.restart_every?;
+        Some(exponential(&mut self.rng, mean.as_secs_f64()).max(MIN_RESTART_GAP))
+    }
+
+    /// A restart that lost the numbering: the next `seq` is the reset value, in a new epoch.
+    pub(crate) fn reset_seq(&mut self, now: Duration, mode: RestartSeq) {
+        let next = match mode {
+            RestartSeq::Zero => self.seq_base.saturating_sub(ZERO_RESET_BELOW).max(1),
+            RestartSeq::Clock => {
+                // The schedule's time, not the wall clock's, so that one seed is one schedule.
+                let unix_s = (self.unix_ms(now).max(0) / 1000) as u64;
+                self.seq_base.max(unix_s.saturating_mul(1_000_000))
+            }
+        };
+        self.seq = next - 1;
+        self.epoch += 1;
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    /// The numbering epoch updates made now are in.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The `seq` the next update gets (CLIENT.md's `next`).
+    pub fn next_seq_value(&self) -> u64 {
+        self.seq + 1
+    }
+
+    /// A `stale` answer showed the gateway holding `stored_seq` at or above `next`: numbering
+    /// goes on from `stored_seq + 1`, a new epoch.
+    pub fn jump_past(&mut self, stored_seq: u64) {
+        if stored_seq > self.seq {
+            self.seq = stored_seq;
+            self.epoch += 1;
+        }
+    }
+
+    /// Gives `update` the next `seq` (a refused state sent again, CLIENT.md).
+    pub fn renumber(&mut self, update: &mut Update) {
+        let seq = self.next_seq();
+        match update {
+            Update::Instance(s) => s.seq = seq,
+            Update::Trade(t) => t.seq = seq,
+            Update::Signal(s) => s.seq = seq,
+            Update::Positions(p) => p.seq = seq,
+        }
+    }
+
+    /// The full state (instance, every open position), newly numbered, outside the schedule:
+    /// what the terminal re-sends after a `seq` jump. It draws nothing from the schedule's RNG,
+    /// so the service's answers never change what the schedule intends.
+    pub fn resync(&mut self, now: Duration) -> Vec<Update> {
+        let mut out = Vec::with_capacity(1 + self.positions.len());
+        let ping_us = 1_500 + self.seq % 3_000;
+        out.push(Update::Instance(self.heartbeat(now, ping_us)));
+        self.snapshot(now, &mut out);
+        out
     }
 
     fn unix_ms(&self, at: Duration) -> i64 {
@@ -334,7 +452,8 @@ impl Terminal {
     }
 
     fn full_state(&mut self, now: Duration, out: &mut Vec<Update>) {
-        out.push(Update::Instance(self.heartbeat(now)));
+        let ping_us = 1_500 + self.rng.random_range(0..3_000);
+        out.push(Update::Instance(self.heartbeat(now, ping_us)));
         self.snapshot(now, out);
     }
 
@@ -396,7 +515,7 @@ impl Terminal {
         };
         let s = &self.symbols[symbol];
         let distance = s.point * f64::from(self.rng.random_range(100..1000));
-        let (sl, tp) = if side.is_buy() {
+        let (sl, tp) = if direction(side) > 0.0 {
             (s.price - distance, s.price + distance * 2.0)
         } else {
             (s.price + distance, (s.price - distance * 2.0).max(0.0))
@@ -421,8 +540,7 @@ impl Terminal {
         let seq = self.next_seq();
         let p = &self.positions[i];
         let s = &self.symbols[p.symbol];
-        let direction = if p.side.is_buy() { 1.0 } else { -1.0 };
-        let points = (s.price - p.price_open) / s.point * direction;
+        let points = (s.price - p.price_open) / s.point * direction(p.side);
         let profit = round_cents(points * s.tick_value * p.volume);
         let now_ms = self.unix_ms(now).max(p.time_msc);
         TradeState {
@@ -452,14 +570,13 @@ impl Terminal {
         }
     }
 
-    fn heartbeat(&mut self, now: Duration) -> InstanceState {
+    fn heartbeat(&mut self, now: Duration, ping_us: u64) -> InstanceState {
         let seq = self.next_seq();
         let floating: f64 = (0..self.positions.len())
             .map(|i| {
                 let p = &self.positions[i];
                 let s = &self.symbols[p.symbol];
-                let direction = if p.side.is_buy() { 1.0 } else { -1.0 };
-                (s.price - p.price_open) / s.point * direction * s.tick_value * p.volume
+                (s.price - p.price_open) / s.point * direction(p.side) * s.tick_value * p.volume
             })
             .sum();
         let floating = round_cents(floating);
@@ -492,7 +609,7 @@ impl Terminal {
             },
             connected: true,
             trade_allowed: true,
-            ping_us: 1_500 + self.rng.random_range(0..3_000),
+            ping_us,
             build: 4_755,
             positions: self.positions.len() as u32,
             orders: 0,
@@ -523,6 +640,21 @@ impl Terminal {
             magic: Some(1000),
             comment: None,
         }
+    }
+}
+
+/// +1 for the buy side, -1 for the sell side (the model opens only `buy` and `sell`; the order
+/// types of contract 1.1 are sided the same way).
+fn direction(side: PositionType) -> f64 {
+    match side {
+        PositionType::Buy
+        | PositionType::BuyLimit
+        | PositionType::BuyStop
+        | PositionType::BuyStopLimit => 1.0,
+        PositionType::Sell
+        | PositionType::SellLimit
+        | PositionType::SellStop
+        | PositionType::SellStopLimit => -1.0,
     }
 }
 
@@ -601,7 +733,7 @@ mod tests {
                 Update::Instance(s) => s.to_fields(),
                 Update::Trade(t) => t.to_fields(),
                 Update::Signal(s) => s.to_fields(),
-                Update::Positions(p) => p.to_fields(),
+                Update::Positions(_) => unreachable!("the model sends no positions snapshot"),
             };
             let wire = tradestate_mt5_bridge::wire::wire_values(update);
             assert_eq!(fields.len(), wire.len());
@@ -682,6 +814,104 @@ mod tests {
                 .filter(|u| Kind::of(u) == Kind::Instance)
                 .count(),
             1
+        );
+    }
+
+    fn without_seq(mut update: Update) -> Update {
+        match &mut update {
+            Update::Instance(s) => s.seq = 0,
+            Update::Trade(t) => t.seq = 0,
+            Update::Signal(s) => s.seq = 0,
+            Update::Positions(p) => p.seq = 0,
+        }
+        update
+    }
+
+    #[test]
+    fn a_restart_resets_the_numbering_in_a_new_epoch_and_resends_the_full_state() {
+        let profile = Profile {
+            reconnect_every: None,
+            activity_per_s: 0.5,
+            attach_over: Duration::ZERO,
+            restart_every: Some(Duration::from_secs(20)),
+            restart_seq: RestartSeq::Zero,
+            ..Profile::default()
+        };
+        let identity = Identity {
+            seq_base: 5_000_000_000_000,
+            ..identity()
+        };
+        let mut terminal = Terminal::new(5, &identity, &profile);
+        let mut last = 0;
+        let restart = loop {
+            let at = terminal.next_due();
+            assert!(at < Duration::from_secs(3_600), "no restart within an hour");
+            let due = terminal.fire(at, &profile);
+            if due.restart {
+                break due;
+            }
+            last = due.updates.iter().map(Update::seq).max().unwrap_or(last);
+            assert_eq!(terminal.epoch(), 0);
+        };
+        assert!(last > 5_000_000_000_000);
+        assert_eq!(terminal.epoch(), 1);
+        assert!(!restart.reconnect, "counted as a restart, not a reconnect");
+        let reset = 5_000_000_000_000 - ZERO_RESET_BELOW;
+        assert!(matches!(&restart.updates[0], Update::Instance(s) if s.seq == reset));
+        let trades = restart
+            .updates
+            .iter()
+            .filter(|u| Kind::of(u) == Kind::Trade)
+            .count();
+        assert!(trades >= terminal.positions.len());
+        assert!(restart
+            .updates
+            .iter()
+            .all(|u| u.seq() >= reset && u.seq() < last));
+
+        // A stale answer at or above next: numbering goes on past it, in another epoch; one
+        // below next changes nothing.
+        terminal.jump_past(last);
+        assert_eq!((terminal.next_seq_value(), terminal.epoch()), (last + 1, 2));
+        terminal.jump_past(reset);
+        assert_eq!((terminal.next_seq_value(), terminal.epoch()), (last + 1, 2));
+        let mut again = restart.updates[0].clone();
+        terminal.renumber(&mut again);
+        assert_eq!(again.seq(), last + 1);
+
+        // The clock floor: whole seconds of the schedule's time times 10^6.
+        let mut clocked = Terminal::new(5, &identity, &profile);
+        clocked.reset_seq(Duration::from_millis(2_500), RestartSeq::Clock);
+        let unix_s = (identity.start_unix_ms + 2_500) / 1000;
+        assert_eq!(
+            clocked.next_seq_value(),
+            (unix_s as u64 * 1_000_000).max(5_000_000_000_000)
+        );
+        assert_eq!(clocked.epoch(), 1);
+    }
+
+    /// A recovery's full state comes from the service's answers; it must not move the schedule.
+    #[test]
+    fn a_resync_leaves_the_schedule_as_it_was() {
+        let profile = Profile {
+            activity_per_s: 2.0,
+            ..Profile::default()
+        };
+        let mut plain = Terminal::new(2, &identity(), &profile);
+        let mut resynced = Terminal::new(2, &identity(), &profile);
+        let half = Duration::from_secs(60);
+        let a: Vec<Update> = run_for(&mut plain, &profile, half);
+        let b: Vec<Update> = run_for(&mut resynced, &profile, half);
+        assert_eq!(a, b);
+        let resync = resynced.resync(half);
+        assert_eq!(resync.len(), 1 + resynced.positions.len());
+        resynced.jump_past(resynced.next_seq_value() + 1_000);
+        let until = Duration::from_secs(180);
+        let a: Vec<Update> = run_for(&mut plain, &profile, until);
+        let b: Vec<Update> = run_for(&mut resynced, &profile, until);
+        assert_eq!(
+            a.into_iter().map(without_seq).collect::<Vec<_>>(),
+            b.into_iter().map(without_seq).collect::<Vec<_>>()
         );
     }
 }

@@ -62,6 +62,15 @@ pub struct Report {
     pub acked_by_ledgers: u64,
     pub unanswered: u64,
     pub reconnects: u64,
+    /// Restarts with a reset numbering (`--restart-every`).
+    pub restarts: u64,
+    /// Recoveries from a reset numbering (`seq` jumps past a `stale` answer), per transport.
+    pub seq_jumps_http: u64,
+    pub seq_jumps_resp: u64,
+    /// State updates a `stale` answer sent back with a new `seq`.
+    pub renumbered: u64,
+    /// Updates sent, then replaced in the terminal's queue by a newer state of a later epoch.
+    pub superseded: u64,
     pub retries: Retries,
     pub rows: Vec<Row>,
     pub all: Percentiles,
@@ -202,6 +211,11 @@ impl Report {
             acked_by_ledgers,
             unanswered: stats.unanswered,
             reconnects: stats.reconnects,
+            restarts: stats.restarts,
+            seq_jumps_http: stats.seq_jumps[0],
+            seq_jumps_resp: stats.seq_jumps[1],
+            renumbered: stats.renumbered,
+            superseded: stats.superseded,
             retries: stats.retries.clone(),
             rows,
             all: Percentiles::of(&all),
@@ -241,6 +255,17 @@ impl Report {
             self.unanswered,
             self.reconnects
         );
+        if self.restarts + self.seq_jumps_http + self.seq_jumps_resp + self.renumbered > 0 {
+            let _ = writeln!(
+                out,
+                "restarts {}, seq jumps (recoveries from a reset seq) http {} resp {}, re-sent with a new seq {}, superseded in the queue {}",
+                self.restarts,
+                self.seq_jumps_http,
+                self.seq_jumps_resp,
+                self.renumbered,
+                self.superseded
+            );
+        }
         let _ = writeln!(
             out,
             "\n{:<9} {:<5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",

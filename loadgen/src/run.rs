@@ -339,7 +339,7 @@ fn judge_step(stats: &SharedStats, ramp: &Ramp) -> Verdict {
     let p = Percentiles::of(&step.latency_us);
     let seconds = (step.until - step.from).as_secs_f64().max(0.001);
     let resend_pct = step.retries.total() as f64 * 100.0 / step.sent.max(1) as f64;
-    let all_answered = step.acked + step.retries.refused >= step.sent;
+    let all_answered = step.acked + step.retries.refused + step.superseded >= step.sent;
     Verdict {
         passed: p.p99_ms <= ramp.p99_ms
             && resend_pct <= ramp.max_resend_pct

@@ -116,6 +116,8 @@ pub struct Step {
     pub until: Duration,
     pub sent: u64,
     pub acked: u64,
+    /// Sent, then replaced in the terminal's queue by a newer state before an answer came.
+    pub superseded: u64,
     pub retries: Retries,
     pub latency_us: Histogram<u64>,
 }
@@ -132,6 +134,16 @@ pub struct Stats {
     /// Updates still unanswered when the run's deadline came.
     pub unanswered: u64,
     pub reconnects: u64,
+    /// Restarts with a reset numbering (`--restart-every`).
+    pub restarts: u64,
+    /// Recoveries from a reset numbering: `seq` jumps past a `stale` answer's `stored_seq`, by
+    /// transport (`Transport::ALL` order).
+    pub seq_jumps: [u64; 2],
+    /// State updates a `stale` answer sent back to the queue with a new `seq`.
+    pub renumbered: u64,
+    /// Updates sent once, then replaced in the terminal's queue by a newer state of the same key
+    /// numbered in a later epoch (acknowledged never, needed never).
+    pub superseded: u64,
     pub first_problem: Option<String>,
 }
 
@@ -155,6 +167,10 @@ impl Stats {
             sent: 0,
             unanswered: 0,
             reconnects: 0,
+            restarts: 0,
+            seq_jumps: [0; 2],
+            renumbered: 0,
+            superseded: 0,
             first_problem: None,
         }
     }
@@ -174,6 +190,7 @@ impl Stats {
             until,
             sent: 0,
             acked: 0,
+            superseded: 0,
             retries: Retries::default(),
             latency_us: histogram(3),
         });
@@ -227,6 +244,13 @@ impl Stats {
         if let Some(step) = self.step_of(due) {
             step.acked += 1;
             let _ = step.latency_us.record(us.max(1));
+        }
+    }
+
+    pub fn superseded(&mut self, due: Instant) {
+        self.superseded += 1;
+        if let Some(step) = self.step_of(due) {
+            step.superseded += 1;
         }
     }
 

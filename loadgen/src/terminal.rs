@@ -3,8 +3,14 @@
 //! in batches over its link, and resends what was not acknowledged after `Retry-After` (or a
 //! jittered backoff), as the EA does. Latency of each update runs from its due time to its
 //! acknowledgement, resends included.
+//!
+//! It also recovers from a numbering the gateway does not believe (CLIENT.md, "Sequence
+//! numbers"): a `stale` answer whose `stored_seq` is at or above the next `seq` makes the
+//! terminal jump past it, re-send the refused key's newest state with a new `seq` and re-send
+//! its full state. Updates are tagged with the numbering epoch they were made in (model), so the
+//! ledger orders them as made and the queue never holds one key's states of two numberings.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,10 +18,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tradestate_mt5_bridge::Update;
 
-use crate::ledger::Ledger;
-use crate::link::{Answer, Link, Sent};
+use crate::ledger::{state_key, Ledger, StateKey};
+use crate::link::{AckStatus, Answer, Link, Sent};
 use crate::model::{Kind, Profile, Terminal};
-use crate::stats::SharedStats;
+use crate::stats::{SharedStats, Stats, Transport};
 
 /// The slice of the run a terminal plays before it hands itself back.
 pub struct Phase {
@@ -32,6 +38,8 @@ pub struct Phase {
 
 struct Pending {
     update: Update,
+    /// The numbering epoch its `seq` is from.
+    epoch: u32,
     due: Instant,
     recorded: bool,
 }
@@ -45,6 +53,9 @@ pub struct SimTerminal {
     pub link: Link,
     pub ledger: Ledger,
     pending: VecDeque<Pending>,
+    /// The newest state made of each key (its last update, whatever became of it): what a
+    /// recovery re-sends for a key the full state does not cover (a closed trade).
+    latest: HashMap<StateKey, Update>,
     not_before: Option<Instant>,
     backoff: Duration,
     /// For backoff jitter only: the model's own RNG must not depend on the service's answers.
@@ -58,6 +69,7 @@ impl SimTerminal {
             link,
             ledger: Ledger::default(),
             pending: VecDeque::new(),
+            latest: HashMap::new(),
             not_before: None,
             backoff: BACKOFF_FIRST,
             jitter: StdRng::seed_from_u64(seed),
@@ -110,17 +122,51 @@ impl SimTerminal {
                 return;
             }
             let due = self.model.fire(offset, &phase.profile);
-            if due.reconnect {
+            if due.reconnect || due.restart {
                 self.link.reconnect();
-                phase.stats.lock().reconnects += 1;
+                let mut stats = phase.stats.lock();
+                if due.restart {
+                    stats.restarts += 1;
+                } else {
+                    stats.reconnects += 1;
+                }
             }
-            self.pending
-                .extend(due.updates.into_iter().map(|update| Pending {
-                    update,
-                    due: at,
-                    recorded: false,
-                }));
+            let epoch = self.model.epoch();
+            for update in due.updates {
+                self.queue(update, epoch, at, &phase.stats);
+            }
         }
+    }
+
+    /// Queues a newly made update. A queued state of the same key from an earlier numbering
+    /// epoch is replaced, as the EA's queue replaces every older state of a key: left in, it
+    /// could reach the gateway in one batch with this one, and the gateway keeps the higher
+    /// `seq` of the two, which after a reset is the older state. (Within one epoch loadgen
+    /// keeps every update, to measure each one's latency.)
+    fn queue(&mut self, update: Update, epoch: u32, due: Instant, stats: &SharedStats) {
+        if let Some(key) = state_key(&update) {
+            let mut dropped = Vec::new();
+            self.pending.retain(|p| {
+                let older = p.epoch < epoch && state_key(&p.update).as_ref() == Some(&key);
+                if older && p.recorded {
+                    dropped.push(p.due);
+                }
+                !older
+            });
+            if !dropped.is_empty() {
+                let mut stats = stats.lock();
+                for due in dropped {
+                    stats.superseded(due);
+                }
+            }
+            self.latest.insert(key, update.clone());
+        }
+        self.pending.push_back(Pending {
+            update,
+            epoch,
+            due,
+            recorded: false,
+        });
     }
 
     async fn send_some(&mut self, phase: &Phase) {
@@ -130,7 +176,7 @@ impl SimTerminal {
         {
             let mut stats = phase.stats.lock();
             for p in batch.iter_mut().filter(|p| !p.recorded) {
-                self.ledger.sent(&p.update);
+                self.ledger.sent(&p.update, p.epoch);
                 stats.sent(p.due);
                 p.recorded = true;
             }
@@ -153,14 +199,25 @@ impl SimTerminal {
     fn settle(&mut self, phase: &Phase, batch: Vec<Pending>, sent: Sent) {
         let now = Instant::now();
         let transport = self.link.transport();
+        // Nothing was numbered while the batch was out: this is `next` as it was sent.
+        let next = self.model.next_seq_value();
+        let epoch = self.model.epoch();
+        let mut recover = Recovery::default();
         let mut resend = Vec::new();
         {
             let mut stats = phase.stats.lock();
             for (p, answer) in batch.into_iter().zip(sent.answers) {
                 match answer {
-                    Answer::Acked { status, entry_id } => {
+                    Answer::Acked {
+                        status,
+                        entry_id,
+                        stored_seq,
+                    } => {
                         stats.ack(Kind::of(&p.update), transport, status, p.due, now);
-                        self.ledger.acked(&p.update, status, entry_id);
+                        self.ledger.acked(&p.update, p.epoch, status, entry_id);
+                        if status == AckStatus::Stale {
+                            recover.judge(&p, stored_seq, next, epoch);
+                        }
                     }
                     Answer::Retry(reason) => {
                         stats.retry(reason, p.due, now);
@@ -175,18 +232,57 @@ impl SimTerminal {
                 stats.problem(|| format!("{}: {problem}", self.model.id));
             }
         }
-        if resend.is_empty() {
-            self.backoff = BACKOFF_FIRST;
-            self.not_before = (sent.throttle > Duration::ZERO).then(|| now + sent.throttle);
-            return;
-        }
+        let resent = !resend.is_empty();
         // Resent first, in their order, before anything that fell due since.
         for p in resend.into_iter().rev() {
             self.pending.push_front(p);
         }
+        // After the resends are back in the queue, so that a recovered key replaces them.
+        self.recover(phase, recover, transport, now);
+        if !resent {
+            self.backoff = BACKOFF_FIRST;
+            self.not_before = (sent.throttle > Duration::ZERO).then(|| now + sent.throttle);
+            return;
+        }
         let wait = sent.retry_after.unwrap_or(self.backoff).max(sent.throttle);
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         self.not_before = Some(now + wait.mul_f64(self.jitter.random_range(0.8..1.2)));
+    }
+
+    /// Acts on the `stale` answers of one batch: one jump past the highest `stored_seq` at or
+    /// above `next` (all of the batch's answers at once, so that a key holding a higher `seq`
+    /// than the first one answered does not need a jump of its own), the full state, then each
+    /// refused key's newest state with a new `seq`, unless the full state or a newer update of
+    /// the key in the current numbering is already queued.
+    fn recover(&mut self, phase: &Phase, recovery: Recovery, transport: Transport, now: Instant) {
+        if recovery.keys.is_empty() {
+            return;
+        }
+        let offset = now.saturating_duration_since(phase.start);
+        if let Some(stored) = recovery.jump_past {
+            self.model.jump_past(stored);
+            let epoch = self.model.epoch();
+            phase.stats.lock().seq_jumps[transport_index(transport)] += 1;
+            for update in self.model.resync(offset) {
+                self.queue(update, epoch, now, &phase.stats);
+            }
+        }
+        let epoch = self.model.epoch();
+        for key in recovery.keys {
+            let queued = self
+                .pending
+                .iter()
+                .any(|p| p.epoch == epoch && state_key(&p.update).as_ref() == Some(&key));
+            if queued {
+                continue;
+            }
+            let Some(mut update) = self.latest.get(&key).cloned() else {
+                continue;
+            };
+            self.model.renumber(&mut update);
+            count(&phase.stats, |s| s.renumbered += 1);
+            self.queue(update, epoch, now, &phase.stats);
+        }
     }
 
     /// The run is over: whatever is still queued was never acknowledged.
@@ -197,10 +293,285 @@ impl SimTerminal {
         let mut stats = phase.stats.lock();
         for p in self.pending.drain(..) {
             if !p.recorded {
-                self.ledger.sent(&p.update);
+                self.ledger.sent(&p.update, p.epoch);
                 stats.sent(p.due);
             }
             stats.unanswered += 1;
         }
+    }
+}
+
+/// What the `stale` answers of one batch ask for.
+#[derive(Default)]
+struct Recovery {
+    /// The highest `stored_seq` at or above `next`: numbering jumps past it.
+    jump_past: Option<u64>,
+    /// Keys whose newest state must reach the gateway again, in answer order.
+    keys: Vec<StateKey>,
+}
+
+impl Recovery {
+    /// A `stale` answer to `p`: at or above `next`, the gateway holds a numbering this terminal
+    /// has lost (CLIENT.md). Below `next` it is the gateway holding a newer state of this
+    /// numbering, done, unless `p` was numbered before a reset or jump: then `stored_seq` may be
+    /// from an older numbering that happens to be higher, and only re-sending the key's newest
+    /// state with a current `seq` makes sure it is stored (at worst it is the same state again).
+    fn judge(&mut self, p: &Pending, stored_seq: Option<u64>, next: u64, epoch: u32) {
+        let Some(key) = state_key(&p.update) else {
+            return;
+        };
+        let earlier_numbering = p.epoch < epoch;
+        match stored_seq {
+            Some(stored) if stored >= next => {
+                self.jump_past = Some(self.jump_past.map_or(stored, |j| j.max(stored)));
+            }
+            _ if earlier_numbering => {}
+            // No stored_seq (a gateway without the RESP stale push): nothing to go on.
+            _ => return,
+        }
+        if !self.keys.contains(&key) {
+            self.keys.push(key);
+        }
+    }
+}
+
+fn transport_index(transport: Transport) -> usize {
+    usize::from(transport == Transport::Resp)
+}
+
+fn count(stats: &SharedStats, bump: impl FnOnce(&mut Stats)) {
+    bump(&mut stats.lock());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Endpoint;
+    use crate::model::{Identity, RestartSeq};
+    use crate::verify::{check_key, Targets, Verification};
+    use tradestate_mt5_bridge::TradeStatus;
+
+    /// The gateway's rules for state keys (writer.rs): a higher `seq` is stored, the same is a
+    /// duplicate, a lower one is stale and says the stored `seq` (when `tell`, as HTTP and the
+    /// RESP3 push do; a gateway without the push leaves RESP terminals guessing).
+    #[derive(Default)]
+    struct FakeGateway {
+        stored: HashMap<StateKey, Update>,
+        tell: bool,
+    }
+
+    impl FakeGateway {
+        fn answer(&mut self, update: &Update) -> Answer {
+            let acked = |status, stored_seq| Answer::Acked {
+                status,
+                entry_id: None,
+                stored_seq,
+            };
+            let Some(key) = state_key(update) else {
+                return acked(AckStatus::Stored, None);
+            };
+            match self.stored.get(&key).map(Update::seq) {
+                Some(stored) if update.seq() < stored => {
+                    acked(AckStatus::Stale, self.tell.then_some(stored))
+                }
+                Some(stored) if update.seq() == stored => acked(AckStatus::Duplicate, None),
+                _ => {
+                    self.stored.insert(key, update.clone());
+                    acked(AckStatus::Stored, None)
+                }
+            }
+        }
+
+        fn verify(&self, ledger: &Ledger) -> Verification {
+            let targets = Targets {
+                ris_url: String::new(),
+                rts_url: String::new(),
+                rtss_url: String::new(),
+                stream: String::new(),
+                maxlen: 10_000,
+                closed_ttl_s: 2_592_000,
+                ris_ttl_s: 120,
+            };
+            let mut v = Verification::default();
+            for (key, record) in &ledger.keys {
+                let stored = self.stored.get(key);
+                let fields: HashMap<Vec<u8>, Vec<u8>> = match stored {
+                    Some(Update::Instance(s)) => s.to_fields(),
+                    Some(Update::Trade(t)) => t.to_fields(),
+                    _ => Vec::new(),
+                }
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.into_bytes()))
+                .collect();
+                let pttl = match stored {
+                    Some(Update::Instance(_)) => 60_000,
+                    Some(Update::Trade(t)) if t.state == TradeStatus::Closed => 2_592_000_000,
+                    _ => -1,
+                };
+                check_key("T", key, record, &fields, pttl, &targets, 0, &mut v);
+            }
+            v
+        }
+    }
+
+    fn phase(profile: &Profile, stats: &SharedStats) -> Phase {
+        let start = Instant::now();
+        Phase {
+            profile: Arc::new(profile.clone()),
+            start,
+            until: start + Duration::from_secs(3_600),
+            deadline: None,
+            batch_max: 100,
+            stats: stats.clone(),
+        }
+    }
+
+    /// Sends everything queued, batch after batch, with the fake gateway answering.
+    fn exchange(terminal: &mut SimTerminal, phase: &Phase, gateway: &mut FakeGateway) {
+        for _ in 0..20 {
+            if terminal.pending.is_empty() {
+                return;
+            }
+            let mut batch: Vec<Pending> = terminal.pending.drain(..).collect();
+            for p in batch.iter_mut().filter(|p| !p.recorded) {
+                terminal.ledger.sent(&p.update, p.epoch);
+                p.recorded = true;
+            }
+            let answers = batch.iter().map(|p| gateway.answer(&p.update)).collect();
+            terminal.settle(
+                phase,
+                batch,
+                Sent {
+                    answers,
+                    ..Sent::default()
+                },
+            );
+        }
+        panic!("the queue never emptied");
+    }
+
+    /// Plays: full state stored (epoch 0); trade 999 opened and stored; a heartbeat queued and
+    /// not yet sent; then a restart numbering from far below (epoch 1) re-sends the full state
+    /// and closes 999. Returns the terminal and what the fake gateway ends holding.
+    fn restart_scenario(tell: bool) -> (SimTerminal, FakeGateway, SharedStats) {
+        let profile = Profile {
+            reconnect_every: None,
+            activity_per_s: 0.0,
+            attach_over: Duration::ZERO,
+            ..Profile::default()
+        };
+        let identity = Identity {
+            id_prefix: "t".into(),
+            seed: 3,
+            seq_base: 5_000_000_000_000,
+            start_unix_ms: 1_763_000_000_000,
+            run_tag: "r".into(),
+        };
+        let stats = SharedStats::new(Instant::now());
+        let phase = phase(&profile, &stats);
+        // The first terminal that attaches with a position or more.
+        let mut model = (0..)
+            .find(|&i| {
+                Terminal::new(i, &identity, &profile)
+                    .resync(Duration::ZERO)
+                    .len()
+                    > 1
+            })
+            .map(|i| Terminal::new(i, &identity, &profile))
+            .expect("some terminal has positions");
+        let attach = model.fire(Duration::ZERO, &profile);
+        let link = Link::new(
+            Transport::Http,
+            &Endpoint {
+                http_url: "http://127.0.0.1:9".into(),
+                resp_addr: "127.0.0.1:9".into(),
+                stream: "s".into(),
+            },
+            &reqwest::Client::new(),
+            "t-00004",
+            "x",
+        );
+        let mut terminal = SimTerminal::new(model, link, 1);
+        let mut gateway = FakeGateway {
+            tell,
+            ..FakeGateway::default()
+        };
+        let now = Instant::now();
+        for update in attach.updates {
+            terminal.queue(update, 0, now, &stats);
+        }
+        // A position the model does not hold, so no full state covers it: only the re-send of
+        // the refused close can get its close stored.
+        let mut open = terminal
+            .model
+            .resync(Duration::ZERO)
+            .into_iter()
+            .find_map(|u| match u {
+                Update::Trade(t) => Some(t),
+                _ => None,
+            })
+            .expect("the terminal attaches with positions");
+        open.ticket = "999".into();
+        let mut open = Update::Trade(open);
+        terminal.model.renumber(&mut open);
+        terminal.queue(open.clone(), 0, now, &stats);
+        exchange(&mut terminal, &phase, &mut gateway);
+        let heartbeat = terminal.model.resync(Duration::from_secs(1)).remove(0);
+        terminal.queue(heartbeat, 0, now, &stats);
+
+        terminal
+            .model
+            .reset_seq(Duration::from_secs(2), RestartSeq::Zero);
+        assert_eq!(terminal.model.epoch(), 1);
+        for update in terminal.model.resync(Duration::from_secs(2)) {
+            terminal.queue(update, 1, now, &stats);
+        }
+        let Update::Trade(mut close) = open else {
+            unreachable!()
+        };
+        close.state = TradeStatus::Closed;
+        close.time_close_msc = Some(close.time_update_msc);
+        close.price_close = Some(close.price_current);
+        let mut close = Update::Trade(close);
+        terminal.model.renumber(&mut close);
+        terminal.queue(close, 1, now, &stats);
+        // The unsent heartbeat of the lost numbering was replaced by the restart's.
+        assert!(terminal.pending.iter().all(|p| p.epoch == 1));
+        exchange(&mut terminal, &phase, &mut gateway);
+        (terminal, gateway, stats)
+    }
+
+    #[test]
+    fn a_reset_seq_is_recovered_and_the_newest_state_stored() {
+        let (terminal, gateway, stats) = restart_scenario(true);
+        let stats = stats.lock();
+        assert_eq!(stats.seq_jumps, [1, 0]);
+        // The close of 999: the only key the jump's full state does not cover.
+        assert_eq!(stats.renumbered, 1);
+        assert_eq!(terminal.model.epoch(), 2);
+        let highest = gateway.stored.values().map(Update::seq).max().unwrap();
+        assert!(terminal.model.next_seq_value() > highest);
+        let v = gateway.verify(&terminal.ledger);
+        assert!(v.passed(), "{v:?}");
+        assert!(
+            v.acked > v.keys_checked,
+            "stale answers are acknowledgements: {v:?}"
+        );
+        assert!(matches!(
+            gateway.stored.get(&StateKey::Trade("999".into())),
+            Some(Update::Trade(t)) if t.state == TradeStatus::Closed
+        ));
+    }
+
+    /// The same without `stored_seq` in the stale answers: nothing to recover from, the
+    /// acknowledged newer states are not stored, and the verifier says so.
+    #[test]
+    fn without_the_stored_seq_the_verifier_catches_the_dropped_states() {
+        let (terminal, gateway, stats) = restart_scenario(false);
+        assert_eq!(stats.lock().seq_jumps, [0, 0]);
+        let v = gateway.verify(&terminal.ledger);
+        assert!(!v.passed());
+        assert!(v.stale > 0, "{v:?}");
+        assert_eq!(v.open_but_closed, 1, "{v:?}");
     }
 }

@@ -2,9 +2,13 @@
 //! service) and checked against what the terminals' ledgers say was acknowledged.
 //!
 //! - A state key (instance hash, trade hash) must hold a snapshot this run sent, field for field,
-//!   with a `seq` at least that of every acknowledged update of the key. A missing key loses
-//!   its acknowledged updates; an older `seq` than acknowledged means a stale update overwrote a
-//!   newer one (or the newer one vanished): `stale`.
+//!   at least as new as every acknowledged update of the key, newer meaning the higher
+//!   `(epoch, seq)` of the terminal's numbering (ledger): after a reset the numbers alone do not
+//!   order what the terminal made. A missing key loses its acknowledged updates; an older
+//!   snapshot than acknowledged means a stale update overwrote a newer one, or the newer one was
+//!   dropped (an acknowledged `stale` that was in fact newer than what is stored): `stale`.
+//! - A trade whose close was acknowledged must not be stored open (`open_but_closed`, also
+//!   counted in `stale`): the position would stay open in every reader's view for good.
 //! - A closed trade must carry the 30-day TTL (less the time since its close was acknowledged),
 //!   an open one none, an instance hash its heartbeat TTL.
 //! - Every acknowledged signal must be in the stream exactly once, unless MAXLEN trimmed it: the
@@ -15,7 +19,7 @@ use std::collections::HashMap;
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 
-use crate::ledger::{fingerprint, unix_ms, KeyRecord, Ledger, StateKey};
+use crate::ledger::{fingerprint, unix_ms, KeyRecord, Ledger, Numbered, StateKey};
 
 /// Where the partitions are and what the service's policy is.
 #[derive(Debug, Clone)]
@@ -38,6 +42,8 @@ pub struct Verification {
     pub lost_signals: u64,
     pub duplicates: u64,
     pub stale: u64,
+    /// Trades stored open although the terminal's close of them was acknowledged.
+    pub open_but_closed: u64,
     /// Acknowledged signals trimmed from the stream by MAXLEN (accounted, not lost).
     pub trimmed: u64,
     /// Keys whose TTL is not what the policy says.
@@ -55,6 +61,7 @@ impl Verification {
         self.lost == 0
             && self.duplicates == 0
             && self.stale == 0
+            && self.open_but_closed == 0
             && self.ttl_wrong == 0
             && self.corrupt == 0
             && self.verified + self.trimmed == self.acked
@@ -62,12 +69,13 @@ impl Verification {
 
     pub fn line(&self) -> String {
         format!(
-            "acked={} verified={} lost={} duplicates={} stale={} (trimmed by MAXLEN={}, wrong TTL={}, corrupt={})",
+            "acked={} verified={} lost={} duplicates={} stale={} open_but_closed={} (trimmed by MAXLEN={}, wrong TTL={}, corrupt={})",
             self.acked,
             self.verified,
             self.lost,
             self.duplicates,
             self.stale,
+            self.open_but_closed,
             self.trimmed,
             self.ttl_wrong,
             self.corrupt
@@ -180,7 +188,7 @@ async fn verify_states(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_key(
+pub(crate) fn check_key(
     id: &str,
     key: &StateKey,
     record: &KeyRecord,
@@ -204,34 +212,44 @@ fn check_key(
         .get(&b"seq"[..])
         .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| s.parse::<u64>().ok());
-    let snapshot = stored_seq.and_then(|seq| record.snapshot(seq));
     // The service adds who sent it and when it arrived; the rest is the terminal's snapshot.
-    let own = fields
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_slice(), b"instance_id" | b"received_msc"))
-        .map(|(k, v)| (k.as_slice(), v.as_slice()));
-    let (Some(stored_seq), Some(snapshot)) = (stored_seq, snapshot) else {
+    let own = fingerprint(
+        fields
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_slice(), b"instance_id" | b"received_msc"))
+            .map(|(k, v)| (k.as_slice(), v.as_slice())),
+    );
+    let Some(stored_seq) = stored_seq.filter(|&seq| record.sent_seq(seq)) else {
         v.corrupt += 1;
         v.lost += acked;
         v.problem(|| format!("{name}: holds seq {stored_seq:?}, which this run never sent"));
         return;
     };
-    if snapshot.fingerprint != fingerprint(own) {
+    let Some(snapshot) = record.snapshot(stored_seq, own) else {
         v.corrupt += 1;
         v.lost += acked;
         v.problem(|| format!("{name}: seq {stored_seq} stored with fields other than were sent"));
         return;
-    }
-    let newer = record.acked.iter().filter(|&&seq| seq > stored_seq).count() as u64;
+    };
+    let stored_at = Numbered {
+        epoch: snapshot.epoch,
+        seq: stored_seq,
+    };
+    let newer = record.acked.iter().filter(|&&a| a > stored_at).count() as u64;
     v.stale += newer;
     v.verified += acked - newer;
     if newer > 0 {
         v.problem(|| {
+            let newest = record.max_acked().unwrap_or(stored_at);
             format!(
-                "{name}: holds seq {stored_seq} but seq {} was acknowledged",
-                record.max_acked().unwrap_or(0)
+                "{name}: holds seq {stored_seq} (epoch {}) but seq {} (epoch {}) was acknowledged",
+                stored_at.epoch, newest.seq, newest.epoch
             )
         });
+    }
+    if matches!(key, StateKey::Trade(_)) && record.close_acked && !snapshot.closed {
+        v.open_but_closed += 1;
+        v.problem(|| format!("{name}: stored open (seq {stored_seq}), its close was acknowledged"));
     }
     let ttl_ok = match key {
         StateKey::Instance => pttl > 0 && pttl <= targets.ris_ttl_s as i64 * 1000,
@@ -373,20 +391,125 @@ mod tests {
     }
 
     fn record(sent: &[(u64, &[(&str, &str)])], acked: &[u64]) -> KeyRecord {
+        let sent: Vec<Snapshot> = sent.iter().map(|&(seq, pairs)| (0, seq, pairs)).collect();
+        let acked: Vec<(u32, u64)> = acked.iter().map(|&seq| (0, seq)).collect();
+        record_in_epochs(&sent, &acked)
+    }
+
+    /// A snapshot sent: `(epoch, seq, fields)`.
+    type Snapshot<'a> = (u32, u64, &'a [(&'a str, &'a str)]);
+
+    /// Snapshots as `(epoch, seq, fields)`, acknowledged ones as `(epoch, seq)`; a snapshot
+    /// with `state` `closed` is a close.
+    fn record_in_epochs(sent: &[Snapshot], acked: &[(u32, u64)]) -> KeyRecord {
+        let closed = |pairs: &[(&str, &str)]| pairs.contains(&("state", "closed"));
         KeyRecord {
             sent: sent
                 .iter()
-                .map(|(seq, pairs)| SentSnapshot {
-                    seq: *seq,
+                .map(|&(epoch, seq, pairs)| SentSnapshot {
+                    epoch,
+                    seq,
                     fingerprint: fingerprint(
                         pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
                     ),
-                    closed: false,
+                    closed: closed(pairs),
                     sent_unix_ms: 0,
                 })
                 .collect(),
-            acked: acked.to_vec(),
+            acked: acked
+                .iter()
+                .map(|&(epoch, seq)| Numbered { epoch, seq })
+                .collect(),
+            close_acked: acked.iter().any(|&(epoch, seq)| {
+                sent.iter()
+                    .any(|&(e, s, pairs)| (e, s) == (epoch, seq) && closed(pairs))
+            }),
         }
+    }
+
+    fn check(record: &KeyRecord, stored_pairs: &[(&str, &str)], pttl: i64) -> Verification {
+        let mut v = Verification::default();
+        check_key(
+            "T1",
+            &StateKey::Trade("7".into()),
+            record,
+            &stored(stored_pairs),
+            pttl,
+            &targets(),
+            0,
+            &mut v,
+        );
+        v
+    }
+
+    /// Epoch 0 stores seq 1000; a restart numbers from 10 (epoch 1), the gateway answers
+    /// `stale` (stored 1000), the terminal jumps to 1001 (epoch 2) and re-sends: an acknowledged
+    /// stale whose stored seq came from the run's own earlier numbering is fine.
+    #[test]
+    fn a_reset_recovered_by_a_jump_verifies() {
+        let open_1000: &[(&str, &str)] = &[("seq", "1000"), ("state", "open"), ("sl", "1.1")];
+        let open_10: &[(&str, &str)] = &[("seq", "10"), ("state", "open"), ("sl", "1.2")];
+        let open_1001: &[(&str, &str)] = &[("seq", "1001"), ("state", "open"), ("sl", "1.2")];
+        let r = record_in_epochs(
+            &[(0, 1000, open_1000), (1, 10, open_10), (2, 1001, open_1001)],
+            &[(0, 1000), (1, 10), (2, 1001)],
+        );
+        let v = check(&r, open_1001, -1);
+        assert_eq!((v.acked, v.verified, v.stale), (3, 3, 0), "{v:?}");
+        assert!(v.passed(), "{v:?}");
+        // Without the re-send the key still holds 1000, higher than the acknowledged 10 (which
+        // comparing bare seqs would accept), but older than it: the newer state was dropped.
+        let r = record_in_epochs(
+            &[(0, 1000, open_1000), (1, 10, open_10)],
+            &[(0, 1000), (1, 10)],
+        );
+        let v = check(&r, open_1000, -1);
+        assert_eq!((v.verified, v.stale), (1, 1), "{v:?}");
+        assert!(!v.passed());
+    }
+
+    /// The close numbered after a reset, acknowledged `stale` and never re-sent: the trade
+    /// stays open in the partition. Counted on its own and fails the run.
+    #[test]
+    fn a_close_acknowledged_but_stored_open_fails() {
+        let open: &[(&str, &str)] = &[("seq", "1000"), ("state", "open")];
+        let close: &[(&str, &str)] = &[("seq", "12"), ("state", "closed")];
+        let r = record_in_epochs(&[(0, 1000, open), (1, 12, close)], &[(0, 1000), (1, 12)]);
+        assert!(r.close_acked);
+        let v = check(&r, open, -1);
+        assert_eq!((v.stale, v.open_but_closed), (1, 1), "{v:?}");
+        assert!(!v.passed());
+        assert!(v.line().contains("open_but_closed=1"), "{}", v.line());
+        assert!(v
+            .problems
+            .iter()
+            .any(|p| p.contains("close was acknowledged")));
+        // Re-sent with a seq past the stored one and stored: closed, nothing wrong.
+        let close_again: &[(&str, &str)] = &[("seq", "1001"), ("state", "closed")];
+        let r = record_in_epochs(
+            &[(0, 1000, open), (1, 12, close), (2, 1001, close_again)],
+            &[(0, 1000), (1, 12), (2, 1001)],
+        );
+        let v = check(&r, close_again, 2_592_000_000);
+        assert_eq!((v.stale, v.open_but_closed, v.verified), (0, 0, 3), "{v:?}");
+        assert!(v.passed(), "{v:?}");
+    }
+
+    /// A second reset numbers from the same value again: one seq, two states. The stored one is
+    /// told apart by its fields, and an acknowledged later state under the same seq (answered
+    /// `duplicate`) that is not what is stored is caught.
+    #[test]
+    fn one_seq_in_two_epochs_is_told_apart_by_its_fields() {
+        let first: &[(&str, &str)] = &[("seq", "11"), ("state", "open"), ("sl", "1.1")];
+        let second: &[(&str, &str)] = &[("seq", "11"), ("state", "open"), ("sl", "1.3")];
+        let r = record_in_epochs(&[(1, 11, first), (3, 11, second)], &[(1, 11), (3, 11)]);
+        let v = check(&r, second, -1);
+        assert_eq!((v.verified, v.stale, v.corrupt), (2, 0, 0), "{v:?}");
+        let v = check(&r, first, -1);
+        assert_eq!((v.verified, v.stale, v.corrupt), (1, 1, 0), "{v:?}");
+        let other: &[(&str, &str)] = &[("seq", "11"), ("state", "open"), ("sl", "9")];
+        let v = check(&r, other, -1);
+        assert_eq!((v.corrupt, v.lost), (1, 2), "{v:?}");
     }
 
     #[test]

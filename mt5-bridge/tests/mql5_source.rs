@@ -1,29 +1,88 @@
-//! The MQL5 library and the Rust wire encoder cannot drift apart silently. MQL5 cannot be
-//! compiled here, so this test reads the `.mqh` sources:
-//! - `Wire.mqh`: the field tables (`TS_*_FIELDS`: names, order, types, optional), the number
-//!   rule's decimals limit, the signal stream, and the number samples (each must be what
-//!   `wire_number` writes; the library checks its own `TsNumber` against the same samples);
+//! The MQL5 library and the Rust side cannot drift apart silently. MQL5 cannot be compiled here,
+//! so this test reads the `.mqh` / `.mq5` sources:
+//! - `Wire.mqh`: the field tables (`TS_*_FIELDS`: names, order, types, optional, the positions
+//!   snapshot's included), the number rule's decimals limit, the signal stream, the number
+//!   samples (each must be what `wire_number` writes), that `TsNumber` and the setters give NaN
+//!   and infinities no wire form, the contract limits, the signal actions and the trade types and
+//!   states;
 //! - `SelfTest.mqh`: the golden JSON/RESP text must be the bytes of `fixtures/wire` and
 //!   `fixtures/resp`, and the sample records must set exactly the fixture's fields, with the
 //!   setter of the field's type and the fixture's values. In the terminal, `TsSelfTest()` (run
 //!   by `CTradestate::Init`) checks that the library turns those samples into the golden text.
 //! - `Transport.mqh`: the reply statuses that acknowledge an update (`TS_ACK_STATUSES`) must be
-//!   the Rust client's `ACK_STATUSES`, and the HTTP transport must decide with that list.
+//!   the Rust client's `ACK_STATUSES`, the HTTP transport must decide with that list, and the
+//!   RESP transport must never wait (no `Sleep`, no blocking `SocketRead`);
+//! - `Queue.mqh` / `Lane.mqh` against `CLIENT.md`: the queue log header and version, the lane
+//!   file names, `SEQ_BLOCK`, the compaction threshold, the clock floor of `seq`;
+//! - `Collect.mqh` / `Positions.mqh`: order types, History.mqh in use, no `TimeCurrent()` bound;
+//! - `Services/TradestateService.mq5`: a service that runs the library in a loop.
 
 use std::path::PathBuf;
 
 use tradestate_mt5_bridge::wire::{
-    wire_number, wire_values, WireField, WireType, WireValue, INSTANCE_STATE_WIRE, SIGNAL_STREAM,
-    TRADE_SIGNAL_WIRE, TRADE_STATE_WIRE, WIRE_MAX_DECIMALS,
+    wire_number, wire_values, WireField, WireType, WireValue, INSTANCE_STATE_WIRE, POSITIONS_WIRE,
+    SIGNAL_STREAM, TRADE_SIGNAL_WIRE, TRADE_STATE_WIRE, WIRE_MAX_DECIMALS,
 };
-use tradestate_mt5_bridge::{fixtures_dir, valid_fixtures, ACK_STATUSES};
+use tradestate_mt5_bridge::{
+    fixtures_dir, valid_fixtures, PositionType, SignalAction, TradeStatus, ACK_STATUSES,
+    MAX_ID_LEN, MAX_SNAPSHOT_TICKETS, MAX_STRING_LEN, SIGNAL_ID_PATTERN,
+};
+
+fn mql5_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mql5")
+}
 
 fn include_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mql5/Include/Tradestate")
+    mql5_dir().join("Include/Tradestate")
 }
 
 fn source(name: &str) -> String {
     std::fs::read_to_string(include_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn client_md() -> String {
+    std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("CLIENT.md"))
+        .expect("CLIENT.md")
+}
+
+/// Every `.mqh` of the library and every program, as (name, text).
+fn all_sources() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dir in [
+        include_dir(),
+        mql5_dir().join("Experts"),
+        mql5_dir().join("Services"),
+    ] {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("entry").path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext == "mqh" || ext == "mq5" {
+                let text = std::fs::read_to_string(&path).expect("source");
+                out.push((
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    text,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The words of a `#define NAME "a b c"` list.
+fn define_words(source: &str, name: &str) -> Vec<String> {
+    literals(define(source, name))[0]
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The number of `#define NAME <n>`.
+fn define_number(source: &str, name: &str) -> u64 {
+    define(source, name)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("#define {name} is not a number"))
 }
 
 /// The value of `#define NAME value` (one line).
@@ -92,6 +151,7 @@ fn field_tables_match_the_rust_encoder() {
         ("TS_INSTANCE_FIELDS", INSTANCE_STATE_WIRE),
         ("TS_TRADE_FIELDS", TRADE_STATE_WIRE),
         ("TS_SIGNAL_FIELDS", TRADE_SIGNAL_WIRE),
+        ("TS_POSITIONS_FIELDS", POSITIONS_WIRE),
     ] {
         let spec = &literals(define(&wire, define_name))[0];
         let mql5 = parse_table(spec);
@@ -303,13 +363,13 @@ fn acknowledged_statuses_match_the_rust_client() {
     );
     // The HTTP transport decides with the list, not with comparisons of its own that could
     // miss a status the list gained.
-    let send = function_body(
+    let read = function_body(
         &transport,
-        "void              Send(const string instance_id,const string &entries[]",
+        "void              ReadReply(const int status,const string reply,const string headers,TsBatch &batch)",
     );
     assert!(
-        send.contains("if(TsAcknowledged(statuses[i]))"),
-        "TsHttp::Send no longer acknowledges with TsAcknowledged"
+        read.contains("if(TsAcknowledged(statuses[i]))"),
+        "TsHttp::ReadReply no longer acknowledges with TsAcknowledged"
     );
     for status in ACK_STATUSES {
         assert!(
@@ -317,4 +377,253 @@ fn acknowledged_statuses_match_the_rust_client() {
             "Transport.mqh compares a status with \"{status}\" outside TS_ACK_STATUSES"
         );
     }
+}
+
+#[test]
+fn non_finite_numbers_have_no_wire_form() {
+    let wire = source("Wire.mqh");
+    let rule = function_body(&wire, "string TsNumber(const double value)");
+    assert!(
+        rule.contains("if(!MathIsValidNumber(value))\n      return(\"\");"),
+        "TsNumber must return \"\" for NaN and infinities"
+    );
+    for literal in literals(rule) {
+        let lower = literal.to_lowercase();
+        assert!(
+            !lower.contains("nan") && !lower.contains("inf"),
+            "TsNumber writes {literal:?}"
+        );
+    }
+    // The setter refuses the number, so the record is never queued (Complete() sees the error).
+    let num = wire
+        .lines()
+        .find(|line| line.contains("bool              Num(const string name,const double value)"))
+        .expect("Num setter");
+    assert!(
+        num.contains("MathIsValidNumber(value) ? Put(name,TS_NUM,TsNumber(value)) : Refuse("),
+        "{num}"
+    );
+    let complete = function_body(&wire, "bool              Complete(void)");
+    assert!(
+        complete.contains("if(error!=\"\")"),
+        "Complete() ignores setter errors"
+    );
+}
+
+#[test]
+fn limits_actions_types_and_states_match_the_contract() {
+    let wire = source("Wire.mqh");
+    assert_eq!(
+        define_number(&wire, "TS_MAX_STRING_LEN"),
+        MAX_STRING_LEN as u64
+    );
+    assert_eq!(define_number(&wire, "TS_MAX_ID_LEN"), MAX_ID_LEN as u64);
+    assert_eq!(
+        define_number(&wire, "TS_SNAPSHOT_MAX_TICKETS"),
+        MAX_SNAPSHOT_TICKETS as u64
+    );
+    // SIGNAL_ID_PATTERN is ^[A-Za-z0-9<extra>]{1,<max>}$
+    let extra = literals(define(&wire, "TS_SIGNAL_ID_EXTRA"))[0].clone();
+    assert_eq!(
+        SIGNAL_ID_PATTERN,
+        format!("^[A-Za-z0-9{extra}]{{1,{MAX_ID_LEN}}}$"),
+        "TS_SIGNAL_ID_EXTRA differs from SIGNAL_ID_PATTERN"
+    );
+    let actions: Vec<&str> = [SignalAction::Buy, SignalAction::Sell, SignalAction::Close]
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    assert_eq!(define_words(&wire, "TS_SIGNAL_ACTIONS"), actions);
+    let types: Vec<&str> = PositionType::ALL.iter().map(|t| t.as_str()).collect();
+    assert_eq!(define_words(&wire, "TS_TRADE_TYPES"), types);
+    let states: Vec<&str> = TradeStatus::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(define_words(&wire, "TS_TRADE_STATES"), states);
+
+    // Signal() checks with these, and returns -1 with LastError() rather than queueing.
+    let lib = source("Tradestate.mqh");
+    let signal = &lib[lib.find("long              Signal(").expect("Signal()")..];
+    for needle in [
+        "TsWordIn(action,TS_SIGNAL_ACTIONS)",
+        "StringLen(strategy)>TS_MAX_STRING_LEN",
+        "StringLen(symbol)>TS_MAX_STRING_LEN",
+        "!TsValidSignalId(signal_id)",
+        "StringLen(comment)>TS_MAX_STRING_LEN",
+        "(!MathIsValidNumber(volume) || volume<=0.0)",
+        "return(-1);",
+    ] {
+        assert!(
+            signal.contains(needle),
+            "Signal() no longer checks {needle}"
+        );
+    }
+    let config = source("Config.mqh");
+    let valid = function_body(&config, "bool TsValidSignalId(const string id)");
+    assert!(valid.contains("TS_SIGNAL_ID_EXTRA") && valid.contains("TS_MAX_ID_LEN"));
+
+    // Every pending order type maps to its contract name (ORDER_TYPE_*, lower case).
+    let collect = source("Collect.mqh");
+    let mapping = function_body(&collect, "string TsOrderTypeName(const long type)");
+    let mut mapped = Vec::new();
+    let mut lines = mapping.lines();
+    while let Some(line) = lines.next() {
+        let Some(constant) = line.trim().strip_prefix("case ORDER_TYPE_") else {
+            continue;
+        };
+        let constant = constant.trim_end_matches(':').to_lowercase();
+        let name = literals(lines.next().expect("return"))[0].clone();
+        assert_eq!(name, constant, "ORDER_TYPE_{constant} maps to {name:?}");
+        mapped.push(name);
+    }
+    let orders: Vec<&str> = PositionType::ALL
+        .iter()
+        .filter(|t| t.is_order())
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(mapped, orders, "TsOrderTypeName maps every order type");
+}
+
+#[test]
+fn queue_files_follow_client_md() {
+    let doc = client_md();
+    let queue = source("Queue.mqh");
+    let lane = source("Lane.mqh");
+
+    // The header line, built by TsQueueHeader with TS_QUEUE_VERSION.
+    let start = doc
+        .find("`{\"tradestate_queue\":")
+        .expect("header in CLIENT.md")
+        + 1;
+    let header = &doc[start..start + doc[start..].find('`').unwrap()];
+    let version = define_number(&queue, "TS_QUEUE_VERSION");
+    let parts = literals(function_body(
+        &queue,
+        "string TsQueueHeader(const string instance_id,const string lane)",
+    ));
+    assert_eq!(parts.len(), 4, "TsQueueHeader: {parts:?}");
+    let built = format!(
+        "{}{version}{}\"<id>\"{}\"<lane>\"{}",
+        parts[0], parts[1], parts[2], parts[3]
+    );
+    assert_eq!(built, header, "the queue header differs from CLIENT.md");
+
+    // The lane files: <id>.<lane>.<suffix> in CLIENT.md's table, TS_FILE_* in Lane.mqh.
+    let mut documented: Vec<String> = doc
+        .match_indices("`<id>.<lane>.")
+        .map(|(at, m)| {
+            let rest = &doc[at + m.len()..];
+            format!(".{}", &rest[..rest.find('`').unwrap()])
+        })
+        .collect();
+    documented.sort();
+    documented.dedup();
+    let mut defined: Vec<String> = [
+        "TS_FILE_LOCK",
+        "TS_FILE_LOG",
+        "TS_FILE_SEQ",
+        "TS_FILE_OPEN",
+        "TS_FILE_DEAD",
+    ]
+    .iter()
+    .map(|name| literals(define(&lane, name))[0].clone())
+    .collect();
+    defined.sort();
+    assert_eq!(defined, documented, "lane file names");
+    for (name, file) in [("TS_LEGACY_QUEUE", "queue"), ("TS_LEGACY_SEQ", "seq")] {
+        assert!(doc.contains(&format!("`<id>.{file}`")));
+        assert_eq!(literals(define(&lane, name)), [format!(".{file}")]);
+    }
+    // The lock is held open without share flags.
+    let take = function_body(
+        &lane,
+        "bool              Take(const string instance_id,const string lane,string &why)",
+    );
+    assert!(
+        take.contains("FileOpen(m_path,FILE_WRITE|FILE_BIN);"),
+        "the lock must be opened without FILE_SHARE_*"
+    );
+
+    // SEQ_BLOCK, the compaction threshold, the clock floor, the .seq and .dead formats.
+    assert!(doc.contains("`SEQ_BLOCK` (1000)"));
+    assert_eq!(define_number(&queue, "TS_SEQ_BLOCK"), 1000);
+    assert!(doc.contains("the live ones and 1,000"));
+    assert_eq!(define_number(&queue, "TS_COMPACT_MIN_DONE"), 1000);
+    assert!(doc.contains("`TimeGMT()*1000000`"));
+    assert!(function_body(&queue, "long TsClockSeq(void)").contains("(long)TimeGMT()*1000000"));
+    let open = function_body(&queue, "bool              Open(const string instance_id,const string lane,const int max_items,string &why)");
+    assert!(open.contains("m_next_seq=MathMax(MathMax(reserved+1,queued_max+1),TsClockSeq());"));
+    let seq_file = function_body(
+        &queue,
+        "bool              WriteSeqFile(const long reserved)",
+    );
+    assert!(seq_file.contains("\"reserved=\"") && seq_file.contains("\"\\nlogin=\""));
+    assert!(queue.contains("\"{\\\"done\\\":[\""), "done lines");
+    assert!(
+        queue.contains(
+            "\"{\\\"reason\\\":\"+TsJsonQuote(reason)+\",\\\"update\\\":\"+m_lines[slot]+\"}\""
+        ),
+        "dead lines"
+    );
+}
+
+#[test]
+fn resp_never_waits_and_history_is_bounded_by_trade_server_time() {
+    let transport = source("Transport.mqh");
+    assert!(
+        !transport.contains("Sleep("),
+        "Transport.mqh must not Sleep"
+    );
+    for (at, _) in transport.match_indices("SocketRead(") {
+        let call = &transport[at..at + transport[at..].find(';').unwrap()];
+        assert!(
+            call.ends_with(",1)"),
+            "SocketRead with a long timeout: {call}"
+        );
+    }
+    // The stale push maps to the reply after it; positions go to rts:{<id>}:positions.
+    assert!(transport.contains("reply.push==TS_PUSH_STALE"));
+    assert_eq!(literals(define(&transport, "TS_PUSH_STALE")), ["stale"]);
+    let wire = source("Wire.mqh");
+    assert!(wire.contains("return(\"rts:{\"+instance_id+\"}:positions\");"));
+    for (name, text) in all_sources() {
+        assert!(
+            !text.contains("TimeCurrent()"),
+            "{name} uses TimeCurrent(), which stops at the last tick: use TimeTradeServer()"
+        );
+    }
+}
+
+#[test]
+fn closes_come_from_history_mqh() {
+    let collect = source("Collect.mqh");
+    assert!(collect.contains("#include \"History.mqh\""));
+    assert!(collect.contains("HistorySelectByPosition(position_id)"));
+    assert!(collect.contains("TsClosedFromDeals(deals,n,ticket,position_id,digits,"));
+    let lib = source("Tradestate.mqh");
+    let init = function_body(&lib, "bool              Init(const TsConfig &cfg)");
+    assert!(init.contains("TsSelfTest(report)") && init.contains("TsHistorySelfTest(report)"));
+    assert!(
+        init.contains("Reset();"),
+        "Init must reset the object (it outlives an account switch)"
+    );
+}
+
+#[test]
+fn the_service_runs_the_library() {
+    let path = mql5_dir().join("Services/TradestateService.mq5");
+    let service = std::fs::read_to_string(&path).expect("Services/TradestateService.mq5");
+    for needle in [
+        "#property service",
+        "#include <Tradestate\\Tradestate.mqh>",
+        "void OnStart()",
+        "config.use_timer=false;",
+        "while(!IsStopped())",
+        "Tradestate.OnTimer();",
+        "Sleep(",
+        "Tradestate.Deinit();",
+    ] {
+        assert!(service.contains(needle), "the service lacks {needle}");
+    }
+    let example = std::fs::read_to_string(mql5_dir().join("Experts/TradestateSignalsExample.mq5"))
+        .expect("signals example");
+    assert!(example.contains("config.report_state=false;"));
 }

@@ -1,276 +1,125 @@
 //+------------------------------------------------------------------+
 //|                                    Tradestate/Tradestate.mqh     |
-//| Reports this terminal to a Tradestate gateway. Include it in an  |
-//| EA, call Init() in OnInit, OnTimer() in OnTimer,                 |
+//| Reports this terminal to a Tradestate gateway (CLIENT.md is the  |
+//| contract). An EA calls Init() in OnInit, OnTimer() in OnTimer,   |
 //| OnTradeTransaction() in OnTradeTransaction and Deinit() in       |
-//| OnDeinit; emit strategy signals with Signal().                   |
+//| OnDeinit; a service calls Init() and then OnTimer() in its loop  |
+//| (Services/TradestateService.mq5). Strategies queue signals with  |
+//| Signal(); with report_state=false a lane sends signals only.     |
 //|                                                                  |
-//| - Never in OnTick: OnTradeTransaction only marks positions;      |
-//|   snapshots, the queue file and the network run in OnTimer.      |
-//| - Heartbeat (instance state) every heartbeat_seconds; each open  |
-//|   position on every change and every snapshot_seconds; a closed  |
-//|   position once, from the deal history.                          |
-//| - Every update gets the next seq; unsent updates wait in         |
-//|   MQL5\Files\Tradestate\<id>.queue (Queue.mqh), sent oldest      |
-//|   first in batches of batch_max.                                 |
-//| - Retry-After / -TRYAGAIN and throttle_ms are honoured; failures |
-//|   back off exponentially with jitter (backoff_base..max).        |
+//| Per tick (timer or service loop), within tick_budget_ms:         |
+//| - open the lane once the account is known (empty InstanceId);    |
+//| - heartbeat every heartbeat_seconds; positions and orders polled |
+//|   and reported when they change; every snapshot_seconds (and at  |
+//|   each connect) a reconcile: all of them again, the closes the   |
+//|   history shows, then the positions snapshot;                    |
+//| - send the queue: instance, trades, signals; each kind with its  |
+//|   own backoff; RESP batches stay in flight across ticks.         |
 //+------------------------------------------------------------------+
 #ifndef TRADESTATE_MQH
 #define TRADESTATE_MQH
 
 #include "Wire.mqh"
+#include "Lane.mqh"
 #include "Queue.mqh"
 #include "Transport.mqh"
 #include "Collect.mqh"
+#include "Positions.mqh"
 #include "SelfTest.mqh"
+#include "Config.mqh"
 
-#define TS_LIBRARY_VERSION "1.0.0"
+//--- After a (re)connect the terminal may still be syncing positions and history: wait this long
+//--- before the reconcile, so the snapshot does not list too few tickets.
+#define TS_CONNECT_SETTLE_MS 3000
 
-enum ENUM_TS_TRANSPORT
-  {
-   TS_TRANSPORT_HTTP=0,     // HTTP (WebRequest)
-   TS_TRANSPORT_RESP=1,     // RESP (socket)
-   TS_TRANSPORT_RESP_TLS=2  // RESP over TLS (socket)
-  };
-
-struct TsConfig
-  {
-   string            instance_id;         // 1..64 of [A-Za-z0-9._-]
-   string            token;
-   int               transport;           // ENUM_TS_TRANSPORT
-   string            url;                 // HTTP: http(s)://host:port
-   string            resp_host;           // RESP: host
-   int               resp_port;           // RESP: port (6390 by default)
-   int               heartbeat_seconds;
-   int               snapshot_seconds;
-   int               batch_max;
-   int               timeout_ms;
-   int               backoff_base_ms;
-   int               backoff_max_ms;
-   int               timer_ms;
-   int               close_lookback_hours;
-   int               queue_max;
-   string            ea_version;
-   string            signal_stream;
-  };
-
-void TsConfigDefaults(TsConfig &c)
-  {
-   c.instance_id="";
-   c.token="";
-   c.transport=TS_TRANSPORT_HTTP;
-   c.url="http://127.0.0.1:8080";
-   c.resp_host="127.0.0.1";
-   c.resp_port=6390;
-   c.heartbeat_seconds=5;
-   c.snapshot_seconds=10;
-   c.batch_max=100;
-   c.timeout_ms=5000;
-   c.backoff_base_ms=500;
-   c.backoff_max_ms=30000;
-   c.timer_ms=250;
-   c.close_lookback_hours=24;
-   c.queue_max=100000;
-   c.ea_version="";
-   c.signal_stream=TS_SIGNAL_STREAM;
-  }
-
-//--- A valid instance id: 1..64 of letters, digits, '.', '_', '-'.
-bool TsValidInstanceId(const string id)
-  {
-   int length=StringLen(id);
-   if(length<1 || length>64)
-      return(false);
-   for(int i=0;i<length;i++)
-     {
-      ushort c=StringGetCharacter(id,i);
-      bool ok=(c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9') || c=='.' || c=='_' || c=='-';
-      if(!ok)
-         return(false);
-     }
-   return(true);
-  }
-
-//--- base * 2^(failures-1) capped at max, then a random point in its upper half.
-long TsBackoffMs(const int base_ms,const int max_ms,const int failures)
-  {
-   long full=base_ms;
-   for(int i=1;i<failures && full<max_ms;i++)
-      full*=2;
-   full=MathMin(full,(long)max_ms);
-   long half=full/2;
-   long span=full-half;
-   long random=(long)MathRand()*32768+MathRand();
-   return(half+(span>0 ? random%(span+1) : 0));
-  }
+//--- Lane phases.
+#define TS_PHASE_STOPPED 0 // not initialised, or refused to start (the reason was printed)
+#define TS_PHASE_WAITING 1 // InstanceId empty and the login not known yet
+#define TS_PHASE_OPEN    2
 
 class CTradestate
   {
 private:
    TsConfig          m_cfg;
+   int               m_phase;
+   string            m_id;
+   string            m_lane;
+   bool              m_auto_id;
+   TsLaneLock        m_lock;
    TsQueue           m_queue;
+   TsPositions       m_positions;
    TsHttp            m_http;
    TsResp            m_resp;
+   TsBatch           m_batch;
+   bool              m_in_flight;
+   //--- sending
+   ulong             m_group_not_before[TS_GROUP_COUNT];
+   int               m_group_failures[TS_GROUP_COUNT];
+   ulong             m_not_before;       // throttle hint, every kind
+   int               m_batch_limit;
+   //--- reporting
    ulong             m_next_heartbeat;
    ulong             m_next_snapshot;
-   ulong             m_not_before;
-   int               m_failures;
-   int               m_batch_limit;
-   //--- open positions reported so far: ticket, POSITION_IDENTIFIER, commission
-   ulong             m_known[];
-   long              m_known_ids[];
-   double            m_known_commission[];
-   int               m_known_count;
-   //--- positions touched by a transaction since the last timer
-   ulong             m_dirty[];
-   int               m_dirty_count;
+   ulong             m_reconcile_at;     // 0: none due
+   bool              m_was_connected;
+   int               m_lookback;         // 0 to start, 1 running, 2 done
+   bool              m_login_mismatch;
+   //--- status
    long              m_acked;
-   long              m_invalid;
+   long              m_dead;
    string            m_last_error;
+   string            m_signal_error;
    ulong             m_last_error_printed;
-   bool              m_ready;
+   ulong             m_notice_printed;
+   string            m_notice_text;
 
-   int               KnownIndex(const ulong ticket) const
+   //--- Forgets everything in memory: a global object outlives OnDeinit/OnInit (account switch).
+   void              Reset(void)
      {
-      for(int i=0;i<m_known_count;i++)
-         if(m_known[i]==ticket)
-            return(i);
-      return(-1);
+      m_resp.Close();
+      m_queue.Close();
+      m_queue.Reset();
+      m_positions.Reset();
+      m_lock.Release();
+      m_batch.Clear();
+      m_in_flight=false;
+      m_phase=TS_PHASE_STOPPED;
+      m_id="";
+      m_lane="";
+      m_auto_id=false;
+      for(int g=0;g<TS_GROUP_COUNT;g++)
+        {
+         m_group_not_before[g]=0;
+         m_group_failures[g]=0;
+        }
+      m_not_before=0;
+      m_batch_limit=1;
+      m_next_heartbeat=0;
+      m_next_snapshot=0;
+      m_reconcile_at=0;
+      m_was_connected=false;
+      m_lookback=0;
+      m_login_mismatch=false;
+      m_acked=0;
+      m_dead=0;
+      m_last_error="";
+      m_signal_error="";
+      m_last_error_printed=0;
+      m_notice_printed=0;
+      m_notice_text="";
      }
 
-   void              Remember(const ulong ticket,const long position_id,const double commission)
-     {
-      int i=KnownIndex(ticket);
-      if(i<0)
-        {
-         i=m_known_count++;
-         ArrayResize(m_known,m_known_count,64);
-         ArrayResize(m_known_ids,m_known_count,64);
-         ArrayResize(m_known_commission,m_known_count,64);
-        }
-      m_known[i]=ticket;
-      m_known_ids[i]=position_id;
-      m_known_commission[i]=commission;
-     }
+   bool              Reporting(void) const { return(m_phase==TS_PHASE_OPEN && m_cfg.report_state && !m_login_mismatch); }
 
-   void              Forget(const ulong ticket)
+   //--- Prints a recurring notice: a new text at once, the same text again after every_ms.
+   void              Notice(const string text,const int every_ms=60000)
      {
-      int i=KnownIndex(ticket);
-      if(i<0)
-         return;
-      m_known_count--;
-      m_known[i]=m_known[m_known_count];
-      m_known_ids[i]=m_known_ids[m_known_count];
-      m_known_commission[i]=m_known_commission[m_known_count];
-     }
-
-   void              MarkDirty(const ulong ticket)
-     {
-      for(int i=0;i<m_dirty_count;i++)
-         if(m_dirty[i]==ticket)
-            return;
-      ArrayResize(m_dirty,m_dirty_count+1,64);
-      m_dirty[m_dirty_count++]=ticket;
-     }
-
-   void              Enqueue(TsRecord &record)
-     {
-      m_queue.Push(record,m_cfg.instance_id);
-     }
-
-   //--- A position touched by a transaction: its open state, or its close from the history.
-   void              Refresh(const ulong ticket)
-     {
-      TsRecord record;
-      if(PositionSelectByTicket(ticket))
+      ulong now=GetTickCount64();
+      if(text!=m_notice_text || now-m_notice_printed>=(ulong)every_ms)
         {
-         long position_id=PositionGetInteger(POSITION_IDENTIFIER);
-         double commission=TsPositionCommission(position_id);
-         Remember(ticket,position_id,commission);
-         if(TsBuildOpenTrade(record,ticket,commission))
-            Enqueue(record);
-         return;
-        }
-      int i=KnownIndex(ticket);
-      long position_id=(i>=0) ? m_known_ids[i] : (long)ticket;
-      if(TsBuildClosedTrade(record,position_id,ticket))
-        {
-         Enqueue(record);
-         Forget(ticket);
-        }
-      else
-         if(i<0)
-            Print("Tradestate: ",record.error);
-     }
-
-   //--- Every open position, and closes the transactions did not show.
-   void              Reconcile(void)
-     {
-      int total=PositionsTotal();
-      ulong open[];
-      ArrayResize(open,total);
-      int count=0;
-      for(int i=0;i<total;i++)
-        {
-         ulong ticket=PositionGetTicket(i);
-         if(ticket>0)
-            open[count++]=ticket;
-        }
-      for(int i=0;i<count;i++)
-        {
-         int known=KnownIndex(open[i]);
-         if(known<0)
-           {
-            Refresh(open[i]);
-            continue;
-           }
-         TsRecord record;
-         if(TsBuildOpenTrade(record,open[i],m_known_commission[known]))
-            Enqueue(record);
-        }
-      for(int k=m_known_count-1;k>=0;k--)
-        {
-         bool still_open=false;
-         for(int i=0;i<count && !still_open;i++)
-            still_open=(open[i]==m_known[k]);
-         if(!still_open)
-            MarkDirty(m_known[k]);
-        }
-     }
-
-   //--- Positions closed in the last hours (e.g. while the terminal was off).
-   void              ReportRecentCloses(void)
-     {
-      datetime now=TimeCurrent();
-      if(m_cfg.close_lookback_hours<=0 || !HistorySelect(now-m_cfg.close_lookback_hours*3600,now))
-         return;
-      long ids[];
-      int count=0;
-      int deals=HistoryDealsTotal();
-      for(int i=0;i<deals;i++)
-        {
-         ulong deal=HistoryDealGetTicket(i);
-         long entry=HistoryDealGetInteger(deal,DEAL_ENTRY);
-         if(entry!=DEAL_ENTRY_OUT && entry!=DEAL_ENTRY_OUT_BY)
-            continue;
-         long id=HistoryDealGetInteger(deal,DEAL_POSITION_ID);
-         bool seen=false;
-         for(int j=0;j<count && !seen;j++)
-            seen=(ids[j]==id);
-         if(!seen)
-           {
-            ArrayResize(ids,count+1,64);
-            ids[count++]=id;
-           }
-        }
-      for(int j=0;j<count;j++)
-        {
-         if(PositionSelectByTicket((ulong)ids[j]))
-            continue;
-         TsRecord record;
-         if(TsBuildClosedTrade(record,ids[j],(ulong)ids[j]))
-            Enqueue(record);
+         Print("Tradestate: ",text);
+         m_notice_printed=now;
+         m_notice_text=text;
         }
      }
 
@@ -278,96 +127,391 @@ private:
      {
       m_last_error=error;
       ulong now=GetTickCount64();
-      if(error!="" && (now-m_last_error_printed>60000 || m_last_error_printed==0))
+      if(error!="" && (m_last_error_printed==0 || now-m_last_error_printed>60000))
         {
          Print("Tradestate: ",error," (",m_queue.Count()," updates queued; retrying)");
          m_last_error_printed=now;
         }
      }
 
-   //--- One batch; false when the next one should wait.
-   bool              SendBatch(void)
+   //--- Takes the lane lock, loads its files, binds it to the login.
+   bool              OpenLane(const string instance_id)
      {
-      int count=MathMin(m_queue.Count(),m_batch_limit);
-      if(count==0)
-         return(false);
-      string entries[];
-      long seqs[];
-      ArrayResize(entries,count);
-      ArrayResize(seqs,count);
-      TsRecord record;
-      for(int i=0;i<count;i++)
+      string why="";
+      if(!m_lock.Take(instance_id,m_lane,why))
         {
-         seqs[i]=m_queue.SeqAt(i);
-         if(!record.FromLine(m_queue.LineAt(i)))
+         Print("Tradestate: ",why);
+         m_phase=TS_PHASE_STOPPED;
+         return(false);
+        }
+      if(!m_queue.Open(instance_id,m_lane,m_cfg.queue_max,why))
+        {
+         Print("Tradestate: lane ",instance_id,".",m_lane," cannot start: ",why);
+         m_lock.Release();
+         m_phase=TS_PHASE_STOPPED;
+         return(false);
+        }
+      m_id=instance_id;
+      //--- a lane (re)opened after an account switch starts afresh
+      for(int g=0;g<TS_GROUP_COUNT;g++)
+        {
+         m_group_not_before[g]=0;
+         m_group_failures[g]=0;
+        }
+      m_not_before=0;
+      m_batch_limit=m_cfg.batch_max;
+      m_in_flight=false;
+      m_batch.Clear();
+      m_login_mismatch=false;
+      m_reconcile_at=0;
+      if(m_cfg.report_state && !m_positions.Load(instance_id,m_lane,m_cfg.dst_rule))
+         Print("Tradestate: the open-ticket file of ",instance_id,".",m_lane," could not be read; closes are found by the lookback only");
+      m_phase=TS_PHASE_OPEN;
+      m_was_connected=false;
+      m_next_heartbeat=0;
+      m_next_snapshot=GetTickCount64()+(ulong)m_cfg.snapshot_seconds*1000;
+      m_lookback=0;
+      CheckLogin();
+      PrintFormat("Tradestate %s: %s as %s on lane %s, %d updates queued from before, next seq %I64d%s",
+                  TS_LIBRARY_VERSION,m_cfg.report_state ? "reporting" : "sending signals",m_id,m_lane,
+                  m_queue.Count(),m_queue.NextSeq(),m_cfg.report_state ? StringFormat(", %d tickets open",m_positions.Count()) : "");
+      return(true);
+     }
+
+   void              CloseLane(void)
+     {
+      m_resp.Close();
+      m_in_flight=false;
+      m_batch.Clear();
+      m_positions.Save();
+      m_queue.Close();
+      m_lock.Release();
+      m_phase=TS_PHASE_STOPPED;
+     }
+
+   //--- The lane's id belongs to one login: never report another account's state under it.
+   void              CheckLogin(void)
+     {
+      long login=AccountInfoInteger(ACCOUNT_LOGIN);
+      if(login==0 || m_phase!=TS_PHASE_OPEN)
+         return;
+      if(m_auto_id && m_id!="mt5-"+IntegerToString(login))
+        {
+         //--- Another account, another id: its lane; this one's queue waits in its files.
+         PrintFormat("Tradestate: the terminal switched to login %I64d; lane %s.%s closes with %d updates queued (sent when that account is back)",
+                     login,m_id,m_lane,m_queue.Count());
+         CloseLane();
+         m_phase=TS_PHASE_WAITING;
+         return;
+        }
+      long bound=m_queue.Login();
+      if(bound==0)
+        {
+         m_queue.BindLogin(login);
+         return;
+        }
+      bool mismatch=(bound!=login);
+      if(mismatch && !m_login_mismatch)
+         PrintFormat("Tradestate: InstanceId '%s' belongs to login %I64d (see %s.%s.seq) but the terminal is on login %I64d: "
+                     "nothing of this account is reported under '%s'; the %d updates queued for login %I64d are still sent. "
+                     "Give this account its own InstanceId (or leave it empty for mt5-<login>); delete that .seq file only if '%s' really moved to this account",
+                     m_id,bound,m_id,m_lane,login,m_id,m_queue.Count(),bound,m_id);
+      if(!mismatch && m_login_mismatch)
+        {
+         Print("Tradestate: back on login ",bound,": reporting as ",m_id," again");
+         Resync();
+        }
+      m_login_mismatch=mismatch;
+     }
+
+   //--- Heartbeat now, every position and order again, the closes, a positions snapshot.
+   void              Resync(void)
+     {
+      m_next_heartbeat=0;
+      m_reconcile_at=GetTickCount64();
+     }
+
+   void              Heartbeat(void)
+     {
+      TsRecord record;
+      string why="";
+      if(!TsBuildInstance(record,m_cfg.ea_version) || m_queue.Push(record,why)<0)
+         Notice("heartbeat not queued: "+(why!="" ? why : record.error));
+     }
+
+   //--- All positions and orders again, closes from the history, then the positions snapshot.
+   void              DoReconcile(void)
+     {
+      m_positions.Reconcile(m_queue);
+      string tickets="";
+      if(!m_positions.SnapshotTickets(tickets))
+        {
+         Notice("more than "+IntegerToString(TS_SNAPSHOT_MAX_TICKETS)+" positions and orders: no positions snapshot is sent");
+         return;
+        }
+      TsRecord record;
+      record.Start(TS_KIND_POSITIONS);
+      record.Int("time_msc",TsNowMsc());
+      record.Text("tickets",tickets);
+      string why="";
+      if(m_queue.Push(record,why)<0)
+         Notice("positions snapshot not queued: "+why);
+      if(m_positions.Waiting()>0)
+         Notice(IntegerToString(m_positions.Waiting())+" closed ticket(s) not in the history yet; tried again at the next snapshot",300000);
+     }
+
+   void              ReportState(const ulong deadline)
+     {
+      ulong now=GetTickCount64();
+      bool connected=(TerminalInfoInteger(TERMINAL_CONNECTED)!=0);
+      if(connected && !m_was_connected)
+         m_reconcile_at=now+TS_CONNECT_SETTLE_MS; // start, and every reconnect
+      m_was_connected=connected;
+      if(now>=m_next_heartbeat)
+        {
+         m_next_heartbeat=now+(ulong)m_cfg.heartbeat_seconds*1000;
+         Heartbeat();
+        }
+      if(!connected)
+         return; // the terminal's view of positions and history may be stale
+      m_positions.Poll(m_queue);
+      if((m_reconcile_at>0 && now>=m_reconcile_at) || (m_reconcile_at==0 && now>=m_next_snapshot))
+        {
+         m_reconcile_at=0;
+         m_next_snapshot=now+(ulong)m_cfg.snapshot_seconds*1000;
+         DoReconcile();
+         if(m_lookback==0)
            {
-            entries[i]="";
+            m_positions.StartLookback(m_cfg.close_lookback_hours);
+            m_lookback=1;
+           }
+        }
+      //--- the lookback gets half the tick at most: sending must go on meanwhile
+      ulong half=MathMin(deadline,now+(ulong)m_cfg.tick_budget_ms/2);
+      if(m_lookback==1 && m_positions.LookbackStep(m_queue,half))
+         m_lookback=2;
+     }
+
+   void              BackOff(const int group,const long retry_after_ms,const bool fatal)
+     {
+      m_group_failures[group]++;
+      long wait=fatal ? m_cfg.backoff_max_ms : TsBackoffMs(m_cfg.backoff_base_ms,m_cfg.backoff_max_ms,m_group_failures[group]);
+      m_group_not_before[group]=GetTickCount64()+(ulong)MathMax(wait,retry_after_ms);
+     }
+
+   //--- Builds the next batch from the queue; false when nothing can be sent now.
+   bool              NextBatch(void)
+     {
+      ulong now=GetTickCount64();
+      if(now<m_not_before)
+        return(false);
+      bool allow[TS_GROUP_COUNT];
+      for(int g=0;g<TS_GROUP_COUNT;g++)
+         allow[g]=(now>=m_group_not_before[g]);
+      m_batch.Clear();
+      bool resp=(m_cfg.transport!=TS_TRANSPORT_HTTP);
+      //--- Again when every selected line was unreadable (each pass moves at least one to .dead).
+      while(m_batch.count==0)
+        {
+         int slots[];
+         int n=m_queue.Select(allow,m_batch_limit,slots);
+         if(n==0)
+            return(false);
+         AddToBatch(slots,n,resp);
+        }
+      return(true);
+     }
+
+   void              AddToBatch(const int &slots[],const int n,const bool resp)
+     {
+      long seqs[];
+      int kinds[];
+      string lines[];
+      ArrayResize(seqs,n);
+      ArrayResize(kinds,n);
+      ArrayResize(lines,n);
+      for(int i=0;i<n;i++) // copied first: Dead() below may compact the queue's slots
+        {
+         seqs[i]=m_queue.SeqAt(slots[i]);
+         kinds[i]=m_queue.KindAt(slots[i]);
+         lines[i]=m_queue.LineAt(slots[i]);
+        }
+      for(int i=0;i<n;i++)
+        {
+         if(!resp)
+           {
+            m_batch.Add(seqs[i],kinds[i],lines[i],"",lines[i]);
             continue;
            }
-         entries[i]=(m_cfg.transport==TS_TRANSPORT_HTTP) ? record.Json() : record.Resp(m_cfg.instance_id,m_cfg.signal_stream);
+         TsRecord record;
+         if(!record.FromJsonText(lines[i]))
+           {
+            //--- Never an empty entry: a line that does not read back goes to the dead file.
+            m_queue.Dead(seqs[i],"unreadable queue line",true);
+            m_dead++;
+            PrintFormat("Tradestate: queued update seq %I64d does not read back (%s); moved to %s",seqs[i],record.error,m_queue.DeadPath());
+            continue;
+           }
+         m_batch.Add(seqs[i],kinds[i],lines[i],record.RespKey(m_id),record.Resp(m_id,m_cfg.signal_stream));
         }
-      TsSendResult result;
-      if(m_cfg.transport==TS_TRANSPORT_HTTP)
-         m_http.Send(m_cfg.instance_id,entries,count,result);
-      else
-         m_resp.Send(m_cfg.instance_id,m_cfg.token,entries,count,result);
+     }
+
+   //--- A stale result above the update's own seq: the key holds a state of another numbering of
+   //--- the instance (files lost with the clock behind, or another copy), since a lane never sends
+   //--- a key's states out of order. Comparing with the next seq instead would drop the states
+   //--- numbered before an earlier jump whose key holds a seq between theirs and the next.
+   void              NumberedBehind(const int i)
+     {
+      long stored=m_batch.stored_seqs[i];
+      if(stored<=m_batch.seqs[i])
+         return; // not stale against another numbering: done
+      PrintFormat("Tradestate: the gateway holds seq %I64d of a key of %s, above the seq %I64d sent (queue files lost, or another copy): "
+                  "numbering continues above it and the state is sent again",stored,m_id,m_batch.seqs[i]);
+      m_queue.JumpPast(stored);
+      int kind=m_batch.kinds[i];
+      if(kind!=TS_KIND_SIGNAL)
+        {
+         TsRecord record;
+         string why="";
+         if(record.FromJsonText(m_batch.lines[i]) && !m_queue.HasNewer(record.StateKey(),m_batch.seqs[i]))
+            m_queue.Push(record,why);
+        }
+      if(m_cfg.report_state)
+         Resync();
+     }
+
+   //--- What became of the batch; true when sending may go on in this tick.
+   bool              Finish(void)
+     {
       long done[];
       int done_count=0;
-      ArrayResize(done,count);
-      for(int i=0;i<count;i++)
+      bool hit[TS_GROUP_COUNT];
+      bool acked[TS_GROUP_COUNT];
+      for(int g=0;g<TS_GROUP_COUNT;g++)
         {
-         if(result.outcomes[i]==TS_OUT_RETRY)
-            continue;
-         if(result.outcomes[i]==TS_OUT_INVALID)
-           {
-            m_invalid++;
-            PrintFormat("Tradestate: update seq %I64d refused as invalid and dropped: %s",seqs[i],result.error);
-           }
-         else
-            m_acked++;
-         done[done_count++]=seqs[i];
+         hit[g]=false;
+         acked[g]=false;
         }
-      m_queue.Remove(done,done_count);
-      ulong now=GetTickCount64();
-      if(result.too_large)
+      ArrayResize(done,m_batch.count);
+      for(int i=0;i<m_batch.count;i++)
         {
-         m_batch_limit=MathMax(1,count/2);
+         int group=TsKindGroup(m_batch.kinds[i]);
+         switch(m_batch.outcomes[i])
+           {
+            case TS_OUT_ACK:
+               done[done_count++]=m_batch.seqs[i];
+               acked[group]=true;
+               m_acked++;
+               if(m_batch.stored_seqs[i]>=0)
+                  NumberedBehind(i);
+               break;
+            case TS_OUT_DEAD:
+               if(m_queue.Dead(m_batch.seqs[i],m_batch.reasons[i]))
+                 {
+                  m_dead++;
+                  PrintFormat("Tradestate: %s update seq %I64d refused for good, moved to %s: %s",
+                              TsKindName(m_batch.kinds[i]),m_batch.seqs[i],m_queue.DeadPath(),m_batch.reasons[i]);
+                 }
+               break;
+            case TS_OUT_BACKOFF:
+               hit[group]=true;
+               break;
+           }
+        }
+      m_queue.Done(done,done_count);
+      ulong now=GetTickCount64();
+      if(m_batch.throttle_ms>0)
+         m_not_before=now+(ulong)m_batch.throttle_ms;
+      if(m_batch.split)
+        {
+         //--- Halve down to single updates to find the one the gateway refuses.
+         m_batch_limit=MathMax(1,m_batch.count/2);
          return(true);
         }
-      if(result.failed)
+      if(m_batch.failed_all)
         {
-         m_failures++;
-         long wait=result.fatal ? m_cfg.backoff_max_ms : TsBackoffMs(m_cfg.backoff_base_ms,m_cfg.backoff_max_ms,m_failures);
-         m_not_before=now+(ulong)MathMax(wait,result.retry_after_ms);
-         Report(result.error);
+         for(int g=0;g<TS_GROUP_COUNT;g++)
+            BackOff(g,m_batch.retry_after_ms,m_batch.fatal);
+         Report(m_batch.error);
          return(false);
         }
-      if(m_failures>0)
-         Print("Tradestate: delivering again");
-      m_failures=0;
-      m_last_error="";
-      m_batch_limit=m_cfg.batch_max;
-      m_not_before=now+(ulong)MathMax(result.throttle_ms,0);
-      return(result.throttle_ms<=0);
+      bool any_hit=false;
+      for(int g=0;g<TS_GROUP_COUNT;g++)
+        {
+         if(hit[g])
+           {
+            BackOff(g,m_batch.retry_after_ms,false);
+            any_hit=true;
+           }
+         else
+            if(acked[g])
+               m_group_failures[g]=0;
+        }
+      if(any_hit)
+         Report(m_batch.error);
+      else
+        {
+         if(m_last_error!="")
+            Print("Tradestate: delivering again");
+         m_last_error="";
+         m_batch_limit=MathMin(m_cfg.batch_max,m_batch_limit*2);
+        }
+      return(m_batch.throttle_ms<=0);
+     }
+
+   //--- Sends batches until the tick's budget is spent; a RESP batch may stay in flight.
+   void              Send(const ulong deadline)
+     {
+      for(int round=0;round<64;round++)
+        {
+         if(!m_in_flight)
+           {
+            if(GetTickCount64()>=deadline || !NextBatch())
+               return;
+            m_in_flight=true;
+            if(m_cfg.transport==TS_TRANSPORT_HTTP)
+               m_http.Send(m_id,m_batch);
+            else
+               m_resp.Begin(m_id,m_cfg.token,m_batch);
+           }
+         if(m_cfg.transport!=TS_TRANSPORT_HTTP && !m_resp.Poll(m_batch))
+            return; // replies come in later ticks
+         m_in_flight=false;
+         if(!Finish())
+            return;
+        }
      }
 
 public:
-                     CTradestate(void) { m_ready=false; m_known_count=0; m_dirty_count=0; m_acked=0; m_invalid=0; m_last_error_printed=0; }
+                     CTradestate(void) { TsConfigDefaults(m_cfg); Reset(); }
+                    ~CTradestate(void) { Deinit(); }
 
-   //--- Checks the config and the wire self-test, loads the queue, starts the timer.
+   //--- Checks the config and the self-tests, opens the lane (or waits for the login), starts
+   //--- the timer. False (the reason printed) when the program should not run.
    bool              Init(const TsConfig &cfg)
      {
+      Reset();
       m_cfg=cfg;
-      if(m_cfg.instance_id=="")
-         m_cfg.instance_id="mt5-"+IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN));
-      if(!TsValidInstanceId(m_cfg.instance_id))
+      m_cfg.heartbeat_seconds=MathMax(1,m_cfg.heartbeat_seconds);
+      m_cfg.snapshot_seconds=MathMax(1,m_cfg.snapshot_seconds);
+      m_cfg.batch_max=MathMax(1,MathMin(1000,m_cfg.batch_max));
+      m_cfg.tick_budget_ms=MathMax(10,m_cfg.tick_budget_ms);
+      m_batch_limit=m_cfg.batch_max;
+      m_lane=(m_cfg.lane=="") ? TsDefaultLane() : m_cfg.lane;
+      if(!TsValidLane(m_lane))
+        {
+         Print("Tradestate: Lane '",m_lane,"' must be 1..32 letters, digits, '_' or '-'");
+         return(false);
+        }
+      m_auto_id=(m_cfg.instance_id=="");
+      if(!m_auto_id && !TsValidInstanceId(m_cfg.instance_id))
         {
          Print("Tradestate: InstanceId '",m_cfg.instance_id,"' must be 1..64 letters, digits, '.', '_' or '-'");
          return(false);
         }
       if(m_cfg.token=="")
         {
-         Print("Tradestate: set the Token input (the gateway's token for ",m_cfg.instance_id,")");
+         Print("Tradestate: set the Token input (the gateway's token for this instance)");
          return(false);
         }
       string report="";
@@ -376,9 +520,13 @@ public:
          Print("Tradestate: wire self-test failed, this build would send wrong data: ",report);
          return(false);
         }
-      if(!m_queue.Open(m_cfg.instance_id,m_cfg.queue_max))
+      if(!TsHistorySelfTest(report))
+        {
+         Print("Tradestate: history self-test failed, this build would report wrong closes: ",report);
          return(false);
+        }
       m_http.url=m_cfg.url;
+      StringTrimLeft(m_http.url);
       StringTrimRight(m_http.url);
       while(StringLen(m_http.url)>0 && StringGetCharacter(m_http.url,StringLen(m_http.url)-1)=='/')
          m_http.url=StringSubstr(m_http.url,0,StringLen(m_http.url)-1);
@@ -388,85 +536,104 @@ public:
       m_resp.port=(uint)m_cfg.resp_port;
       m_resp.tls=(m_cfg.transport==TS_TRANSPORT_RESP_TLS);
       m_resp.timeout_ms=m_cfg.timeout_ms;
-      m_batch_limit=MathMax(1,m_cfg.batch_max);
-      m_failures=0;
-      m_not_before=0;
-      m_next_heartbeat=0;
-      m_next_snapshot=GetTickCount64()+(ulong)m_cfg.snapshot_seconds*1000;
       MathSrand((int)(GetTickCount()^(uint)AccountInfoInteger(ACCOUNT_LOGIN)));
-      for(int i=PositionsTotal()-1;i>=0;i--)
+      if(m_auto_id)
         {
-         ulong ticket=PositionGetTicket(i);
-         if(ticket>0)
-            MarkDirty(ticket);
+         long login=AccountInfoInteger(ACCOUNT_LOGIN);
+         if(login==0)
+           {
+            m_phase=TS_PHASE_WAITING;
+            Print("Tradestate: waiting for the account login to name this instance mt5-<login>");
+           }
+         else
+            if(!OpenLane("mt5-"+IntegerToString(login)))
+               return(false);
         }
-      ReportRecentCloses();
-      if(!EventSetMillisecondTimer(m_cfg.timer_ms))
+      else
+         if(!OpenLane(m_cfg.instance_id))
+            return(false);
+      if(m_cfg.use_timer && !EventSetMillisecondTimer(MathMax(10,m_cfg.timer_ms)))
         {
          Print("Tradestate: EventSetMillisecondTimer failed, error ",GetLastError());
+         CloseLane();
          return(false);
         }
-      m_ready=true;
-      PrintFormat("Tradestate %s: reporting as %s, %d updates queued from before, next seq %I64d",
-                  TS_LIBRARY_VERSION,m_cfg.instance_id,m_queue.Count(),m_queue.NextSeq());
       return(true);
      }
 
    void              Deinit(void)
      {
-      EventKillTimer();
-      m_resp.Close();
-      m_ready=false;
+      if(m_cfg.use_timer)
+         EventKillTimer();
+      if(m_phase==TS_PHASE_OPEN)
+         CloseLane();
+      m_phase=TS_PHASE_STOPPED;
      }
 
+   //--- One tick of work, at most tick_budget_ms of it spent starting batches.
    void              OnTimer(void)
      {
-      if(!m_ready)
+      ulong deadline=GetTickCount64()+(ulong)m_cfg.tick_budget_ms;
+      if(m_phase==TS_PHASE_WAITING)
+        {
+         long login=AccountInfoInteger(ACCOUNT_LOGIN);
+         if(login==0 || !OpenLane("mt5-"+IntegerToString(login)))
+            return;
+        }
+      if(m_phase!=TS_PHASE_OPEN)
          return;
-      ulong now=GetTickCount64();
-      if(now>=m_next_heartbeat)
-        {
-         m_next_heartbeat=now+(ulong)m_cfg.heartbeat_seconds*1000;
-         TsRecord record;
-         if(TsBuildInstance(record,m_cfg.ea_version))
-            Enqueue(record);
-        }
-      if(now>=m_next_snapshot)
-        {
-         m_next_snapshot=now+(ulong)m_cfg.snapshot_seconds*1000;
-         Reconcile();
-        }
-      if(m_dirty_count>0)
-        {
-         ulong dirty[];
-         int count=m_dirty_count;
-         ArrayCopy(dirty,m_dirty,0,0,count);
-         m_dirty_count=0;
-         for(int i=0;i<count;i++)
-            Refresh(dirty[i]);
-        }
-      //--- A few batches per timer at most, so the EA's other events are not held up.
-      for(int batch=0;batch<4 && m_queue.Count()>0 && GetTickCount64()>=m_not_before;batch++)
-         if(!SendBatch())
-            break;
+      CheckLogin();
+      if(m_phase!=TS_PHASE_OPEN)
+         return;
+      if(Reporting())
+         ReportState(deadline);
+      Send(deadline);
      }
 
-   //--- Only marks the position: the snapshot is taken in OnTimer, when the deal is in history.
+   //--- EA only: the ticket a transaction touched is reported at the next tick.
    void              OnTradeTransaction(const MqlTradeTransaction &trans,const MqlTradeRequest &request,const MqlTradeResult &result)
      {
-      if(!m_ready)
+      if(!Reporting())
          return;
-      if((trans.type==TRADE_TRANSACTION_DEAL_ADD || trans.type==TRADE_TRANSACTION_POSITION) && trans.position>0)
-         MarkDirty(trans.position);
+      if(trans.position>0)
+         m_positions.MarkDue(trans.position);
+      if(trans.order>0)
+         m_positions.MarkDue(trans.order);
      }
 
-   //--- Queues a trade signal; EMPTY_VALUE / LONG_MIN / "" leave a field out. Returns its seq
-   //--- (-1 when refused; the reason is printed). Without signal_id one is made from the seq.
+   //--- Queues a trade signal; EMPTY_VALUE / LONG_MIN / "" leave a field out. Returns its seq, or
+   //--- -1 with the reason in LastError(). Without signal_id it is "<lane>:<seq>".
    long              Signal(const string strategy,const string symbol,const string action,
                             const double volume=EMPTY_VALUE,const double price=EMPTY_VALUE,
                             const double sl=EMPTY_VALUE,const double tp=EMPTY_VALUE,
                             const long magic=LONG_MIN,const string comment="",const string signal_id="")
      {
+      m_signal_error="";
+      if(m_phase!=TS_PHASE_OPEN)
+         m_signal_error=(m_phase==TS_PHASE_WAITING) ? "not started: waiting for the account login" : "not started (see the Experts log)";
+      else
+         if(m_login_mismatch)
+            m_signal_error="the terminal is on another login than InstanceId "+m_id+" belongs to";
+         else
+            if(!TsWordIn(action,TS_SIGNAL_ACTIONS))
+               m_signal_error="action must be \"buy\", \"sell\" or \"close\", not \""+action+"\"";
+            else
+               if(strategy=="" || StringLen(strategy)>TS_MAX_STRING_LEN)
+                  m_signal_error="strategy must be 1.."+IntegerToString(TS_MAX_STRING_LEN)+" characters";
+               else
+                  if(symbol=="" || StringLen(symbol)>TS_MAX_STRING_LEN)
+                     m_signal_error="symbol must be 1.."+IntegerToString(TS_MAX_STRING_LEN)+" characters";
+                  else
+                     if(signal_id!="" && !TsValidSignalId(signal_id))
+                        m_signal_error="signal_id must be 1.."+IntegerToString(TS_MAX_ID_LEN)+" of letters, digits and "+TS_SIGNAL_ID_EXTRA;
+                     else
+                        if(StringLen(comment)>TS_MAX_STRING_LEN)
+                           m_signal_error="comment is longer than "+IntegerToString(TS_MAX_STRING_LEN)+" characters";
+                        else
+                           if(volume!=EMPTY_VALUE && (!MathIsValidNumber(volume) || volume<=0.0))
+                              m_signal_error="volume must be a number above 0";
+      if(m_signal_error!="")
+         return(-1);
       TsRecord record;
       record.Start(TS_KIND_SIGNAL);
       if(signal_id!="")
@@ -487,18 +654,48 @@ public:
          record.Int("magic",magic);
       if(comment!="")
          record.Text("comment",comment);
-      return(m_queue.Push(record,m_cfg.instance_id));
+      long seq=m_queue.Push(record,m_signal_error); // a NaN price etc. is refused here
+      return(seq);
      }
 
-   string            InstanceId(void) const { return(m_cfg.instance_id); }
+   //--- Why the last Signal() returned -1 ("" when it did not).
+   string            LastError(void) const { return(m_signal_error); }
+   string            InstanceId(void) const { return(m_id); }
+   string            Lane(void) const { return(m_lane); }
    int               Queued(void) const { return(m_queue.Count()); }
 
-   //--- One line for Comment().
+   //--- How long a service loop should sleep: short while a batch is in flight or more is due.
+   int               IdleMs(void)
+     {
+      if(m_phase!=TS_PHASE_OPEN)
+         return(MathMax(10,m_cfg.timer_ms));
+      if(m_in_flight)
+         return(10);
+      ulong now=GetTickCount64();
+      bool allow[TS_GROUP_COUNT];
+      for(int g=0;g<TS_GROUP_COUNT;g++)
+         allow[g]=(now>=m_group_not_before[g]);
+      if(now>=m_not_before && m_queue.HasSendable(allow))
+         return(10);
+      return(MathMax(10,m_cfg.timer_ms));
+     }
+
+   //--- A few lines for Comment().
    string            Status(void) const
      {
-      string text=StringFormat("Tradestate %s: %d queued, %I64d acknowledged",m_cfg.instance_id,m_queue.Count(),m_acked);
-      if(m_invalid>0)
-         text+=StringFormat(", %I64d refused as invalid",m_invalid);
+      if(m_phase==TS_PHASE_WAITING)
+         return("Tradestate: waiting for the account login");
+      if(m_phase!=TS_PHASE_OPEN)
+         return("Tradestate: not running (see the Experts log)");
+      string text=StringFormat("Tradestate %s.%s: %d queued, %I64d acknowledged",m_id,m_lane,m_queue.Count(),m_acked);
+      if(m_dead>0)
+         text+=StringFormat(", %I64d refused (see %s)",m_dead,m_queue.DeadPath());
+      if(m_cfg.report_state)
+         text+=StringFormat(", %d open tickets",m_positions.Count());
+      else
+         text+=" (signals only)";
+      if(m_login_mismatch)
+         text+="\nstopped: the terminal is on another login than "+m_id+" belongs to";
       if(m_last_error!="")
          text+="\nlast error: "+m_last_error;
       return(text);

@@ -1,35 +1,54 @@
 //+------------------------------------------------------------------+
 //|                                          Tradestate/Wire.mqh     |
 //| The exact bytes sent to the Tradestate gateway: the field table  |
-//| of each update kind, the number rule, a batch entry as JSON and  |
-//| an update as a RESP command (HSET ris:{ID} / HSET rts:{ID}:<t> / |
-//| XADD rtss:signals *).                                            |
+//| of each update kind, the number rule, an update as JSON (a batch |
+//| entry and a queue log line) and as a RESP command (HSET ris:{ID} |
+//| / HSET rts:{ID}:<ticket> / HSET rts:{ID}:positions / XADD        |
+//| rtss:signals *), and reading a JSON line back into a record.     |
 //|                                                                  |
 //| This file mirrors mt5-bridge/src/wire.rs. The Rust test          |
 //| mt5-bridge/tests/mql5_source.rs parses the TS_*_FIELDS tables,   |
-//| TS_NUMBER_MAX_DECIMALS and the number samples below and fails    |
-//| when they differ from the Rust encoder. Keep the #define lines   |
-//| on one line each.                                                |
+//| the limits, TS_NUMBER_MAX_DECIMALS and the number samples below  |
+//| and fails when they differ from the Rust side. Keep the #define  |
+//| lines on one line each.                                          |
 //+------------------------------------------------------------------+
 #ifndef TRADESTATE_WIRE_MQH
 #define TRADESTATE_WIRE_MQH
+
+#include "Json.mqh"
 
 //--- Field tables, in encoding order: "name:type" or "name:type?" (optional).
 //--- Types: int (decimal), num (TsNumber), text (quoted in JSON), bool (JSON true/false, RESP 1/0).
 #define TS_INSTANCE_FIELDS "seq:int time_msc:int login:int server:text company:text? currency:text leverage:int balance:num credit:num equity:num profit:num margin:num margin_free:num margin_level:num connected:bool trade_allowed:bool ping_us:int build:int positions:int orders:int ea_version:text?"
 #define TS_TRADE_FIELDS "seq:int ticket:text time_msc:int time_update_msc:int symbol:text type:text volume:num price_open:num price_current:num sl:num tp:num profit:num swap:num commission:num magic:int comment:text? state:text time_close_msc:int? price_close:num?"
 #define TS_SIGNAL_FIELDS "seq:int signal_id:text time_msc:int strategy:text symbol:text action:text volume:num? price:num? sl:num? tp:num? magic:int? comment:text?"
+#define TS_POSITIONS_FIELDS "seq:int time_msc:int tickets:text"
 
 //--- Numbers: fixed notation, the fewest decimals (0..TS_NUMBER_MAX_DECIMALS) that read back as
-//--- the same double; zero as "0".
+//--- the same double; zero as "0". NaN and infinities have no wire form at all.
 #define TS_NUMBER_MAX_DECIMALS 16
 //--- The gateway's default policy.rtss_stream.
 #define TS_SIGNAL_STREAM "rtss:signals"
 
+//--- Contract limits (mt5-bridge limits.rs): text fields and ids, in characters.
+#define TS_MAX_STRING_LEN 256
+#define TS_MAX_ID_LEN 64
+//--- signal_id: letters, digits and these.
+#define TS_SIGNAL_ID_EXTRA "._:-"
+//--- The only signal actions (SignalAction).
+#define TS_SIGNAL_ACTIONS "buy sell close"
+//--- Trade state `type` and `state` values (contract 1.1): positions and pending orders.
+#define TS_TRADE_TYPES "buy sell buy_limit sell_limit buy_stop sell_stop buy_stop_limit sell_stop_limit"
+#define TS_TRADE_STATES "open closed pending cancelled filled"
+//--- Most tickets one positions snapshot may list.
+#define TS_SNAPSHOT_MAX_TICKETS 5000
+
 //--- Update kinds.
-#define TS_KIND_INSTANCE 0
-#define TS_KIND_TRADE    1
-#define TS_KIND_SIGNAL   2
+#define TS_KIND_INSTANCE  0
+#define TS_KIND_TRADE     1
+#define TS_KIND_SIGNAL    2
+#define TS_KIND_POSITIONS 3
+#define TS_KIND_COUNT     4
 
 //--- Field types.
 #define TS_INT  0
@@ -52,7 +71,7 @@ struct TsTable
    bool              optional[];
   };
 
-TsTable g_ts_tables[3];
+TsTable g_ts_tables[TS_KIND_COUNT];
 bool    g_ts_tables_ready=false;
 
 //+------------------------------------------------------------------+
@@ -84,6 +103,7 @@ void TsTablesLoad(void)
    TsTableParse(TS_INSTANCE_FIELDS,g_ts_tables[TS_KIND_INSTANCE]);
    TsTableParse(TS_TRADE_FIELDS,g_ts_tables[TS_KIND_TRADE]);
    TsTableParse(TS_SIGNAL_FIELDS,g_ts_tables[TS_KIND_SIGNAL]);
+   TsTableParse(TS_POSITIONS_FIELDS,g_ts_tables[TS_KIND_POSITIONS]);
    g_ts_tables_ready=true;
   }
 
@@ -93,6 +113,8 @@ string TsKindName(const int kind)
       return("instance");
    if(kind==TS_KIND_TRADE)
       return("trade");
+   if(kind==TS_KIND_POSITIONS)
+      return("positions");
    return("signal");
   }
 
@@ -104,18 +126,29 @@ int TsKindFromName(const string name)
       return(TS_KIND_TRADE);
    if(name=="signal")
       return(TS_KIND_SIGNAL);
+   if(name=="positions")
+      return(TS_KIND_POSITIONS);
    return(-1);
   }
 
+//--- `word` is one of the space-separated words of `list`.
+bool TsWordIn(const string word,const string list)
+  {
+   if(word=="" || StringFind(word," ")>=0)
+      return(false);
+   return(StringFind(" "+list+" "," "+word+" ")>=0);
+  }
+
 //+------------------------------------------------------------------+
-//| A double as the wire writes it (mt5-bridge wire_number)          |
+//| A double as the wire writes it (mt5-bridge wire_number); "" for  |
+//| NaN and infinities, which the setters refuse before this.        |
 //+------------------------------------------------------------------+
 string TsNumber(const double value)
   {
    if(value==0.0)
       return("0");
    if(!MathIsValidNumber(value))
-      return("NaN"); // never valid: the gateway refuses it and names the field
+      return("");
    for(int decimals=0;decimals<=TS_NUMBER_MAX_DECIMALS;decimals++)
      {
       string text=DoubleToString(value,decimals);
@@ -141,6 +174,23 @@ string TsULongToString(ulong value)
    return(text);
   }
 
+//--- Decimal digits to ulong; 0 when not a number.
+ulong TsStringToULong(const string text)
+  {
+   ulong value=0;
+   int length=StringLen(text);
+   if(length==0 || length>20)
+      return(0);
+   for(int i=0;i<length;i++)
+     {
+      ushort c=StringGetCharacter(text,i);
+      if(c<'0' || c>'9')
+         return(0);
+      value=value*10+(ulong)(c-'0');
+     }
+   return(value);
+  }
+
 //+------------------------------------------------------------------+
 //| Text without control characters (the gateway refuses them)       |
 //+------------------------------------------------------------------+
@@ -158,13 +208,32 @@ string TsCleanText(const string text)
   }
 
 //+------------------------------------------------------------------+
-//| JSON string body: backslash and quote escaped (controls cleaned) |
+//| A JSON string: quote and backslash escaped, control characters   |
+//| as \u00xx (record values never have any: TsCleanText; reasons    |
+//| from the gateway written to the .dead file may).                 |
 //+------------------------------------------------------------------+
 string TsJsonQuote(const string text)
   {
    string out=text;
    StringReplace(out,"\\","\\\\");
    StringReplace(out,"\"","\\\"");
+   int length=StringLen(out);
+   bool controls=false;
+   for(int i=0;i<length && !controls;i++)
+      controls=(StringGetCharacter(out,i)<0x20);
+   if(controls)
+     {
+      string escaped="";
+      for(int i=0;i<length;i++)
+        {
+         ushort c=StringGetCharacter(out,i);
+         if(c<0x20)
+            escaped+=StringFormat("\\u%04x",c);
+         else
+            escaped+=ShortToString(c);
+        }
+      out=escaped;
+     }
    return("\""+out+"\"");
   }
 
@@ -176,8 +245,8 @@ int TsUtf8(const string text,uchar &bytes[])
    int count=StringToCharArray(text,bytes,0,-1,CP_UTF8);
    if(count>0 && bytes[count-1]==0)
       count--;
-   ArrayResize(bytes,count);
-   return(count);
+   ArrayResize(bytes,MathMax(count,0));
+   return(MathMax(count,0));
   }
 
 int TsUtf8Length(const string text)
@@ -214,15 +283,29 @@ public:
    void              Start(const int record_kind)
      {
       TsTablesLoad();
-      kind=record_kind;
-      error="";
-      int count=ArraySize(g_ts_tables[kind].names);
+      kind=(record_kind>=0 && record_kind<TS_KIND_COUNT) ? record_kind : -1;
+      error=(kind<0) ? "unknown kind" : "";
+      int count=(kind<0) ? 0 : ArraySize(g_ts_tables[kind].names);
       ArrayResize(values,count);
       ArrayResize(present,count);
       for(int i=0;i<count;i++)
         {
          values[i]="";
          present[i]=false;
+        }
+     }
+
+   //--- A copy of another record (records hold arrays: no assignment operator).
+   void              CopyFrom(const TsRecord &other)
+     {
+      kind=other.kind;
+      error=other.error;
+      ArrayResize(values,ArraySize(other.values));
+      ArrayResize(present,ArraySize(other.present));
+      for(int i=0;i<ArraySize(values);i++)
+        {
+         values[i]=other.values[i];
+         present[i]=other.present[i];
         }
      }
 
@@ -237,9 +320,11 @@ public:
       return(-1);
      }
 
+   //--- Setters: false (and error set, so Complete() refuses the record) when the field is not in
+   //--- the kind's table, has another type, or the number is NaN or infinite.
    bool              Int(const string name,const long value)    { return(Put(name,TS_INT,IntegerToString(value))); }
    bool              UInt(const string name,const ulong value)  { return(Put(name,TS_INT,TsULongToString(value))); }
-   bool              Num(const string name,const double value)  { return(Put(name,TS_NUM,TsNumber(value))); }
+   bool              Num(const string name,const double value)  { return(MathIsValidNumber(value) ? Put(name,TS_NUM,TsNumber(value)) : Refuse(name,"is not a finite number")); }
    bool              Text(const string name,const string value) { return(Put(name,TS_TEXT,TsCleanText(value))); }
    bool              Bool(const string name,const bool value)   { return(Put(name,TS_BOOL,value ? "1" : "0")); }
    void              Clear(const string name)                   { int i=Field(name); if(i>=0) present[i]=false; }
@@ -250,12 +335,21 @@ public:
       return((i>=0 && present[i]) ? values[i] : "");
      }
 
+   bool              Has(const string name) const
+     {
+      int i=Field(name);
+      return(i>=0 && present[i]);
+     }
+
+   long              Seq(void) const { return(StringToInteger(Value("seq"))); }
+
    //--- Every required field is set (and no setter failed).
    bool              Complete(void)
      {
       if(kind<0)
         {
-         error="no kind";
+         if(error=="")
+            error="no kind";
          return(false);
         }
       if(error!="")
@@ -270,9 +364,11 @@ public:
       return(true);
      }
 
-   //--- The batch entry: {"kind":"trade","seq":1,...}
+   //--- The batch entry and the queue log line: {"kind":"trade","seq":1,...}
    string            Json(void) const
      {
+      if(kind<0)
+         return("");
       string out="{\"kind\":"+TsJsonQuote(TsKindName(kind));
       int count=ArraySize(values);
       for(int i=0;i<count;i++)
@@ -292,6 +388,18 @@ public:
       return(out+"}");
      }
 
+   //--- The key a RESP command writes (the stale push names it); "" for signals.
+   string            RespKey(const string instance_id) const
+     {
+      if(kind==TS_KIND_INSTANCE)
+         return("ris:{"+instance_id+"}");
+      if(kind==TS_KIND_TRADE)
+         return("rts:{"+instance_id+"}:"+Value("ticket"));
+      if(kind==TS_KIND_POSITIONS)
+         return("rts:{"+instance_id+"}:positions");
+      return("");
+     }
+
    //--- The RESP command for a terminal authenticated as instance_id.
    string            Resp(const string instance_id,const string stream) const
      {
@@ -299,23 +407,17 @@ public:
       int count=ArraySize(values);
       ArrayResize(args,3+2*count);
       int n=0;
-      if(kind==TS_KIND_INSTANCE)
+      if(kind==TS_KIND_SIGNAL)
         {
-         args[n++]="HSET";
-         args[n++]="ris:{"+instance_id+"}";
+         args[n++]="XADD";
+         args[n++]=stream;
+         args[n++]="*";
         }
       else
-         if(kind==TS_KIND_TRADE)
-           {
-            args[n++]="HSET";
-            args[n++]="rts:{"+instance_id+"}:"+Value("ticket");
-           }
-         else
-           {
-            args[n++]="XADD";
-            args[n++]=stream;
-            args[n++]="*";
-           }
+        {
+         args[n++]="HSET";
+         args[n++]=RespKey(instance_id);
+        }
       for(int i=0;i<count;i++)
         {
          if(!present[i])
@@ -326,28 +428,95 @@ public:
       return(TsRespArray(args,n));
      }
 
-   //--- Queue file line: kind, then per field "=" + value or the absent mark \x1E, separated by
-   //--- \x1F (control characters never occur in values: TsCleanText).
-   string            Line(void) const
+   //--- Fills the record from a parsed queue line (an object node): the kind from "kind", each
+   //--- field of that kind's table by name; unknown members are ignored, so a later table reads
+   //--- older lines. False (and error) when a member has the wrong JSON type or a field is missing.
+   bool              FromJson(const TsJson &json,const int node)
      {
-      string sep=ShortToString(0x1F);
-      string out=TsKindName(kind);
+      kind=-1;
+      if(node<0 || node>=json.count || json.types[node]!=TS_J_OBJECT)
+        {
+         error="not a JSON object";
+         return(false);
+        }
+      int parsed_kind=TsKindFromName(json.Text(node,"kind"));
+      if(parsed_kind<0)
+        {
+         error="no known \"kind\"";
+         return(false);
+        }
+      Start(parsed_kind);
       int count=ArraySize(values);
-      for(int i=0;i<count;i++)
-         out+=sep+(present[i] ? "="+values[i] : ShortToString(0x1E));
-      return(out);
+      for(int i=0;i<count && error=="";i++)
+        {
+         string name=g_ts_tables[kind].names[i];
+         int member=json.Member(node,name);
+         if(member<0 || json.types[member]==TS_J_NULL)
+            continue;
+         int jtype=json.types[member];
+         string literal=json.texts[member];
+         switch(g_ts_tables[kind].types[i])
+           {
+            case TS_INT:
+               if(jtype!=TS_J_NUMBER || !TsJsonIsInteger(literal))
+                  error=name+" is not an integer";
+               else
+                  Put(name,TS_INT,literal);
+               break;
+            case TS_NUM:
+               if(jtype!=TS_J_NUMBER)
+                  error=name+" is not a number";
+               else
+                  Num(name,StringToDouble(literal));
+               break;
+            case TS_BOOL:
+               if(jtype!=TS_J_TRUE && jtype!=TS_J_FALSE)
+                  error=name+" is not true or false";
+               else
+                  Bool(name,jtype==TS_J_TRUE);
+               break;
+            default:
+               if(jtype!=TS_J_STRING)
+                  error=name+" is not a string";
+               else
+                  Text(name,literal);
+           }
+        }
+      return(Complete());
      }
 
-   bool              FromLine(const string line)
+   bool              FromJsonText(const string line)
+     {
+      TsJson json;
+      if(!json.Parse(line))
+        {
+         kind=-1;
+         error=json.error;
+         return(false);
+        }
+      return(FromJson(json,0));
+     }
+
+   //--- Reads a line of a library 1.0 queue file (<id>.queue): kind, then per field of the 1.0
+   //--- table "=" + value or the absent mark \x1E, separated by \x1F. Only used once, when a lane
+   //--- adopts those files; 1.0 had no positions kind and its tables are the ones above.
+   bool              FromLegacyLine(const string line)
      {
       string parts[];
       int count=StringSplit(line,(ushort)0x1F,parts);
       int parsed_kind=(count>0) ? TsKindFromName(parts[0]) : -1;
-      if(parsed_kind<0)
+      if(parsed_kind<0 || parsed_kind==TS_KIND_POSITIONS)
+        {
+         kind=-1;
+         error="not a 1.0 queue line";
          return(false);
+        }
       Start(parsed_kind);
       if(count!=ArraySize(values)+1)
+        {
+         error="1.0 queue line with "+IntegerToString(count-1)+" fields";
          return(false);
+        }
       for(int i=0;i<ArraySize(values);i++)
         {
          present[i]=(StringGetCharacter(parts[i+1],0)=='=');
@@ -363,23 +532,26 @@ public:
          return("instance");
       if(kind==TS_KIND_TRADE)
          return("trade:"+Value("ticket"));
+      if(kind==TS_KIND_POSITIONS)
+         return("positions");
       return("");
      }
 
 private:
+   bool              Refuse(const string name,const string why)
+     {
+      if(error=="")
+         error=TsKindName(kind)+": "+name+" "+why;
+      return(false);
+     }
+
    bool              Put(const string name,const int type,const string text)
      {
       int i=Field(name);
       if(i<0)
-        {
-         error=TsKindName(kind)+": no field "+name;
-         return(false);
-        }
+         return(Refuse(name,"is not a field of this kind"));
       if(g_ts_tables[kind].types[i]!=type)
-        {
-         error=TsKindName(kind)+": field "+name+" has another type";
-         return(false);
-        }
+         return(Refuse(name,"has another type"));
       values[i]=text;
       present[i]=true;
       return(true);
