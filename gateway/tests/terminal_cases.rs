@@ -16,8 +16,7 @@ use tradestate_gateway::ops::Partition;
 use tradestate_mt5_bridge::client::queue::clock_floor;
 use tradestate_mt5_bridge::client::{Client, ClientConfig, ClientError, Outcome, Transport};
 use tradestate_mt5_bridge::{
-    InstanceState, PositionType, PositionsSnapshot, SignalAction, TradeSignal, TradeState,
-    TradeStatus, Update,
+    InstanceState, PositionType, PositionsSnapshot, TradeSignal, TradeState, Update,
 };
 
 const ID: &str = "T1";
@@ -45,75 +44,37 @@ fn config(h: &Harness, transport: &str, dir: &Path, lane: &str) -> ClientConfig 
     config
 }
 
+/// A sample message of the contract (`mt5-bridge/fixtures/valid/<name>.json`).
+fn sample<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = tradestate_mt5_bridge::fixtures_dir().join(format!("valid/{name}.json"));
+    serde_json::from_slice(&std::fs::read(&path).expect("fixture")).expect("fixture parses")
+}
+
 fn instance(balance: f64) -> Update {
-    Update::Instance(InstanceState {
-        seq: 0,
-        time_msc: 1_765_000_000_000,
-        login: 5_001_234,
-        server: "Broker-Demo".into(),
-        company: None,
-        currency: "USD".into(),
-        leverage: 100,
-        balance,
-        credit: 0.0,
-        equity: balance,
-        profit: 0.0,
-        margin: 0.0,
-        margin_free: balance,
-        margin_level: 0.0,
-        connected: true,
-        trade_allowed: true,
-        ping_us: 1_000,
-        build: 4_755,
-        positions: 1,
-        orders: 0,
-        ea_version: None,
-    })
+    let mut state: InstanceState = sample("instance_state");
+    state.balance = balance;
+    Update::Instance(state)
 }
 
 fn trade(ticket: &str, price: f64, closed: bool) -> TradeState {
-    TradeState {
-        seq: 0,
-        ticket: ticket.into(),
-        time_msc: 1_765_000_000_000,
-        time_update_msc: 1_765_000_060_000,
-        symbol: "EURUSD".into(),
-        r#type: PositionType::Buy,
-        volume: 0.1,
-        price_open: 1.1,
-        price_current: price,
-        sl: 0.0,
-        tp: 0.0,
-        profit: 1.0,
-        swap: 0.0,
-        commission: 0.0,
-        magic: 7,
-        comment: None,
-        state: if closed {
-            TradeStatus::Closed
-        } else {
-            TradeStatus::Open
-        },
-        time_close_msc: closed.then_some(1_765_000_120_000),
-        price_close: closed.then_some(price),
+    let mut trade: TradeState = sample(if closed { "trade_closed" } else { "trade_open" });
+    trade.ticket = ticket.into();
+    trade.r#type = PositionType::Buy;
+    trade.volume = 0.1;
+    trade.price_open = 1.1;
+    trade.price_current = price;
+    trade.comment = None;
+    if closed {
+        trade.price_close = Some(price);
     }
+    trade
 }
 
 fn signal(signal_id: &str) -> TradeSignal {
-    TradeSignal {
-        seq: 0,
-        signal_id: signal_id.into(),
-        time_msc: 1_765_000_000_000,
-        strategy: "trend".into(),
-        symbol: "EURUSD".into(),
-        action: SignalAction::Buy,
-        volume: Some(0.1),
-        price: None,
-        sl: None,
-        tp: None,
-        magic: None,
-        comment: None,
-    }
+    let mut signal: TradeSignal = sample("signal");
+    signal.signal_id = signal_id.into();
+    signal.volume = Some(0.1);
+    signal
 }
 
 async fn flush(client: &mut Client) -> tradestate_mt5_bridge::client::FlushReport {

@@ -32,6 +32,10 @@
 #                        (default kill with --backend redis, sleep with embedded)
 #   --kill-gateway-during-outage   kill -9 + restart the service at outage-at + outage-for/2
 #   --drain-timeout S    loadgen's bound on the wait for the spill to drain (default: loadgen's, 60)
+#   --reconnect-every D  passed to loadgen: mean time between a terminal's reconnects (e.g. 10s)
+#   --restart-every D    passed to loadgen: mean time between a terminal's restarts (e.g. 15s)
+#   --restart-seq M      passed to loadgen: zero (a restart numbers below what the gateway holds,
+#                        as a reinstall with its files lost) or clock
 #   --no-build           use target/release/{tradestate,loadgen} as they are
 #   --keep-data          keep the data directories (deleted at the end otherwise; the logs,
 #                        report and readyz samples are always kept)
@@ -56,6 +60,7 @@ outage_for=30
 outage_kind=""
 kill_gateway_during_outage=0
 drain_timeout=""
+terminal_args=()
 build=1
 keep_data=0
 
@@ -78,6 +83,7 @@ while [ $# -gt 0 ]; do
     --outage-kind) need_value "$@"; outage_kind="$2"; shift 2 ;;
     --kill-gateway-during-outage) kill_gateway_during_outage=1; shift ;;
     --drain-timeout) need_value "$@"; drain_timeout="$2"; shift 2 ;;
+    --reconnect-every|--restart-every|--restart-seq) need_value "$@"; terminal_args+=("$1" "$2"); shift 2 ;;
     --no-build) build=0; shift ;;
     --keep-data) keep_data=1; shift ;;
     -h|--help) sed -n '2,/^# Needs/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -342,6 +348,7 @@ loadgen_args=(--http "http://127.0.0.1:$http_port" --resp "127.0.0.1:$resp_port"
   --report "$tmp/report.json" --chart "$tmp/chart.html")
 [ -z "$seed" ] || loadgen_args+=(--seed "$seed")
 [ -z "$drain_timeout" ] || loadgen_args+=(--drain-timeout "${drain_timeout}s")
+loadgen_args+=(${terminal_args[@]+"${terminal_args[@]}"})
 # Latency while the partition is out, against the same run's seconds before it (after the
 # terminals' first attach, which sends every full state at once).
 if [ -n "$outage" ]; then
