@@ -8,7 +8,8 @@
 //! A positions snapshot (contract 1.1) is the one update that reads before it writes: a batch
 //! holding snapshots first reads their terminals' live sets and the stored `seq` / `state` of
 //! the live trades they do not list (two round trips for the whole batch, none for a batch
-//! without one), then closes those trades in its pipeline as the terminal's own close would.
+//! without one), then closes those trades in its pipeline as the terminal's own close would,
+//! after the batch's other entries so that seqs, not places in the batch, decide what it closes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -99,14 +100,9 @@ struct LiveView {
     /// Members of the engine's live set that the snapshot does not list, with their stored
     /// `seq` (`None` when absent or unreadable) and state.
     unlisted: Vec<(u64, Option<u64>, Life)>,
-    /// Trades of this terminal written earlier in this batch, before the snapshot: their seq
-    /// and state replace what the engine held when it was read.
-    earlier: HashMap<u64, (u64, Life)>,
-    /// Set once the snapshot is planned: later entries of the terminal no longer change it.
-    planned: bool,
-    /// Trade keys the snapshot closed, so a later write of one in this batch knows it must
-    /// leave the closed index again.
-    closed_keys: HashSet<String>,
+    /// Trades of this terminal written in this batch (its snapshot is planned after them):
+    /// their seq and state replace what the engine held when it was read.
+    written: HashMap<u64, (u64, Life)>,
 }
 
 impl Writer {
@@ -161,6 +157,10 @@ impl Writer {
         let mut pipe = Commands::new();
         let mut planned = Vec::with_capacity(batch.len());
         let mut seen_ids: Vec<Arc<str>> = Vec::new();
+        // Snapshots are planned after every other entry: a trade a snapshot does not list is
+        // closed when its seq is below the snapshot's, wherever it stands in the batch (a newer
+        // snapshot takes the queue slot of the one it replaces, ahead of trades sent before it).
+        let mut snapshots: Vec<(Entry, String)> = Vec::new();
         for mut entry in batch {
             let key = entry.key.take().unwrap_or_default();
             let known = self.cached(&key);
@@ -176,28 +176,19 @@ impl Writer {
                 _ => {}
             }
             let first = pipe.len();
-            let mut also_known = Vec::new();
             let until = match &entry.op.body {
-                OpBody::Positions { tickets } => {
-                    let view = views.get_mut(&entry.op.instance_id);
-                    also_known =
-                        self.plan_snapshot(&mut pipe, &entry.op, tickets, view, received_ms);
-                    self.plan_state(&mut pipe, &key, &entry.op, received_ms, false)
+                OpBody::Positions { .. } => {
+                    snapshots.push((entry, key));
+                    continue;
                 }
                 OpBody::Trade { ticket, closed, .. } => {
-                    // A trade with a TTL was closed, as is one a snapshot earlier in this
-                    // batch closes: written live again, it leaves the closed index.
-                    let mut was_closed = known.is_some_and(|k| k.until.is_some());
+                    // A trade with a TTL was closed (by the terminal or a snapshot): written
+                    // live again, it leaves the closed index.
+                    let was_closed = known.is_some_and(|k| k.until.is_some());
                     // Only a batch holding a snapshot has views; others skip the lookup.
-                    let view = if views.is_empty() {
-                        None
-                    } else {
-                        views.get_mut(&entry.op.instance_id)
-                    };
-                    if let Some(view) = view {
-                        was_closed |= view.closed_keys.contains(&key);
-                        if !view.planned {
-                            note_earlier(view, ticket, *closed, &entry.op);
+                    if !views.is_empty() {
+                        if let Some(view) = views.get_mut(&entry.op.instance_id) {
+                            note_written(view, ticket, *closed, &entry.op);
                         }
                     }
                     // A trade's hash, TTL and open/closed indexes change together or not
@@ -213,18 +204,41 @@ impl Writer {
             if matches!(entry.op.body, OpBody::Instance { .. }) {
                 seen_ids.push(entry.op.instance_id.clone());
             }
-            let new_known = Some((
-                key,
-                Known {
-                    seq: Some(entry.op.seq),
-                    until,
-                },
-            ));
             planned.push(Planned {
                 count: pipe.len() - first,
                 first,
+                new_known: Some((
+                    key,
+                    Known {
+                        seq: Some(entry.op.seq),
+                        until,
+                    },
+                )),
                 entry,
-                new_known,
+                also_known: Vec::new(),
+            });
+        }
+        for (entry, key) in snapshots {
+            let first = pipe.len();
+            let also_known = match &entry.op.body {
+                OpBody::Positions { tickets } => {
+                    let view = views.get(&entry.op.instance_id);
+                    self.plan_snapshot(&mut pipe, &entry.op, tickets, view, received_ms)
+                }
+                _ => Vec::new(),
+            };
+            let until = self.plan_state(&mut pipe, &key, &entry.op, received_ms, false);
+            planned.push(Planned {
+                count: pipe.len() - first,
+                first,
+                new_known: Some((
+                    key,
+                    Known {
+                        seq: Some(entry.op.seq),
+                        until,
+                    },
+                )),
+                entry,
                 also_known,
             });
         }
@@ -327,13 +341,12 @@ impl Writer {
         pipe: &mut Commands,
         op: &Op,
         tickets: &[u64],
-        view: Option<&mut LiveView>,
+        view: Option<&LiveView>,
         received_ms: u64,
     ) -> Vec<(String, Known)> {
         let Some(view) = view else {
             return Vec::new();
         };
-        view.planned = true;
         let time_close = op
             .fields
             .iter()
@@ -342,10 +355,10 @@ impl Writer {
         let from_engine = view
             .unlisted
             .iter()
-            .filter(|(ticket, _, _)| !view.earlier.contains_key(ticket))
+            .filter(|(ticket, _, _)| !view.written.contains_key(ticket))
             .map(|&(ticket, seq, life)| (ticket, seq, life, true));
         let mut from_batch: Vec<_> = view
-            .earlier
+            .written
             .iter()
             .filter(|(ticket, _)| tickets.binary_search(ticket).is_err())
             .map(|(&ticket, &(seq, life))| (ticket, Some(seq), life, false))
@@ -359,7 +372,7 @@ impl Writer {
                 Life::Open => "closed",
                 Life::Pending => "cancelled",
                 // A member without a hash, or whose hash says it is done, only leaves the
-                // live set; what this batch already wrote is left alone.
+                // live set; what this batch wrote is left alone.
                 Life::Done | Life::Missing => {
                     if in_engine {
                         pipe.cmd("SREM").arg(&open).arg(&ticket_text);
@@ -385,7 +398,6 @@ impl Writer {
                 .arg(received_ms);
             let until = self.plan_closed(pipe, &key, &op.instance_id, &ticket_text, received_ms);
             pipe.cmd("EXEC");
-            view.closed_keys.insert(key.clone());
             closed.push((
                 key,
                 Known {
@@ -570,6 +582,10 @@ impl Writer {
                 return outcomes;
             }
         };
+        // Keys an entry of this batch failed to write (allocated only on a failure): a snapshot
+        // later in the batch closes a trade keeping the seq it assumed the trade had, which an
+        // earlier entry's failed write leaves unknown.
+        let mut unwritten: HashSet<String> = HashSet::new();
         for p in planned {
             let sent = values.get(p.first..p.first + p.count).unwrap_or(&[]);
             let replies = transaction_replies(sent);
@@ -577,6 +593,7 @@ impl Writer {
                 // Part of this entry may be written; its stored seqs are unknown now.
                 if let Some((key, _)) = &p.new_known {
                     self.known.remove(key);
+                    unwritten.insert(key.clone());
                 }
                 for (key, _) in &p.also_known {
                     self.known.remove(key);
@@ -600,7 +617,11 @@ impl Writer {
                     .increment(p.also_known.len() as u64);
             }
             for (key, known) in p.also_known {
-                self.known.insert(key, known);
+                if unwritten.contains(&key) {
+                    self.known.remove(&key);
+                } else {
+                    self.known.insert(key, known);
+                }
             }
             if let (OpBody::Signal { signal_id }, Some(id)) = (&p.entry.op.body, &entry_id) {
                 self.remember_marker(keys::signal_marker(&p.entry.op.instance_id, signal_id));
@@ -737,9 +758,9 @@ impl Writer {
     }
 }
 
-/// Records a trade written in this batch before its terminal's snapshot, which must see it as
-/// written rather than as the engine held it.
-fn note_earlier(view: &mut LiveView, ticket: &str, closed: bool, op: &Op) {
+/// Records a trade written in this batch, which its terminal's snapshot (planned after it) must
+/// see as written rather than as the engine held it.
+fn note_written(view: &mut LiveView, ticket: &str, closed: bool, op: &Op) {
     let Ok(ticket) = ticket.parse::<u64>() else {
         return;
     };
@@ -749,7 +770,7 @@ fn note_earlier(view: &mut LiveView, ticket: &str, closed: bool, op: &Op) {
         let state = op.fields.iter().find(|(name, _)| *name == "state");
         Life::of_state(state.map(|(_, value)| value.as_str()))
     };
-    view.earlier.insert(ticket, (op.seq, life));
+    view.written.insert(ticket, (op.seq, life));
 }
 
 /// The tickets of a live set (SMEMBERS; an array in RESP2, a set in RESP3); members that are
@@ -1037,5 +1058,103 @@ mod tests {
         assert_eq!(rig.batch(&[snapshot(6, "1")]).await, [STORED]);
         assert!(!rig.live("99").await);
         assert!(rig.live("1").await);
+    }
+
+    async fn acl(rig: &Rig, rule: &str) {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg("default").arg(rule);
+        assert_eq!(rig.backend.exec_one(cmd).await.ok(), Some(Value::Okay));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_does_not_vouch_for_a_trade_of_its_batch_whose_write_failed() {
+        let mut rig = rig();
+        // PERSIST refused: the order's transaction is discarded (EXECABORT), while the
+        // snapshot's close of it, which does not use PERSIST, goes through.
+        acl(&rig, "-persist").await;
+        let outcomes = rig
+            .batch(&[trade(2, "5", "pending"), snapshot(3, "")])
+            .await;
+        assert!(
+            matches!(outcomes[0], Outcome::Refused { .. }),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes[1], STORED);
+        assert_eq!(rig.field("5", "seq").await, None, "never written");
+        acl(&rig, "+persist").await;
+        // The terminal sends the refused order again: it is written, not taken for a retry of
+        // something stored.
+        assert_eq!(rig.batch(&[trade(2, "5", "pending")]).await, [STORED]);
+        assert_eq!(rig.field("5", "seq").await.as_deref(), Some("2"));
+        assert_eq!(rig.field("5", "symbol").await.as_deref(), Some("EURUSD"));
+        assert_eq!(rig.field("5", "closed_by").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_real_close_replaces_a_snapshot_close_with_the_cache_cold() {
+        let mut rig = rig();
+        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        assert_eq!(rig.batch(&[snapshot(9, "")]).await, [STORED]);
+        assert_eq!(
+            rig.field("1", "closed_by").await.as_deref(),
+            Some("snapshot")
+        );
+        // As after a restart or an engine failure: what the writer knows comes from the engine.
+        rig.writer.known.clear();
+        let mut close = trade(5, "1", "closed");
+        close.insert_str(
+            close.len() - 1,
+            r#","time_close_msc":1763000001000,"price_close":1.2"#,
+        );
+        assert_eq!(rig.batch(&[close]).await, [STORED]);
+        assert_eq!(rig.field("1", "closed_by").await, None);
+        assert_eq!(rig.field("1", "seq").await.as_deref(), Some("5"));
+        assert_eq!(rig.field("1", "price_close").await.as_deref(), Some("1.2"));
+        assert!(!rig.live("1").await);
+        assert!(rig.in_closed_index("1").await);
+        // And a snapshot-closed trade written live again leaves the closed index, cold too.
+        assert_eq!(rig.batch(&[trade(10, "2", "open")]).await, [STORED]);
+        assert_eq!(rig.batch(&[snapshot(11, "")]).await, [STORED]);
+        rig.writer.known.clear();
+        assert_eq!(rig.batch(&[trade(12, "2", "open")]).await, [STORED]);
+        assert!(rig.live("2").await);
+        assert!(!rig.in_closed_index("2").await);
+        assert_eq!(rig.field("2", "closed_by").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_trade_older_than_a_snapshot_is_closed_by_it_wherever_it_stands_in_the_batch() {
+        let mut rig = rig();
+        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        // A snapshot keeps the slot of the first one queued when a newer one replaces it, so
+        // trades sent before the newer one can follow it in the batch. Seqs decide, not slots:
+        // 1 (stored at seq 1) and 2 (seq 7) are older than the snapshot and not listed; 3 is
+        // newer than it.
+        let outcomes = rig
+            .batch(&[
+                snapshot(8, ""),
+                trade(7, "2", "pending"),
+                trade(6, "1", "open"),
+                trade(9, "3", "open"),
+            ])
+            .await;
+        assert_eq!(outcomes, [STORED, STORED, STORED, STORED]);
+        for (ticket, state, seq) in [("1", "closed", "6"), ("2", "cancelled", "7")] {
+            assert_eq!(rig.field(ticket, "state").await.as_deref(), Some(state));
+            assert_eq!(rig.field(ticket, "seq").await.as_deref(), Some(seq));
+            assert_eq!(
+                rig.field(ticket, "closed_by").await.as_deref(),
+                Some("snapshot")
+            );
+            assert!(!rig.live(ticket).await, "{ticket}");
+            assert!(rig.in_closed_index(ticket).await, "{ticket}");
+        }
+        assert!(rig.live("3").await);
+        assert_eq!(rig.field("3", "closed_by").await, None);
+        // The cache holds the trades' own seqs.
+        assert_eq!(
+            rig.batch(&[trade(7, "2", "pending")]).await,
+            [Outcome::Duplicate { entry_id: None }]
+        );
     }
 }

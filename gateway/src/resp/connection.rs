@@ -17,7 +17,8 @@ use super::commands::{self, Session, Step};
 use super::writes::{self, ReplyShape};
 use crate::admission::Rejection;
 use crate::gateway::{Gateway, Transport};
-use crate::ops::{Op, Outcome, Partition};
+use crate::keys;
+use crate::ops::{Op, OpBody, Outcome, Partition};
 
 /// Read chunk size when nothing larger is known to be coming.
 const READ_CHUNK: usize = 16 * 1024;
@@ -42,7 +43,36 @@ struct PendingWrite {
     partition: Partition,
     resp3: bool,
     /// The key of an HSET from a RESP3 client, named by the push that announces it stale.
-    stale_key: Option<String>,
+    stale_key: Option<StaleKey>,
+}
+
+/// What names the key of an HSET in a stale push, kept without building the key: that costs an
+/// allocation per write, and a write is rarely stale.
+enum StaleKey {
+    Instance(Arc<str>),
+    /// Tickets are validated as u64 decimals without leading zeros, so the number is the text.
+    Trade(Arc<str>, u64),
+    Positions(Arc<str>),
+}
+
+impl StaleKey {
+    fn of(op: &Op) -> Option<StaleKey> {
+        let id = op.instance_id.clone();
+        match &op.body {
+            OpBody::Instance { .. } => Some(StaleKey::Instance(id)),
+            OpBody::Trade { ticket, .. } => ticket.parse().ok().map(|t| StaleKey::Trade(id, t)),
+            OpBody::Positions { .. } => Some(StaleKey::Positions(id)),
+            OpBody::Signal { .. } => None,
+        }
+    }
+
+    fn key(&self) -> String {
+        match self {
+            StaleKey::Instance(id) => keys::instance(id),
+            StaleKey::Trade(id, ticket) => keys::trade(id, &ticket.to_string()),
+            StaleKey::Positions(id) => keys::positions(id),
+        }
+    }
 }
 
 pub struct Connection {
@@ -189,7 +219,7 @@ impl Connection {
                                 let resp3 = self.reply.resp3;
                                 let stale_key = if resp3 && matches!(shape, ReplyShape::Hset { .. })
                                 {
-                                    op.state_key()
+                                    StaleKey::of(&op)
                                 } else {
                                     None
                                 };
@@ -290,12 +320,16 @@ impl Connection {
             out.buf.extend_from_slice(&self.reply.buf[from..write.at]);
             from = write.at;
             out.resp3 = write.resp3;
+            let stale_key = match (result, &write.stale_key) {
+                (Ok(Outcome::Stale { .. }), Some(key)) => Some(key.key()),
+                _ => None,
+            };
             writes::outcome_reply(
                 &mut out,
                 write.shape,
                 write.partition,
                 result,
-                write.stale_key.as_deref(),
+                stale_key.as_deref(),
             );
         }
         out.buf.extend_from_slice(&self.reply.buf[from..]);
@@ -308,5 +342,41 @@ impl Connection {
             out.int(i64::from(throttle_ms));
         }
         self.reply = out;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(body: OpBody) -> Op {
+        Op {
+            instance_id: Arc::from("T1"),
+            seq: 1,
+            fields: Vec::new(),
+            body,
+        }
+    }
+
+    #[test]
+    fn a_stale_key_names_the_key_the_write_had() {
+        for body in [
+            OpBody::Instance { absent: vec![] },
+            OpBody::Trade {
+                ticket: "18446744073709551615".into(),
+                closed: false,
+                absent: vec![],
+            },
+            OpBody::Positions { tickets: vec![] },
+        ] {
+            let op = op(body);
+            let key = StaleKey::of(&op).map(|key| key.key());
+            assert_eq!(key, op.state_key());
+            assert!(key.is_some());
+        }
+        let signal = op(OpBody::Signal {
+            signal_id: "s-1".into(),
+        });
+        assert!(StaleKey::of(&signal).is_none());
     }
 }
