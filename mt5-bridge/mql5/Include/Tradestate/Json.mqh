@@ -126,7 +126,8 @@ private:
          return(Fail("unterminated string"));
       if(m_s[m_pos]=='"')
         {
-         out=StringSubstr(m_text,start,m_pos-start);
+         //--- "" by hand: StringSubstr with length 0 may read to the end (as MQL4 documents it).
+         out=(m_pos>start) ? StringSubstr(m_text,start,m_pos-start) : "";
          m_pos++;
          return(true);
         }

@@ -418,14 +418,15 @@ public:
       ulong seen[];
       int n=0;
       int total=PositionsTotal();
-      ArrayResize(seen,total+OrdersTotal());
+      int orders=OrdersTotal(); // read once: the array is sized with it (the list may change meanwhile)
+      ArrayResize(seen,total+orders);
       for(int k=0;k<total;k++)
         {
          ulong ticket=PositionGetTicket(k);
          if(ticket>0)
             seen[n++]=ticket;
         }
-      total=OrdersTotal();
+      total=orders;
       for(int k=0;k<total;k++)
         {
          ulong ticket=OrderGetTicket(k);

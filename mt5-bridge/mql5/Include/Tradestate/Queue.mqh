@@ -729,8 +729,8 @@ public:
          for(int i=0;i<m_state_count && n<limit;i++)
            {
             int slot=m_states[i];
-            int group=TsKindGroup(m_kinds[slot]);
-            if((pass==0) != (group==TS_GROUP_INSTANCE) || !allow[group])
+            int grp=TsKindGroup(m_kinds[slot]);
+            if((pass==0) != (grp==TS_GROUP_INSTANCE) || !allow[grp])
                continue;
             ArrayResize(slots,n+1,128);
             slots[n++]=slot;

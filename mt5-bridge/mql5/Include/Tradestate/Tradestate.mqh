@@ -292,11 +292,11 @@ private:
          m_lookback=2;
      }
 
-   void              BackOff(const int group,const long retry_after_ms,const bool fatal)
+   void              BackOff(const int grp,const long retry_after_ms,const bool fatal)
      {
-      m_group_failures[group]++;
-      long wait=fatal ? m_cfg.backoff_max_ms : TsBackoffMs(m_cfg.backoff_base_ms,m_cfg.backoff_max_ms,m_group_failures[group]);
-      m_group_not_before[group]=GetTickCount64()+(ulong)MathMax(wait,retry_after_ms);
+      m_group_failures[grp]++;
+      long wait=fatal ? m_cfg.backoff_max_ms : TsBackoffMs(m_cfg.backoff_base_ms,m_cfg.backoff_max_ms,m_group_failures[grp]);
+      m_group_not_before[grp]=GetTickCount64()+(ulong)MathMax(wait,retry_after_ms);
      }
 
    //--- Builds the next batch from the queue; false when nothing can be sent now.
@@ -395,12 +395,12 @@ private:
       ArrayResize(done,m_batch.count);
       for(int i=0;i<m_batch.count;i++)
         {
-         int group=TsKindGroup(m_batch.kinds[i]);
+         int grp=TsKindGroup(m_batch.kinds[i]);
          switch(m_batch.outcomes[i])
            {
             case TS_OUT_ACK:
                done[done_count++]=m_batch.seqs[i];
-               acked[group]=true;
+               acked[grp]=true;
                m_acked++;
                if(m_batch.stored_seqs[i]>=0)
                   NumberedBehind(i);
@@ -414,7 +414,7 @@ private:
                  }
                break;
             case TS_OUT_BACKOFF:
-               hit[group]=true;
+               hit[grp]=true;
                break;
            }
         }
@@ -424,10 +424,13 @@ private:
          m_not_before=now+(ulong)m_batch.throttle_ms;
       if(m_batch.split)
         {
-         //--- Halve down to single updates to find the one the gateway refuses.
+         //--- Halve down to single updates to find the one the gateway refuses. The halved size
+         //--- stays (CLIENT.md "Sending"), except after a split found the refused update.
          m_batch_limit=MathMax(1,m_batch.count/2);
          return(true);
         }
+      if(m_batch.split_found)
+         m_batch_limit=m_cfg.batch_max;
       if(m_batch.failed_all)
         {
          for(int g=0;g<TS_GROUP_COUNT;g++)
@@ -454,7 +457,6 @@ private:
          if(m_last_error!="")
             Print("Tradestate: delivering again");
          m_last_error="";
-         m_batch_limit=MathMin(m_cfg.batch_max,m_batch_limit*2);
         }
       return(m_batch.throttle_ms<=0);
      }
@@ -462,7 +464,7 @@ private:
    //--- Sends batches until the tick's budget is spent; a RESP batch may stay in flight.
    void              Send(const ulong deadline)
      {
-      for(int round=0;round<64;round++)
+      for(int rounds=0;rounds<64;rounds++)
         {
          if(!m_in_flight)
            {
@@ -529,7 +531,7 @@ public:
       StringTrimLeft(m_http.url);
       StringTrimRight(m_http.url);
       while(StringLen(m_http.url)>0 && StringGetCharacter(m_http.url,StringLen(m_http.url)-1)=='/')
-         m_http.url=StringSubstr(m_http.url,0,StringLen(m_http.url)-1);
+         m_http.url=(StringLen(m_http.url)>1) ? StringSubstr(m_http.url,0,StringLen(m_http.url)-1) : ""; // length 0 may read to the end
       m_http.token=m_cfg.token;
       m_http.timeout_ms=m_cfg.timeout_ms;
       m_resp.host=m_cfg.resp_host;

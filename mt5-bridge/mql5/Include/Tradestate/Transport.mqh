@@ -67,6 +67,7 @@ public:
    bool              failed_all;     // no usable answer: every kind backs off
    bool              fatal;          // token, id or allow-list: retried slowly
    bool              split;          // 400 naming no update / 413: halve and retry at once
+   bool              split_found;    // a 400 naming no update hit a single update: full batches again
    bool              finished;
    string            error;
    ulong             started;
@@ -89,6 +90,7 @@ public:
       failed_all=false;
       fatal=false;
       split=false;
+      split_found=false;
       finished=false;
       error="";
       started=0;
@@ -134,7 +136,7 @@ long TsHeaderMs(const string headers,const string name,const long scale)
       return(0);
    int start=at+StringLen(name)+1;
    int end=StringFind(lower,"\r\n",start);
-   string value=StringSubstr(lower,start,end<0 ? -1 : end-start);
+   string value=(end==start) ? "" : StringSubstr(lower,start,end<0 ? -1 : end-start); // length 0 may read to the end
    StringTrimLeft(value);
    StringTrimRight(value);
    return(StringToInteger(value)*scale);
@@ -220,6 +222,7 @@ private:
               {
                batch.outcomes[0]=TS_OUT_DEAD;
                batch.reasons[0]="HTTP 400: "+StringSubstr(message,0,500);
+               batch.split_found=true;
               }
            }
          batch.error=summary;
@@ -318,7 +321,8 @@ int TsRespSkip(const uchar &buf[],const int pos,const int end)
    if(line_end<0)
       return(-1);
    uchar type=buf[pos];
-   long number=StringToInteger(CharArrayToString(buf,pos+1,line_end-pos-1));
+   //--- count 0 ("_\r\n", "+\r\n") may read to the end of the buffer: "" by hand
+   long number=(line_end>pos+1) ? StringToInteger(CharArrayToString(buf,pos+1,line_end-pos-1)) : 0;
    int after=line_end+2;
    if(type=='+' || type=='-' || type==':' || type=='_' || type==',' || type=='#' || type=='(')
       return(after);
@@ -357,7 +361,7 @@ int TsRespRead(const uchar &buf[],const int pos,const int end,TsReply &reply)
    if(buf[pos]=='|')
       return(TsRespRead(buf,next,end,reply));
    int line_end=TsRespLineEnd(buf,pos,end);
-   string line=CharArrayToString(buf,pos+1,line_end-pos-1,CP_UTF8);
+   string line=(line_end>pos+1) ? CharArrayToString(buf,pos+1,line_end-pos-1,CP_UTF8) : "";
    reply.type=buf[pos];
    reply.text="";
    reply.number=0;
@@ -621,7 +625,7 @@ public:
    bool              tls;
    int               timeout_ms;
 
-                     TsResp(void) { m_socket=INVALID_HANDLE; m_len=0; m_state=TS_RESP_CLOSED; tls=false; timeout_ms=5000; }
+                     TsResp(void) { m_socket=INVALID_HANDLE; m_len=0; m_state=TS_RESP_CLOSED; m_deadline=0; m_replied=0; m_stale_pending=false; m_stale_seq=-1; port=0; tls=false; timeout_ms=5000; }
                     ~TsResp(void) { Close(); }
 
    void              Close(void)
