@@ -48,6 +48,9 @@ pub struct Watermarks {
 pub struct Submitted {
     pub results: Vec<Result<Outcome, Rejection>>,
     pub throttle_ms: u32,
+    /// The terminal must number above this: a spooled update of its was dropped as stale
+    /// against another numbering when it was replayed (mt5-bridge/CLIENT.md).
+    pub renumber_above: Option<u64>,
 }
 
 impl Submitted {
@@ -72,6 +75,8 @@ pub struct Gateway {
     pub spill_after: Duration,
     /// Turns true when the service stops; long-lived responses (signal tails) end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Seqs replay found above a terminal's spooled updates, for its next reply.
+    pub renumber: Arc<crate::spill::hints::RenumberHints>,
 }
 
 impl Gateway {
@@ -205,6 +210,7 @@ impl Gateway {
         Ok(Submitted {
             results,
             throttle_ms,
+            renumber_above: self.renumber.take(instance_id),
         })
     }
 

@@ -118,6 +118,7 @@ impl Service {
         let (signals, _) = broadcast::channel(4096);
         let limits = &config.limits;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let renumber = Arc::new(spill::hints::RenumberHints::default());
         let gateway = Arc::new(Gateway {
             auth,
             admission: Admission::new(Quotas {
@@ -137,6 +138,7 @@ impl Service {
             spills: spills.clone(),
             spill_after: Duration::from_millis(config.spill.after_ms),
             stopping: shutdown_rx.clone(),
+            renumber: renumber.clone(),
         });
         let mut tasks = Vec::new();
         for partition in Partition::ALL {
@@ -160,6 +162,7 @@ impl Service {
                     queue: queues[partition.index()].clone(),
                     batch: (batch_max / 2).max(1),
                     max_depth: (capacity as f64 * limits.throttle_watermark) as usize,
+                    renumber: renumber.clone(),
                 };
                 tasks.push(tokio::spawn(replay.run(shutdown_rx.clone())));
             }

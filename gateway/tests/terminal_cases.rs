@@ -179,6 +179,79 @@ async fn a_reset_seq_recovers_by_itself_over_resp() {
     reset_seq_case("resp").await;
 }
 
+/// Item 1, while the partition is down: the close of a reinstalled terminal (numbering behind
+/// the gateway's) is answered `spooled`, then dropped as stale when the gateway writes it. The
+/// terminal's next reply tells it to renumber (`renumber_above`); its resync re-sends the close.
+async fn spooled_reset_case(transport: &str) {
+    let h = start(&Target::Embedded, |c| {
+        allow_debug_command(c);
+        c.spill.after_ms = 50;
+    })
+    .await;
+    let mut old = config(&h, transport, &lane_dir("old-install"), "main");
+    old.first_seq = clock_floor() + 10_000_000_000_000;
+    let mut old = Client::new(old).expect("old install");
+    old.enqueue(Update::Trade(trade("901", 1.1, false)))
+        .unwrap();
+    flush(&mut old).await;
+    let ahead = old.next_seq();
+    drop(old);
+
+    let mut new = Client::new(config(&h, transport, &lane_dir("new-install"), "main")).unwrap();
+    let stall = stall_engine(&h, Partition::Rts, 2.0).await;
+    // A new position first: its seq is not cached, so the writer waits on the stalled engine,
+    // fails, and forgets what it cached; the close behind it is spooled unchecked.
+    new.enqueue(Update::Trade(trade("902", 1.3, false)))
+        .unwrap();
+    let close_seq = new.enqueue(Update::Trade(trade("901", 1.3, true))).unwrap();
+    let report = flush(&mut new).await;
+    // Over RESP a spooled HSET answers as a stored one.
+    let close = report.outcomes.iter().find(|o| o.seq == close_seq);
+    let spooled = if transport == "http" {
+        Outcome::Spooled
+    } else {
+        Outcome::Stored
+    };
+    assert_eq!(
+        close.map(|o| &o.outcome),
+        Some(&spooled),
+        "{transport}: {report:?}"
+    );
+    stall.await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !new.take_resync() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{transport}: no renumber hint after the replay"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        new.enqueue(instance(1_000.0)).unwrap();
+        flush(&mut new).await;
+    }
+    assert!(
+        new.next_seq() >= ahead,
+        "{transport}: numbering jumped past the gateway's"
+    );
+    assert_eq!(trade_hash(&h, "901").await["state"], "open", "{transport}");
+    // The resync re-sends the closes of the lookback window.
+    new.enqueue(Update::Trade(trade("901", 1.3, true))).unwrap();
+    flush(&mut new).await;
+    let stored = trade_hash(&h, "901").await;
+    assert_eq!(stored["state"], "closed", "{transport}: {stored:?}");
+    assert_eq!(stored["price_close"], "1.3", "{transport}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_seq_spooled_during_an_outage_recovers_over_http() {
+    spooled_reset_case("http").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_seq_spooled_during_an_outage_recovers_over_resp() {
+    spooled_reset_case("resp").await;
+}
+
 /// Item 2: the reporter and a strategy program share the instance id: their files, seqs and
 /// automatic signal ids do not collide; a second copy of one lane is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,9 @@ struct BatchReply {
     instance_id: Arc<str>,
     results: Vec<ItemResult>,
     throttle_ms: u32,
+    /// Number above this from now on (a spooled update was dropped as stale on replay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renumber_above: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +53,17 @@ struct SingleReply {
     #[serde(flatten)]
     result: ItemResult,
     throttle_ms: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renumber_above: Option<u64>,
+}
+
+/// What one submission became, as the reply tells it.
+struct Answered {
+    status: StatusCode,
+    results: Vec<ItemResult>,
+    throttle_ms: u32,
+    retry_after: Option<Duration>,
+    renumber_above: Option<u64>,
 }
 
 pub async fn batch(
@@ -94,13 +108,19 @@ pub async fn batch(
         .into_iter()
         .map(|update| convert::op_from_update(&instance_id, update))
         .collect();
-    let (status, results, throttle_ms, retry_after) = submit(&state, &instance_id, ops).await?;
+    let answered = submit(&state, &instance_id, ops).await?;
     let reply = BatchReply {
         instance_id,
-        results,
-        throttle_ms,
+        results: answered.results,
+        throttle_ms: answered.throttle_ms,
+        renumber_above: answered.renumber_above,
     };
-    Ok(with_headers(status, Json(reply), throttle_ms, retry_after))
+    Ok(with_headers(
+        answered.status,
+        Json(reply),
+        answered.throttle_ms,
+        answered.retry_after,
+    ))
 }
 
 pub async fn instance_state(
@@ -150,17 +170,22 @@ pub async fn signal(
 }
 
 async fn single(state: &AppState, instance_id: Arc<str>, op: Op) -> Result<Response, ApiError> {
-    let (status, mut results, throttle_ms, retry_after) =
-        submit(state, &instance_id, vec![op]).await?;
-    let Some(result) = results.pop() else {
+    let mut answered = submit(state, &instance_id, vec![op]).await?;
+    let Some(result) = answered.results.pop() else {
         return Err(ApiError::BadRequest("nothing to store".into()));
     };
     let reply = SingleReply {
         instance_id,
         result,
-        throttle_ms,
+        throttle_ms: answered.throttle_ms,
+        renumber_above: answered.renumber_above,
     };
-    Ok(with_headers(status, Json(reply), throttle_ms, retry_after))
+    Ok(with_headers(
+        answered.status,
+        Json(reply),
+        answered.throttle_ms,
+        answered.retry_after,
+    ))
 }
 
 /// Submits and turns the outcomes into results and the status of the whole reply: 200 when
@@ -169,7 +194,7 @@ async fn submit(
     state: &AppState,
     instance_id: &Arc<str>,
     ops: Vec<Op>,
-) -> Result<(StatusCode, Vec<ItemResult>, u32, Option<Duration>), ApiError> {
+) -> Result<Answered, ApiError> {
     let described: Vec<(Kind, u64)> = ops.iter().map(|op| (op.kind(), op.seq)).collect();
     let submitted: Submitted = state
         .gateway
@@ -217,7 +242,13 @@ async fn submit(
         }
         results.push(item);
     }
-    Ok((status, results, submitted.throttle_ms, retry_after))
+    Ok(Answered {
+        status,
+        results,
+        throttle_ms: submitted.throttle_ms,
+        retry_after,
+        renumber_above: submitted.renumber_above,
+    })
 }
 
 fn with_headers(

@@ -470,7 +470,8 @@ fn schemas() -> Value {
             "properties": {
                 "instance_id": {"type": "string"},
                 "results": {"type": "array", "items": schema_ref("ItemResult"), "description": "One per update, in order."},
-                "throttle_ms": {"type": "integer", "minimum": 0, "description": "Slow down hint; 0 when there is no pressure."}
+                "throttle_ms": {"type": "integer", "minimum": 0, "description": "Slow down hint; 0 when there is no pressure."},
+                "renumber_above": {"type": "integer", "minimum": 0, "description": "Present once after an update of this terminal that was answered `spooled` turned out stale when it was written (its key holds this seq, from another numbering of the terminal, e.g. a reinstall whose clock is behind): number every update above it from now on and re-send the current state and recent closes."}
             }
         },
         "SingleReply": {
@@ -481,7 +482,8 @@ fn schemas() -> Value {
                     "required": ["instance_id", "throttle_ms"],
                     "properties": {
                         "instance_id": {"type": "string"},
-                        "throttle_ms": {"type": "integer", "minimum": 0}
+                        "throttle_ms": {"type": "integer", "minimum": 0},
+                        "renumber_above": {"type": "integer", "minimum": 0, "description": "As in BatchReply."}
                     }
                 }
             ]

@@ -279,6 +279,7 @@ impl Connection {
         let expected = ops.len();
         let mut results: Vec<Result<Outcome, Rejection>> = Vec::with_capacity(expected);
         let mut throttle_ms = 0;
+        let mut renumber_above: Option<u64> = None;
         // A read holds one terminal's writes unless it re-authenticated midway: one submission
         // per run of the same terminal, in order.
         let mut ops = ops.into_iter().peekable();
@@ -296,6 +297,12 @@ impl Connection {
             {
                 Ok(submitted) => {
                     throttle_ms = throttle_ms.max(submitted.throttle_ms);
+                    match (submitted.renumber_above, self.session.protocol) {
+                        (Some(seq), 3) => renumber_above = renumber_above.max(Some(seq)),
+                        // RESP2 has no pushes: keep it for a reply that can carry it.
+                        (Some(seq), _) => self.gateway.renumber.note(&instance_id, seq),
+                        (None, _) => {}
+                    }
                     let mut outcomes = submitted.results;
                     // One reply per command, whatever happens: a missing one would shift every
                     // later reply onto the wrong command.
@@ -315,6 +322,14 @@ impl Connection {
             buf: Vec::with_capacity(self.reply.buf.len() + 16 * expected),
             resp3: false,
         };
+        if let (Some(seq), 3) = (renumber_above, self.session.protocol) {
+            // Before this read's replies, so the client has it when it settles its batch.
+            out.resp3 = true;
+            out.push(2);
+            out.bulk(b"renumber");
+            out.int(i64::try_from(seq).unwrap_or(i64::MAX));
+            out.resp3 = false;
+        }
         let mut from = 0;
         for (write, result) in pending.iter().zip(&results) {
             out.buf.extend_from_slice(&self.reply.buf[from..write.at]);

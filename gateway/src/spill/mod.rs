@@ -11,6 +11,7 @@
 //!   updates, and every signal while signals are spooled, goes through the spill until it has
 //!   drained, so replay never reorders one key's updates.
 
+pub mod hints;
 mod log;
 pub mod record;
 pub mod replay;

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use super::hints::RenumberHints;
 use super::Spill;
 use crate::backend::Backend;
-use crate::ops::Outcome;
+use crate::ops::{Kind, Outcome};
 use crate::queue::PartitionQueue;
 
 const PROBE_EVERY: Duration = Duration::from_millis(200);
@@ -28,6 +29,8 @@ pub struct Replay {
     pub batch: usize,
     /// Replay waits while the queue holds more than this many entries.
     pub max_depth: usize,
+    /// Where a stale replayed state is reported for its terminal's next reply.
+    pub renumber: Arc<RenumberHints>,
 }
 
 impl Replay {
@@ -80,11 +83,12 @@ impl Replay {
         let mut rest = batch.into_iter();
         for (id, op) in rest.by_ref() {
             let (tx, rx) = oneshot::channel();
+            let sender = (op.kind() != Kind::Signal).then(|| (op.instance_id.clone(), op.seq));
             if self.queue.push(op, tx, capacity).is_err() {
                 self.spill.retry(id);
                 break;
             }
-            waiting.push((id, rx));
+            waiting.push((id, sender, rx));
         }
         for (id, _) in rest {
             self.spill.retry(id);
@@ -93,9 +97,20 @@ impl Replay {
         let (mut records, mut bytes) = (0u64, 0u64);
         let deadline = tokio::time::Instant::now() + OUTCOME_TIMEOUT;
         let mut waiting = waiting.into_iter();
-        for (id, rx) in waiting.by_ref() {
+        for (id, sender, rx) in waiting.by_ref() {
             let failure = match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(outcome)) if outcome.is_ack() => {
+                    // Acknowledged as spooled long ago: a stale verdict from another numbering
+                    // must still reach the terminal (hints.rs).
+                    if let (Outcome::Stale { stored_seq }, Some((instance_id, seq))) =
+                        (&outcome, &sender)
+                    {
+                        if stored_seq > seq {
+                            self.renumber.note(instance_id, *stored_seq);
+                            metrics::counter!("tradestate_replay_stale_total", "partition" => self.spill.partition().name())
+                                .increment(1);
+                        }
+                    }
                     bytes += self.spill.written(id);
                     records += 1;
                     continue;
@@ -119,7 +134,7 @@ impl Replay {
             }
             break;
         }
-        for (id, _) in waiting {
+        for (id, _, _) in waiting {
             self.spill.retry(id);
         }
         metrics::counter!("tradestate_replayed_records_total", "partition" => p).increment(records);

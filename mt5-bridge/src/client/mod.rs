@@ -220,6 +220,8 @@ enum Attempt {
         outcomes: Vec<Option<Outcome>>,
         /// Per update: the `stored_seq` of a `stale` answer, when the gateway said it.
         stored_seqs: Vec<Option<u64>>,
+        /// The gateway's `renumber_above` (a spooled update dropped as stale on replay).
+        renumber_above: Option<u64>,
         throttle_ms: u64,
         /// Set when some updates must be retried (429/503/TRYAGAIN).
         retry_after: Option<Duration>,
@@ -391,10 +393,15 @@ impl Client {
                 Attempt::Replied {
                     outcomes,
                     stored_seqs,
+                    renumber_above,
                     throttle_ms,
                     retry_after,
                     retry_reason,
                 } => {
+                    if let Some(seq) = renumber_above {
+                        self.queue.jump_past(seq)?;
+                        self.resync = true;
+                    }
                     let mut failed = [false; 3];
                     let mut sent = [false; 3];
                     let mut done = Vec::new();
@@ -605,6 +612,7 @@ impl Client {
                 Ok(Attempt::Replied {
                     outcomes,
                     stored_seqs,
+                    renumber_above: json["renumber_above"].as_u64(),
                     throttle_ms: json["throttle_ms"].as_u64().unwrap_or(0),
                     retry_after: retry.then_some(retry_after).flatten(),
                     retry_reason: retry.then(|| format!("http {status}: {text}")),
@@ -653,6 +661,7 @@ impl Client {
         }
         Ok(Attempt::Replied {
             stored_seqs: vec![None; batch.len()],
+            renumber_above: None,
             outcomes,
             throttle_ms: 0,
             retry_after: None,
@@ -703,7 +712,7 @@ impl Client {
         }
         let replies =
             tokio::time::timeout(timeout, connection.round_trip(&bytes, batch.len())).await;
-        let (replies, throttle_ms) = match replies {
+        let (replies, throttle_ms, renumber_above) = match replies {
             Ok(Ok(replies)) => replies,
             Ok(Err(reason)) => {
                 self.resp = None;
@@ -751,6 +760,7 @@ impl Client {
         Ok(Attempt::Replied {
             outcomes,
             stored_seqs,
+            renumber_above,
             throttle_ms,
             retry_after,
             retry_reason,
@@ -784,6 +794,10 @@ enum RespFailure {
     Refused(String),
 }
 
+/// One batch's replies (each with the `stored_seq` of a stale push before it), the largest
+/// throttle hint and the gateway's `renumber_above`.
+type RoundTrip = (Vec<(RespValue, Option<u64>)>, u64, Option<u64>);
+
 /// One authenticated RESP3 connection (`HELLO 3 AUTH <id> <token>`), so the gateway's throttle
 /// pushes arrive.
 struct RespConnection {
@@ -816,11 +830,7 @@ impl RespConnection {
     /// Writes the pipelined commands and reads `count` replies, each with the `stored_seq` of a
     /// stale push that came right before it; throttle pushes in between are hints (their
     /// largest value is returned).
-    async fn round_trip(
-        &mut self,
-        bytes: &[u8],
-        count: usize,
-    ) -> Result<(Vec<(RespValue, Option<u64>)>, u64), String> {
+    async fn round_trip(&mut self, bytes: &[u8], count: usize) -> Result<RoundTrip, String> {
         self.stream
             .write_all(bytes)
             .await
@@ -828,10 +838,13 @@ impl RespConnection {
         let mut replies = Vec::with_capacity(count);
         let mut throttle_ms = 0;
         let mut stale = None;
+        let mut renumber_above = None;
         while replies.len() < count {
             let value = self.read_value().await?;
             if let Some(ms) = resp::throttle_push(&value) {
                 throttle_ms = throttle_ms.max(ms);
+            } else if let Some(seq) = resp::renumber_push(&value) {
+                renumber_above = renumber_above.max(Some(seq));
             } else if let Some(stored_seq) = resp::stale_push(&value) {
                 stale = Some(stored_seq);
             } else if !matches!(value, RespValue::Push(_)) {
@@ -848,7 +861,7 @@ impl RespConnection {
                 None => break,
             }
         }
-        Ok((replies, throttle_ms))
+        Ok((replies, throttle_ms, renumber_above))
     }
 
     async fn read_value(&mut self) -> Result<RespValue, String> {

@@ -146,6 +146,19 @@ pub fn stale_push(value: &RespValue) -> Option<u64> {
     }
 }
 
+/// The gateway's push `>2 "renumber" :<seq>`: number above `seq` from now on.
+pub fn renumber_push(value: &RespValue) -> Option<u64> {
+    match value {
+        RespValue::Push(items) => match items.as_slice() {
+            [RespValue::Bulk(Some(name)), RespValue::Int(seq)] if name == b"renumber" => {
+                u64::try_from(*seq).ok()
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// What a reply to one HSET/XADD means for the queued update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteReply {
