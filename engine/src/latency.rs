@@ -1,7 +1,8 @@
 //! The latency monitor (Redis's `latency.c`, events "command" and "fast-command"): per event,
 //! the worst latency of each second (160 samples kept) and the all-time maximum, recorded
-//! when a command takes at least `latency-monitor-threshold` milliseconds; and the LATENCY
-//! command (LATEST, HISTORY, RESET, HELP).
+//! when a command takes at least `latency-monitor-threshold` milliseconds; the LATENCY
+//! command (LATEST, HISTORY, RESET, HELP); and the per-command latency histogram that INFO
+//! latencystats reads.
 
 use std::collections::BTreeMap;
 
@@ -127,6 +128,84 @@ pub fn latency_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Redis records command latency in an HDR histogram tracking 1 ns .. 1 s with 2 significant
+/// digits; this is the same bucket layout (256 sub-buckets, unit magnitude 0), so the
+/// percentiles INFO reports round exactly like Redis's.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+const HIST_SUB_HALF_MAGNITUDE: u32 = 7;
+const HIST_SUB_HALF: usize = 1 << HIST_SUB_HALF_MAGNITUDE;
+const HIST_SUB_MASK: u64 = (2 * HIST_SUB_HALF as u64) - 1;
+/// Buckets needed to reach 1e9 (2^30) from 256 (2^8): 1 + 22.
+const HIST_BUCKETS: usize = 23;
+const HIST_MIN: u64 = 1;
+const HIST_MAX: u64 = 1_000_000_000;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: vec![0; (HIST_BUCKETS + 1) * HIST_SUB_HALF],
+            total: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    fn bucket_of(v: u64) -> (u32, u64) {
+        let pow2ceiling = 64 - (v | HIST_SUB_MASK).leading_zeros();
+        let bucket = pow2ceiling - (HIST_SUB_HALF_MAGNITUDE + 1);
+        (bucket, v >> bucket)
+    }
+
+    fn index_of(v: u64) -> usize {
+        let (bucket, sub) = Self::bucket_of(v);
+        ((bucket as usize + 1) << HIST_SUB_HALF_MAGNITUDE) + sub as usize - HIST_SUB_HALF
+    }
+
+    fn value_at_index(idx: usize) -> u64 {
+        let mut bucket = (idx >> HIST_SUB_HALF_MAGNITUDE) as i64 - 1;
+        let mut sub = (idx & (HIST_SUB_HALF - 1)) + HIST_SUB_HALF;
+        if bucket < 0 {
+            sub -= HIST_SUB_HALF;
+            bucket = 0;
+        }
+        (sub as u64) << bucket
+    }
+
+    fn highest_equivalent(v: u64) -> u64 {
+        let (bucket, sub) = Self::bucket_of(v);
+        let adjusted = bucket + u32::from(sub >= 2 * HIST_SUB_HALF as u64);
+        (sub << bucket) + (1u64 << adjusted) - 1
+    }
+
+    /// Records one latency in nanoseconds (clamped to the tracked range, as Redis does).
+    pub fn record(&mut self, ns: u64) {
+        let v = ns.clamp(HIST_MIN, HIST_MAX);
+        if let Some(c) = self.counts.get_mut(Self::index_of(v)) {
+            *c += 1;
+            self.total += 1;
+        }
+    }
+
+    /// `hdr_value_at_percentile`: the highest value equivalent to the one at `percentile`.
+    pub fn value_at_percentile(&self, percentile: f64) -> u64 {
+        let wanted = ((percentile.min(100.0) / 100.0 * self.total as f64) + 0.5) as u64;
+        let wanted = wanted.max(1);
+        let mut seen = 0;
+        for (idx, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= wanted {
+                return Self::highest_equivalent(Self::value_at_index(idx));
+            }
+        }
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +222,20 @@ mod tests {
         assert_eq!(ts.samples[0].latency_ms, 9);
         assert_eq!(ts.samples[1].latency_ms, 4);
         assert_eq!(ts.idx, 2);
+    }
+
+    #[test]
+    fn histogram_matches_hdr_rounding() {
+        let mut h = LatencyHistogram::default();
+        h.record(14_000);
+        assert_eq!(h.value_at_percentile(50.0), 14_015);
+        let mut h = LatencyHistogram::default();
+        h.record(4_000);
+        assert_eq!(h.value_at_percentile(99.9), 4_015);
+        let mut h = LatencyHistogram::default();
+        h.record(0);
+        assert_eq!(h.value_at_percentile(50.0), 1);
+        h.record(5_000_000_000);
+        assert!(h.value_at_percentile(100.0) >= 1_000_000_000);
     }
 }

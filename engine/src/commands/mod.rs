@@ -5,16 +5,23 @@
 //! Families live in their own files (`string.rs`, `hash.rs`, ...), like Redis's `t_*.c`.
 
 pub mod acl;
+pub mod command;
+pub mod config;
 pub mod connection;
+pub mod debug;
+pub mod function;
 pub mod generic;
 pub mod hash;
+pub mod info;
 pub mod list;
 pub mod memory;
 pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod shutdown;
 pub mod stream;
+pub mod stream_group;
 pub mod string;
 pub mod table;
 pub mod transaction;
@@ -489,7 +496,7 @@ pub struct CommandStat {
     pub rejected_calls: u64,
     pub failed_calls: u64,
     /// Allocated on the first call (it is 24 KiB), like Redis's per-command histogram.
-    pub latency: Option<Box<server::LatencyHistogram>>,
+    pub latency: Option<Box<crate::latency::LatencyHistogram>>,
 }
 
 impl Ctx<'_> {

@@ -11,11 +11,11 @@ use super::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::zset::{
-    normalize_rank_range, parse_score, LexRange, Limit, ScoreRange, ZaddFlags, ZaddOutcome,
-    ZsetError, ZsetLimits,
+    normalize_rank_range, LexRange, Limit, ScoreRange, ZaddFlags, ZaddOutcome, ZsetError,
+    ZsetLimits,
 };
 use crate::types::{Set, Value, Zset};
-use crate::util::{eq_ignore_case, format_double, glob_match, parse_i64, Rng};
+use crate::util::{eq_ignore_case, format_double, glob_match, parse_f64, parse_i64, Rng};
 
 fn zset_error(e: ZsetError) -> CmdError {
     CmdError::msg(e.message())
@@ -161,7 +161,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CmdResult 
     // All scores are checked before anything changes: the command applies fully or not at all.
     let scores = pairs
         .chunks_exact(2)
-        .map(|p| parse_score(p[0]).ok_or(CmdError::NotFloat))
+        .map(|p| parse_f64(p[0]).ok_or(CmdError::NotFloat))
         .collect::<Result<Vec<f64>, _>>()?;
     let limits = limits(ctx);
 
@@ -877,7 +877,7 @@ fn parse_algebra_options(
         let arg = args[j];
         if may_weigh && remaining > numkeys && eq_ignore_case(arg, "weights") {
             for (w, text) in opts.weights.iter_mut().zip(&args[j + 1..]) {
-                *w = parse_score(text).ok_or(CmdError::msg("ERR weight value is not a float"))?;
+                *w = parse_f64(text).ok_or(CmdError::msg("ERR weight value is not a float"))?;
             }
             j += 1 + numkeys;
         } else if may_weigh && remaining >= 2 && eq_ignore_case(arg, "aggregate") {

@@ -9,8 +9,8 @@ use super::encodings::{intset_decode, lp_decode, zl_decode, Item, Text};
 use super::*;
 use crate::types::hash::HashLimits;
 use crate::types::listpack;
+use crate::types::stream::group::{Consumer, Nack, INVALID_ENTRIES_READ};
 use crate::types::stream::{NodeLimits, StreamId};
-use crate::types::stream_group::{Consumer, Nack, INVALID_ENTRIES_READ};
 use crate::types::zset::{ZaddFlags, ZsetLimits};
 use crate::types::{Hash, List, Set, StrValue, Stream, Value, Zset};
 

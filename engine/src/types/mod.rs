@@ -8,7 +8,6 @@ pub mod list;
 pub mod listpack;
 pub mod set;
 pub mod stream;
-pub mod stream_group;
 pub mod string;
 pub mod zset;
 

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::stream::{Stream, StreamId};
+use super::{Stream, StreamId};
 
 /// Redis `SCG_INVALID_ENTRIES_READ`: the group's read counter is not known.
 pub const INVALID_ENTRIES_READ: i64 = -1;
@@ -261,11 +261,8 @@ impl ConsumerGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::stream::tests::id;
     use crate::types::stream::{NodeLimits, XaddId};
-
-    fn id(ms: u64, seq: u64) -> StreamId {
-        StreamId::new(ms, seq)
-    }
 
     fn stream_with(n: u64) -> Stream {
         let mut s = Stream::new();

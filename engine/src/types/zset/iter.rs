@@ -1,0 +1,87 @@
+//! Iteration over a sorted set in either encoding: [`Iter`] walks a listpack
+//! slice or a skiplist rank window, both ways, knowing its exact length.
+
+use std::iter::FusedIterator;
+
+use super::skiplist::SkipList;
+use super::Entry;
+
+/// Iterator over `(member, score)` pairs; double-ended and exact-size.
+pub struct Iter<'a> {
+    pub(super) inner: IterInner<'a>,
+    pub(super) remaining: usize,
+    pub(super) reverse: bool,
+}
+
+pub(super) enum IterInner<'a> {
+    Listpack(std::slice::Iter<'a, Entry>),
+    Skiplist {
+        list: &'a SkipList,
+        front: u32,
+        back: u32,
+    },
+}
+
+impl<'a> Iter<'a> {
+    fn pull_front(&mut self) -> Option<(&'a [u8], f64)> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        match &mut self.inner {
+            IterInner::Listpack(it) => it.next().map(|e| (&*e.0, e.1)),
+            IterInner::Skiplist { list, front, .. } => {
+                let list: &'a SkipList = list;
+                let n = list.node(*front);
+                *front = n.levels[0].forward;
+                Some((&n.member, n.score))
+            }
+        }
+    }
+
+    fn pull_back(&mut self) -> Option<(&'a [u8], f64)> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        match &mut self.inner {
+            IterInner::Listpack(it) => it.next_back().map(|e| (&*e.0, e.1)),
+            IterInner::Skiplist { list, back, .. } => {
+                let list: &'a SkipList = list;
+                let n = list.node(*back);
+                *back = n.backward;
+                Some((&n.member, n.score))
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.reverse {
+            self.pull_back()
+        } else {
+            self.pull_front()
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.reverse {
+            self.pull_front()
+        } else {
+            self.pull_back()
+        }
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl FusedIterator for Iter<'_> {}
