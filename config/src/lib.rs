@@ -1,4 +1,4 @@
-//! Tradestate's configuration (DESIGN 7): one `tradestate.toml` with embedded defaults, so the
+//! Tradestate's configuration: one `tradestate.toml` with embedded defaults, so the
 //! service starts with nothing configured, `TRADESTATE_*` environment overrides, and validation
 //! errors that name the key and the fix.
 //!
@@ -24,7 +24,8 @@ pub use model::{
 };
 pub use tokens::{check_instance_id, check_token, DEV_TOKEN, MAX_INSTANCE_ID_LEN, MIN_TOKEN_LEN};
 
-/// The three partitions of DESIGN 5.2, each an engine of its own.
+/// The three partitions, each an engine of its own (docs/ARCHITECTURE.md, Key layout and
+/// policies).
 pub const PARTITIONS: [&str; 3] = ["ris", "rts", "rtss"];
 
 /// Loopback port of a partition's embedded engine when nothing else is configured.

@@ -170,7 +170,7 @@ pub struct Limits {
     pub max_resp_clients: usize,
 }
 
-/// The spill log (DESIGN 11.2): where updates a partition cannot take right now are kept, on
+/// The spill log: where updates a partition cannot take right now are kept, on
 /// disk, until it can.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,7 +239,7 @@ impl Default for Partitions {
 pub const DEFAULT_SAVE: &str = "3600 1 300 100 60 10000";
 
 impl Partition {
-    /// Persistence (DESIGN 4.6, 11.1): every partition snapshots (RDB `save` rules) and (`aof`)
+    /// Persistence: every partition snapshots (RDB `save` rules) and (`aof`)
     /// logs every write to an append only file before it is acknowledged, fsynced every second.
     fn embedded(port: u16, eviction: &str, aof: bool) -> Self {
         let mut engine = BTreeMap::from([

@@ -223,7 +223,7 @@ pub static PARAMS: &[ParamSpec] = &[
     p("activedefrag", BOOL, "no").only("no", "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution"),
     fixed("syslog-enabled", BOOL, "no").only("no", "syslog is not supported by this server: use logfile or standard output"),
     fixed("cluster-enabled", BOOL, "no").only("no", NO_CLUSTER),
-    // Persistence (aof helper): the append only file (aof/).
+    // Persistence: the append only file (aof/).
     p("appendonly", BOOL, "no"),
     p("cluster-allow-reads-when-down", BOOL, "no"),
     p("cluster-allow-pubsubshard-when-down", BOOL, "yes"),
@@ -372,7 +372,7 @@ pub static PARAMS: &[ParamSpec] = &[
     p("tls-ciphersuites", Kind::Text, ""),
     // Special syntax.
     p("dir", Kind::Dir, "").flags(PROTECTED),
-    // Persistence (rdb helper): honoured. The default stays "" (no automatic saves) so an
+    // Persistence (RDB `save` rules): honoured. The default stays "" (no automatic saves) so an
     // embedded engine writes nothing unless configured; redis.conf files set their rules.
     p("save", Kind::Save, ""),
     p(
@@ -463,7 +463,7 @@ pub struct Config {
     pub notify_keyspace_events: u32,
     /// Where the configuration was loaded from (INFO's `config_file`), empty if none.
     pub config_file: String,
-    // --- security (acl helper): directives that are not parameters ---
+    // --- security: directives that are not parameters ---
     /// `user <name> <rule> ...` lines, in file order.
     pub acl_users: Vec<Vec<String>>,
     /// `rename-command <name> <new name>` ("" disables the command).
@@ -1127,7 +1127,7 @@ impl Config {
                 continue;
             };
             let name = String::from_utf8_lossy(name).to_string();
-            // Security directives (acl helper): users and command renames.
+            // Security directives: users and command renames.
             if let Some(done) = self.load_security_directive(&name, rest) {
                 done.map_err(|reason| at(&reason))?;
                 continue;
@@ -1196,7 +1196,7 @@ impl Config {
             Some("local") => ProtectedAction::Local,
             _ => ProtectedAction::No,
         };
-        // Introspection (acl helper): slow log and latency monitor thresholds.
+        // Introspection: slow log and latency monitor thresholds.
         self.slowlog_log_slower_than = int(self, "slowlog-log-slower-than");
         self.slowlog_max_len = int(self, "slowlog-max-len").max(0) as usize;
         self.latency_monitor_threshold = int(self, "latency-monitor-threshold").max(0) as u64;

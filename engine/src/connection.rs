@@ -1,7 +1,6 @@
 //! One client connection: owns its input and output buffers, reads whatever the socket has,
-//! executes every complete command in it and writes all the replies with one write
-//! (DESIGN 4.1). Runs as a task on its engine's thread, so it borrows the engine state only
-//! between awaits.
+//! executes every complete command in it and writes all the replies with one write. Runs as a
+//! task on its engine's thread, so it borrows the engine state only between awaits.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -38,7 +37,7 @@ pub struct Connection<S> {
     server: Rc<RefCell<Server>>,
     /// Set when the last command blocked (BLPOP & co): its waiter slot and timeout.
     blocked: Option<(Rc<Waiter>, Option<Duration>)>,
-    /// Set when CLIENT PAUSE holds the next command (acl helper).
+    /// Set when CLIENT PAUSE holds the next command.
     held: Option<crate::clientctl::Pause>,
     /// Pub/sub messages other commands produced for this client (pubsub.rs), and the buffer
     /// kept from the last write of them.
@@ -84,7 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // The blocked command's reply is in the buffer: go on with the pipeline.
                 self.process(0)
             } else if let Some(pause) = self.held.take() {
-                // CLIENT PAUSE (acl helper): replies so far go out, then the held command
+                // CLIENT PAUSE: replies so far go out, then the held command
                 // runs when the pause ends or is lifted.
                 self.flush_replies().await?;
                 self.wait_pause_end(pause).await;
@@ -130,7 +129,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Writes the pending replies, within `client-output-buffer-limit normal` (acl helper):
+    /// Writes the pending replies, within `client-output-buffer-limit normal`:
     /// over the hard limit the client is closed unwritten; over the soft limit the write must
     /// finish within the soft seconds.
     async fn write_limited(&mut self) -> std::io::Result<()> {
@@ -160,7 +159,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // Messages produced before this batch's replies go out first.
         self.flush_outbox().await?;
         if !self.reply.buf.is_empty() {
-            // Persistence (aof helper): the writes these replies acknowledge reach the append
+            // Persistence: the writes these replies acknowledge reach the append
             // only file (and the disk under `appendfsync always`) before the replies leave.
             crate::aof::flush(&mut self.server.borrow_mut());
             self.write_limited().await?;
@@ -296,7 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Parsed::Command { consumed, .. } => {
                     if !self.args.is_empty() {
                         let base = self.consumed;
-                        // CLIENT PAUSE (acl helper): a held command stays unparsed until the
+                        // CLIENT PAUSE: a held command stays unparsed until the
                         // pause ends.
                         let name = match &self.args[0] {
                             Arg::Range(s, e) => &input[base + s..base + e],
@@ -332,7 +331,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                                 .collect();
                             commands::execute(&mut ctx, &inline);
                         }
-                        // CLIENT REPLY OFF / SKIP (acl helper).
+                        // CLIENT REPLY OFF / SKIP.
                         if crate::clientctl::replies_dropped(&mut client) {
                             self.reply.buf.truncate(reply_mark);
                         }

@@ -141,14 +141,14 @@ pub struct Db {
     /// Keys removed by expiry since the server last looked (WATCH and keyspace notifications
     /// learn of them from here, see `multi::drain_expired`).
     pub expired_log: Vec<Key>,
-    // --- persistence (aof helper) ---
+    // --- persistence (AOF) ---
     /// The append only file is on: keys deleted by expiry or eviction are recorded in
     /// `aof_deleted` so they are logged as DEL before the next write (aof/mod.rs).
     pub aof_track: bool,
     pub aof_deleted: Vec<Key>,
     /// The append only file is loading: nothing expires (the log says when keys went away).
     pub expiry_paused: bool,
-    // --- RDB snapshot (rdb helper): the write barrier's state, see `rdb::snapshot` ---
+    // --- RDB snapshot: the write barrier's state, see `rdb::snapshot` ---
     pub snap_epoch: u16,
     pub snap: Option<Box<crate::rdb::snapshot::DbSnap>>,
 }
@@ -226,19 +226,7 @@ impl Db {
 
     /// Stores `value` under `key`, dropping any TTL (SET semantics).
     pub fn set(&mut self, key: &[u8], value: Value) {
-        self.snapshot_barrier(key);
-        let epoch = self.snap_epoch;
-        let (slot, inserted) = self.keys.get_or_insert_with(
-            key,
-            || key.into(),
-            || Entry::new(Value::Str(StrValue::Int(0)), 0),
-        );
-        if inserted {
-            slot.snap.set(epoch);
-        }
-        let old = std::mem::replace(&mut slot.value, value);
-        slot.access_s = fresh_clock(self.mode.clock, crate::util::cached_ms());
-        crate::lazyfree::free_value(old, self.mode.lazy_server_del);
+        self.set_keep_ttl(key, value);
         if !self.expires.is_empty() {
             self.expires.remove(key);
         }

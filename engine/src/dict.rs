@@ -12,6 +12,9 @@
 //! cron), the reverse-binary `dictScan` cursor, and `dictGetSomeKeys`-style
 //! sampling for eviction and active expiry.
 
+// Unsafe code here: a prefetch hint; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;

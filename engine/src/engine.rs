@@ -3,6 +3,9 @@
 //! client connection and the housekeeping cron. A process may start several (the gateway runs
 //! ris, rts and rtss side by side); they share nothing.
 
+// Unsafe code here: setsockopt and getrlimit/setrlimit calls; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -17,7 +20,8 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::server::Server;
 
-/// Why an engine could not start.
+/// Why an engine could not start. The gateway re-exports it as `service::StartError` for the
+/// service's own start failures, whose text names the setting and the fix.
 #[derive(Debug)]
 pub struct StartError(pub String);
 
@@ -258,7 +262,7 @@ async fn run(
     mut stop: watch::Receiver<bool>,
     local_requests: crate::local::LocalRequests,
 ) {
-    // Security (acl helper): users from `aclfile`; a bad file stops the start, as in Redis.
+    // Security: users from `aclfile`; a bad file stops the start, as in Redis.
     if let Err(e) = crate::acl::load_acl_file_at_start(&mut config) {
         let _ = ready.send(Err(e));
         return;

@@ -5,10 +5,32 @@
 //! atomic without locks; a process can run several instances side by side ([`engine::start`]),
 //! which is how the Tradestate gateway embeds its ris, rts and rtss partitions.
 //!
-//! Layout: `protocol/` (RESP parsing and replies), `connection` (one client's buffers and
-//! loop), `engine` (threads and listeners), `server` (the state an engine owns), `db` (one
-//! database with expiry), `dict` (the hash table), `types/` (one module per data type) and
-//! `commands/` (one module per command family, plus the one command table).
+//! Modules (docs/ARCHITECTURE.md, Crates, has the same map by file):
+//! - `engine`: starting and stopping an instance: its thread, runtime, listeners and cron.
+//! - `server`: the state an engine thread owns (databases, config, stats, clients) and `cron`.
+//! - `connection`: one client connection: read, run every complete command, one write of replies.
+//! - `local`: in-process clients ([`LocalClient`]): command batches over a channel, RESP2 back.
+//! - `protocol`: request parsing (`parser`) and RESP2/RESP3 reply encoding (`reply`).
+//! - `commands`: the command table, `execute`, and one module per command family.
+//! - `types`: the values a key can hold, one module per data type with its encodings.
+//! - `db`: one logical database (SELECT n): keys, expiry dictionary, lazy and active expiry.
+//! - `dict`: the incrementally rehashed hash table behind the keyspace, hashes and sets.
+//! - `key`: key names, inline up to 22 bytes, on the heap beyond.
+//! - `config`: every Redis 7.0 parameter: redis.conf file, `--name value` flags, CONFIG SET.
+//! - `acl`: users and permissions (Redis 7 ACL), AUTH's check, protected mode.
+//! - `multi`: transactions (MULTI/EXEC/DISCARD) and optimistic locking (WATCH).
+//! - `blocking`: blocking commands (BLPOP, BLMOVE, XREAD BLOCK, ...) and their waiters.
+//! - `pubsub`: the channel and pattern registry, message delivery, the pubsub output limit.
+//! - `notify`: keyspace notifications (`notify-keyspace-events`).
+//! - `clientctl`: CLIENT PAUSE, CLIENT REPLY and the normal clients' output buffer limit.
+//! - `evict`: `maxmemory` eviction by `maxmemory-policy` and the OOM rejection of writes.
+//! - `lazyfree`: large values dropped on a background thread.
+//! - `memory`: process measurements for INFO (allocated bytes, RSS, system memory, CPU time).
+//! - `rdb`: RDB persistence: Redis's snapshot format (version 10), BGSAVE without fork.
+//! - `aof`: the append only file: logging, Redis 7's multi-part layout, loading, rewrite.
+//! - `latency`: the latency monitor (LATENCY) and the per-command latency histograms.
+//! - `slowlog`: the slow log and the SLOWLOG command.
+//! - `util`: number parsing and formatting with Redis's exact rules, shared helpers.
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]

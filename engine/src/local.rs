@@ -94,7 +94,7 @@ pub(crate) async fn serve(mut requests: LocalRequests, server: Rc<RefCell<Server
                 next = requests.0.try_recv().ok();
             }
         }
-        // Persistence (aof helper): logged before the replies are handed back.
+        // Persistence (AOF): logged before the replies are handed back.
         crate::aof::flush(&mut server);
         drop(server);
         for (reply, replies) in answers.drain(..) {

@@ -1,6 +1,10 @@
 //! Process-level measurements for INFO: bytes allocated (counted on every allocation, like
 //! Redis's zmalloc), resident set size, system memory and CPU time.
 
+// Unsafe code here: the counting global allocator, nallocx, sysconf and getrusage calls; each block
+// says why it is sound.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,6 +21,8 @@ static USED: AtomicUsize = AtomicUsize::new(0);
 #[cfg(feature = "jemalloc")]
 pub struct CountingJemalloc;
 
+// SAFETY: every call is forwarded unchanged (same pointer, layout and size) to jemalloc's own
+// `GlobalAlloc`, which upholds the contract; the count beside it touches no allocation.
 #[cfg(feature = "jemalloc")]
 unsafe impl GlobalAlloc for CountingJemalloc {
     #[inline]
@@ -152,8 +158,9 @@ pub fn cpu_times(thread: bool) -> (f64, f64) {
     } else {
         libc::RUSAGE_SELF
     };
-    // SAFETY: getrusage only writes the struct we pass.
+    // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct we pass, which lives across the call.
     unsafe {
         libc::getrusage(who, &mut ru);
     }

@@ -14,6 +14,10 @@
 //! without bound and the publisher is not slowed down (Redis's `checkClientOutputBufferLimits`
 //! + `freeClientAsync`).
 
+// Unsafe code here: shutdown(2) on a subscriber over its output limit; each block says why it is
+// sound.
+#![allow(unsafe_code)]
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;

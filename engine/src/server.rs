@@ -2,7 +2,10 @@
 //! registry, plus the periodic housekeeping (`cron`) that expires keys and rehashes tables.
 //!
 //! Everything here lives on the engine's own thread and is touched by one command at a time,
-//! so commands are atomic without locks (DESIGN 4.2).
+//! so commands are atomic without locks (docs/ARCHITECTURE.md, Threads and tasks at run time).
+
+// Unsafe code here: shutdown(2) on a killed client's socket; each block says why it is sound.
+#![allow(unsafe_code)]
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -162,7 +165,7 @@ pub struct Client {
     pub killed: bool,
     /// Set by a blocking command that found nothing to serve (its connection blocks).
     pub block_request: Option<crate::blocking::BlockRequest>,
-    // --- introspection (acl helper): CLIENT REPLY OFF / SKIP ---
+    // --- introspection: CLIENT REPLY OFF / SKIP ---
     pub reply_off: bool,
     pub reply_skip: bool,
     pub reply_skip_next: bool,
@@ -233,7 +236,7 @@ impl Client {
         self.close_after_reply = true;
         // SAFETY: the fd belongs to this client's live socket, owned by its connection task
         // on this same thread; shutdown does not close it, so it cannot be reused before that
-        // task drops the socket.
+        // task drops the socket, and `Connection::run` unregisters the client before that.
         unsafe {
             libc::shutdown(self.fd, libc::SHUT_RDWR);
         }
@@ -276,7 +279,7 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// maxmemory eviction state (evict.rs).
     pub evict: crate::evict::EvictState,
-    // --- security and introspection (acl helper) ---
+    // --- security and introspection ---
     /// ACL users (the default user carries `requirepass`).
     pub acl: crate::acl::Acl,
     /// SLOWLOG entries and LATENCY samples.
@@ -288,9 +291,9 @@ pub struct Server {
     pub watches: crate::multi::Watches,
     /// Channel and pattern subscriptions (pubsub.rs).
     pub pubsub: crate::pubsub::PubSub,
-    // --- persistence (aof helper) ---
+    // --- persistence (AOF) ---
     pub aof: crate::aof::Aof,
-    // --- persistence (rdb helper) ---
+    // --- persistence (RDB) ---
     pub rdb: crate::rdb::RdbState,
 }
 
@@ -415,7 +418,7 @@ impl Server {
             self.active_expire_cycle();
         }
         crate::multi::drain_expired(self);
-        // Persistence (aof helper): expiry DELs, write retries, rewrite slices.
+        // Persistence (AOF): expiry DELs, write retries, rewrite slices.
         crate::aof::cron(self);
         let steps = if self.config.active_rehashing { 100 } else { 0 };
         for db in &mut self.dbs {

@@ -4,6 +4,10 @@
 //! routines Redis uses (`%.17g`, long double `%.17Lf`) rather than Rust's own, whose digits
 //! differ, and parsed by a port of glibc's `strtod` that the tests check against the C one.
 
+// Unsafe code here: the long double C helper and snprintf/strtod calls; each block says why it is
+// sound.
+#![allow(unsafe_code)]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use crate::protocol::parser::parse_i64;

@@ -41,10 +41,7 @@ impl Engine {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tradestate-aof-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    tradestate_test_support::fresh_dir(&format!("tradestate-aof-{name}"))
 }
 
 fn command(dir: &Path, port: u16, extra: &[&str]) -> Command {

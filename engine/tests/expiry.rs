@@ -1,5 +1,5 @@
 //! Expiry over real sockets: lazy expiry on access, and the active cycle reclaiming keys that are
-//! never touched again (DESIGN 4.4).
+//! never touched again.
 
 mod common;
 

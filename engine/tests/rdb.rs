@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{fresh_dir, start_engine, RawClient, Reply};
+use tradestate_test_support::wait_until;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rdb");
 
@@ -181,14 +182,6 @@ fn wait_bgsave(c: &mut RawClient) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(info_field(c, "rdb_last_bgsave_status"), "ok");
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn start_in(dir: &Path, extra: &[(&str, &str)]) -> tradestate_engine::EngineHandle {

@@ -6,6 +6,10 @@
 //! Runs in plain `cargo test` (no redis-server needed). Every loop is bounded and every read
 //! has a timeout, so a misbehaving engine fails a test instead of hanging it.
 
+// Unsafe code here: fork, pipes and raw sockets for the idle-connection holder, rlimit calls; each
+// block says why it is sound.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::io::{Read, Write};
@@ -237,6 +241,7 @@ impl IdleHolder {
             assert_eq!(libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC), 0);
             assert_eq!(libc::pipe2(release.as_mut_ptr(), libc::O_CLOEXEC), 0);
         }
+        // SAFETY: `sockaddr_in` is plain integers, for which all-zero bytes are a valid value.
         let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
         addr.sin_family = libc::AF_INET as libc::sa_family_t;
         addr.sin_port = port.to_be();
@@ -246,6 +251,8 @@ impl IdleHolder {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
+            // SAFETY: this is the child right after fork, as `child` requires; the pipe ends
+            // closed here are the child's copies, used by nothing else.
             unsafe {
                 // The child keeps only its own ends: EOF on `release` needs every write end closed.
                 libc::close(ready[0]);

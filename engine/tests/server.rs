@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{free_port, start_engine, RawClient};
+use tradestate_test_support::wait_until;
 
 fn text(reply: Vec<u8>) -> String {
     String::from_utf8_lossy(&reply).into_owned()
@@ -19,14 +20,6 @@ fn client_field(line: &str, field: &str) -> String {
         .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
         .unwrap_or_default()
         .to_string()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

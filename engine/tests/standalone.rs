@@ -1,6 +1,9 @@
 //! The `tradestate-engine` binary as operators run it (config file, `--name value` flags, unix
 //! socket, SIGTERM), and the library embedding several engines in one process.
 
+// Unsafe code here: kill(2) on the child engine; each block says why it is sound.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::io::{Read, Write};
@@ -10,14 +13,9 @@ use std::time::{Duration, Instant};
 use common::{free_port, start_engine, RawClient};
 
 fn wait_for_port(port: u16) -> RawClient {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(c) = RawClient::connect(port) {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "engine did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let connect = || RawClient::connect(port).ok();
+    tradestate_test_support::poll(Duration::from_secs(10), Duration::from_millis(50), connect)
+        .unwrap_or_else(|| panic!("engine did not listen on {port}"))
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Who may put how much into the queues (DESIGN 5.4): per-terminal quotas (governor, keyed by
+//! Who may put how much into the queues: per-terminal quotas (governor, keyed by
 //! instance id, idle keys pruned), a global admission limit, and the early throttle hint.
 
 use std::num::NonZeroU32;

@@ -1,4 +1,4 @@
-//! Terminal and operator authentication: an instance id with its token (DESIGN 5.1), compared in
+//! Terminal and operator authentication: an instance id with its token, compared in
 //! constant time. In development mode every instance id is accepted with the printed dev token.
 
 use std::collections::HashMap;

@@ -1,11 +1,13 @@
 //! The transport-independent core: takes a terminal's validated updates, admits them (quotas,
-//! watermarks), queues them on their partitions and waits for the acknowledgements (DESIGN 5.5).
-//! HTTP and RESP both end here, so both get the same policies, limits and metrics.
+//! watermarks), queues them on their partitions and waits for the acknowledgements
+//! (docs/ARCHITECTURE.md, Acknowledgements). HTTP and RESP both end here, so both get the same
+//! policies, limits and metrics.
 //!
-//! With a spill (DESIGN 11.2) an update goes to it instead of the queue when its partition is
-//! not answering or when order requires it (see `spill`), when the queue is over its reject
-//! watermark, when its write fails for want of the partition, or when it is not acknowledged
-//! within `spill.after_ms`; it is then answered `spooled`.
+//! With a spill (docs/ARCHITECTURE.md, "When a partition is down or slow") an update goes to it
+//! instead of the queue when its partition is not answering or when order requires it (see
+//! `spill`), when the queue is over its reject watermark, when its write fails for want of the
+//! partition, or when it is not acknowledged within `spill.after_ms`; it is then answered
+//! `spooled`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,8 +131,7 @@ impl Gateway {
             let behind_spooled_signal =
                 kind == Kind::Signal && !to_spool[partition.index()].is_empty();
             if behind_spooled_signal || self.spill(partition).is_some_and(|s| s.must_take(&op)) {
-                to_spool[partition.index()].push(op);
-                pending.push((kind, Waiting::Spooling));
+                pending.push((kind, self.spool_or_stale(partition, op, &mut to_spool)));
                 continue;
             }
             let queue = self.queue(partition);
@@ -154,8 +155,7 @@ impl Gateway {
                     pending.push((kind, Waiting::Queued(op, rx)));
                 }
                 Err(_) if self.spill(partition).is_some() => {
-                    to_spool[partition.index()].push(op);
-                    pending.push((kind, Waiting::Spooling));
+                    pending.push((kind, self.spool_or_stale(partition, op, &mut to_spool)));
                 }
                 Err(_) => {
                     let rejection = Rejection::QueueFull {
@@ -191,6 +191,7 @@ impl Gateway {
                     Ok(()) => Ok(Outcome::Spooled),
                     Err(e) => Err(self.spill_refusal(partition, e)),
                 },
+                Waiting::Answered(outcome) => Ok(outcome),
                 Waiting::Rejected(rejection) => Err(rejection),
             };
             let result = match result {
@@ -237,6 +238,9 @@ impl Gateway {
                     "no acknowledgement within spill.after_ms ({} ms)",
                     self.spill_after.as_millis()
                 ));
+                if let Some(stored_seq) = spill.newer_spooled(&op) {
+                    return Outcome::Stale { stored_seq };
+                }
                 if spill.append(vec![op.clone()]).await.is_ok() {
                     return Outcome::Spooled;
                 }
@@ -245,11 +249,29 @@ impl Gateway {
         };
         if let Outcome::Unavailable { reason } = &outcome {
             spill.mark_unhealthy(reason);
+            if let Some(stored_seq) = spill.newer_spooled(&op) {
+                return Outcome::Stale { stored_seq };
+            }
             if spill.append(vec![op]).await.is_ok() {
                 return Outcome::Spooled;
             }
         }
         outcome
+    }
+
+    /// Adds `op` to this submission's spooling, or answers it `stale` when an update of its key
+    /// with a higher seq is spooled already (Spill::newer_spooled).
+    fn spool_or_stale(
+        &self,
+        partition: Partition,
+        op: Arc<Op>,
+        to_spool: &mut [Vec<Arc<Op>>; 3],
+    ) -> Waiting {
+        if let Some(stored_seq) = self.spill(partition).and_then(|s| s.newer_spooled(&op)) {
+            return Waiting::Answered(Outcome::Stale { stored_seq });
+        }
+        to_spool[partition.index()].push(op);
+        Waiting::Spooling
     }
 
     fn spill_refusal(&self, partition: Partition, error: &SpillError) -> Rejection {
@@ -266,6 +288,8 @@ impl Gateway {
 /// Where one update of a submission is, until its outcome is known.
 enum Waiting {
     Queued(Arc<Op>, oneshot::Receiver<Outcome>),
+    /// Answered without a write (older than an update of its key already spooled).
+    Answered(Outcome),
     /// In this submission's append to its partition's spill.
     Spooling,
     Rejected(Rejection),

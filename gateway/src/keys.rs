@@ -1,4 +1,5 @@
-//! The key layout of DESIGN 5.2: where each kind of update lives in its partition.
+//! The key layout: where each kind of update lives in its partition. docs/ARCHITECTURE.md, Key
+//! layout and policies, lists each key with its writer, expiry and settings.
 //!
 //! Every per-terminal key carries the instance id as a `{hash tag}`, so one terminal's keys share
 //! a Redis Cluster slot and can be written in one pipeline to one node.
@@ -8,12 +9,12 @@ pub fn instance(instance_id: &str) -> String {
     format!("ris:{{{instance_id}}}")
 }
 
-/// One position's hash: `rts:{T1}:123456`.
+/// One trade's hash, a position or a pending order: `rts:{T1}:123456`.
 pub fn trade(instance_id: &str, ticket: &str) -> String {
     format!("rts:{{{instance_id}}}:{ticket}")
 }
 
-/// Set of a terminal's open tickets: `rts:{T1}:open`.
+/// Set of a terminal's live tickets (open positions and pending orders): `rts:{T1}:open`.
 pub fn open_trades(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:open")
 }
@@ -24,13 +25,15 @@ pub fn positions(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:positions")
 }
 
-/// Sorted set of a terminal's closed tickets, scored by when the close was recorded (ms):
-/// `rts:{T1}:closed`.
+/// Sorted set of a terminal's done tickets (closed, cancelled or filled), scored by when the
+/// close was recorded (ms): `rts:{T1}:closed`.
 pub fn closed_trades(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:closed")
 }
 
-/// Marker that a terminal's signal was stored: `rtss:sig:{T1}:<signal_id>`, holding its entry id.
+/// Marker that a terminal's signal was stored: `rtss:sig:{T1}:<signal_id>`, the string `1` with
+/// the `policy.signal_dedupe_ttl_s` TTL, set in the transaction of the signal's `XADD`. Only its
+/// existence counts; it does not hold the entry id.
 pub fn signal_marker(instance_id: &str, signal_id: &str) -> String {
     format!("rtss:sig:{{{instance_id}}}:{signal_id}")
 }

@@ -1,14 +1,15 @@
 //! What the transports hand to a partition writer, and what comes back.
 //!
 //! An [`Op`] is one validated update already encoded as hash/stream fields, so the queue and the
-//! writer never look at JSON or RESP; an [`Outcome`] is the acknowledgement of DESIGN 5.5.
+//! writer never look at JSON or RESP; an [`Outcome`] is how it ended, the `status` of its reply
+//! (docs/ARCHITECTURE.md, Acknowledgements).
 
 use std::sync::Arc;
 
 /// Field/value pairs as stored in a hash or stream entry.
 pub type Fields = Vec<(&'static str, String)>;
 
-/// Which engine instance an update goes to (DESIGN 5.2).
+/// Which engine instance an update goes to (docs/ARCHITECTURE.md, Key layout and policies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Partition {
     Ris,

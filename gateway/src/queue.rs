@@ -1,4 +1,4 @@
-//! A partition's bounded queue between the transports and its writer (DESIGN 5.4).
+//! A partition's bounded queue between the transports and its writer.
 //!
 //! State updates are last-write-wins, so a second update of a key still waiting here replaces
 //! the first (the higher `seq` wins) instead of taking a new slot: the queue is bounded by live
@@ -15,6 +15,10 @@ use crate::ops::{Op, Outcome};
 pub struct Waiter {
     pub seq: u64,
     pub reply: oneshot::Sender<Outcome>,
+    /// Arrived with a lower `seq` than the update of its key already queued: not superseded by a
+    /// newer update but older than one, from another numbering of the terminal (a reinstall whose
+    /// clock is behind). It is answered `stale` with the queued seq, so the terminal renumbers.
+    pub behind: bool,
 }
 
 /// One queued write with everyone waiting on it.
@@ -31,7 +35,9 @@ impl Entry {
     pub fn finish(self, outcome: Outcome) {
         let seq = self.op.seq;
         for waiter in self.waiters {
-            let answer = if waiter.seq >= seq || !outcome.is_ack() {
+            let answer = if waiter.behind && outcome.is_ack() {
+                Outcome::Stale { stored_seq: seq }
+            } else if waiter.seq >= seq || !outcome.is_ack() {
                 outcome.clone()
             } else if matches!(outcome, Outcome::Stored { .. }) {
                 Outcome::Coalesced
@@ -67,7 +73,8 @@ pub struct PartitionQueue {
 
 #[derive(Default)]
 struct Inner {
-    /// Entries in arrival order; `None` never stays (kept for index stability within a drain).
+    /// Entries in arrival order. They leave only from the front (`take`), which advances
+    /// `first_id` by as many, so the ids in `by_key` stay valid.
     entries: VecDeque<Entry>,
     /// Position of each queued state key, as `first_id + index`.
     by_key: HashMap<String, u64>,
@@ -100,7 +107,11 @@ impl PartitionQueue {
         limit: usize,
     ) -> Result<Push, (Full, oneshot::Sender<Outcome>)> {
         let key = op.state_key();
-        let waiter = Waiter { seq: op.seq, reply };
+        let mut waiter = Waiter {
+            seq: op.seq,
+            reply,
+            behind: false,
+        };
         let mut inner = self.lock();
         if let Some(key) = &key {
             if let Some(&id) = inner.by_key.get(key) {
@@ -108,6 +119,8 @@ impl PartitionQueue {
                 if let Some(entry) = inner.entries.get_mut(index) {
                     if op.seq > entry.op.seq {
                         entry.op = op;
+                    } else {
+                        waiter.behind = op.seq < entry.op.seq;
                     }
                     entry.waiters.push(waiter);
                     return Ok(Push::Coalesced);
@@ -213,7 +226,8 @@ mod tests {
         entry.finish(Outcome::Stored { entry_id: None });
         assert_eq!(rx1.await.ok(), Some(Outcome::Coalesced));
         assert_eq!(rx2.await.ok(), Some(Outcome::Stored { entry_id: None }));
-        assert_eq!(rx3.await.ok(), Some(Outcome::Coalesced));
+        // 6 came after 7: not superseded but older, from another numbering of the terminal.
+        assert_eq!(rx3.await.ok(), Some(Outcome::Stale { stored_seq: 7 }));
     }
 
     #[tokio::test]

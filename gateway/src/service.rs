@@ -23,17 +23,9 @@ use crate::queue::PartitionQueue;
 use crate::spill::{self, Fsync, Spill};
 use crate::writer::Writer;
 
-/// Why the service could not start; the text names the setting and the fix.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
+/// Why the service could not start; the text names the setting and the fix. The same type as
+/// the engine's (defined once, in `tradestate_engine`).
+pub use tradestate_engine::StartError;
 
 pub struct Service {
     pub http_addr: SocketAddr,
@@ -46,154 +38,23 @@ pub struct Service {
 }
 
 impl Service {
+    /// Starts everything `config` describes, in this order: authentication, each partition's
+    /// backend (starting its embedded engine), the queues, the spill logs, the gateway, the
+    /// writers and spill replays, the chores, then the HTTP and RESP listeners.
     pub async fn start(mut config: Config) -> Result<Service, StartError> {
-        let dev_mode = config.dev_mode();
-        if dev_mode {
-            for warning in config.enforce_dev_mode_loopback() {
-                tracing::warn!("{warning}");
-            }
-        }
-        let tokens = config
-            .terminal_tokens()
-            .map_err(|e| StartError(e.to_string()))?;
-        let auth = Auth::new(
-            tokens.into_iter().map(|t| (t.instance_id, t.token)),
-            config.auth.operator_tokens.clone(),
-            dev_mode.then(|| DEV_TOKEN.to_string()),
-        );
-        let mut engines = Vec::new();
-        let mut backends = Vec::new();
-        for partition in Partition::ALL {
-            let Some(settings) = config.partitions.get(partition.name()) else {
-                return Err(StartError(format!(
-                    "config: partitions.{}: missing",
-                    partition.name()
-                )));
-            };
-            let (url, local) = match &settings.backend {
-                BackendConfig::Embedded => {
-                    let engine = start_engine(
-                        partition,
-                        settings.embedded_port,
-                        &settings.engine,
-                        &config.data_dir,
-                    )?;
-                    let url = format!("redis://127.0.0.1:{}", engine.port());
-                    tracing::info!(partition = partition.name(), addr = %engine.addr(), "embedded engine listening");
-                    let local = engine.local_client();
-                    engines.push((partition, engine));
-                    (url, Some(local))
-                }
-                BackendConfig::Url(url) => (url.clone(), None),
-            };
-            let backend = Backend::new(
-                partition,
-                &url,
-                Duration::from_millis(settings.connect_timeout_ms),
-                Duration::from_millis(settings.write_timeout_ms),
-            )
-            .map_err(|e| StartError(format!("config: {e}")))?;
-            let backend = match local {
-                Some(local) => backend.with_local(local),
-                None => backend,
-            };
-            backends.push(Arc::new(backend));
-        }
-        let [ris, rts, rtss]: [Arc<Backend>; 3] = backends
-            .try_into()
-            .map_err(|_| StartError("three partitions expected".into()))?;
-        let backends = [ris, rts, rtss];
-        let queues = Partition::ALL.map(|p| {
-            let capacity = config
-                .partitions
-                .get(p.name())
-                .map_or(10_000, |s| s.queue_capacity);
-            Arc::new(PartitionQueue::new(capacity))
-        });
+        let (auth, dev_mode) = build_auth(&mut config)?;
+        let (engines, backends) = open_backends(&config)?;
+        let queues = build_queues(&config);
         let spills = open_spills(&config)?;
         for backend in &backends {
             backend.refresh_persistence().await;
         }
-        let policy = Arc::new(config.policy.clone());
-        let (signals, _) = broadcast::channel(4096);
-        let limits = &config.limits;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let renumber = Arc::new(spill::hints::RenumberHints::default());
-        let gateway = Arc::new(Gateway {
-            auth,
-            admission: Admission::new(Quotas {
-                per_terminal_rate: limits.per_terminal_rate,
-                per_terminal_burst: limits.per_terminal_burst,
-                global_rate: limits.global_rate,
-            }),
-            policy: policy.clone(),
-            watermarks: Watermarks {
-                throttle: limits.throttle_watermark,
-                reject: limits.reject_watermark,
-                retry_after: Duration::from_secs(limits.retry_after_s),
-            },
-            backends: backends.clone(),
-            queues: queues.clone(),
-            signals: signals.clone(),
-            spills: spills.clone(),
-            spill_after: Duration::from_millis(config.spill.after_ms),
-            stopping: shutdown_rx.clone(),
-            renumber: renumber.clone(),
-        });
-        let mut tasks = Vec::new();
-        for partition in Partition::ALL {
-            let batch_max = config
-                .partitions
-                .get(partition.name())
-                .map_or(512, |s| s.batch_max);
-            let writer = Writer::new(
-                backends[partition.index()].clone(),
-                queues[partition.index()].clone(),
-                policy.clone(),
-                batch_max,
-                signals.clone(),
-            );
-            tasks.push(tokio::spawn(writer.run()));
-            if let Some(spill) = &spills[partition.index()] {
-                let capacity = queues[partition.index()].capacity();
-                let replay = spill::replay::Replay {
-                    spill: spill.clone(),
-                    backend: backends[partition.index()].clone(),
-                    queue: queues[partition.index()].clone(),
-                    batch: (batch_max / 2).max(1),
-                    max_depth: (capacity as f64 * limits.throttle_watermark) as usize,
-                    renumber: renumber.clone(),
-                };
-                tasks.push(tokio::spawn(replay.run(shutdown_rx.clone())));
-            }
-        }
+        let gateway = build_gateway(&config, auth, backends, queues, spills, shutdown_rx.clone());
+        let mut tasks = spawn_writers_and_replays(&config, &gateway, &shutdown_rx);
         tasks.push(tokio::spawn(chores(gateway.clone(), shutdown_rx.clone())));
-
-        let state = AppState {
-            gateway: gateway.clone(),
-            metrics: metrics_handle(),
-            max_body_bytes: config.limits.max_body_bytes,
-            max_batch_updates: config.limits.max_batch_updates,
-        };
-        let listener = TcpListener::bind(config.listen.http).await.map_err(|e| {
-            StartError(format!(
-                "config: listen.http: cannot listen on {}: {e} (pick a free port, e.g. TRADESTATE_LISTEN_HTTP=127.0.0.1:8081)",
-                config.listen.http
-            ))
-        })?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|e| StartError(format!("listen.http: {e}")))?;
-        let app = http::router(state);
-        let mut http_shutdown = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|stop| *stop).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("http listener stopped: {e}");
-            }
-        }));
+        let (http_addr, http_task) = start_http(&config, &gateway, shutdown_rx.clone()).await?;
+        tasks.push(http_task);
         let resp_addr = match config.listen.resp {
             Some(addr) => {
                 let max_clients = config.limits.max_resp_clients;
@@ -205,14 +66,7 @@ impl Service {
             }
             None => None,
         };
-        if dev_mode {
-            tracing::warn!(
-                "DEVELOPMENT MODE: no terminal tokens are configured, so any instance id is accepted with the token {DEV_TOKEN:?} and listeners are bound to loopback only. Configure [[auth.terminals]] or auth.tokens_file before connecting real terminals."
-            );
-        }
-        if gateway.auth.reads_open() {
-            tracing::warn!("no auth.operator_tokens configured: the read API (/v1/instances, /v1/signals) is open to anyone who can reach listen.http");
-        }
+        warn_about_open_access(dev_mode, &gateway);
         tracing::info!(%http_addr, "http listening");
         Ok(Service {
             http_addr,
@@ -247,6 +101,208 @@ impl Service {
         for (_, engine) in self.engines {
             engine.shutdown();
         }
+    }
+}
+
+/// Terminal and operator authentication from `config`, and whether it is development mode (no
+/// terminal tokens: listeners are confined to loopback first, with a warning for each).
+fn build_auth(config: &mut Config) -> Result<(Auth, bool), StartError> {
+    let dev_mode = config.dev_mode();
+    if dev_mode {
+        for warning in config.enforce_dev_mode_loopback() {
+            tracing::warn!("{warning}");
+        }
+    }
+    let tokens = config
+        .terminal_tokens()
+        .map_err(|e| StartError(e.to_string()))?;
+    let auth = Auth::new(
+        tokens.into_iter().map(|t| (t.instance_id, t.token)),
+        config.auth.operator_tokens.clone(),
+        dev_mode.then(|| DEV_TOKEN.to_string()),
+    );
+    Ok((auth, dev_mode))
+}
+
+/// Embedded engines by partition, as [`Service::engines`] holds them.
+type Engines = Vec<(Partition, EngineHandle)>;
+
+/// Each partition's backend, in partition order: its embedded engine (started here, and
+/// returned) or its Redis URL.
+fn open_backends(config: &Config) -> Result<(Engines, [Arc<Backend>; 3]), StartError> {
+    let mut engines = Vec::new();
+    let mut backends = Vec::new();
+    for partition in Partition::ALL {
+        let Some(settings) = config.partitions.get(partition.name()) else {
+            return Err(StartError(format!(
+                "config: partitions.{}: missing",
+                partition.name()
+            )));
+        };
+        let (url, local) = match &settings.backend {
+            BackendConfig::Embedded => {
+                let engine = start_engine(
+                    partition,
+                    settings.embedded_port,
+                    &settings.engine,
+                    &config.data_dir,
+                )?;
+                let url = format!("redis://127.0.0.1:{}", engine.port());
+                tracing::info!(partition = partition.name(), addr = %engine.addr(), "embedded engine listening");
+                let local = engine.local_client();
+                engines.push((partition, engine));
+                (url, Some(local))
+            }
+            BackendConfig::Url(url) => (url.clone(), None),
+        };
+        let backend = Backend::new(
+            partition,
+            &url,
+            Duration::from_millis(settings.connect_timeout_ms),
+            Duration::from_millis(settings.write_timeout_ms),
+        )
+        .map_err(|e| StartError(format!("config: {e}")))?;
+        let backend = match local {
+            Some(local) => backend.with_local(local),
+            None => backend,
+        };
+        backends.push(Arc::new(backend));
+    }
+    let [ris, rts, rtss]: [Arc<Backend>; 3] = backends
+        .try_into()
+        .map_err(|_| StartError("three partitions expected".into()))?;
+    Ok((engines, [ris, rts, rtss]))
+}
+
+/// Each partition's queue, with its configured capacity.
+fn build_queues(config: &Config) -> [Arc<PartitionQueue>; 3] {
+    Partition::ALL.map(|p| {
+        let capacity = config
+            .partitions
+            .get(p.name())
+            .map_or(10_000, |s| s.queue_capacity);
+        Arc::new(PartitionQueue::new(capacity))
+    })
+}
+
+/// The transport-independent core over the partitions' backends, queues and spills; it sees the
+/// service stop through `stopping`.
+fn build_gateway(
+    config: &Config,
+    auth: Auth,
+    backends: [Arc<Backend>; 3],
+    queues: [Arc<PartitionQueue>; 3],
+    spills: [Option<Arc<Spill>>; 3],
+    stopping: watch::Receiver<bool>,
+) -> Arc<Gateway> {
+    let (signals, _) = broadcast::channel(4096);
+    let limits = &config.limits;
+    Arc::new(Gateway {
+        auth,
+        admission: Admission::new(Quotas {
+            per_terminal_rate: limits.per_terminal_rate,
+            per_terminal_burst: limits.per_terminal_burst,
+            global_rate: limits.global_rate,
+        }),
+        policy: Arc::new(config.policy.clone()),
+        watermarks: Watermarks {
+            throttle: limits.throttle_watermark,
+            reject: limits.reject_watermark,
+            retry_after: Duration::from_secs(limits.retry_after_s),
+        },
+        backends,
+        queues,
+        signals,
+        spills,
+        spill_after: Duration::from_millis(config.spill.after_ms),
+        stopping,
+        renumber: Arc::new(spill::hints::RenumberHints::default()),
+    })
+}
+
+/// Spawns each partition's writer and, when it has a spill log, its replay (which ends when
+/// `shutdown` turns true). They share the gateway's backends, queues, policy, signal channel
+/// and renumber hints.
+fn spawn_writers_and_replays(
+    config: &Config,
+    gateway: &Gateway,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for partition in Partition::ALL {
+        let batch_max = config
+            .partitions
+            .get(partition.name())
+            .map_or(512, |s| s.batch_max);
+        let backend = gateway.backend(partition);
+        let queue = gateway.queue(partition);
+        let writer = Writer::new(
+            backend.clone(),
+            queue.clone(),
+            gateway.policy.clone(),
+            batch_max,
+            gateway.signals.clone(),
+        );
+        tasks.push(tokio::spawn(writer.run()));
+        if let Some(spill) = gateway.spill(partition) {
+            let capacity = queue.capacity();
+            let replay = spill::replay::Replay {
+                spill: spill.clone(),
+                backend: backend.clone(),
+                queue: queue.clone(),
+                batch: (batch_max / 2).max(1),
+                max_depth: (capacity as f64 * config.limits.throttle_watermark) as usize,
+                renumber: gateway.renumber.clone(),
+            };
+            tasks.push(tokio::spawn(replay.run(shutdown.clone())));
+        }
+    }
+    tasks
+}
+
+/// Binds `listen.http` and spawns the API server on it, which stops gracefully when `shutdown`
+/// turns true. Returns the address actually bound.
+async fn start_http(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let state = AppState {
+        gateway: gateway.clone(),
+        metrics: metrics_handle(),
+        max_body_bytes: config.limits.max_body_bytes,
+        max_batch_updates: config.limits.max_batch_updates,
+    };
+    let listener = TcpListener::bind(config.listen.http).await.map_err(|e| {
+        StartError(format!(
+            "config: listen.http: cannot listen on {}: {e} (pick a free port, e.g. TRADESTATE_LISTEN_HTTP=127.0.0.1:8081)",
+            config.listen.http
+        ))
+    })?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|e| StartError(format!("listen.http: {e}")))?;
+    let app = http::router(state);
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("http listener stopped: {e}");
+        }
+    });
+    Ok((http_addr, task))
+}
+
+/// The start-up warnings for open access: development mode, and reads without operator tokens.
+fn warn_about_open_access(dev_mode: bool, gateway: &Gateway) {
+    if dev_mode {
+        tracing::warn!(
+            "DEVELOPMENT MODE: no terminal tokens are configured, so any instance id is accepted with the token {DEV_TOKEN:?} and listeners are bound to loopback only. Configure [[auth.terminals]] or auth.tokens_file before connecting real terminals."
+        );
+    }
+    if gateway.auth.reads_open() {
+        tracing::warn!("no auth.operator_tokens configured: the read API (/v1/instances, /v1/signals) is open to anyone who can reach listen.http");
     }
 }
 
@@ -306,21 +362,12 @@ fn start_engine(
         .filter(|(k, _)| k.as_str() != "dir")
         .map(|(k, v)| (k.as_str(), v.clone()));
     for (name, value) in base.into_iter().chain(extra) {
-        if let Err(e) = engine_config.set(name, &value, false) {
-            // An engine built without RDB snapshots refuses `save` rules: the partition
-            // runs on its append only file (if on) alone, and the log says so.
-            if name == "save" && e.to_string().contains("not supported by this server") {
-                tracing::warn!(
-                    partition = partition.name(),
-                    "RDB snapshots are not available in this engine build; `save` is ignored"
-                );
-                continue;
-            }
-            return Err(StartError(format!(
+        engine_config.set(name, &value, false).map_err(|e| {
+            StartError(format!(
                 "config: partitions.{}.engine.{name}: {e}",
                 partition.name()
-            )));
-        }
+            ))
+        })?;
     }
     tradestate_engine::start(partition.name(), engine_config).map_err(|e| {
         StartError(format!(
@@ -331,7 +378,9 @@ fn start_engine(
     })
 }
 
-/// Periodic work: prune idle quota keys and publish terminal counts.
+/// Periodic work, every 5 s: prune idle quota keys, ask each backend whether it keeps an append
+/// only file (`stored` vs `volatile`), publish the spill gauges, prune `ris:seen` and publish
+/// terminal counts.
 async fn chores(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {

@@ -1,5 +1,6 @@
 //! A partition's writer: drains its queue in batches and writes each batch as one pipeline,
-//! applying the policies of DESIGN 5.2 and the ordering rules of 5.3.
+//! applying the TTL/MAXLEN policies and ordering rules of docs/ARCHITECTURE.md, Key layout and
+//! policies.
 //!
 //! The writer is the only writer of its partition's keys, so it can check `seq` against a cache
 //! of stored sequence numbers (filled from the engine on a miss, dropped after any failure)

@@ -1,6 +1,6 @@
 //! The HTTP write path over real sockets, against embedded engines and real redis-server:
-//! policies (TTLs, open/closed sets, MAXLEN), ordering and dedupe (DESIGN 5.3), auth, limits,
-//! backpressure (5.4), metrics (5.6) and the single-object routes.
+//! policies (TTLs, open/closed sets, MAXLEN), ordering and dedupe, auth, limits,
+//! backpressure, metrics and the single-object routes.
 
 mod common;
 

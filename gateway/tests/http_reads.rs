@@ -373,8 +373,9 @@ async fn the_openapi_document_covers_every_route() {
         assert!(schemas.contains_key(contract), "{contract} from mt5-bridge");
     }
     let paths = doc["paths"].as_object().unwrap();
-    for (method, path) in ROUTES {
-        let operation = &paths[*path][method.to_lowercase()];
+    for route in ROUTES {
+        let (method, path) = (route.method.as_str(), route.path);
+        let operation = &paths[path][method.to_lowercase()];
         assert!(operation.is_object(), "{method} {path} is documented");
         // Each documented route is served: no 404/405 from the router.
         let url = h.url(&path.replace("{id}", "T1").replace("{ticket}", "1"));

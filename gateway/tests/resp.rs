@@ -1,4 +1,4 @@
-//! The RESP write path over real sockets (DESIGN 5.1): a terminal speaking Redis with the
+//! The RESP write path over real sockets: a terminal speaking Redis with the
 //! `redis` crate (or raw bytes where the protocol itself is under test), against embedded
 //! engines and real redis-server.
 

@@ -108,7 +108,7 @@ async fn stream_signal_ids(h: &Harness) -> Vec<String> {
         .collect()
 }
 
-/// Item 1: a reinstall (empty lane folder) whose clock is behind the numbering the gateway
+/// A reinstall (empty lane folder) whose clock is behind the numbering the gateway
 /// holds: every state comes back stale; the client jumps past `stored_seq`, queues the state
 /// again and asks for a full snapshot, so the position still updates and closes.
 async fn reset_seq_case(transport: &str) {
@@ -179,7 +179,7 @@ async fn a_reset_seq_recovers_by_itself_over_resp() {
     reset_seq_case("resp").await;
 }
 
-/// Item 1, while the partition is down: the close of a reinstalled terminal (numbering behind
+/// While the partition is down: the close of a reinstalled terminal (numbering behind
 /// the gateway's) is answered `spooled`, then dropped as stale when the gateway writes it. The
 /// terminal's next reply tells it to renumber (`renumber_above`); its resync re-sends the close.
 async fn spooled_reset_case(transport: &str) {
@@ -252,7 +252,7 @@ async fn a_reset_seq_spooled_during_an_outage_recovers_over_resp() {
     spooled_reset_case("resp").await;
 }
 
-/// Item 2: the reporter and a strategy program share the instance id: their files, seqs and
+/// The reporter and a strategy program share the instance id: their files, seqs and
 /// automatic signal ids do not collide; a second copy of one lane is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_programs_with_one_instance_id_lose_no_signal() {
@@ -288,7 +288,7 @@ async fn two_programs_with_one_instance_id_lose_no_signal() {
     h.stop().await;
 }
 
-/// Item 3: a position closed while the terminal was off. The lane remembers what it reported
+/// A position closed while the terminal was off. The lane remembers what it reported
 /// open; after the restart the missing ticket's close is reported from the history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_close_missed_while_off_is_reported_after_the_restart() {
@@ -359,7 +359,7 @@ async fn a_close_missed_while_off_is_reported_after_the_restart() {
     h.stop().await;
 }
 
-/// Item 4: a gateway that takes fewer updates per request than the client batches, an update
+/// A gateway that takes fewer updates per request than the client batches, an update
 /// an older library queued that the gateway refuses, and a torn line: the batch is split, the
 /// bad update goes to the dead-letter file, everything else is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,7 +426,7 @@ async fn a_refused_request_never_blocks_the_queue() {
     h.stop().await;
 }
 
-/// Item 5: the signal partition is down (no spill log to take its writes): the heartbeat and
+/// The signal partition is down (no spill log to take its writes): the heartbeat and
 /// the trade queued behind 20 signals are stored anyway, and the signals follow, in order,
 /// once the partition is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,7 +512,7 @@ async fn a_partition_down_holds_back_only_its_own_kind() {
         .unwrap();
 }
 
-/// Item 6: an instance id bound to one account does not take another account's reports.
+/// An instance id bound to one account does not take another account's reports.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_id_bound_to_another_login_refuses_to_report() {
     let h = start(&Target::Embedded, |_| {}).await;
@@ -542,7 +542,7 @@ async fn an_instance_id_bound_to_another_login_refuses_to_report() {
     h.stop().await;
 }
 
-/// Item 7: signals the gateway would refuse are refused when queued, with the gateway's reason;
+/// Signals the gateway would refuse are refused when queued, with the gateway's reason;
 /// the gateway refuses the same bodies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_the_contract_refuses_are_refused_when_queued() {
@@ -580,7 +580,7 @@ async fn signals_the_contract_refuses_are_refused_when_queued() {
     h.stop().await;
 }
 
-/// Item 8: a queue log written by another field table (a field this version does not know, an
+/// A queue log written by another field table (a field this version does not know, an
 /// optional field left out) is read; a long queue drains with writes in proportion to it, not
 /// to its square.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,7 +623,7 @@ async fn the_queue_log_reads_other_tables_and_drains_with_bounded_writes() {
     h.stop().await;
 }
 
-/// Item 9: a netting account reverses a position (buy 1, then sell 3 closes it and opens a
+/// A netting account reverses a position (buy 1, then sell 3 closes it and opens a
 /// sell 2 under the reversing order's ticket, then buy 2 closes that). Each leg is reported
 /// closed with its own type, volume and prices, computed from the deals as the library does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,10 @@
 //! send turns into one answer per update: acknowledged, to be resent (after `Retry-After`), or
 //! refused. A `stale` acknowledgement carries the gateway's `stored_seq` when it says it (HTTP:
 //! in the result; RESP3: the push `>3 "stale" <key> :<seq>` right before the `:0`), which the
-//! terminal needs to recover from a reset numbering.
+//! terminal needs to recover from a reset numbering. A state answered `spooled` that the gateway
+//! drops as stale when it writes it later is announced once, on the terminal's next reply: HTTP
+//! `"renumber_above": <seq>` at the top of the reply, RESP3 the push `>2 "renumber" :<seq>` before
+//! the replies of the read that delivers it (`Sent::renumber_above`).
 
 use std::time::Duration;
 
@@ -26,7 +29,8 @@ pub enum AckStatus {
     Coalesced,
     /// Already stored (a resend after a lost answer).
     Duplicate,
-    /// The service holds a newer state. Over RESP, `HSET` answers 0 for this and for duplicates.
+    /// The service holds a newer state. Over RESP, `HSET` answers 0 for this and for duplicates;
+    /// the RESP3 `stale` push before the `:0` tells them apart.
     Stale,
     /// Written to the service's spill log because its partition was down or slow; the service
     /// stores it later, so the read-back waits for the spill to drain (`spill`). A signal's
@@ -67,6 +71,9 @@ pub struct Sent {
     pub throttle: Duration,
     /// Why the send failed as a whole, for the report.
     pub problem: Option<String>,
+    /// The gateway dropped a state of this terminal it had answered `spooled`, its key holding
+    /// this `seq` of another numbering: number past it and send the state again (CLIENT.md).
+    pub renumber_above: Option<u64>,
 }
 
 impl Sent {
@@ -76,6 +83,7 @@ impl Sent {
             retry_after: None,
             throttle: Duration::ZERO,
             problem: Some(problem),
+            renumber_above: None,
         }
     }
 }
@@ -115,6 +123,7 @@ impl Link {
                 instance_id: id.to_string(),
                 token: token.to_string(),
                 conn: None,
+                renumber_above: None,
             }),
         }
     }
@@ -136,11 +145,14 @@ impl Link {
                 Err(_) => {
                     // Replies may still arrive on this connection: it cannot be reused.
                     link.conn = None;
-                    Sent::all(
+                    let mut sent = Sent::all(
                         updates.len(),
                         Answer::Retry(RetryReason::Failed),
                         "RESP replies did not come in time".into(),
-                    )
+                    );
+                    // A renumber push read before the time ran out is said once: keep it.
+                    sent.renumber_above = link.renumber_above.take();
+                    sent
                 }
             },
         }
@@ -169,6 +181,19 @@ struct BatchReply {
     results: Vec<ItemResult>,
     #[serde(default)]
     throttle_ms: u64,
+}
+
+/// The top-level `renumber_above` of any JSON reply (it may come with a 429 or 503 too).
+#[derive(Deserialize)]
+struct RenumberHint {
+    #[serde(default)]
+    renumber_above: Option<u64>,
+}
+
+fn http_renumber_above(body: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<RenumberHint>(body)
+        .ok()
+        .and_then(|hint| hint.renumber_above)
 }
 
 #[derive(Deserialize)]
@@ -217,6 +242,7 @@ impl HttpLink {
                 )
             }
         };
+        let renumber_above = http_renumber_above(&bytes);
         let parsed = match status {
             StatusCode::OK | StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 serde_json::from_slice::<BatchReply>(&bytes).ok()
@@ -232,6 +258,7 @@ impl HttpLink {
             };
             let mut sent = Sent::all(updates.len(), answer, text);
             sent.retry_after = retry_after;
+            sent.renumber_above = renumber_above;
             return sent;
         };
         let mut problem = None;
@@ -255,6 +282,7 @@ impl HttpLink {
             retry_after,
             throttle: Duration::from_millis(reply.throttle_ms),
             problem,
+            renumber_above,
         }
     }
 }
@@ -289,6 +317,8 @@ pub struct RespLink {
     instance_id: String,
     token: String,
     conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    /// A `renumber` push read and not handed to the terminal yet (a send may time out after it).
+    renumber_above: Option<u64>,
 }
 
 impl RespLink {
@@ -306,7 +336,15 @@ impl RespLink {
             .write_all(&wire::resp_encode(&hello))
             .await
             .map_err(|e| format!("HELLO 3 AUTH on {}: {e}", self.addr))?;
-        match read_reply(&mut reader).await {
+        let mut reply = read_reply(&mut reader).await;
+        // A push may come first (the gateway sends none there today).
+        while let Ok(Reply::Push(items)) = &reply {
+            if let Some(Push::Renumber(seq)) = push(items) {
+                self.renumber_above = self.renumber_above.max(Some(seq));
+            }
+            reply = read_reply(&mut reader).await;
+        }
+        match reply {
             Ok(Reply::Array | Reply::Simple(_)) => {
                 self.conn = Some((reader, write));
                 Ok(())
@@ -319,24 +357,30 @@ impl RespLink {
     async fn send(&mut self, updates: &[&Update]) -> Sent {
         if self.conn.is_none() {
             if let Err(e) = self.connect().await {
-                return Sent::all(updates.len(), Answer::Retry(RetryReason::Failed), e);
+                let mut sent = Sent::all(updates.len(), Answer::Retry(RetryReason::Failed), e);
+                sent.renumber_above = self.renumber_above.take();
+                return sent;
             }
         }
         let out = wire::resp_commands(&self.instance_id, &self.stream, updates.iter().copied());
         let Some((reader, writer)) = self.conn.as_mut() else {
-            return Sent::all(
+            let mut sent = Sent::all(
                 updates.len(),
                 Answer::Retry(RetryReason::Failed),
                 "not connected".into(),
             );
+            sent.renumber_above = self.renumber_above.take();
+            return sent;
         };
         if let Err(e) = writer.write_all(&out).await {
             self.conn = None;
-            return Sent::all(
+            let mut sent = Sent::all(
                 updates.len(),
                 Answer::Retry(RetryReason::Failed),
                 format!("write to {}: {e}", self.addr),
             );
+            sent.renumber_above = self.renumber_above.take();
+            return sent;
         }
         let mut sent = Sent::default();
         // A stale push belongs to the next reply (the `:0` of the stale HSET).
@@ -346,17 +390,26 @@ impl RespLink {
                 Ok(Reply::Push(items)) => match push(&items) {
                     Some(Push::Stale(seq)) => stale_seq = Some(seq),
                     Some(Push::Throttle(wait)) => sent.throttle = sent.throttle.max(wait),
+                    // Kept on the link until the send returns: a timeout may cut it short.
+                    Some(Push::Renumber(seq)) => {
+                        self.renumber_above = self.renumber_above.max(Some(seq))
+                    }
                     None => {}
                 },
                 Ok(reply) => {
                     let (mut answer, wait) = resp_answer(reply);
                     if let Answer::Acked {
-                        status: AckStatus::Stale,
+                        status: status @ AckStatus::Stale,
                         stored_seq,
                         ..
                     } = &mut answer
                     {
-                        *stored_seq = stale_seq;
+                        // Over RESP3 the gateway pushes `stale` before every stale `:0`; a `:0`
+                        // without it is a duplicate (the same `seq` stored already).
+                        match stale_seq {
+                            Some(seq) => *stored_seq = Some(seq),
+                            None => *status = AckStatus::Duplicate,
+                        }
                     }
                     stale_seq = None;
                     if let (Answer::Retry(_) | Answer::Refused(_), None) = (&answer, &sent.problem)
@@ -377,6 +430,7 @@ impl RespLink {
                 }
             }
         }
+        sent.renumber_above = self.renumber_above.take();
         sent
     }
 }
@@ -388,6 +442,8 @@ enum Push {
     Stale(u64),
     /// `>2 "throttle" :<ms>`.
     Throttle(Duration),
+    /// `>2 "renumber" :<seq>`: a spooled state was dropped against this `seq` (CLIENT.md).
+    Renumber(u64),
 }
 
 fn push(items: &[Reply]) -> Option<Push> {
@@ -398,6 +454,9 @@ fn push(items: &[Reply]) -> Option<Push> {
         [Reply::Bulk(Some(name)), Reply::Int(ms)] if name == b"throttle" => u64::try_from(*ms)
             .ok()
             .map(|ms| Push::Throttle(Duration::from_millis(ms))),
+        [Reply::Bulk(Some(name)), Reply::Int(seq)] if name == b"renumber" => {
+            u64::try_from(*seq).ok().map(Push::Renumber)
+        }
         _ => None,
     }
 }
@@ -738,8 +797,8 @@ mod tests {
             [
                 (AckStatus::Stored, None),
                 (AckStatus::Stale, Some(77)),
-                // No push before it: a duplicate, or a gateway that does not say.
-                (AckStatus::Stale, None),
+                // No push before it: a duplicate (RESP3 pushes before every stale `:0`).
+                (AckStatus::Duplicate, None),
             ]
         );
         let sent = link.send(&refs[..1], Duration::from_secs(5)).await;
@@ -751,6 +810,140 @@ mod tests {
                 ..
             }]
         ));
+        server.await.unwrap();
+    }
+
+    /// The gateway's hint that a spooled state was dropped: a top-level field of any JSON reply
+    /// over HTTP, a push before the replies over RESP3; said once, handed over once.
+    #[test]
+    fn http_replies_carry_renumber_above_at_the_top() {
+        let ok = br#"{"results":[{"status":"stored"}],"renumber_above":5000000000123}"#;
+        assert_eq!(http_renumber_above(ok), Some(5_000_000_000_123));
+        let busy =
+            br#"{"error":"unavailable","results":[{"status":"unavailable"}],"renumber_above":7}"#;
+        assert_eq!(http_renumber_above(busy), Some(7));
+        assert_eq!(
+            http_renumber_above(br#"{"results":[{"status":"stored"}]}"#),
+            None
+        );
+        assert_eq!(http_renumber_above(b"not json"), None);
+    }
+
+    #[tokio::test]
+    async fn http_link_hands_over_renumber_above() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+            }
+            let body =
+                r#"{"results":[{"status":"stored"},{"status":"spooled"}],"renumber_above":4242}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(reply.as_bytes()).await.unwrap();
+        });
+        let endpoint = Endpoint {
+            http_url: format!("http://{addr}"),
+            resp_addr: String::new(),
+            stream: "rtss:signals".into(),
+        };
+        let mut link = Link::new(
+            Transport::Http,
+            &endpoint,
+            &reqwest::Client::new(),
+            "T",
+            "tok",
+        );
+        let updates = some_updates(2);
+        let refs: Vec<&Update> = updates.iter().collect();
+        let sent = link.send(&refs, Duration::from_secs(5)).await;
+        assert_eq!(sent.renumber_above, Some(4242));
+        assert!(matches!(
+            sent.answers[..],
+            [
+                Answer::Acked {
+                    status: AckStatus::Stored,
+                    ..
+                },
+                Answer::Acked {
+                    status: AckStatus::Spooled,
+                    ..
+                }
+            ]
+        ));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn resp3_renumber_push_is_handed_over_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            read_commands(&mut socket, 1, "HELLO").await;
+            socket
+                .write_all(b"%1\r\n$5\r\nproto\r\n:3\r\n")
+                .await
+                .unwrap();
+            read_commands(&mut socket, 2, "HSET").await;
+            // As the gateway writes it: before the replies of the read that delivers it.
+            socket
+                .write_all(b">2\r\n$8\r\nrenumber\r\n:5000000000999\r\n:20\r\n:0\r\n")
+                .await
+                .unwrap();
+            read_commands(&mut socket, 1, "HSET").await;
+            socket.write_all(b":20\r\n").await.unwrap();
+        });
+        let endpoint = Endpoint {
+            http_url: String::new(),
+            resp_addr: addr,
+            stream: "rtss:signals".into(),
+        };
+        let mut link = Link::new(
+            Transport::Resp,
+            &endpoint,
+            &reqwest::Client::new(),
+            "T",
+            "tok",
+        );
+        let updates = some_updates(2);
+        let refs: Vec<&Update> = updates.iter().collect();
+        let sent = link.send(&refs, Duration::from_secs(5)).await;
+        assert_eq!(sent.renumber_above, Some(5_000_000_000_999));
+        assert_eq!(sent.answers.len(), 2);
+        // The push is not a reply: the two HSETs keep theirs.
+        assert!(matches!(
+            sent.answers[1],
+            Answer::Acked {
+                status: AckStatus::Duplicate,
+                stored_seq: None,
+                ..
+            }
+        ));
+        let sent = link.send(&refs[..1], Duration::from_secs(5)).await;
+        assert_eq!(sent.renumber_above, None);
         server.await.unwrap();
     }
 

@@ -54,8 +54,9 @@ pub struct Profile {
 /// Where a restart's numbering starts: what an EA that lost its `.seq` file would use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartSeq {
-    /// Far below this run's numbering (a clock far behind): the gateway holds higher `seq`s
-    /// for every key the terminal reported, so only the recovery from `stale` gets it through.
+    /// Far below this run's numbering (a clock far behind, still ticking): the gateway holds
+    /// higher `seq`s for every key the terminal reported, so only the recovery from `stale`
+    /// gets it through.
     Zero,
     /// CLIENT.md's clock floor, `max(seq base, unix seconds * 1e6)`: above what the terminal
     /// sent before unless it restarts within the second its numbering began.
@@ -390,7 +391,12 @@ impl Terminal {
     /// A restart that lost the numbering: the next `seq` is the reset value, in a new epoch.
     pub(crate) fn reset_seq(&mut self, now: Duration, mode: RestartSeq) {
         let next = match mode {
-            RestartSeq::Zero => self.seq_base.saturating_sub(ZERO_RESET_BELOW).max(1),
+            // A clock ZERO_RESET_BELOW behind: below this run's numbering, yet moving on
+            // between restarts as a clock does, so two restarts never hand out the same seqs
+            // (the gateway would take a different update with an equal seq as a duplicate).
+            RestartSeq::Zero => {
+                self.seq_base.saturating_sub(ZERO_RESET_BELOW).max(1) + now.as_secs() * 1_000_000
+            }
             RestartSeq::Clock => {
                 // The schedule's time, not the wall clock's, so that one seed is one schedule.
                 let unix_s = (self.unix_ms(now).max(0) / 1000) as u64;
@@ -417,10 +423,10 @@ impl Terminal {
     }
 
     /// A `stale` answer showed the gateway holding `stored_seq` at or above `next`: numbering
-    /// goes on from `stored_seq + 1`, a new epoch.
+    /// goes on from `stored_seq + 1 + SEQ_JUMP_MARGIN` (CLIENT.md), a new epoch.
     pub fn jump_past(&mut self, stored_seq: u64) {
         if stored_seq > self.seq {
-            self.seq = stored_seq;
+            self.seq = stored_seq + tradestate_mt5_bridge::SEQ_JUMP_MARGIN;
             self.epoch += 1;
         }
     }
@@ -843,12 +849,12 @@ mod tests {
         };
         let mut terminal = Terminal::new(5, &identity, &profile);
         let mut last = 0;
-        let restart = loop {
+        let (restart, restarted_at) = loop {
             let at = terminal.next_due();
             assert!(at < Duration::from_secs(3_600), "no restart within an hour");
             let due = terminal.fire(at, &profile);
             if due.restart {
-                break due;
+                break (due, at);
             }
             last = due.updates.iter().map(Update::seq).max().unwrap_or(last);
             assert_eq!(terminal.epoch(), 0);
@@ -856,7 +862,8 @@ mod tests {
         assert!(last > 5_000_000_000_000);
         assert_eq!(terminal.epoch(), 1);
         assert!(!restart.reconnect, "counted as a restart, not a reconnect");
-        let reset = 5_000_000_000_000 - ZERO_RESET_BELOW;
+        // Behind by ZERO_RESET_BELOW, plus the seconds the run has gone on (a clock ticks).
+        let reset = 5_000_000_000_000 - ZERO_RESET_BELOW + restarted_at.as_secs() * 1_000_000;
         assert!(matches!(&restart.updates[0], Update::Instance(s) if s.seq == reset));
         let trades = restart
             .updates
@@ -871,13 +878,14 @@ mod tests {
 
         // A stale answer at or above next: numbering goes on past it, in another epoch; one
         // below next changes nothing.
+        let past = last + 1 + tradestate_mt5_bridge::SEQ_JUMP_MARGIN;
         terminal.jump_past(last);
-        assert_eq!((terminal.next_seq_value(), terminal.epoch()), (last + 1, 2));
+        assert_eq!((terminal.next_seq_value(), terminal.epoch()), (past, 2));
         terminal.jump_past(reset);
-        assert_eq!((terminal.next_seq_value(), terminal.epoch()), (last + 1, 2));
+        assert_eq!((terminal.next_seq_value(), terminal.epoch()), (past, 2));
         let mut again = restart.updates[0].clone();
         terminal.renumber(&mut again);
-        assert_eq!(again.seq(), last + 1);
+        assert_eq!(again.seq(), past);
 
         // The clock floor: whole seconds of the schedule's time times 10^6.
         let mut clocked = Terminal::new(5, &identity, &profile);

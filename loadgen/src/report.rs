@@ -69,6 +69,11 @@ pub struct Report {
     pub seq_jumps_resp: u64,
     /// State updates a `stale` answer sent back with a new `seq`.
     pub renumbered: u64,
+    /// `renumber_above` hints (a spooled state dropped when written), per transport.
+    pub renumber_hints_http: u64,
+    pub renumber_hints_resp: u64,
+    /// Recent closes those hints sent again with a new `seq`.
+    pub hint_closes: u64,
     /// Updates sent, then replaced in the terminal's queue by a newer state of a later epoch.
     pub superseded: u64,
     pub retries: Retries,
@@ -215,6 +220,9 @@ impl Report {
             seq_jumps_http: stats.seq_jumps[0],
             seq_jumps_resp: stats.seq_jumps[1],
             renumbered: stats.renumbered,
+            renumber_hints_http: stats.renumber_hints[0],
+            renumber_hints_resp: stats.renumber_hints[1],
+            hint_closes: stats.hint_closes,
             superseded: stats.superseded,
             retries: stats.retries.clone(),
             rows,
@@ -264,6 +272,13 @@ impl Report {
                 self.seq_jumps_resp,
                 self.renumbered,
                 self.superseded
+            );
+        }
+        if self.renumber_hints_http + self.renumber_hints_resp > 0 {
+            let _ = writeln!(
+                out,
+                "renumber hints (spooled states dropped as stale when written) http {} resp {}, closes re-sent {}",
+                self.renumber_hints_http, self.renumber_hints_resp, self.hint_closes
             );
         }
         let _ = writeln!(

@@ -141,6 +141,11 @@ pub struct Stats {
     pub seq_jumps: [u64; 2],
     /// State updates a `stale` answer sent back to the queue with a new `seq`.
     pub renumbered: u64,
+    /// `renumber_above` hints (a spooled state dropped as stale when the gateway wrote it), by
+    /// transport (`Transport::ALL` order).
+    pub renumber_hints: [u64; 2],
+    /// Recent closes a hint sent again with a new `seq`.
+    pub hint_closes: u64,
     /// Updates sent once, then replaced in the terminal's queue by a newer state of the same key
     /// numbered in a later epoch (acknowledged never, needed never).
     pub superseded: u64,
@@ -170,6 +175,8 @@ impl Stats {
             restarts: 0,
             seq_jumps: [0; 2],
             renumbered: 0,
+            renumber_hints: [0; 2],
+            hint_closes: 0,
             superseded: 0,
             first_problem: None,
         }

@@ -9,6 +9,12 @@
 //! terminal jump past it, re-send the refused key's newest state with a new `seq` and re-send
 //! its full state. Updates are tagged with the numbering epoch they were made in (model), so the
 //! ledger orders them as made and the queue never holds one key's states of two numberings.
+//!
+//! A state answered `spooled` meets that check only when the gateway writes it later; dropped
+//! then, it comes back as a hint on a later reply (`renumber_above`, HTTP field or RESP3 push):
+//! the terminal jumps past it the same way, re-sends its full state, and re-sends the final state
+//! of every trade it closed in the last `RECENT_CLOSES_FOR` with a new `seq` (what the EA's close
+//! lookback does from the deal history), since a dropped close is in no full state.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,6 +28,7 @@ use crate::ledger::{state_key, Ledger, StateKey};
 use crate::link::{AckStatus, Answer, Link, Sent};
 use crate::model::{Kind, Profile, Terminal};
 use crate::stats::{SharedStats, Stats, Transport};
+use tradestate_mt5_bridge::TradeStatus;
 
 /// The slice of the run a terminal plays before it hands itself back.
 pub struct Phase {
@@ -42,11 +49,26 @@ struct Pending {
     epoch: u32,
     due: Instant,
     recorded: bool,
+    /// Sent before without an answer that settled it: the gateway may hold it already, so a
+    /// `duplicate` is the earlier send's.
+    resent: bool,
 }
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How far back a `renumber_above` hint re-sends closes: a spooled close is written (or dropped)
+/// once its partition is back, and the hint comes with the terminal's next reply after that.
+pub const RECENT_CLOSES_FOR: Duration = Duration::from_secs(120);
+/// The most closes a terminal remembers (the oldest go first); a terminal closes a few a minute.
+const RECENT_CLOSES_MAX: usize = 256;
+
+/// A trade this terminal closed, as its close was last numbered.
+struct RecentClose {
+    at: Instant,
+    update: Update,
+}
 
 pub struct SimTerminal {
     pub model: Terminal,
@@ -56,6 +78,8 @@ pub struct SimTerminal {
     /// The newest state made of each key (its last update, whatever became of it): what a
     /// recovery re-sends for a key the full state does not cover (a closed trade).
     latest: HashMap<StateKey, Update>,
+    /// The trades closed in the last `RECENT_CLOSES_FOR`, oldest first, one per ticket.
+    recent_closes: VecDeque<RecentClose>,
     not_before: Option<Instant>,
     backoff: Duration,
     /// For backoff jitter only: the model's own RNG must not depend on the service's answers.
@@ -70,6 +94,7 @@ impl SimTerminal {
             ledger: Ledger::default(),
             pending: VecDeque::new(),
             latest: HashMap::new(),
+            recent_closes: VecDeque::new(),
             not_before: None,
             backoff: BACKOFF_FIRST,
             jitter: StdRng::seed_from_u64(seed),
@@ -159,6 +184,9 @@ impl SimTerminal {
                     stats.superseded(due);
                 }
             }
+            if matches!(&update, Update::Trade(t) if t.state == TradeStatus::Closed) {
+                self.remember_close(&key, &update, due);
+            }
             self.latest.insert(key, update.clone());
         }
         self.pending.push_back(Pending {
@@ -166,7 +194,33 @@ impl SimTerminal {
             epoch,
             due,
             recorded: false,
+            resent: false,
         });
+    }
+
+    /// Keeps `close` (numbered as now) among the recent closes, in place of an older numbering
+    /// of the same ticket; forgets what is older than `RECENT_CLOSES_FOR` and beyond the bound.
+    fn remember_close(&mut self, key: &StateKey, close: &Update, at: Instant) {
+        self.recent_closes
+            .retain(|c| state_key(&c.update).as_ref() != Some(key));
+        self.forget_old_closes(at);
+        while self.recent_closes.len() >= RECENT_CLOSES_MAX {
+            self.recent_closes.pop_front();
+        }
+        self.recent_closes.push_back(RecentClose {
+            at,
+            update: close.clone(),
+        });
+    }
+
+    fn forget_old_closes(&mut self, now: Instant) {
+        while self
+            .recent_closes
+            .front()
+            .is_some_and(|c| now.saturating_duration_since(c.at) > RECENT_CLOSES_FOR)
+        {
+            self.recent_closes.pop_front();
+        }
     }
 
     async fn send_some(&mut self, phase: &Phase) {
@@ -202,7 +256,10 @@ impl SimTerminal {
         // Nothing was numbered while the batch was out: this is `next` as it was sent.
         let next = self.model.next_seq_value();
         let epoch = self.model.epoch();
-        let mut recover = Recovery::default();
+        let mut recover = Recovery {
+            renumber_above: sent.renumber_above,
+            ..Recovery::default()
+        };
         let mut resend = Vec::new();
         {
             let mut stats = phase.stats.lock();
@@ -215,12 +272,14 @@ impl SimTerminal {
                     } => {
                         stats.ack(Kind::of(&p.update), transport, status, p.due, now);
                         self.ledger.acked(&p.update, p.epoch, status, entry_id);
-                        if status == AckStatus::Stale {
-                            recover.judge(&p, stored_seq, next, epoch);
+                        if matches!(status, AckStatus::Stale | AckStatus::Duplicate) {
+                            recover.judge(&p, status, stored_seq, next, epoch);
                         }
                     }
                     Answer::Retry(reason) => {
                         stats.retry(reason, p.due, now);
+                        let mut p = p;
+                        p.resent = true;
                         resend.push(p);
                     }
                     Answer::Refused(why) => {
@@ -249,23 +308,34 @@ impl SimTerminal {
         self.not_before = Some(now + wait.mul_f64(self.jitter.random_range(0.8..1.2)));
     }
 
-    /// Acts on the `stale` answers of one batch: one jump past the highest `stored_seq` at or
-    /// above `next` (all of the batch's answers at once, so that a key holding a higher `seq`
-    /// than the first one answered does not need a jump of its own), the full state, then each
-    /// refused key's newest state with a new `seq`, unless the full state or a newer update of
-    /// the key in the current numbering is already queued.
+    /// Acts on the `stale` answers of one batch and on a `renumber_above` hint: one jump past
+    /// the highest `stored_seq` at or above `next` and the hint's seq (all at once, so that a key
+    /// holding a higher `seq` than the first one answered does not need a jump of its own), the
+    /// full state, after a hint the recent closes, then each refused key's newest state with a
+    /// new `seq`, unless the full state or a newer update of the key in the current numbering is
+    /// already queued.
     fn recover(&mut self, phase: &Phase, recovery: Recovery, transport: Transport, now: Instant) {
-        if recovery.keys.is_empty() {
+        if recovery.keys.is_empty() && recovery.renumber_above.is_none() {
             return;
         }
         let offset = now.saturating_duration_since(phase.start);
-        if let Some(stored) = recovery.jump_past {
-            self.model.jump_past(stored);
-            let epoch = self.model.epoch();
+        if recovery.jump_past.is_some() {
             phase.stats.lock().seq_jumps[transport_index(transport)] += 1;
+        }
+        if recovery.renumber_above.is_some() {
+            phase.stats.lock().renumber_hints[transport_index(transport)] += 1;
+        }
+        // Past the hint even when numbering is above it already: the dropped state must come
+        // again (the jump then changes nothing, and no new epoch starts).
+        if let Some(past) = recovery.jump_past.max(recovery.renumber_above) {
+            self.model.jump_past(past);
+            let epoch = self.model.epoch();
             for update in self.model.resync(offset) {
                 self.queue(update, epoch, now, &phase.stats);
             }
+        }
+        if let Some(above) = recovery.renumber_above {
+            self.resend_recent_closes(phase, above, now);
         }
         let epoch = self.model.epoch();
         for key in recovery.keys {
@@ -282,6 +352,33 @@ impl SimTerminal {
             self.model.renumber(&mut update);
             count(&phase.stats, |s| s.renumbered += 1);
             self.queue(update, epoch, now, &phase.stats);
+        }
+    }
+
+    /// After a `renumber_above` hint: the final state of every trade closed in the last
+    /// `RECENT_CLOSES_FOR`, with a new `seq`. The dropped update may have been one of them, and
+    /// no full state holds a closed trade. A close already queued in this numbering above the
+    /// hint gets through on its own.
+    fn resend_recent_closes(&mut self, phase: &Phase, above: u64, now: Instant) {
+        self.forget_old_closes(now);
+        let epoch = self.model.epoch();
+        let closes: Vec<Update> = self
+            .recent_closes
+            .iter()
+            .map(|c| c.update.clone())
+            .collect();
+        for mut close in closes {
+            let key = state_key(&close);
+            let queued = self
+                .pending
+                .iter()
+                .any(|p| p.epoch == epoch && p.update.seq() > above && state_key(&p.update) == key);
+            if queued {
+                continue;
+            }
+            self.model.renumber(&mut close);
+            count(&phase.stats, |s| s.hint_closes += 1);
+            self.queue(close, epoch, now, &phase.stats);
         }
     }
 
@@ -308,15 +405,31 @@ struct Recovery {
     jump_past: Option<u64>,
     /// Keys whose newest state must reach the gateway again, in answer order.
     keys: Vec<StateKey>,
+    /// The gateway dropped a state it had answered `spooled`: numbering jumps past this, and the
+    /// full state and the recent closes are sent again.
+    renumber_above: Option<u64>,
 }
 
 impl Recovery {
-    /// A `stale` answer to `p`: at or above `next`, the gateway holds a numbering this terminal
-    /// has lost (CLIENT.md). Below `next` it is the gateway holding a newer state of this
-    /// numbering, done, unless `p` was numbered before a reset or jump: then `stored_seq` may be
-    /// from an older numbering that happens to be higher, and only re-sending the key's newest
-    /// state with a current `seq` makes sure it is stored (at worst it is the same state again).
-    fn judge(&mut self, p: &Pending, stored_seq: Option<u64>, next: u64, epoch: u32) {
+    /// A `stale` (or `duplicate`) answer to `p`. A `stored_seq` above `p`'s own `seq` means
+    /// another numbering of this terminal is ahead for the key (CLIENT.md): a terminal never
+    /// sends a key's states out of order, so that state is not its own. At or above `next`,
+    /// numbering jumps past it; below `next` the key's newest state is sent again with a current
+    /// `seq` (comparing with `next` alone would leave a state numbered before an earlier jump
+    /// dropped when its key holds a `seq` between its own and `next`). A `duplicate` (over RESP3:
+    /// a `:0` without the stale push) to the first send of an update is the same: its very `seq`
+    /// is held by another numbering's state of the key, which nothing else would reveal. And an
+    /// update numbered before a reset or jump is re-sent whatever the answer said: its
+    /// `stored_seq` may be from an older numbering that happens to be higher, and only its key's
+    /// newest state with a current `seq` makes sure it is stored (at worst the same state again).
+    fn judge(
+        &mut self,
+        p: &Pending,
+        status: AckStatus,
+        stored_seq: Option<u64>,
+        next: u64,
+        epoch: u32,
+    ) {
         let Some(key) = state_key(&p.update) else {
             return;
         };
@@ -325,8 +438,10 @@ impl Recovery {
             Some(stored) if stored >= next => {
                 self.jump_past = Some(self.jump_past.map_or(stored, |j| j.max(stored)));
             }
+            Some(stored) if stored > p.update.seq() => {}
+            None if status == AckStatus::Duplicate && !p.resent => {}
             _ if earlier_numbering => {}
-            // No stored_seq (a gateway without the RESP stale push): nothing to go on.
+            // Stale against a newer state of this numbering, or a duplicate of an earlier send.
             _ => return,
         }
         if !self.keys.contains(&key) {
@@ -349,18 +464,43 @@ mod tests {
     use crate::link::Endpoint;
     use crate::model::{Identity, RestartSeq};
     use crate::verify::{check_key, Targets, Verification};
-    use tradestate_mt5_bridge::TradeStatus;
 
     /// The gateway's rules for state keys (writer.rs): a higher `seq` is stored, the same is a
     /// duplicate, a lower one is stale and says the stored `seq` (when `tell`, as HTTP and the
     /// RESP3 push do; a gateway without the push leaves RESP terminals guessing).
+    ///
+    /// With `spool` (its partitions down) it answers every state `spooled` and keeps it; `replay`
+    /// writes those with the same rule, and a dropped one leaves the stored `seq` as the hint the
+    /// next reply carries (`renumber_above`), when `hint`.
     #[derive(Default)]
     struct FakeGateway {
         stored: HashMap<StateKey, Update>,
         tell: bool,
+        spool: bool,
+        spooled: Vec<Update>,
+        hint: bool,
+        renumber_above: Option<u64>,
     }
 
     impl FakeGateway {
+        fn replay(&mut self) {
+            self.spool = false;
+            for update in std::mem::take(&mut self.spooled) {
+                let key = state_key(&update).expect("only states are spooled");
+                match self.stored.get(&key).map(Update::seq) {
+                    Some(stored) if update.seq() < stored => {
+                        if self.hint {
+                            self.renumber_above = self.renumber_above.max(Some(stored));
+                        }
+                    }
+                    Some(stored) if update.seq() == stored => {}
+                    _ => {
+                        self.stored.insert(key, update);
+                    }
+                }
+            }
+        }
+
         fn answer(&mut self, update: &Update) -> Answer {
             let acked = |status, stored_seq| Answer::Acked {
                 status,
@@ -370,6 +510,10 @@ mod tests {
             let Some(key) = state_key(update) else {
                 return acked(AckStatus::Stored, None);
             };
+            if self.spool {
+                self.spooled.push(update.clone());
+                return acked(AckStatus::Spooled, None);
+            }
             match self.stored.get(&key).map(Update::seq) {
                 Some(stored) if update.seq() < stored => {
                     acked(AckStatus::Stale, self.tell.then_some(stored))
@@ -443,6 +587,7 @@ mod tests {
                 batch,
                 Sent {
                     answers,
+                    renumber_above: gateway.renumber_above.take(),
                     ..Sent::default()
                 },
             );
@@ -539,6 +684,269 @@ mod tests {
         assert!(terminal.pending.iter().all(|p| p.epoch == 1));
         exchange(&mut terminal, &phase, &mut gateway);
         (terminal, gateway, stats)
+    }
+
+    /// A restart numbering from far below while the gateway spools (its partitions down): every
+    /// state of the new numbering, the close of 999 included, is answered `spooled`, then dropped
+    /// when written. With the hint on the next reply the terminal jumps past it, re-sends its
+    /// full state and its recent closes, and the gateway ends holding the newest of each key.
+    fn spooled_restart_scenario(hint: bool) -> (SimTerminal, FakeGateway, SharedStats) {
+        let profile = Profile {
+            reconnect_every: None,
+            activity_per_s: 0.0,
+            attach_over: Duration::ZERO,
+            ..Profile::default()
+        };
+        let identity = Identity {
+            id_prefix: "t".into(),
+            seed: 3,
+            seq_base: 5_000_000_000_000,
+            start_unix_ms: 1_763_000_000_000,
+            run_tag: "r".into(),
+        };
+        let stats = SharedStats::new(Instant::now());
+        let phase = phase(&profile, &stats);
+        let model = (0..)
+            .find(|&i| {
+                Terminal::new(i, &identity, &profile)
+                    .resync(Duration::ZERO)
+                    .len()
+                    > 1
+            })
+            .map(|i| Terminal::new(i, &identity, &profile))
+            .expect("some terminal has positions");
+        let link = Link::new(
+            Transport::Resp,
+            &Endpoint {
+                http_url: "http://127.0.0.1:9".into(),
+                resp_addr: "127.0.0.1:9".into(),
+                stream: "s".into(),
+            },
+            &reqwest::Client::new(),
+            "t",
+            "x",
+        );
+        let mut terminal = SimTerminal::new(model, link, 1);
+        let mut gateway = FakeGateway {
+            tell: true,
+            hint,
+            ..FakeGateway::default()
+        };
+        let now = Instant::now();
+        let attach = terminal.model.fire(Duration::ZERO, &profile);
+        for update in attach.updates {
+            terminal.queue(update, 0, now, &stats);
+        }
+        // Trade 999, which no full state covers once closed.
+        let mut open = terminal
+            .model
+            .resync(Duration::ZERO)
+            .into_iter()
+            .find_map(|u| match u {
+                Update::Trade(t) => Some(t),
+                _ => None,
+            })
+            .expect("the terminal attaches with positions");
+        open.ticket = "999".into();
+        let mut open = Update::Trade(open);
+        terminal.model.renumber(&mut open);
+        terminal.queue(open.clone(), 0, now, &stats);
+        exchange(&mut terminal, &phase, &mut gateway);
+
+        gateway.spool = true;
+        terminal
+            .model
+            .reset_seq(Duration::from_secs(2), RestartSeq::Zero);
+        for update in terminal.model.resync(Duration::from_secs(2)) {
+            terminal.queue(update, 1, now, &stats);
+        }
+        let Update::Trade(mut close) = open else {
+            unreachable!()
+        };
+        close.state = TradeStatus::Closed;
+        close.time_close_msc = Some(close.time_update_msc);
+        close.price_close = Some(close.price_current);
+        let mut close = Update::Trade(close);
+        terminal.model.renumber(&mut close);
+        terminal.queue(close, 1, now, &stats);
+        exchange(&mut terminal, &phase, &mut gateway);
+        assert!(
+            gateway.spooled.len() > 2,
+            "all spooled: {:?}",
+            gateway.spooled
+        );
+        gateway.replay();
+        assert_eq!(gateway.renumber_above.is_some(), hint);
+        // The terminal's next reply carries the hint.
+        let heartbeat = terminal.model.resync(Duration::from_secs(3)).remove(0);
+        terminal.queue(heartbeat, 1, now, &stats);
+        exchange(&mut terminal, &phase, &mut gateway);
+        (terminal, gateway, stats)
+    }
+
+    #[test]
+    fn a_renumber_hint_resends_the_full_state_and_the_recent_closes() {
+        let (terminal, gateway, stats) = spooled_restart_scenario(true);
+        {
+            let stats = stats.lock();
+            assert_eq!(stats.renumber_hints, [0, 1]);
+            assert_eq!(stats.hint_closes, 1, "the close of 999");
+        }
+        assert_eq!(terminal.model.epoch(), 2, "the hint's jump is a new epoch");
+        let highest = gateway.stored.values().map(Update::seq).max().unwrap();
+        assert!(terminal.model.next_seq_value() > highest);
+        let v = gateway.verify(&terminal.ledger);
+        assert!(v.passed(), "{v:?}");
+        assert!(matches!(
+            gateway.stored.get(&StateKey::Trade("999".into())),
+            Some(Update::Trade(t)) if t.state == TradeStatus::Closed
+        ));
+        // A second hint below the numbering changes no epoch but still re-sends.
+        let mut terminal = terminal;
+        let stats2 = SharedStats::new(Instant::now());
+        let phase = phase(&Profile::default(), &stats2);
+        let before = terminal.model.next_seq_value();
+        terminal.recover(
+            &phase,
+            Recovery {
+                renumber_above: Some(before - 10),
+                ..Recovery::default()
+            },
+            Transport::Http,
+            Instant::now(),
+        );
+        assert_eq!(terminal.model.epoch(), 2);
+        assert_eq!(stats2.lock().renumber_hints, [1, 0]);
+        assert_eq!(stats2.lock().hint_closes, 1);
+        assert!(terminal
+            .pending
+            .iter()
+            .all(|p| p.epoch == 2 && p.update.seq() >= before));
+    }
+
+    /// Without the hint the dropped states stay dropped, and the verifier says so.
+    #[test]
+    fn without_the_renumber_hint_the_verifier_catches_the_dropped_close() {
+        let (terminal, gateway, stats) = spooled_restart_scenario(false);
+        assert_eq!(stats.lock().renumber_hints, [0, 0]);
+        let v = gateway.verify(&terminal.ledger);
+        assert!(!v.passed());
+        assert!(v.stale > 0, "{v:?}");
+        assert_eq!(v.open_but_closed, 1, "{v:?}");
+    }
+
+    /// CLIENT.md's rule: a stored seq above the update's own asks for its key again, a jump
+    /// only at or above `next`; a duplicate to a first send is another numbering's same seq.
+    #[test]
+    fn stale_above_the_own_seq_and_first_send_duplicates_resend_the_key() {
+        let identity = Identity {
+            id_prefix: "t".into(),
+            seed: 3,
+            seq_base: 1_000,
+            start_unix_ms: 1_763_000_000_000,
+            run_tag: "r".into(),
+        };
+        let mut model = Terminal::new(0, &identity, &Profile::default());
+        let heartbeat = model.resync(Duration::ZERO).remove(0);
+        let own = heartbeat.seq();
+        let pending = |resent| Pending {
+            update: heartbeat.clone(),
+            epoch: 1,
+            due: Instant::now(),
+            recorded: true,
+            resent,
+        };
+        let judged = |p: &Pending, status, stored, next| {
+            let mut r = Recovery::default();
+            r.judge(p, status, stored, next, 1);
+            (r.jump_past, r.keys.len())
+        };
+        let next = own + 100;
+        assert_eq!(
+            judged(&pending(false), AckStatus::Stale, Some(own + 5), next),
+            (None, 1)
+        );
+        assert_eq!(
+            judged(&pending(false), AckStatus::Stale, Some(next), next),
+            (Some(next), 1)
+        );
+        // A newer state of this numbering, or nothing said: done.
+        assert_eq!(
+            judged(&pending(false), AckStatus::Stale, Some(own), next),
+            (None, 0)
+        );
+        assert_eq!(
+            judged(&pending(false), AckStatus::Stale, None, next),
+            (None, 0)
+        );
+        assert_eq!(
+            judged(&pending(false), AckStatus::Duplicate, None, next),
+            (None, 1)
+        );
+        // A resend after an unsettled send: the duplicate is its own earlier send.
+        assert_eq!(
+            judged(&pending(true), AckStatus::Duplicate, None, next),
+            (None, 0)
+        );
+    }
+
+    #[test]
+    fn recent_closes_are_bounded_and_one_per_ticket() {
+        let profile = Profile::default();
+        let identity = Identity {
+            id_prefix: "t".into(),
+            seed: 3,
+            seq_base: 1_000,
+            start_unix_ms: 1_763_000_000_000,
+            run_tag: "r".into(),
+        };
+        let mut model = (0..50)
+            .map(|i| Terminal::new(i, &identity, &profile))
+            .find_map(|mut t| (t.resync(Duration::ZERO).len() > 1).then_some(t))
+            .expect("some terminal has positions");
+        let template = model
+            .resync(Duration::ZERO)
+            .into_iter()
+            .find_map(|u| match u {
+                Update::Trade(t) => Some(t),
+                _ => None,
+            })
+            .unwrap();
+        let link = Link::new(
+            Transport::Http,
+            &Endpoint {
+                http_url: "http://127.0.0.1:9".into(),
+                resp_addr: "127.0.0.1:9".into(),
+                stream: "s".into(),
+            },
+            &reqwest::Client::new(),
+            "t",
+            "x",
+        );
+        let mut terminal = SimTerminal::new(model, link, 1);
+        let stats = SharedStats::new(Instant::now());
+        let start = Instant::now();
+        let close = |ticket: usize, seq: u64| {
+            let mut t = template.clone();
+            t.ticket = ticket.to_string();
+            t.seq = seq;
+            t.state = TradeStatus::Closed;
+            t.time_close_msc = Some(t.time_update_msc);
+            t.price_close = Some(t.price_current);
+            Update::Trade(t)
+        };
+        terminal.queue(close(1, 10), 0, start, &stats);
+        terminal.queue(close(1, 11), 0, start, &stats);
+        assert_eq!(terminal.recent_closes.len(), 1);
+        assert_eq!(terminal.recent_closes[0].update.seq(), 11);
+        for i in 0..RECENT_CLOSES_MAX + 10 {
+            terminal.queue(close(100 + i, 100 + i as u64), 0, start, &stats);
+        }
+        assert_eq!(terminal.recent_closes.len(), RECENT_CLOSES_MAX);
+        // Older than the window: forgotten with the next close.
+        let later = start + RECENT_CLOSES_FOR + Duration::from_secs(1);
+        terminal.queue(close(5, 5_000), 0, later, &stats);
+        assert_eq!(terminal.recent_closes.len(), 1);
     }
 
     #[test]

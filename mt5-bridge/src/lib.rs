@@ -1,4 +1,4 @@
-//! The terminal contract (DESIGN 6): what an MT5 expert advisor sends to Tradestate.
+//! The terminal contract: what an MT5 expert advisor sends to Tradestate.
 //!
 //! This crate owns:
 //! - the message types ([`InstanceState`], [`TradeState`] (positions and, since contract 1.1,
@@ -16,8 +16,24 @@
 //! - with feature `client`, a reference client ([`client`]) that batches, numbers, queues on
 //!   disk and backs off the way the MQL5 library does.
 //!
-//! It does not know about engines, keys, TTLs, auth or transports: those are the gateway's.
-//! `mql5/` holds the EA library (`Include/Tradestate/*.mqh`) and a sample EA.
+//! It knows the bytes a terminal sends (including the key names of its RESP writes), not what
+//! the service does with them: engines, partitions, TTLs and auth are the gateway's. `mql5/`
+//! holds the MQL5 library (`Include/Tradestate/*.mqh`), the programs that use it
+//! (`Experts/TradestateReporter.mq5`, `Experts/TradestateSignalsExample.mq5`,
+//! `Services/TradestateService.mq5`) and its generators (`tools/`).
+//!
+//! Modules:
+//! - `types`: the message types, with MT5's own field names (serde + schemars).
+//! - `decode`: JSON decoding with field-level errors ([`parse_batch`], single-object parsers).
+//! - `validate`: the semantic rules serde's types cannot state.
+//! - `errors`: field-level errors ([`FieldError`], [`ValidationErrors`]).
+//! - `limits`: the contract's limits, shared by validation, the schema and the gateway.
+//! - `fields`: each object as hash / stream fields (`to_fields` / `from_fields`).
+//! - [`wire`]: the exact JSON and RESP bytes a terminal sends.
+//! - `schema`: the JSON Schema, generated from the types.
+//! - `fixtures`: the golden fixtures under `fixtures/`.
+//! - [`history`]: a closed position from its deals; the trade server's UTC offset at a past time.
+//! - `client` (feature `client`): the reference client.
 
 #[cfg(feature = "client")]
 pub mod client;
@@ -50,8 +66,8 @@ pub use validate::{validate_instance_id, validate_signal_id, validate_ticket};
 
 /// The per-update `status`es of an ingest reply that acknowledge the update: the terminal drops
 /// it from its queue and never resends it. Any other status (`unavailable`, `refused`,
-/// `terminal_rate`, `global_rate`, `queue_full`, or one this list does not know yet) is resent
-/// with the same `seq`, which is always safe.
+/// `terminal_rate`, `global_rate`, `queue_full`, `spill_full`, or one this list does not know
+/// yet) is resent with the same `seq`, which is always safe.
 ///
 /// `spooled` (held in the gateway's on-disk spill log while its partition is down or slow, and
 /// written there later) and `volatile` (held by a partition that keeps no append-only file) are
@@ -66,6 +82,12 @@ pub const ACK_STATUSES: [&str; 6] = [
     "spooled",
     "volatile",
 ];
+
+/// How far past a `stored_seq` from another numbering a terminal jumps (mt5-bridge/CLIENT.md,
+/// "Sequence numbers"): 10^9, 1,000 s of the microsecond clock. An earlier incarnation of the
+/// lane, whose files are gone, may have numbered on past that seq already, and an equal seq with
+/// other content would be taken for a duplicate and dropped.
+pub const SEQ_JUMP_MARGIN: u64 = 1_000_000_000;
 
 /// The kinds of update a terminal sends, and the partition each one lands in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

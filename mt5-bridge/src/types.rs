@@ -1,4 +1,4 @@
-//! The message types a terminal sends, with MT5's own field names (DESIGN 6).
+//! The message types a terminal sends, with MT5's own field names.
 //!
 //! Every update is a full snapshot of its object and carries the terminal's sequence number `seq`.
 //! Times are UTC milliseconds, like MT5's own `*_TIME_MSC` properties. The serde and schemars

@@ -11,7 +11,9 @@
 //!   by `CTradestate::Init`) checks that the library turns those samples into the golden text.
 //! - `Transport.mqh`: the reply statuses that acknowledge an update (`TS_ACK_STATUSES`) must be
 //!   the Rust client's `ACK_STATUSES`, the HTTP transport must decide with that list, and the
-//!   RESP transport must never wait (no `Sleep`, no blocking `SocketRead`);
+//!   RESP transport must never wait (no `Sleep`, no blocking `SocketRead`); both forms of
+//!   `renumber_above` (HTTP field, RESP3 push) reach the batch and `Tradestate.mqh` numbers past
+//!   it and resyncs, the close lookback included;
 //! - `Queue.mqh` / `Lane.mqh` against `CLIENT.md`: the queue log header and version, the lane
 //!   file names, `SEQ_BLOCK`, the compaction threshold, the clock floor of `seq`;
 //! - `Collect.mqh` / `Positions.mqh`: order types, History.mqh in use, no `TimeCurrent()` bound;
@@ -545,6 +547,10 @@ fn queue_files_follow_client_md() {
     // SEQ_BLOCK, the compaction threshold, the clock floor, the .seq and .dead formats.
     assert!(doc.contains("`SEQ_BLOCK` (1000)"));
     assert_eq!(define_number(&queue, "TS_SEQ_BLOCK"), 1000);
+    assert_eq!(
+        define_number(&queue, "TS_SEQ_JUMP_MARGIN"),
+        tradestate_mt5_bridge::SEQ_JUMP_MARGIN
+    );
     assert!(doc.contains("the live ones and 1,000"));
     assert_eq!(define_number(&queue, "TS_COMPACT_MIN_DONE"), 1000);
     assert!(doc.contains("`TimeGMT()*1000000`"));
@@ -590,6 +596,84 @@ fn resp_never_waits_and_history_is_bounded_by_trade_server_time() {
             "{name} uses TimeCurrent(), which stops at the last tick: use TimeTradeServer()"
         );
     }
+}
+
+/// The body of the class method `<signature>`, up to its closing brace (five spaces in).
+fn method_body<'a>(source: &'a str, signature: &str) -> &'a str {
+    let start = source
+        .find(signature)
+        .unwrap_or_else(|| panic!("{signature} not found"));
+    let rest = &source[start..];
+    let end = rest
+        .find("\n     }\n")
+        .unwrap_or_else(|| panic!("{signature}: no closing brace"));
+    &rest[..end]
+}
+
+/// CLIENT.md "Sequence numbers": a state answered `spooled` and dropped when the gateway wrote
+/// it is announced once, HTTP `"renumber_above": <seq>` at the top of the reply, RESP3 the push
+/// `>2 "renumber" :<seq>`. Both forms reach the batch result, and the library numbers past the
+/// seq (`JumpPast`, as for a stale answer) and resyncs, the close lookback included.
+#[test]
+fn renumber_above_is_read_in_both_forms_and_acted_on() {
+    let client = client_md();
+    assert!(
+        client.contains("\"renumber_above\": <seq>") && client.contains(">2 \"renumber\" :<seq>"),
+        "CLIENT.md no longer describes renumber_above and the renumber push as this test expects"
+    );
+    let transport = source("Transport.mqh");
+    let read = method_body(
+        &transport,
+        "void              ReadReply(const int status,const string reply,const string headers,TsBatch &batch)",
+    );
+    let field = read
+        .find("json.Integer(0,\"renumber_above\",-1)")
+        .expect("TsHttp::ReadReply reads the top-level renumber_above");
+    // Read for every reply with a JSON body, before the branches that return.
+    let first_return = read.find("return;").expect("ReadReply returns");
+    assert!(
+        field < first_return,
+        "renumber_above must be read before ReadReply's first return"
+    );
+    assert!(read.contains("batch.renumber_above=MathMax(batch.renumber_above,"));
+    assert_eq!(
+        literals(define(&transport, "TS_PUSH_RENUMBER")),
+        ["renumber"]
+    );
+    let poll = method_body(&transport, "bool              Poll(TsBatch &batch)");
+    assert!(
+        poll.contains("reply.push==TS_PUSH_RENUMBER")
+            && poll
+                .contains("batch.renumber_above=MathMax(batch.renumber_above,reply.push_number)"),
+        "TsResp::Poll does not take the renumber push into the batch"
+    );
+    let clear = method_body(&transport, "void              Clear(void)");
+    assert!(
+        clear.contains("renumber_above=-1;"),
+        "TsBatch::Clear must reset renumber_above"
+    );
+
+    let lib = source("Tradestate.mqh");
+    let finish = method_body(&lib, "bool              Finish(void)");
+    let acted = finish
+        .find("Renumber(m_batch.renumber_above);")
+        .expect("Finish acts on renumber_above");
+    // Before any early return, so that a hint read from a batch that then failed still counts.
+    assert!(
+        finish[..acted].matches("return(").count() == 0,
+        "Finish returns before it acts on renumber_above"
+    );
+    let renumber = method_body(&lib, "void              Renumber(const long above)");
+    for needle in ["m_queue.JumpPast(above);", "Resync();", "PrintFormat("] {
+        assert!(renumber.contains(needle), "Renumber lacks {needle}");
+    }
+    let resync = method_body(&lib, "void              Resync(void)");
+    assert!(
+        resync.contains("m_lookback=0;"),
+        "Resync must run the close lookback again (a dropped close is not in the open-ticket file)"
+    );
+    let report = method_body(&lib, "void              ReportState(const ulong deadline)");
+    assert!(report.contains("if(m_lookback==0)") && report.contains("StartLookback("));
 }
 
 #[test]

@@ -25,7 +25,7 @@
 #      c. BGREWRITEAOF on that idle server: AOF bytes after it (RDB preamble base) and the
 #         time to load that at start;
 #      d. the write probe of 2 while a BGREWRITEAOF runs.
-# Targets (DESIGN 4.6): no pause over 10 ms during BGSAVE; load time and file size <= Redis's.
+# Targets: no pause over 10 ms during BGSAVE; load time and file size <= Redis's.
 #
 # Usage: ops/bench/persistence.sh [--keys N] [--seconds S] [--rounds R] [--out FILE]
 #   --keys N     keys in the data set (default 1000000)

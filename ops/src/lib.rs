@@ -1,7 +1,16 @@
-//! Operator tooling (DESIGN 9). `ops/bench/` holds the benchmark scripts: `engine-vs-redis.sh`
-//! compares the engine with redis-server in one run, `gateway.sh` finds the highest rate the
-//! service sustains (driven by the `gateway-bench` binary, `src/bin/gateway-bench`) beside its
-//! engines' direct rate. `tsctl`, Grafana dashboards, Prometheus alerts and systemd units follow.
+//! Operator tooling: benchmarks and alerting rules.
+//!
+//! - `ops/bench/`: the benchmark scripts, results in `docs/BENCHMARKS.md`. `engine-vs-redis.sh`
+//!   compares the engine with redis-server in one run (plus `consumer-bench`); `memory.sh` and
+//!   `persistence.sh` compare memory use and RDB/AOF with redis-server; `gateway.sh` finds the
+//!   highest rate the service sustains (driven by `gateway-bench`) beside its ris engine's direct
+//!   rate; `loadgen-ramp.sh` and `chaos.sh` run `loadgen`; `service.sh` is what they source to
+//!   start `tradestate`.
+//! - The bench binaries `gateway-bench` (`src/bin/gateway-bench/`, an open-loop HTTP/RESP driver
+//!   with `--find-max`) and `consumer-bench` (`src/bin/consumer-bench/`, consumer-group
+//!   throughput).
+//! - `ops/prometheus/`: Prometheus alerting rules (`tradestate.rules.yml`) with their promtool
+//!   unit tests (`tradestate.rules.test.yml`).
 
 /// Ratio of our throughput to the reference's, as the benchmark report prints it.
 pub fn ratio(ours: f64, reference: f64) -> Option<f64> {

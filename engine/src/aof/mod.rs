@@ -1,4 +1,4 @@
-//! The append only file (DESIGN 4.6): every successful write is logged as a RESP command, in
+//! The append only file: every successful write is logged as a RESP command, in
 //! the form that replays to the same state (`propagate.rs`: absolute expiry times, the effect
 //! of random or time dependent commands), and loaded at start (`load.rs`). The commands of one
 //! EXEC are logged inside MULTI/EXEC, so a crash never leaves half a transaction.

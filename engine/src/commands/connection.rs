@@ -515,7 +515,7 @@ pub fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-// --- CLIENT PAUSE / UNPAUSE / REPLY (acl helper) ----------------------------------------------
+// --- CLIENT PAUSE / UNPAUSE / REPLY -----------------------------------------------------------
 
 /// CLIENT PAUSE <timeout ms> [WRITE|ALL]: holds back every command (or only writes) of every
 /// client until the deadline or CLIENT UNPAUSE.

@@ -1,6 +1,9 @@
 //! INFO: every section Redis prints, in its order and with its field names, filled from the
 //! engine's state; and the client and keyspace memory figures MEMORY STATS reports too.
 
+// Unsafe code here: the uname call; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fmt::Write as _;
 
 use super::server::REDIS_VERSION;

@@ -1,6 +1,9 @@
 //! Memory commands: MEMORY USAGE/STATS/DOCTOR/MALLOC-STATS/PURGE/HELP, OBJECT FREQ, UNLINK and
 //! the lazy-free side of DEL and FLUSHALL/FLUSHDB (Redis 7.0's `object.c`, `lazyfree.c`).
 
+// Unsafe code here: the jemalloc purge mallctl; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use super::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::types::{Set, Value};
 use crate::util::eq_ignore_case;

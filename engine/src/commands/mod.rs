@@ -327,7 +327,7 @@ fn resolve_counting(argv: &[&[u8]]) -> Result<Resolved, (CmdError, Option<usize>
 
 /// Runs one command and writes its reply.
 pub fn execute(ctx: &mut Ctx, argv: &[&[u8]]) {
-    // --- security (acl helper): `rename-command` from the config file ---
+    // --- security: `rename-command` from the config file ---
     if ctx.server.acl.has_renames() {
         match ctx.server.acl.renamed(argv[0]) {
             crate::acl::Renamed::Same => {}
@@ -372,7 +372,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     let target = sub.unwrap_or(spec);
     let stat_id = table::stat_index(spec, sub);
-    // --- security (acl helper): NOAUTH, then the user's command and key permissions ---
+    // --- security: NOAUTH, then the user's command and key permissions ---
     let is_exec = spec.name == "exec";
     if let Err(e) = acl::check_command(ctx, spec, sub, stat_id, argv) {
         return reject(ctx, Some(stat_id), is_exec, &e);
@@ -404,7 +404,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     // CLIENT LIST shows the running command and the memory of its arguments.
     ctx.client.last_command = stat_id;
     ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
-    // --- persistence (aof helper): writes refused while the AOF cannot be written ---
+    // --- persistence: writes refused while the AOF cannot be written ---
     if ctx.server.aof.enabled && target.flags & flags::WRITE != 0 {
         if let Some(e) = crate::aof::refuse_writes(ctx.server) {
             return reject(ctx, Some(stat_id), is_exec, &CmdError::msg(e));
@@ -434,7 +434,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         Ok(()) if target.flags & flags::WRITE != 0 => {
             ctx.server.dirty += 1;
-            // Persistence (aof helper): log the write (a blocked command has done nothing).
+            // Persistence (AOF): log the write (a blocked command has done nothing).
             if ctx.server.aof.enabled && ctx.client.block_request.is_none() {
                 let reply = &ctx.out.buf[reply_mark.min(ctx.out.buf.len())..];
                 crate::aof::propagate::after_write(ctx.server, ctx.client.db, spec, argv, reply);
@@ -447,7 +447,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         Ok(()) => {}
     }
-    // --- introspection (acl helper): slow log and latency monitor (a command that blocked
+    // --- introspection: slow log and latency monitor (a command that blocked
     // is measured when it is served, as in Redis: not here) ---
     if ctx.client.block_request.is_none() {
         crate::slowlog::record(ctx, target, stat_id, argv, elapsed);

@@ -1,4 +1,4 @@
-//! Persistence commands (rdb helper): SAVE, BGSAVE [SCHEDULE], LASTSAVE, DEBUG RELOAD, and
+//! Persistence commands: SAVE, BGSAVE [SCHEDULE], LASTSAVE, DEBUG RELOAD, and
 //! the save step of SHUTDOWN. The work is in `crate::rdb`.
 
 use super::{CmdError, CmdResult, Ctx};

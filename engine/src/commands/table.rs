@@ -108,12 +108,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections", connection::client_kill),
         cmd!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "7.0.0", "Sets the client eviction mode of the connection.", "O(1)", connection::client_no_evict),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Connection, "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", connection::client_help),
-        // --- introspection (acl helper) ---
+        // --- introspection ---
         cmd!("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "3.0.0", "Suspends commands processing.", "O(1)", connection::client_pause),
         cmd!("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "6.2.0", "Resumes processing commands from paused clients.", "O(N) Where N is the number of paused clients", connection::client_unpause),
         cmd!("reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), Connection, "3.2.0", "Instructs the server whether to reply to commands.", "O(1)", connection::client_reply),
     ]),
-    // --- security (acl helper) -------------------------------------------------------------------
+    // --- security -----------------------------------------------------------------------------
     cmd!("acl", -2, SENTINEL, (0, 0, 0), Server, "6.0.0", "A container for Access List Control commands.", "Depends on subcommand.", container = &[
         cmd!("cat", -2, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists the ACL categories, or the commands inside a category.", "O(1) since the categories and commands are a fixed set.", acl::acl_cat),
         cmd!("deluser", -3, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Deletes ACL users, and terminates their connections.", "O(1) amortized time considering the typical user.", acl::acl_deluser),
@@ -129,7 +129,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("users", 2, ADMIN | NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Lists all ACL users.", "O(N). Where N is the number of configured users.", acl::acl_users),
         cmd!("whoami", 2, NOSCRIPT | LOADING | STALE | SENTINEL, (0, 0, 0), Server, "6.0.0", "Returns the authenticated username of the current connection.", "O(1)", acl::acl_whoami),
     ]),
-    // --- introspection (acl helper) ---------------------------------------------------------------
+    // --- introspection ------------------------------------------------------------------------
     cmd!("slowlog", -2, NO_KEYS_FLAGS, (0, 0, 0), Server, "2.2.12", "A container for slow log commands.", "Depends on subcommand.", container = &[
         cmd!("get", -2, ADMIN | LOADING | STALE, (0, 0, 0), Server, "2.2.12", "Returns the slow log's entries.", "O(N) where N is the number of entries returned", crate::slowlog::slowlog_get),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Server, "6.2.0", "Show helpful text about the different subcommands", "O(1)", crate::slowlog::slowlog_help),

@@ -1,4 +1,4 @@
-//! RDB persistence (DESIGN 4.6): Redis's snapshot file format, version 10, so
+//! RDB persistence: Redis's snapshot file format, version 10, so
 //! `redis-check-rdb` accepts our files and redis-server 7 loads them, and we load theirs.
 //!
 //! - `write.rs` / `read.rs`: the record format; `encodings.rs`: listpack, ziplist and intset

@@ -1,4 +1,4 @@
-//! BGSAVE without fork (DESIGN 4.6): a point-in-time snapshot serialised incrementally on the
+//! BGSAVE without fork: a point-in-time snapshot serialised incrementally on the
 //! engine thread while commands keep running.
 //!
 //! How the file stays a consistent point in time:

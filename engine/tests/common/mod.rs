@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tradestate_engine::{Config, EngineHandle};
 
@@ -26,36 +26,9 @@ pub fn start_engine(settings: &[(&str, &str)]) -> EngineHandle {
     tradestate_engine::start("test", config).expect("engine starts")
 }
 
-/// A new empty directory under the system temp dir.
+/// A new empty directory under the system temp dir (`tradestate-test-<pid>-<n>`).
 pub fn fresh_dir() -> std::path::PathBuf {
-    sweep_stale_dirs("tradestate-test");
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tradestate-test-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// Removes `<prefix>-<pid>-*` directories left in the temp dir by test processes that have
-/// exited (a test cannot clean up after the whole run; the next run does), once per process.
-fn sweep_stale_dirs(prefix: &str) {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
-                continue;
-            };
-            let pid = rest.split('-').next().unwrap_or("");
-            if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    });
+    tradestate_test_support::fresh_dir("tradestate-test")
 }
 
 /// A redis-server child process, killed on drop.
@@ -71,12 +44,7 @@ impl Drop for RedisServer {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+pub use tradestate_test_support::free_port;
 
 /// Starts the redis-server named by `$REDIS_SERVER` (default: `redis-server` on PATH) with
 /// persistence off, and waits until it answers.
@@ -107,14 +75,8 @@ pub fn start_redis_server() -> RedisServer {
         });
     // Owned by the guard from here on, so it is killed and reaped on every path.
     let server = RedisServer { port, child };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(mut c) = RawClient::connect(port) {
-            if c.call(&[b"PING"]).starts_with(b"+PONG") {
-                return server;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if answers_pong(port, Duration::from_secs(10)) {
+        return server;
     }
     drop(server);
     panic!("redis-server on port {port} did not answer");
@@ -122,16 +84,19 @@ pub fn start_redis_server() -> RedisServer {
 
 /// Waits until the server on `port` answers PING (20 s at most); `what` names it in the panic.
 pub fn wait_for_pong(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut c) = RawClient::connect(port) {
-            if c.call(&[b"PING"]).starts_with(b"+PONG") {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{what} did not start on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        answers_pong(port, Duration::from_secs(20)),
+        "{what} did not start on {port}"
+    );
+}
+
+/// Whether the server on `port` answers PING within `within` (tried every 50 ms).
+fn answers_pong(port: u16, within: Duration) -> bool {
+    let pong = || {
+        let mut c = RawClient::connect(port).ok()?;
+        c.call(&[b"PING"]).starts_with(b"+PONG").then_some(())
+    };
+    tradestate_test_support::poll(within, Duration::from_millis(50), pong).is_some()
 }
 
 /// A blocking RESP client that returns raw reply bytes.

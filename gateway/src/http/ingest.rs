@@ -1,6 +1,7 @@
 //! Terminal writes: `POST /v1/ingest` (a batch of mixed updates) and the single-object routes.
-//! Each answers only when its updates are in the engine (DESIGN 5.5), with one result per
-//! update so an EA resends exactly what was not acknowledged.
+//! Each answers only when its updates are in the engine or the spill log, with one result per
+//! update so an EA resends exactly what was not acknowledged (docs/ARCHITECTURE.md,
+//! Acknowledgements).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //!
 //! Request bodies are the terminal contract: the mt5-bridge JSON Schema's `$defs` become
 //! `components/schemas`, so the document cannot drift from the validator. [`ROUTES`] lists every
-//! route the router serves; tests check it against the router source and the document.
+//! route the router serves (the router is built from it); a test checks the document against it.
 
 use std::sync::OnceLock;
 
@@ -12,22 +12,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{json, Map, Value};
 
-/// Every (method, path) the router serves, in axum's path syntax (which is OpenAPI's).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/ingest"),
-    ("PUT", "/v1/instances/{id}/state"),
-    ("PUT", "/v1/instances/{id}/trades/{ticket}"),
-    ("POST", "/v1/instances/{id}/signals"),
-    ("GET", "/v1/instances"),
-    ("GET", "/v1/instances/{id}"),
-    ("GET", "/v1/instances/{id}/trades"),
-    ("GET", "/v1/signals"),
-    ("GET", "/v1/signals/stream"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-];
+/// Every route the router serves, in axum's path syntax (which is OpenAPI's); the router is built
+/// from this list.
+pub use super::{Route, RouteMethod, ROUTES};
 
 pub async fn serve() -> impl IntoResponse {
     static TEXT: OnceLock<String> = OnceLock::new();
@@ -629,29 +616,6 @@ mod tests {
 
     use super::*;
 
-    /// (METHOD, path) of every `.route(...)` in the router's source.
-    fn routed() -> BTreeSet<(String, String)> {
-        let source = include_str!("mod.rs");
-        let mut out = BTreeSet::new();
-        for segment in source.split(".route(").skip(1) {
-            let segment = segment.split(".layer(").next().unwrap_or(segment);
-            let Some(path) = segment.split('"').nth(1) else {
-                continue;
-            };
-            for method in ["get", "post", "put", "delete", "patch"] {
-                let called = segment.match_indices(&format!("{method}(")).any(|(at, _)| {
-                    at == 0
-                        || !segment.as_bytes()[at - 1].is_ascii_alphanumeric()
-                            && segment.as_bytes()[at - 1] != b'_'
-                });
-                if called {
-                    out.insert((method.to_uppercase(), path.to_string()));
-                }
-            }
-        }
-        out
-    }
-
     fn documented(doc: &Value) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
@@ -663,15 +627,14 @@ mod tests {
     }
 
     #[test]
-    fn every_routed_path_is_listed_and_documented() {
+    fn every_routed_path_is_documented() {
         let listed: BTreeSet<(String, String)> = ROUTES
             .iter()
-            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .map(|r| (r.method.as_str().to_string(), r.path.to_string()))
             .collect();
-        let routed = routed();
-        assert!(routed.len() >= 13, "parsed routes: {routed:?}");
-        assert_eq!(routed, listed, "http/mod.rs routes vs openapi::ROUTES");
-        assert_eq!(documented(&document()), listed, "document vs ROUTES");
+        assert_eq!(listed.len(), ROUTES.len(), "a (method, path) listed twice");
+        assert!(listed.len() >= 13, "routes: {listed:?}");
+        assert_eq!(documented(&document()), listed, "document vs http::ROUTES");
     }
 
     #[test]

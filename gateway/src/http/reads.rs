@@ -1,4 +1,4 @@
-//! The read side of the HTTP API (DESIGN 5.1) for operators, dashboards and workers: terminals
+//! The read side of the HTTP API, for operators, dashboards and workers: terminals
 //! with their status and state, a terminal's trades, and pages of the signal stream.
 //!
 //! Every route needs an operator token. Stored objects come back in the contract's own JSON shape

@@ -1,4 +1,4 @@
-//! The RESP listener of DESIGN 5.1, for terminals that speak Redis.
+//! The RESP listener, for terminals that speak Redis.
 //!
 //! A terminal connects with any Redis client, authenticates with `AUTH <instance_id> <token>`
 //! (or `HELLO 3 AUTH <instance_id> <token>`) and sends plain writes on its own keys; the gateway

@@ -7,6 +7,9 @@
 //! most a second later, `no` leaves it to the kernel. A write that fails (a full disk) is cut off
 //! again so the file stays whole, and its appends are refused rather than half kept.
 
+// Unsafe code here: the flock and statvfs calls; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -606,6 +609,7 @@ impl Appender {
 fn free_bytes(dir: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `statvfs` is plain integers, for which all-zero bytes are a valid value.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is a valid C string and `stat` a properly sized out-parameter.
     let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };

@@ -1,4 +1,4 @@
-//! A partition's spill log (DESIGN 11.2): where updates its partition cannot take right now (it
+//! A partition's spill log: where updates its partition cannot take right now (it
 //! is down, stalled, or slow to acknowledge) are kept on disk, acknowledged `spooled`, and
 //! written to the partition once it can take them.
 //!
@@ -325,6 +325,19 @@ impl Spill {
             Some(key) => state.by_key.contains_key(&key),
             None => true,
         }
+    }
+
+    /// The seq of a spooled update of `op`'s key above `op`'s own: `op` is older than what the
+    /// spill will write, from another numbering of its terminal, and must be answered `stale`
+    /// with that seq rather than spooled and dropped unseen (the terminal renumbers on it).
+    pub fn newer_spooled(&self, op: &Op) -> Option<u64> {
+        if !self.any_pending.load(Ordering::Relaxed) {
+            return None;
+        }
+        let key = op.state_key()?;
+        let state = self.lock();
+        let spooled = state.pending.get(state.by_key.get(&key)?)?.op.seq;
+        (spooled > op.seq).then_some(spooled)
     }
 
     /// Writes `ops` to the spill (durable per `spill.fsync` when this returns `Ok`).

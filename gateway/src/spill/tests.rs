@@ -4,12 +4,7 @@ use super::*;
 use crate::ops::OpBody;
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tradestate-spill-unit-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    tradestate_test_support::temp_path(&format!("tradestate-spill-unit-{name}"))
 }
 
 fn settings() -> Settings {
@@ -301,4 +296,18 @@ async fn one_process_per_spill_directory() {
     spill.stop();
     let again = Spill::open(Partition::Rts, &dir, settings()).unwrap();
     again.stop();
+}
+
+#[tokio::test]
+async fn an_update_older_than_one_spooled_for_its_key_is_named() {
+    let dir = dir("newer-spooled");
+    let spill = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    assert_eq!(spill.newer_spooled(&instance("T1", 5)), None);
+    spill.append(vec![instance("T1", 10)]).await.unwrap();
+    assert_eq!(spill.newer_spooled(&instance("T1", 5)), Some(10));
+    assert_eq!(spill.newer_spooled(&instance("T1", 11)), None);
+    assert_eq!(spill.newer_spooled(&instance("T2", 5)), None);
+    assert_eq!(spill.newer_spooled(&signal("T1", 1)), None);
+    spill.stop();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -85,39 +85,10 @@ pub fn test_config(target: &Target) -> Config {
     config
 }
 
-/// A new, empty directory under the system's temp dir.
+/// A new, empty directory path under the system's temp dir (`tradestate-gateway-test-<pid>-<n>`,
+/// not created: the service creates what it needs).
 pub fn temp_data_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    sweep_stale_dirs("tradestate-gateway-test");
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tradestate-gateway-test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Removes `<prefix>-<pid>-*` directories left in the temp dir by test processes that have
-/// exited (a test cannot clean up after the whole run; the next run does), once per process.
-fn sweep_stale_dirs(prefix: &str) {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
-                continue;
-            };
-            let pid = rest.split('-').next().unwrap_or("");
-            if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    });
+    tradestate_test_support::temp_path("tradestate-gateway-test")
 }
 
 /// Starts the service for `target` after `tweak` adjusts the test config. Real redis-servers
@@ -275,7 +246,7 @@ pub fn batch(instance_id: &str, updates: Vec<serde_json::Value>) -> String {
     serde_json::json!({"instance_id": instance_id, "updates": updates}).to_string()
 }
 
-// ---- Helpers for the HTTP, fixture and outage suites (appended; existing ones above). ----
+// ---- Helpers for the HTTP, fixture and outage suites. ----
 
 /// Lets every engine of `config` run `DEBUG SLEEP` from loopback clients, which the suites use
 /// to stall a partition on purpose. Real redis-servers need `--enable-debug-command local` at
@@ -379,13 +350,10 @@ pub async fn query<T: redis::FromRedisValue>(
         .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
-/// A TCP port nobody listens on right now (bound once by the OS, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+/// A TCP port nobody listens on right now (bound once by the OS, then released). Re-exported
+/// for the suites' `use common::*`; not every suite uses it.
+#[allow(unused_imports)]
+pub use tradestate_test_support::free_port;
 
 /// The `results[i].status` strings of a batch reply.
 pub fn statuses(reply: &serde_json::Value) -> Vec<String> {

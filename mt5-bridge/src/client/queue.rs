@@ -332,12 +332,15 @@ impl Queue {
         }
     }
 
-    /// Moves numbering past `stored_seq` unless it is past it already.
+    /// Moves numbering past `stored_seq` (by [`crate::SEQ_JUMP_MARGIN`]) unless it is past it
+    /// already.
     pub fn jump_past(&mut self, stored_seq: u64) -> io::Result<()> {
         if stored_seq < self.next_seq {
             return Ok(());
         }
-        self.next_seq = stored_seq.saturating_add(1);
+        self.next_seq = stored_seq
+            .saturating_add(1)
+            .saturating_add(crate::SEQ_JUMP_MARGIN);
         self.reserve(self.next_seq)
     }
 
@@ -521,13 +524,7 @@ mod tests {
     }
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tradestate-queue-{name}-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        dir
+        tradestate_test_support::temp_path(&format!("tradestate-queue-{name}"))
     }
 
     fn open(dir: &Path) -> Queue {

@@ -3,6 +3,9 @@
 //! arena addressed by `u32` (a node is one cache line); the member -> score
 //! index that goes with it is the parent module's.
 
+// Unsafe code here: a prefetch hint; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use super::{before, Entry};
 
 pub(super) const NIL: u32 = u32::MAX;

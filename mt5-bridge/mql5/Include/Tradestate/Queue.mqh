@@ -26,6 +26,9 @@
 #include "Lane.mqh"
 
 #define TS_SEQ_BLOCK             1000
+//--- How far past a stored_seq of another numbering a jump goes (SEQ_JUMP_MARGIN in Rust): an
+//--- earlier incarnation of this lane whose files are gone may have numbered past it already.
+#define TS_SEQ_JUMP_MARGIN       1000000000
 #define TS_QUEUE_VERSION         2
 //--- Compaction: when the done updates of the log exceed the live ones and this many.
 #define TS_COMPACT_MIN_DONE      1000
@@ -714,7 +717,7 @@ public:
      {
       if(stored_seq<m_next_seq)
          return;
-      m_next_seq=stored_seq+1;
+      m_next_seq=stored_seq+1+TS_SEQ_JUMP_MARGIN;
       if(!WriteSeqFile(m_next_seq+TS_SEQ_BLOCK))
          Print("Tradestate: the seq jump could not be saved; it is kept in memory");
      }

@@ -224,11 +224,14 @@ private:
       m_login_mismatch=mismatch;
      }
 
-   //--- Heartbeat now, every position and order again, the closes, a positions snapshot.
+   //--- Heartbeat now, every position and order again, the closes, a positions snapshot, and the
+   //--- lookback again once the reconcile runs: a close the gateway answered spooled and dropped
+   //--- later is no longer in the open-ticket file, only the history has it (CLIENT.md).
    void              Resync(void)
      {
       m_next_heartbeat=0;
       m_reconcile_at=GetTickCount64();
+      m_lookback=0; // started afresh by the reconcile (a running one starts over)
      }
 
    void              Heartbeat(void)
@@ -380,6 +383,24 @@ private:
          Resync();
      }
 
+   //--- renumber_above (HTTP) / the renumber push (RESP3): a state update the gateway answered
+   //--- spooled was dropped when it wrote it later, its key holding seq `above` of another
+   //--- numbering of this instance (a reinstall with the clock behind). The terminal was answered
+   //--- already, so nothing else tells: numbering goes on above it as after a stale answer, and a
+   //--- resync sends the state, the positions and orders and the lookback's closes again.
+   void              Renumber(const long above)
+     {
+      long before=m_queue.NextSeq();
+      m_queue.JumpPast(above);
+      long after=m_queue.NextSeq();
+      PrintFormat("Tradestate: the gateway dropped a spooled update of %s against seq %I64d of another numbering; %s%s",
+                  m_id,above,
+                  (after!=before) ? StringFormat("numbering continues at %I64d",after) : StringFormat("numbering is above it already (next %I64d)",after),
+                  m_cfg.report_state ? ", the state, positions, orders and recent closes are sent again" : "");
+      if(m_cfg.report_state)
+         Resync();
+     }
+
    //--- What became of the batch; true when sending may go on in this tick.
    bool              Finish(void)
      {
@@ -419,6 +440,9 @@ private:
            }
         }
       m_queue.Done(done,done_count);
+      //--- before the returns below: a hint read from a reply whose batch then failed still counts
+      if(m_batch.renumber_above>=0)
+         Renumber(m_batch.renumber_above);
       ulong now=GetTickCount64();
       if(m_batch.throttle_ms>0)
          m_not_before=now+(ulong)m_batch.throttle_ms;

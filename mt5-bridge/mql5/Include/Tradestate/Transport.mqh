@@ -34,10 +34,13 @@
 //--- The gateway's statuses that are not acknowledgements: the update's kind backs off. A status
 //--- this list does not know yet is treated the same way.
 #define TS_BACKOFF_STATUSES "unavailable refused queue_full terminal_rate global_rate"
-//--- RESP3 pushes of the gateway: >2 throttle :<ms>, and >3 stale <key> :<stored_seq> right
-//--- before the :0 reply of the HSET it refused as stale.
+//--- RESP3 pushes of the gateway: >2 throttle :<ms>, >3 stale <key> :<stored_seq> right
+//--- before the :0 reply of the HSET it refused as stale, and >2 renumber :<seq> before the
+//--- replies of a read: a state it had answered spooled was dropped when written later, the key
+//--- holding <seq> of another numbering (HTTP: "renumber_above" at the top of the reply).
 #define TS_PUSH_THROTTLE "throttle"
 #define TS_PUSH_STALE    "stale"
+#define TS_PUSH_RENUMBER "renumber"
 
 bool TsAcknowledged(const string status)
   {
@@ -64,6 +67,7 @@ public:
    string            reasons[];
    long              throttle_ms;    // slow down by this much (a hint on success)
    long              retry_after_ms; // wait at least this long before retrying
+   long              renumber_above; // a spooled state was dropped against this seq; -1 when not told
    bool              failed_all;     // no usable answer: every kind backs off
    bool              fatal;          // token, id or allow-list: retried slowly
    bool              split;          // 400 naming no update / 413: halve and retry at once
@@ -87,6 +91,7 @@ public:
       ArrayResize(reasons,0);
       throttle_ms=0;
       retry_after_ms=0;
+      renumber_above=-1;
       failed_all=false;
       fatal=false;
       split=false;
@@ -155,7 +160,12 @@ private:
       bool parsed=json.Parse(reply) && json.types[0]==TS_J_OBJECT;
       long retry_after=TsHeaderMs(headers,"retry-after",1000);
       if(parsed)
+        {
          retry_after=json.Integer(0,"retry_after_ms",retry_after);
+         //--- once, on whatever reply comes next: a state answered spooled was dropped when the
+         //--- gateway wrote it, the key holding this seq of another numbering of the instance
+         batch.renumber_above=MathMax(batch.renumber_above,json.Integer(0,"renumber_above",-1));
+        }
       batch.throttle_ms=parsed ? json.Integer(0,"throttle_ms",0) : 0;
       batch.throttle_ms=MathMax(batch.throttle_ms,TsHeaderMs(headers,"x-tradestate-throttle-ms",1));
       string summary="HTTP "+IntegerToString(status)+": "+StringSubstr(reply,0,300);
@@ -299,9 +309,9 @@ struct TsReply
    string            text;
    long              number;
    bool              nil;
-   string            push;        // a push (>): its first element, e.g. "throttle", "stale"
+   string            push;        // a push (>): its first element, e.g. "throttle", "stale", "renumber"
    string            push_key;    // stale: the key
-   long              push_number; // throttle: ms; stale: the stored seq
+   long              push_number; // throttle: ms; stale: the stored seq; renumber: the seq to number above
   };
 
 int TsRespLineEnd(const uchar &buf[],const int pos,const int end)
@@ -387,7 +397,7 @@ int TsRespRead(const uchar &buf[],const int pos,const int end,TsReply &reply)
          else
             if(reply.type=='>')
               {
-               //--- >2 throttle :<ms>   and   >3 stale <key> :<stored_seq>
+               //--- >2 throttle :<ms>,   >3 stale <key> :<stored_seq>   and   >2 renumber :<seq>
                long items=StringToInteger(line);
                TsReply part;
                int at=line_end+2;
@@ -686,6 +696,9 @@ public:
                   m_stale_key=reply.push_key;
                   m_stale_seq=reply.push_number;
                  }
+               else
+                  if(reply.push==TS_PUSH_RENUMBER && reply.push_number>=0)
+                     batch.renumber_above=MathMax(batch.renumber_above,reply.push_number); // kept whatever becomes of the batch
             continue;
            }
          if(m_state==TS_RESP_HELLO)
