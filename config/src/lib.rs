@@ -25,8 +25,10 @@ pub use model::{
 pub use tokens::{check_instance_id, check_token, DEV_TOKEN, MAX_INSTANCE_ID_LEN, MIN_TOKEN_LEN};
 
 /// The three partitions, each an engine of its own (docs/ARCHITECTURE.md, Key layout and
-/// policies).
-pub const PARTITIONS: [&str; 3] = ["ris", "rts", "rtss"];
+/// policies). Named once, by the terminal contract (`tradestate_mt5_bridge::keys`): the config
+/// depends on the contract, never the other way, so the contract stays free of the service's
+/// settings and there is no cycle.
+pub use tradestate_mt5_bridge::PARTITIONS;
 
 /// Loopback port of a partition's embedded engine when nothing else is configured.
 pub fn default_engine_port(partition: &str) -> Option<u16> {

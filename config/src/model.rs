@@ -266,9 +266,9 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             ris_ttl_s: 120,
-            ris_seen_key: "ris:seen".to_string(),
+            ris_seen_key: tradestate_mt5_bridge::keys::SEEN_INDEX.to_string(),
             rts_closed_ttl_s: 2_592_000,
-            rtss_stream: "rtss:signals".to_string(),
+            rtss_stream: tradestate_mt5_bridge::keys::SIGNAL_STREAM.to_string(),
             rtss_maxlen: 10_000,
             signal_dedupe_ttl_s: 86_400,
             instance_stale_after_s: 30,

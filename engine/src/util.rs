@@ -552,7 +552,7 @@ impl Rng {
 }
 
 /// Normalises Redis-style inclusive `start`/`end` indexes (negative from the end) against a
-/// length; `None` when the range is empty.
+/// length, as LRANGE, LTRIM and ZRANGE compute them; `None` when the range is empty.
 pub fn normalize_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let mut s = if start < 0 { len + start } else { start };
@@ -877,5 +877,8 @@ mod tests {
         assert_eq!(normalize_range(2, 1, 3), None);
         assert_eq!(normalize_range(5, 10, 3), None);
         assert_eq!(normalize_range(0, -1, 0), None);
+        assert_eq!(normalize_range(3, 5, 3), None);
+        assert_eq!(normalize_range(i64::MIN, i64::MAX, 3), Some((0, 2)));
+        assert_eq!(normalize_range(0, i64::MIN, 3), None);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_for_pong, RawClient, Reply};
+use common::{free_port, info_value, wait_for_pong, RawClient, Reply};
 
 struct Engine {
     child: Child,
@@ -128,10 +128,13 @@ fn run_writers(
                     let k = format!("k:{w}:{i}");
                     let l = format!("l:{w}");
                     let n = format!("c:{w}");
-                    c.send(&[b"SET", k.as_bytes(), i.as_bytes()]);
-                    c.send(&[b"RPUSH", l.as_bytes(), i.as_bytes()]);
-                    c.send(&[b"INCR", n.as_bytes()]);
-                    let ok = (0..3).all(|_| c.try_read_reply().is_ok());
+                    // A write or read cut by the kill ends this writer; what it had
+                    // acknowledged before is what the restarted engine must hold.
+                    let sent = c
+                        .try_send(&[b"SET", k.as_bytes(), i.as_bytes()])
+                        .and_then(|()| c.try_send(&[b"RPUSH", l.as_bytes(), i.as_bytes()]))
+                        .and_then(|()| c.try_send(&[b"INCR", n.as_bytes()]));
+                    let ok = sent.is_ok() && (0..3).all(|_| c.try_read_reply().is_ok());
                     if !ok {
                         break;
                     }
@@ -332,11 +335,7 @@ fn corrupt_middle_refuses_to_start_naming_the_offset() {
 }
 
 fn info_field(c: &mut RawClient, name: &str) -> String {
-    let info = c.call(&[b"INFO", b"persistence"]);
-    let text = String::from_utf8_lossy(&info).to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
-        .unwrap_or_default()
+    info_value(c, "persistence", name).unwrap_or_default()
 }
 
 /// Waits until the engine has finished its first AOF rewrite.

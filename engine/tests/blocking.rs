@@ -9,31 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start_engine, RawClient};
+use common::{blocked_clients, start_engine, wait_blocked, RawClient};
 
 fn connect(port: u16) -> RawClient {
     RawClient::connect(port).expect("connect")
-}
-
-fn info_blocked(c: &mut RawClient) -> usize {
-    let raw = c.call(&[b"INFO", b"clients"]);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("blocked_clients")
-}
-
-/// Waits until the engine reports `n` blocked clients.
-fn wait_blocked(c: &mut RawClient, n: usize) {
-    let start = Instant::now();
-    while info_blocked(c) != n {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "never reached {n} blocked"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -54,7 +33,7 @@ fn blpop_is_woken_by_a_push_from_another_connection() {
         writer.call(&[b"LRANGE", b"list", b"0", b"-1"]),
         b"*1\r\n$1\r\nb\r\n"
     );
-    assert_eq!(info_blocked(&mut writer), 0);
+    assert_eq!(blocked_clients(&mut writer), 0);
 }
 
 #[test]
@@ -155,7 +134,7 @@ fn xreadgroup_block_is_woken_by_xadd_and_by_deletion() {
         waiter.read_reply().raw(),
         b"-UNBLOCKED the stream key no longer exists\r\n"
     );
-    assert_eq!(info_blocked(&mut writer), 0);
+    assert_eq!(blocked_clients(&mut writer), 0);
     writer.call(&[b"XGROUP", b"CREATE", b"s", b"g", b"$", b"MKSTREAM"]);
     waiter.send(read);
     wait_blocked(&mut writer, 1);
@@ -203,7 +182,7 @@ fn a_thousand_idle_blocked_clients_cost_no_cpu_and_all_wake() {
     for c in &mut clients {
         assert_eq!(c.read_reply().raw()[..4], b"*2\r\n"[..]);
     }
-    assert_eq!(info_blocked(&mut writer), 0);
+    assert_eq!(blocked_clients(&mut writer), 0);
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{start_engine, RawClient};
+use common::{info_value, start_engine, RawClient};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -29,11 +29,8 @@ fn int_reply(raw: &[u8]) -> i64 {
 
 /// A numeric field of INFO.
 fn info_field(c: &mut RawClient, section: &str, field: &str) -> u64 {
-    let raw = c.call(&[b"INFO", section.as_bytes()]);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
+    info_value(c, section, field)
+        .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
 }
 
@@ -97,6 +94,24 @@ fn lift_limit(c: &mut RawClient) {
     config_set(c, "maxmemory", "0");
 }
 
+/// Squeezes memory below 100 kB and lifts the limit again; checks that the 200 `kept` keys
+/// all survived and that at least 50 keys were evicted. Returns how many of the `victims`
+/// keys (prefix, count) are left and how many keys were evicted; `what` names the case.
+fn squeeze_sparing(
+    c: &mut RawClient,
+    kept: &str,
+    (victims, n_victims): (&str, usize),
+    what: &str,
+) -> (usize, usize) {
+    assert_eq!(squeeze(c, 100_000), b"+OK\r\n", "{what}");
+    lift_limit(c);
+    assert_eq!(existing(c, kept, 200), 200, "{what}");
+    let left = existing(c, victims, n_victims);
+    let evicted = info_field(c, "stats", "evicted_keys") as usize;
+    assert!(evicted >= 50, "{what}: evicted {evicted}");
+    (left, evicted)
+}
+
 #[test]
 fn noeviction_refuses_writes_but_serves_reads_and_deletes() {
     let _guard = serial();
@@ -137,12 +152,7 @@ fn volatile_policies_never_evict_keys_without_ttl() {
         let mut c = RawClient::connect(engine.port()).expect("connect");
         fill(&mut c, "p", 200, None);
         fill(&mut c, "v", 200, Some(1000));
-        assert_eq!(squeeze(&mut c, 100_000), b"+OK\r\n", "{policy}");
-        lift_limit(&mut c);
-        assert_eq!(existing(&mut c, "p", 200), 200, "{policy}");
-        let left = existing(&mut c, "v", 200);
-        let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
-        assert!(evicted >= 50, "{policy}: evicted {evicted}");
+        let (left, evicted) = squeeze_sparing(&mut c, "p", ("v", 200), policy);
         assert_eq!(left, 200 - evicted, "{policy}");
         // Nothing volatile can cover the next squeeze: every volatile key goes, then OOM.
         config_set(&mut c, "maxmemory", "1");
@@ -168,12 +178,7 @@ fn allkeys_lru_evicts_the_idle_keys() {
     // The LRU clock counts seconds.
     std::thread::sleep(Duration::from_millis(2100));
     fill(&mut c, "new", 200, None);
-    assert_eq!(squeeze(&mut c, 100_000), b"+OK\r\n");
-    lift_limit(&mut c);
-    assert_eq!(existing(&mut c, "new", 200), 200);
-    let left = existing(&mut c, "old", 300);
-    let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
-    assert!(evicted >= 50, "evicted {evicted}");
+    let (left, evicted) = squeeze_sparing(&mut c, "new", ("old", 300), "allkeys-lru");
     assert_eq!(left + trigger_left(&mut c), 301 - evicted);
 }
 
@@ -199,12 +204,7 @@ fn allkeys_lfu_evicts_the_rarely_used_keys() {
     }
     assert_eq!(c.call(&[b"OBJECT", b"FREQ", b"hot:3"]), b":15\r\n");
     assert_eq!(c.call(&[b"OBJECT", b"FREQ", b"cold:3"]), b":5\r\n");
-    assert_eq!(squeeze(&mut c, 100_000), b"+OK\r\n");
-    lift_limit(&mut c);
-    assert_eq!(existing(&mut c, "hot", 200), 200);
-    let left = existing(&mut c, "cold", 300);
-    let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
-    assert!(evicted >= 50, "evicted {evicted}");
+    let (left, evicted) = squeeze_sparing(&mut c, "hot", ("cold", 300), "allkeys-lfu");
     assert_eq!(left + trigger_left(&mut c), 301 - evicted);
 }
 
@@ -219,12 +219,7 @@ fn volatile_ttl_evicts_the_soonest_to_expire() {
     let mut c = RawClient::connect(engine.port()).expect("connect");
     fill(&mut c, "late", 200, Some(1_000_000));
     fill(&mut c, "soon", 200, Some(1000));
-    assert_eq!(squeeze(&mut c, 100_000), b"+OK\r\n");
-    lift_limit(&mut c);
-    assert_eq!(existing(&mut c, "late", 200), 200);
-    let left = existing(&mut c, "soon", 200);
-    let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
-    assert!(evicted >= 50, "evicted {evicted}");
+    let (left, evicted) = squeeze_sparing(&mut c, "late", ("soon", 200), "volatile-ttl");
     assert_eq!(left, 200 - evicted);
 }
 

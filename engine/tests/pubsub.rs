@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{start_engine, RawClient};
+use tradestate_engine::EngineHandle;
 
 fn connect(port: u16) -> RawClient {
     RawClient::connect(port).expect("connect")
@@ -16,6 +17,21 @@ fn connect(port: u16) -> RawClient {
 
 fn numsub(c: &mut RawClient, channel: &[u8]) -> Vec<u8> {
     c.call(&[b"PUBSUB", b"NUMSUB", channel])
+}
+
+/// An engine whose `client-output-buffer-limit` for pub/sub clients is set to `limit` (by
+/// CONFIG SET), and the connection that set it.
+fn engine_with_pubsub_limit(limit: &str) -> (EngineHandle, RawClient) {
+    let engine = start_engine(&[]);
+    let mut admin = connect(engine.port());
+    let reply = admin.call(&[
+        b"CONFIG",
+        b"SET",
+        b"client-output-buffer-limit",
+        limit.as_bytes(),
+    ]);
+    assert_eq!(reply, b"+OK\r\n");
+    (engine, admin)
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -58,18 +74,8 @@ fn messages_reach_subscribers_on_other_connections() {
 
 #[test]
 fn a_subscriber_that_stops_reading_is_cut_at_its_limit_and_others_keep_their_latency() {
-    let engine = start_engine(&[]);
+    let (engine, mut admin) = engine_with_pubsub_limit("pubsub 1mb 256kb 5");
     let port = engine.port();
-    let mut admin = connect(port);
-    assert_eq!(
-        admin.call(&[
-            b"CONFIG",
-            b"SET",
-            b"client-output-buffer-limit",
-            b"pubsub 1mb 256kb 5"
-        ]),
-        b"+OK\r\n"
-    );
     // Subscribes, then never reads again.
     let mut stalled = connect(port);
     stalled.call(&[b"SUBSCRIBE", b"flood"]);
@@ -155,18 +161,8 @@ fn a_subscriber_that_stops_reading_is_cut_at_its_limit_and_others_keep_their_lat
 
 #[test]
 fn the_soft_limit_cuts_a_subscriber_that_stays_above_it() {
-    let engine = start_engine(&[]);
+    let (engine, _admin) = engine_with_pubsub_limit("pubsub 0 256kb 1");
     let port = engine.port();
-    let mut admin = connect(port);
-    assert_eq!(
-        admin.call(&[
-            b"CONFIG",
-            b"SET",
-            b"client-output-buffer-limit",
-            b"pubsub 0 256kb 1"
-        ]),
-        b"+OK\r\n"
-    );
     let mut stalled = connect(port);
     stalled.call(&[b"SUBSCRIBE", b"slow"]);
     let mut publisher = connect(port);

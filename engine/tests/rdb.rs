@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{fresh_dir, start_engine, RawClient, Reply};
+use common::{fresh_dir, info_value, start_engine, RawClient, Reply};
 use tradestate_test_support::wait_until;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rdb");
@@ -167,12 +167,7 @@ fn replay_dataset(port: u16) {
 }
 
 fn info_field(c: &mut RawClient, name: &str) -> String {
-    let info = text(&call(c, "INFO persistence"));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in INFO"))
-        .trim()
-        .to_string()
+    info_value(c, "persistence", name).unwrap_or_else(|| panic!("no {name} in INFO"))
 }
 
 fn wait_bgsave(c: &mut RawClient) {
@@ -468,42 +463,7 @@ fn debug_reload_keeps_the_data() {
 mod against_redis {
     use super::*;
     use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-
-    struct Redis {
-        port: u16,
-        child: Child,
-    }
-
-    impl Drop for Redis {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn redis_in(dir: &Path) -> Redis {
-        let port = common::free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--dir", &dir.display().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let r = Redis { port, child };
-        common::wait_for_pong(port, "redis-server");
-        r
-    }
+    use std::process::Command;
 
     fn our_dump_file() -> (PathBuf, Vec<String>) {
         let dir = fresh_dir();
@@ -534,14 +494,14 @@ mod against_redis {
         let (file, ours) = our_dump_file();
         let dir = fresh_dir();
         std::fs::copy(&file, dir.join("dump.rdb")).expect("copy");
-        let r = redis_in(&dir);
+        let r = common::start_redis_server_in(&dir);
         assert_eq!(dump(r.port), ours);
     }
 
     #[test]
     fn we_load_redis_servers_file_of_the_same_data_set() {
         let dir = fresh_dir();
-        let r = redis_in(&dir);
+        let r = common::start_redis_server_in(&dir);
         replay_dataset(r.port);
         let theirs = dump(r.port);
         let mut c = RawClient::connect(r.port).expect("connect");

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
-use common::{encode, show, start_engine, RawClient};
+use common::{encode, info_value, show, start_engine, RawClient};
 
 /// Connects with a read timeout, so no test can hang on a silent server.
 fn connect(port: u16) -> TcpStream {
@@ -85,12 +85,9 @@ fn assert_serving(port: u16) {
 
 /// `connected_clients` from INFO clients (includes the asking connection).
 fn connected_clients(c: &mut RawClient) -> usize {
-    let reply = c.call(&[b"INFO", b"clients"]);
-    let text = String::from_utf8_lossy(&reply);
-    text.lines()
-        .find_map(|l| l.strip_prefix("connected_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no connected_clients in {text}"))
+    info_value(c, "clients", "connected_clients")
+        .and_then(|v| v.parse().ok())
+        .expect("connected_clients in INFO clients")
 }
 
 /// Polls until the engine reports `want` connected clients (connections are registered and

@@ -4,27 +4,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{start_engine, RawClient};
+use common::{start_engine, wait_blocked, RawClient};
 
 fn connect(port: u16) -> RawClient {
     RawClient::connect(port).expect("connect")
-}
-
-fn wait_blocked(c: &mut RawClient, n: usize) {
-    let start = Instant::now();
-    loop {
-        let raw = c.call(&[b"INFO", b"clients"]);
-        if String::from_utf8_lossy(&raw).contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "never {n} blocked"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

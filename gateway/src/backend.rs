@@ -365,6 +365,27 @@ pub fn server_error(value: &Value) -> Option<String> {
     }
 }
 
+/// For the crate's unit tests: an embedded engine named after `partition` on an ephemeral
+/// loopback port, and a backend for `partition` on it (1 s timeouts). The engine stops when its
+/// handle drops.
+#[cfg(test)]
+pub(crate) fn test_engine(
+    partition: Partition,
+) -> (tradestate_engine::EngineHandle, std::sync::Arc<Backend>) {
+    let mut config = tradestate_engine::Config::default();
+    config.set("bind", "127.0.0.1", false).expect("bind");
+    config.set("port", "0", false).expect("port");
+    let engine = tradestate_engine::start(partition.name(), config).expect("engine");
+    let backend = Backend::new(
+        partition,
+        &format!("redis://127.0.0.1:{}", engine.port()),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+    .expect("backend");
+    (engine, std::sync::Arc::new(backend))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,20 +22,8 @@ use crate::queue::{PartitionQueue, Push};
 use crate::spill::{Spill, SpillError};
 use crate::writer::{Policy, SignalEvent};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Http,
-    Resp,
-}
-
-impl Transport {
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Http => "http",
-            Transport::Resp => "resp",
-        }
-    }
-}
+/// Which listener a submission came through (a metrics label): the contract's label.
+pub use tradestate_mt5_bridge::Transport;
 
 /// Watermarks as shares of each queue's capacity.
 #[derive(Debug, Clone)]

@@ -9,29 +9,10 @@ use std::sync::Arc;
 /// Field/value pairs as stored in a hash or stream entry.
 pub type Fields = Vec<(&'static str, String)>;
 
-/// Which engine instance an update goes to (docs/ARCHITECTURE.md, Key layout and policies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Partition {
-    Ris,
-    Rts,
-    Rtss,
-}
-
-impl Partition {
-    pub const ALL: [Partition; 3] = [Partition::Ris, Partition::Rts, Partition::Rtss];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Partition::Ris => "ris",
-            Partition::Rts => "rts",
-            Partition::Rtss => "rtss",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+/// Which engine instance an update goes to (docs/ARCHITECTURE.md, Key layout and policies):
+/// the contract's one list of partitions.
+pub use tradestate_mt5_bridge::Partition;
+use tradestate_mt5_bridge::UpdateKind;
 
 /// The kind of an update, as metrics and replies name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +33,18 @@ impl Kind {
         }
     }
 
-    pub fn partition(self) -> Partition {
+    /// The contract's kind of update, which names its partition.
+    pub fn update_kind(self) -> UpdateKind {
         match self {
-            Kind::Instance => Partition::Ris,
-            Kind::Trade | Kind::Positions => Partition::Rts,
-            Kind::Signal => Partition::Rtss,
+            Kind::Instance => UpdateKind::InstanceState,
+            Kind::Trade => UpdateKind::TradeState,
+            Kind::Signal => UpdateKind::TradeSignal,
+            Kind::Positions => UpdateKind::Positions,
         }
+    }
+
+    pub fn partition(self) -> Partition {
+        self.update_kind().partition()
     }
 }
 

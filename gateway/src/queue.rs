@@ -200,24 +200,26 @@ mod tests {
         })
     }
 
+    /// Pushes `op` with room for `limit` ops: how it was taken (`None` when the queue is full)
+    /// and where its outcome arrives.
+    fn push(
+        queue: &PartitionQueue,
+        op: Arc<Op>,
+        limit: usize,
+    ) -> (Option<Push>, oneshot::Receiver<Outcome>) {
+        let (tx, rx) = oneshot::channel();
+        (queue.push(op, tx, limit).ok(), rx)
+    }
+
     #[tokio::test]
     async fn state_updates_of_one_key_coalesce_to_the_newest() {
         let queue = PartitionQueue::new(10);
-        let (tx1, rx1) = oneshot::channel();
-        let (tx2, rx2) = oneshot::channel();
-        let (tx3, rx3) = oneshot::channel();
-        assert_eq!(
-            queue.push(instance_op("T1", 5), tx1, 10).ok(),
-            Some(Push::Queued)
-        );
-        assert_eq!(
-            queue.push(instance_op("T1", 7), tx2, 10).ok(),
-            Some(Push::Coalesced)
-        );
-        assert_eq!(
-            queue.push(instance_op("T1", 6), tx3, 10).ok(),
-            Some(Push::Coalesced)
-        );
+        let (pushed, rx1) = push(&queue, instance_op("T1", 5), 10);
+        assert_eq!(pushed, Some(Push::Queued));
+        let (pushed, rx2) = push(&queue, instance_op("T1", 7), 10);
+        assert_eq!(pushed, Some(Push::Coalesced));
+        let (pushed, rx3) = push(&queue, instance_op("T1", 6), 10);
+        assert_eq!(pushed, Some(Push::Coalesced));
         assert_eq!(queue.depth(), 1);
         let mut batch = queue.take(10).await;
         assert_eq!(batch.len(), 1);
@@ -233,10 +235,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_fails_everyone_who_joined_it() {
         let queue = PartitionQueue::new(10);
-        let (tx1, rx1) = oneshot::channel();
-        let (tx2, _rx2) = oneshot::channel();
-        let _ = queue.push(instance_op("T1", 1), tx1, 10);
-        let _ = queue.push(instance_op("T1", 2), tx2, 10);
+        let (_, rx1) = push(&queue, instance_op("T1", 1), 10);
+        let (_, _rx2) = push(&queue, instance_op("T1", 2), 10);
         let entry = queue.take(10).await.remove(0);
         let down = Outcome::Unavailable {
             reason: "down".into(),
@@ -249,11 +249,9 @@ mod tests {
     async fn signals_keep_their_order_and_are_bounded() {
         let queue = PartitionQueue::new(3);
         for seq in 0..3 {
-            let (tx, _rx) = oneshot::channel();
-            assert!(queue.push(signal_op("T1", seq), tx, 3).is_ok());
+            assert!(push(&queue, signal_op("T1", seq), 3).0.is_some());
         }
-        let (tx, _rx) = oneshot::channel();
-        assert!(queue.push(signal_op("T1", 9), tx, 3).is_err());
+        assert!(push(&queue, signal_op("T1", 9), 3).0.is_none());
         let batch = queue.take(2).await;
         assert_eq!(
             batch.iter().map(|e| e.op.seq).collect::<Vec<_>>(),
@@ -265,21 +263,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_still_takes_updates_of_queued_keys() {
         let queue = PartitionQueue::new(1);
-        let (tx1, _rx1) = oneshot::channel();
-        let (tx2, _rx2) = oneshot::channel();
-        let (tx3, _rx3) = oneshot::channel();
-        assert!(queue.push(instance_op("T1", 1), tx1, 1).is_ok());
-        assert!(queue.push(instance_op("T2", 1), tx2, 1).is_err());
-        assert_eq!(
-            queue.push(instance_op("T1", 2), tx3, 1).ok(),
-            Some(Push::Coalesced)
-        );
+        let (pushed, _rx1) = push(&queue, instance_op("T1", 1), 1);
+        assert!(pushed.is_some());
+        let (pushed, _rx2) = push(&queue, instance_op("T2", 1), 1);
+        assert!(pushed.is_none());
+        let (pushed, _rx3) = push(&queue, instance_op("T1", 2), 1);
+        assert_eq!(pushed, Some(Push::Coalesced));
         // Keys drained by the writer are no longer coalescing targets.
         let _ = queue.take(10).await;
-        let (tx4, _rx4) = oneshot::channel();
-        assert_eq!(
-            queue.push(instance_op("T1", 3), tx4, 1).ok(),
-            Some(Push::Queued)
-        );
+        let (pushed, _rx4) = push(&queue, instance_op("T1", 3), 1);
+        assert_eq!(pushed, Some(Push::Queued));
     }
 }

@@ -68,6 +68,27 @@ struct Planned {
     also_known: Vec<(String, Known)>,
 }
 
+impl Planned {
+    /// A state entry whose commands are `first..end` of the pipeline: once they succeed, `key`
+    /// is known at the entry's seq, live until `until`.
+    fn state(
+        entry: Entry,
+        key: String,
+        (first, end): (usize, usize),
+        until: Option<Instant>,
+        also_known: Vec<(String, Known)>,
+    ) -> Planned {
+        let seq = Some(entry.op.seq);
+        Planned {
+            count: end - first,
+            first,
+            new_known: Some((key, Known { seq, until })),
+            entry,
+            also_known,
+        }
+    }
+}
+
 /// What `closed_by` says of a trade the gateway closed from a positions snapshot.
 pub const CLOSED_BY_SNAPSHOT: &str = "snapshot";
 
@@ -205,19 +226,13 @@ impl Writer {
             if matches!(entry.op.body, OpBody::Instance { .. }) {
                 seen_ids.push(entry.op.instance_id.clone());
             }
-            planned.push(Planned {
-                count: pipe.len() - first,
-                first,
-                new_known: Some((
-                    key,
-                    Known {
-                        seq: Some(entry.op.seq),
-                        until,
-                    },
-                )),
+            planned.push(Planned::state(
                 entry,
-                also_known: Vec::new(),
-            });
+                key,
+                (first, pipe.len()),
+                until,
+                Vec::new(),
+            ));
         }
         for (entry, key) in snapshots {
             let first = pipe.len();
@@ -229,19 +244,13 @@ impl Writer {
                 _ => Vec::new(),
             };
             let until = self.plan_state(&mut pipe, &key, &entry.op, received_ms, false);
-            planned.push(Planned {
-                count: pipe.len() - first,
-                first,
-                new_known: Some((
-                    key,
-                    Known {
-                        seq: Some(entry.op.seq),
-                        until,
-                    },
-                )),
+            planned.push(Planned::state(
                 entry,
+                key,
+                (first, pipe.len()),
+                until,
                 also_known,
-            });
+            ));
         }
         if !seen_ids.is_empty() {
             let mut zadd = redis::cmd("ZADD");
@@ -862,19 +871,7 @@ mod tests {
     }
 
     fn rig() -> Rig {
-        let mut config = tradestate_engine::Config::default();
-        config.set("bind", "127.0.0.1", false).expect("bind");
-        config.set("port", "0", false).expect("port");
-        let engine = tradestate_engine::start("rts", config).expect("engine");
-        let backend = Arc::new(
-            Backend::new(
-                Partition::Rts,
-                &format!("redis://127.0.0.1:{}", engine.port()),
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            )
-            .expect("backend"),
-        );
+        let (engine, backend) = crate::backend::test_engine(Partition::Rts);
         let queue = Arc::new(PartitionQueue::new(100));
         let (signals, _) = broadcast::channel(4);
         let writer = Writer::new(

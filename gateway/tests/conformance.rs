@@ -20,15 +20,6 @@ use tradestate_mt5_bridge::client::resp::{self, RespValue, WriteReply};
 use tradestate_mt5_bridge::wire::resp_encode;
 use tradestate_mt5_bridge::{valid_fixtures, Fixture, Update};
 
-/// Development mode: any instance id with the dev token, as the fixtures name several.
-async fn start_dev(target: &Target) -> Harness {
-    start(target, |config| {
-        config.auth.terminals.clear();
-        config.auth.tokens_file = None;
-    })
-    .await
-}
-
 /// Reads `count` replies from a RESP connection.
 async fn read_replies(stream: &mut TcpStream, count: usize) -> Vec<RespValue> {
     let mut buffer = Vec::new();
@@ -68,21 +59,6 @@ fn finals(updates: &[Update]) -> Vec<&Update> {
         })
         .map(|(_, update)| update)
         .collect()
-}
-
-fn assert_fields(
-    what: &str,
-    expected: Vec<(&'static str, String)>,
-    stored: &HashMap<String, String>,
-) {
-    for (field, value) in expected {
-        assert_eq!(
-            stored.get(field),
-            Some(&value),
-            "{what}: field {field} stored as {:?}, the bridge encodes {value:?}",
-            stored.get(field)
-        );
-    }
 }
 
 /// Checks the engines hold exactly the fixture's final states and each of its signals once.

@@ -67,22 +67,6 @@ async fn send_fixture(h: &Harness, fixture: &Fixture, own_id: &str) -> (u16, Val
     status_and_json(response).await
 }
 
-/// Checks every `(field, value)` the bridge encodes is what the engine holds.
-fn assert_fields(
-    what: &str,
-    expected: Vec<(&'static str, String)>,
-    stored: &HashMap<String, String>,
-) {
-    for (field, value) in expected {
-        assert_eq!(
-            stored.get(field),
-            Some(&value),
-            "{what}: field {field} stored as {:?}, bridge encodes {value:?}",
-            stored.get(field)
-        );
-    }
-}
-
 struct Engines {
     ris: redis::aio::MultiplexedConnection,
     rts: redis::aio::MultiplexedConnection,
@@ -139,11 +123,7 @@ async fn valid_fixtures_are_acknowledged_and_stored_as_encoded() {
     assert!(fixtures.len() >= 5, "fixtures missing: {}", fixtures.len());
     for target in targets() {
         let name = target.name();
-        let h = start(&target, |config| {
-            config.auth.terminals.clear();
-            config.auth.tokens_file = None;
-        })
-        .await;
+        let h = start_dev(&target).await;
         let mut engines = Engines {
             ris: h.engine(Partition::Ris).await,
             rts: h.engine(Partition::Rts).await,
@@ -232,11 +212,7 @@ async fn invalid_fixtures_get_400_naming_exactly_their_fields() {
         let name = target.name();
         // Default limits: the 1001-update fixture (~120 KiB) is under max_body_bytes (1 MiB),
         // so it must be refused for its update count (400), not its size (413).
-        let h = start(&target, |config| {
-            config.auth.terminals.clear();
-            config.auth.tokens_file = None;
-        })
-        .await;
+        let h = start_dev(&target).await;
         for (index, fixture) in fixtures.iter().enumerate() {
             let what = format!("{name}: {}", fixture.name);
             let (status, reply) = send_fixture(&h, fixture, &format!("F{index}")).await;

@@ -18,18 +18,9 @@ async fn heartbeat_is_stored_with_its_ttl() {
         let response = h.post_as("T1", "/v1/ingest", heartbeat("T1", 1)).await;
         assert_eq!(response.status(), 200, "{}", target.name());
         let mut ris = h.engine(Partition::Ris).await;
-        let ttl: i64 = redis::cmd("TTL")
-            .arg("ris:{T1}")
-            .query_async(&mut ris)
-            .await
-            .unwrap();
+        let ttl: i64 = query(&mut ris, &["TTL", "ris:{T1}"]).await;
         assert!((110..=120).contains(&ttl), "{}: ttl {ttl}", target.name());
-        let seq: String = redis::cmd("HGET")
-            .arg("ris:{T1}")
-            .arg("seq")
-            .query_async(&mut ris)
-            .await
-            .unwrap();
+        let seq: String = query(&mut ris, &["HGET", "ris:{T1}", "seq"]).await;
         assert_eq!(seq, "1");
         h.stop().await;
     }
@@ -696,21 +687,20 @@ async fn metrics_describe_the_traffic() {
             "tradestate_engine_up",
         ] {
             assert!(
-                text.lines().any(|l| l.starts_with(family)),
+                has_sample(&text, family, ""),
                 "{name}: {family} missing from /metrics:\n{text}"
             );
         }
         assert!(
-            text.lines()
-                .any(|l| l.starts_with("tradestate_ingest_total{")
-                    && l.contains(r#"outcome="stored""#)),
+            has_sample(&text, "tradestate_ingest_total{", r#"outcome="stored""#),
             "{name}: no stored ingest counter:\n{text}"
         );
-        assert!(text.lines().any(|l| l.starts_with("tradestate_rejected_total{") && l.contains("terminal_rate")), "{name}");
         assert!(
-            text.lines().any(
-                |l| l.starts_with("tradestate_engine_up{") && l.contains(r#"partition="rtss""#)
-            ),
+            has_sample(&text, "tradestate_rejected_total{", "terminal_rate"),
+            "{name}"
+        );
+        assert!(
+            has_sample(&text, "tradestate_engine_up{", r#"partition="rtss""#),
             "{name}"
         );
         h.stop().await;

@@ -44,7 +44,19 @@ fn closed_trade(seq: u64, ticket: &str, ago_ms: i64) -> Value {
     closed
 }
 
-async fn post_ok(h: &Harness, instance_id: &str, body: String) -> Value {
+/// The tickets of a trades page, in page order.
+fn tickets(page: &Value) -> Vec<&str> {
+    page["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["ticket"].as_str())
+        .collect()
+}
+
+/// Posts `updates` as one batch of terminal `instance_id`, which must be acknowledged.
+async fn post_ok(h: &Harness, instance_id: &str, updates: Vec<Value>) -> Value {
+    let body = batch(instance_id, updates);
     let (status, reply) = json_of(h.post_as(instance_id, "/v1/ingest", body).await).await;
     assert_eq!(status, 200, "{}: ingest failed: {reply}", h.target.name());
     reply
@@ -58,26 +70,17 @@ async fn instances_are_listed_with_status_and_state() {
         post_ok(
             &h,
             "T1",
-            batch(
-                "T1",
-                vec![
-                    instance_state(1),
-                    trade(2, "1001", false),
-                    closed_trade(3, "1002", 1000),
-                ],
-            ),
+            vec![
+                instance_state(1),
+                trade(2, "1001", false),
+                closed_trade(3, "1002", 1000),
+            ],
         )
         .await;
-        post_ok(&h, "T2", heartbeat("T2", 1)).await;
+        post_ok(&h, "T2", vec![instance_state(1)]).await;
         // T3 was seen long ago: offline, its state long expired.
         let mut ris = h.engine(Partition::Ris).await;
-        let _: () = redis::cmd("ZADD")
-            .arg("ris:seen")
-            .arg(1_000_000_000_000u64)
-            .arg("T3")
-            .query_async(&mut ris)
-            .await
-            .unwrap();
+        let _: () = query(&mut ris, &["ZADD", "ris:seen", "1000000000000", "T3"]).await;
 
         let (status, list) = get_json(&h, "/v1/instances").await;
         assert_eq!(status, 200, "{name}: {list}");
@@ -155,31 +158,22 @@ async fn trades_are_read_open_and_closed() {
         post_ok(
             &h,
             "T1",
-            batch(
-                "T1",
-                vec![
-                    trade(1, "20", false),
-                    trade(2, "3", false),
-                    closed_trade(3, "100", 3000),
-                    closed_trade(4, "101", 2000),
-                    closed_trade(5, "102", 1000),
-                ],
-            ),
+            vec![
+                trade(1, "20", false),
+                trade(2, "3", false),
+                closed_trade(3, "100", 3000),
+                closed_trade(4, "101", 2000),
+                closed_trade(5, "102", 1000),
+            ],
         )
         .await;
-        post_ok(&h, "T2", batch("T2", vec![trade(1, "555", false)])).await;
+        post_ok(&h, "T2", vec![trade(1, "555", false)]).await;
 
         let (status, open) = get_json(&h, "/v1/instances/T1/trades").await;
         assert_eq!(status, 200, "{name}: {open}");
         assert_eq!(open["state"], "open");
         assert_eq!(open["total"], 2);
-        let tickets: Vec<&str> = open["trades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|t| t["ticket"].as_str())
-            .collect();
-        assert_eq!(tickets, ["3", "20"], "{name}: lowest ticket first");
+        assert_eq!(tickets(&open), ["3", "20"], "{name}: lowest ticket first");
         let first = &open["trades"][0];
         assert_eq!(first["type"], "buy");
         assert_eq!(first["volume"], 0.1);
@@ -188,13 +182,11 @@ async fn trades_are_read_open_and_closed() {
         assert_eq!(first["instance_id"], "T1");
 
         let (_, closed) = get_json(&h, "/v1/instances/T1/trades?state=closed").await;
-        let tickets: Vec<&str> = closed["trades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|t| t["ticket"].as_str())
-            .collect();
-        assert_eq!(tickets, ["102", "101", "100"], "{name}: newest close first");
+        assert_eq!(
+            tickets(&closed),
+            ["102", "101", "100"],
+            "{name}: newest close first"
+        );
         assert_eq!(closed["trades"][0]["price_close"], 1.1005);
         assert!(closed["trades"][0]["time_close_msc"].as_i64().is_some());
 
@@ -205,19 +197,9 @@ async fn trades_are_read_open_and_closed() {
 
         // A closed trade whose hash expired before its index entry is skipped.
         let mut rts = h.engine(Partition::Rts).await;
-        let _: () = redis::cmd("DEL")
-            .arg("rts:{T1}:101")
-            .query_async(&mut rts)
-            .await
-            .unwrap();
+        let _: () = query(&mut rts, &["DEL", "rts:{T1}:101"]).await;
         let (_, closed) = get_json(&h, "/v1/instances/T1/trades?state=closed").await;
-        let tickets: Vec<&str> = closed["trades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|t| t["ticket"].as_str())
-            .collect();
-        assert_eq!(tickets, ["102", "100"], "{name}");
+        assert_eq!(tickets(&closed), ["102", "100"], "{name}");
 
         let (_, none) = get_json(&h, "/v1/instances/T3/trades").await;
         assert_eq!(none["trades"], json!([]));
@@ -242,7 +224,7 @@ async fn trades_are_read_open_and_closed() {
 
 async fn post_signals(h: &Harness, instance_id: &str, ids: std::ops::Range<u64>) -> Vec<String> {
     let updates = ids.map(|n| signal(n, &format!("s-{n}"))).collect();
-    let reply = post_ok(h, instance_id, batch(instance_id, updates)).await;
+    let reply = post_ok(h, instance_id, updates).await;
     reply["results"]
         .as_array()
         .unwrap()

@@ -178,49 +178,40 @@ async fn a_stopped_embedded_engine_gives_503_until_it_is_back() {
     assert_eq!(readyz(&h).await.0, 200);
 
     // Take the rts engine out of the service and stop it; the gateway keeps its URL.
-    let index = h
-        .service
-        .engines
-        .iter()
-        .position(|(p, _)| *p == Partition::Rts)
-        .expect("embedded rts engine");
-    let (_, engine) = h.service.engines.remove(index);
-    let port = engine.port();
-    tokio::task::spawn_blocking(move || engine.shutdown())
-        .await
-        .expect("engine shut down");
+    let port = h.stop_engine(Partition::Rts).await;
 
-    for seq in 2..7 {
-        let (status, retry_after, took) = timed_trade(&h, seq).await;
-        assert_eq!(status, 503, "a write to a stopped engine");
+    let ready = assert_rts_down(&h, 2..7, "a write to a stopped engine").await;
+    assert_eq!(ready["partitions"]["ris"]["status"], "up", "{ready}");
+
+    // A new engine on the same port: the gateway finds it without a restart.
+    let restarted = restart_engine("rts-restarted", port);
+    let took = until_stored(&h, 10, Duration::from_secs(5)).await;
+    eprintln!("embedded: first 200 {took:?} after the engine came back");
+    assert_eq!(readyz(&h).await.0, 200);
+    h.stop().await;
+    shutdown_engine(restarted).await;
+}
+
+/// With the rts partition down: trades `seqs` each get a prompt 503 with Retry-After (`what`
+/// names the failure), readiness says rts is not up, and the other partitions keep working.
+/// Returns the readiness body.
+async fn assert_rts_down(h: &Harness, seqs: std::ops::Range<u64>, what: &str) -> Value {
+    for seq in seqs {
+        let (status, retry_after, took) = timed_trade(h, seq).await;
+        assert_eq!(status, 503, "{what}");
         assert!(retry_after, "503 without Retry-After");
         assert!(took < Duration::from_secs(2), "503 took {took:?}");
     }
-    let (status, ready) = readyz(&h).await;
+    let (status, ready) = readyz(h).await;
     assert_eq!(status, 503, "{ready}");
     assert_ne!(ready["partitions"]["rts"]["status"], "up", "{ready}");
-    assert_eq!(ready["partitions"]["ris"]["status"], "up", "{ready}");
-    // The other partitions keep working.
     assert_eq!(
         h.post_as("T1", "/v1/ingest", heartbeat("T1", 1))
             .await
             .status(),
         200
     );
-
-    // A new engine on the same port: the gateway finds it without a restart.
-    let mut config = tradestate_engine::Config::default();
-    config.set("bind", "127.0.0.1", false).unwrap();
-    config.set("port", &port.to_string(), false).unwrap();
-    let restarted =
-        tradestate_engine::start("rts-restarted", config).expect("engine restarts on its port");
-    let took = until_stored(&h, 10, Duration::from_secs(5)).await;
-    eprintln!("embedded: first 200 {took:?} after the engine came back");
-    assert_eq!(readyz(&h).await.0, 200);
-    h.stop().await;
-    tokio::task::spawn_blocking(move || restarted.shutdown())
-        .await
-        .unwrap();
+    ready
 }
 
 /// A redis-server process of this test's own, killed on drop.
@@ -301,22 +292,7 @@ async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
     assert_eq!(readyz(&h).await.0, 200);
 
     server.kill();
-    for seq in 5..10 {
-        let (status, retry_after, took) = timed_trade(&h, seq).await;
-        assert_eq!(status, 503, "a write to a dead redis-server");
-        assert!(retry_after, "503 without Retry-After");
-        assert!(took < Duration::from_secs(2), "503 took {took:?}");
-    }
-    let (status, ready) = readyz(&h).await;
-    assert_eq!(status, 503, "{ready}");
-    assert_ne!(ready["partitions"]["rts"]["status"], "up", "{ready}");
-    // Partitions on other engines keep working.
-    assert_eq!(
-        h.post_as("T1", "/v1/ingest", heartbeat("T1", 1))
-            .await
-            .status(),
-        200
-    );
+    assert_rts_down(&h, 5..10, "a write to a dead redis-server").await;
 
     let _server = RedisProcess::start(port).await;
     let took = until_stored(&h, 20, Duration::from_secs(5)).await;

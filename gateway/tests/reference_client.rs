@@ -17,7 +17,7 @@ use common::*;
 use tradestate_config::{Backend, Config};
 use tradestate_engine::EngineHandle;
 use tradestate_gateway::service::Service;
-use tradestate_mt5_bridge::client::{Client, ClientConfig, ClientError, Outcome, Transport};
+use tradestate_mt5_bridge::client::{Client, ClientConfig, ClientError, Endpoint, Outcome};
 use tradestate_mt5_bridge::{
     InstanceState, PositionType, SignalAction, TradeSignal, TradeState, TradeStatus, Update,
 };
@@ -174,7 +174,7 @@ fn enqueue(client: &mut Client, expected: &mut Expected, range: std::ops::Range<
     }
 }
 
-fn client_config(transport: Transport, dir: &Path) -> ClientConfig {
+fn client_config(transport: Endpoint, dir: &Path) -> ClientConfig {
     let mut config = ClientConfig::new(transport, ID, token(ID));
     config.batch_max = 7;
     config.queue_dir = Some(dir.to_path_buf());
@@ -184,12 +184,12 @@ fn client_config(transport: Transport, dir: &Path) -> ClientConfig {
     config
 }
 
-fn transport(kind: &str, http: SocketAddr, resp: SocketAddr) -> Transport {
+fn transport(kind: &str, http: SocketAddr, resp: SocketAddr) -> Endpoint {
     match kind {
-        "http" => Transport::Http {
+        "http" => Endpoint::Http {
             base_url: format!("http://{http}"),
         },
-        _ => Transport::Resp {
+        _ => Endpoint::Resp {
             addr: resp.to_string(),
         },
     }

@@ -85,7 +85,10 @@ fn xadd(stream: &str, options: &[&str], pairs: &[(String, String)]) -> redis::Cm
     cmd
 }
 
-async fn query(conn: &mut MultiplexedConnection, cmd: &redis::Cmd) -> Result<Value, RedisError> {
+async fn try_query(
+    conn: &mut MultiplexedConnection,
+    cmd: &redis::Cmd,
+) -> Result<Value, RedisError> {
     cmd.query_async(conn).await
 }
 
@@ -100,7 +103,7 @@ fn expect_error(result: Result<Value, RedisError>, code: &str, context: &str) ->
 }
 
 async fn ttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("TTL").arg(key).query_async(conn).await.unwrap()
+    query(conn, &["TTL", key]).await
 }
 
 /// Raw bytes over TCP, for what a client library would not send.
@@ -156,21 +159,21 @@ async fn auth_gates_everything_but_the_handshake() {
         let name = target.name();
         let state = fields(&instance_state(1));
         let mut conn = connect_anonymous(&h).await;
-        let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+        let pong: String = query(&mut conn, &["PING"]).await;
         assert_eq!(pong, "PONG");
         let text = expect_error(
-            query(&mut conn, &hset("ris:{T1}", &state)).await,
+            try_query(&mut conn, &hset("ris:{T1}", &state)).await,
             "NOAUTH",
             name,
         );
         assert!(text.contains("Authentication required"), "{text}");
         expect_error(
-            query(&mut conn, redis::cmd("GET").arg("x")).await,
+            try_query(&mut conn, redis::cmd("GET").arg("x")).await,
             "NOAUTH",
             name,
         );
         let text = expect_error(
-            query(&mut conn, redis::cmd("AUTH").arg("T1").arg("wrong-token")).await,
+            try_query(&mut conn, redis::cmd("AUTH").arg("T1").arg("wrong-token")).await,
             "WRONGPASS",
             name,
         );
@@ -179,23 +182,18 @@ async fn auth_gates_everything_but_the_handshake() {
             "{text}"
         );
         let text = expect_error(
-            query(&mut conn, redis::cmd("AUTH").arg(token("T1"))).await,
+            try_query(&mut conn, redis::cmd("AUTH").arg(token("T1"))).await,
             "ERR",
             name,
         );
         assert!(text.contains("use AUTH <instance_id> <token>"), "{text}");
         // Another terminal's token does not open T1.
         expect_error(
-            query(&mut conn, redis::cmd("AUTH").arg("T1").arg(token("T2"))).await,
+            try_query(&mut conn, redis::cmd("AUTH").arg("T1").arg(token("T2"))).await,
             "WRONGPASS",
             name,
         );
-        let ok: String = redis::cmd("AUTH")
-            .arg("T1")
-            .arg(token("T1"))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let ok: String = query(&mut conn, &["AUTH", "T1", token("T1")]).await;
         assert_eq!(ok, "OK");
         let stored: i64 = hset("ris:{T1}", &state)
             .query_async(&mut conn)
@@ -217,31 +215,15 @@ async fn auth_gates_everything_but_the_handshake() {
             let ok: String = cmd.query_async(&mut conn).await.unwrap();
             assert_eq!(ok, "OK");
         }
-        let got: String = redis::cmd("CLIENT")
-            .arg("GETNAME")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let got: String = query(&mut conn, &["CLIENT", "GETNAME"]).await;
         assert_eq!(got, "ea-T2");
-        let _: i64 = redis::cmd("CLIENT")
-            .arg("ID")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let echo: String = redis::cmd("ECHO")
-            .arg("hi")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let _: i64 = query(&mut conn, &["CLIENT", "ID"]).await;
+        let echo: String = query(&mut conn, &["ECHO", "hi"]).await;
         assert_eq!(echo, "hi");
-        let docs: Vec<Value> = redis::cmd("COMMAND")
-            .arg("DOCS")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let docs: Vec<Value> = query(&mut conn, &["COMMAND", "DOCS"]).await;
         assert!(docs.is_empty());
         expect_error(
-            query(&mut conn, redis::cmd("SELECT").arg(1)).await,
+            try_query(&mut conn, redis::cmd("SELECT").arg(1)).await,
             "ERR",
             name,
         );
@@ -301,7 +283,7 @@ async fn only_own_keys_and_writes_are_allowed() {
         let mut conn = connect_as(&h, "T1").await;
         let state = fields(&instance_state(1));
         let text = expect_error(
-            query(&mut conn, &hset("ris:{T2}", &state)).await,
+            try_query(&mut conn, &hset("ris:{T2}", &state)).await,
             "NOPERM",
             name,
         );
@@ -309,19 +291,19 @@ async fn only_own_keys_and_writes_are_allowed() {
         assert!(text.contains("ris:{T1}"), "{text}");
         let trade_pairs = fields(&trade(1, "77", false));
         let text = expect_error(
-            query(&mut conn, &hset("rts:{T2}:77", &trade_pairs)).await,
+            try_query(&mut conn, &hset("rts:{T2}:77", &trade_pairs)).await,
             "NOPERM",
             name,
         );
         assert!(text.contains("rts:{T2}:77"), "{text}");
         expect_error(
-            query(&mut conn, &hset("rts:{T1}:open", &trade_pairs)).await,
+            try_query(&mut conn, &hset("rts:{T1}:open", &trade_pairs)).await,
             "NOPERM",
             name,
         );
         let signal_pairs = fields(&signal(1, "s-1"));
         let text = expect_error(
-            query(&mut conn, &xadd("other-stream", &[], &signal_pairs)).await,
+            try_query(&mut conn, &xadd("other-stream", &[], &signal_pairs)).await,
             "NOPERM",
             name,
         );
@@ -334,17 +316,13 @@ async fn only_own_keys_and_writes_are_allowed() {
             redis::cmd("HGETALL").arg("ris:{T1}").clone(),
         ] {
             let command = String::from_utf8_lossy(&cmd.get_packed_command()).into_owned();
-            let text = expect_error(query(&mut conn, &cmd).await, "NOPERM", name);
+            let text = expect_error(try_query(&mut conn, &cmd).await, "NOPERM", name);
             let verb = command.split("\r\n").nth(2).unwrap_or_default().to_string();
             assert!(text.contains(&verb), "{text} should name {verb}");
         }
         // Nothing of that reached an engine.
         let mut ris = h.engine(Partition::Ris).await;
-        let exists: i64 = redis::cmd("EXISTS")
-            .arg("ris:{T2}")
-            .query_async(&mut ris)
-            .await
-            .unwrap();
+        let exists: i64 = query(&mut ris, &["EXISTS", "ris:{T2}"]).await;
         assert_eq!(exists, 0);
         h.stop().await;
     }
@@ -369,12 +347,7 @@ async fn writes_are_stored_with_the_gateway_policy() {
         assert_eq!(n, state.len() as i64);
         let t = ttl(&mut ris, "ris:{T1}").await;
         assert!((110..=120).contains(&t), "{name}: ttl {t}");
-        let stored: String = redis::cmd("HGET")
-            .arg("ris:{T1}")
-            .arg("instance_id")
-            .query_async(&mut ris)
-            .await
-            .unwrap();
+        let stored: String = query(&mut ris, &["HGET", "ris:{T1}", "instance_id"]).await;
         assert_eq!(stored, "T1");
 
         // A stale seq answers :0 and changes nothing.
@@ -383,12 +356,7 @@ async fn writes_are_stored_with_the_gateway_policy() {
             .await
             .unwrap();
         assert_eq!(n, 0, "{name}");
-        let seq: String = redis::cmd("HGET")
-            .arg("ris:{T1}")
-            .arg("seq")
-            .query_async(&mut ris)
-            .await
-            .unwrap();
+        let seq: String = query(&mut ris, &["HGET", "ris:{T1}", "seq"]).await;
         assert_eq!(seq, "5");
 
         // HMSET answers +OK, as in Redis.
@@ -407,12 +375,7 @@ async fn writes_are_stored_with_the_gateway_policy() {
             .unwrap();
         assert_eq!(n, open.len() as i64);
         assert_eq!(ttl(&mut rts, "rts:{T1}:77").await, -1, "{name}");
-        let member: bool = redis::cmd("SISMEMBER")
-            .arg("rts:{T1}:open")
-            .arg("77")
-            .query_async(&mut rts)
-            .await
-            .unwrap();
+        let member: bool = query(&mut rts, &["SISMEMBER", "rts:{T1}:open", "77"]).await;
         assert!(member, "{name}: 77 in rts:{{T1}}:open");
 
         // Closed: expires after 30 days.
@@ -427,7 +390,7 @@ async fn writes_are_stored_with_the_gateway_policy() {
 
         // A ticket field that disagrees with the key is a validation error.
         let text = expect_error(
-            query(
+            try_query(
                 &mut conn,
                 &hset("rts:{T1}:78", &fields(&trade(1, "79", false))),
             )
@@ -439,7 +402,7 @@ async fn writes_are_stored_with_the_gateway_policy() {
 
         // Signals: stored once per signal_id; the terminal's MAXLEN is ignored.
         let signal_pairs = fields(&signal(1, "sig-1"));
-        let first = query(
+        let first = try_query(
             &mut conn,
             &xadd("rtss:signals", &["MAXLEN", "~", "1"], &signal_pairs),
         )
@@ -449,11 +412,11 @@ async fn writes_are_stored_with_the_gateway_policy() {
             panic!("{name}: XADD should answer the entry id, got {first:?}")
         };
         assert!(String::from_utf8_lossy(&id).contains('-'));
-        let again = query(&mut conn, &xadd("rtss:signals", &[], &signal_pairs))
+        let again = try_query(&mut conn, &xadd("rtss:signals", &[], &signal_pairs))
             .await
             .unwrap();
         assert_eq!(again, Value::Nil, "{name}: duplicate signal");
-        let second = query(
+        let second = try_query(
             &mut conn,
             &xadd(
                 "rtss:signals",
@@ -464,14 +427,10 @@ async fn writes_are_stored_with_the_gateway_policy() {
         .await
         .unwrap();
         assert!(matches!(second, Value::BulkString(_)), "{second:?}");
-        let len: i64 = redis::cmd("XLEN")
-            .arg("rtss:signals")
-            .query_async(&mut rtss)
-            .await
-            .unwrap();
+        let len: i64 = query(&mut rtss, &["XLEN", "rtss:signals"]).await;
         assert_eq!(len, 2, "{name}");
         let text = expect_error(
-            query(
+            try_query(
                 &mut conn,
                 redis::cmd("XADD")
                     .arg("rtss:signals")
@@ -501,7 +460,7 @@ async fn validation_errors_name_the_field() {
         }
         state.push(("colour".into(), "blue".into()));
         let text = expect_error(
-            query(&mut conn, &hset("ris:{T1}", &state)).await,
+            try_query(&mut conn, &hset("ris:{T1}", &state)).await,
             "ERR",
             target.name(),
         );
@@ -509,7 +468,7 @@ async fn validation_errors_name_the_field() {
         assert!(text.contains("leverage"), "{text}");
         assert!(text.contains("colour"), "{text}");
         let text = expect_error(
-            query(&mut conn, redis::cmd("HSET").arg("ris:{T1}").arg("seq")).await,
+            try_query(&mut conn, redis::cmd("HSET").arg("ris:{T1}").arg("seq")).await,
             "ERR",
             target.name(),
         );
@@ -558,11 +517,7 @@ async fn a_pipeline_of_1000_writes_gets_1000_ordered_replies() {
         let replies: Vec<i64> = pipe.query_async(&mut conn).await.unwrap();
         assert_eq!(replies, expected, "{}", target.name());
         let mut rts = h.engine(Partition::Rts).await;
-        let open: i64 = redis::cmd("SCARD")
-            .arg("rts:{T1}:open")
-            .query_async(&mut rts)
-            .await
-            .unwrap();
+        let open: i64 = query(&mut rts, &["SCARD", "rts:{T1}:open"]).await;
         assert_eq!(open, 500);
         h.stop().await;
     }
@@ -612,7 +567,7 @@ async fn malformed_resp_closes_only_that_client() {
 
         // The listener still serves new clients.
         let mut conn = connect_as(&h, "T1").await;
-        let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+        let pong: String = query(&mut conn, &["PING"]).await;
         assert_eq!(pong, "PONG");
         h.stop().await;
     }
@@ -630,7 +585,7 @@ async fn a_flooding_terminal_gets_tryagain_while_others_are_served() {
         let mut flood = connect_as(&h, "T1").await;
         let mut retry = None;
         for seq in 1..=20 {
-            match query(&mut flood, &hset("ris:{T1}", &fields(&instance_state(seq)))).await {
+            match try_query(&mut flood, &hset("ris:{T1}", &fields(&instance_state(seq)))).await {
                 Ok(_) => {}
                 Err(e) => {
                     retry = Some(e);

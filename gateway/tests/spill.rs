@@ -40,13 +40,8 @@ async fn drained(h: &Harness, partition: Partition, within: Duration) -> Duratio
 /// The `signal_id` of every entry of the signal stream, in stream order.
 async fn stream_signal_ids(h: &Harness) -> Vec<String> {
     let mut rtss = h.engine(Partition::Rtss).await;
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg("rtss:signals")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut rtss)
-        .await
-        .expect("XRANGE");
+    let entries: Vec<(String, Vec<(String, String)>)> =
+        query(&mut rtss, &["XRANGE", "rtss:signals", "-", "+"]).await;
     entries
         .into_iter()
         .filter_map(|(_, fields)| {
@@ -164,15 +159,12 @@ async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
             "tradestate_spill_oldest_age_seconds",
         ] {
             assert!(
-                text.lines()
-                    .any(|l| l.starts_with(family) && l.contains(r#"partition="rts""#)),
+                has_sample(&text, family, r#"partition="rts""#),
                 "{name}: {family} missing from /metrics"
             );
         }
         assert!(
-            text.lines()
-                .any(|l| l.starts_with("tradestate_ingest_total{")
-                    && l.contains(r#"outcome="spooled""#)),
+            has_sample(&text, "tradestate_ingest_total{", r#"outcome="spooled""#),
             "{name}: no spooled ingest counter"
         );
         let mut rts = h.engine(Partition::Rts).await;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use tradestate_gateway::ops::Partition;
 use tradestate_mt5_bridge::client::queue::clock_floor;
-use tradestate_mt5_bridge::client::{Client, ClientConfig, ClientError, Outcome, Transport};
+use tradestate_mt5_bridge::client::{Client, ClientConfig, ClientError, Endpoint, Outcome};
 use tradestate_mt5_bridge::{
     InstanceState, PositionType, PositionsSnapshot, TradeSignal, TradeState, Update,
 };
@@ -27,10 +27,10 @@ fn lane_dir(name: &str) -> PathBuf {
 
 fn config(h: &Harness, transport: &str, dir: &Path, lane: &str) -> ClientConfig {
     let transport = match transport {
-        "http" => Transport::Http {
+        "http" => Endpoint::Http {
             base_url: h.base.clone(),
         },
-        _ => Transport::Resp {
+        _ => Endpoint::Resp {
             addr: h.service.resp_addr.expect("resp listener").to_string(),
         },
     };
@@ -432,17 +432,7 @@ async fn a_refused_request_never_blocks_the_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_down_holds_back_only_its_own_kind() {
     let mut h = start(&Target::Embedded, |c| c.spill.enabled = false).await;
-    let index = h
-        .service
-        .engines
-        .iter()
-        .position(|(p, _)| *p == Partition::Rtss)
-        .expect("embedded rtss engine");
-    let (_, engine) = h.service.engines.remove(index);
-    let port = engine.port();
-    tokio::task::spawn_blocking(move || engine.shutdown())
-        .await
-        .unwrap();
+    let port = h.stop_engine(Partition::Rtss).await;
 
     let dir = lane_dir("rtss-down");
     let mut config = config(&h, "http", &dir, "main");
@@ -471,10 +461,7 @@ async fn a_partition_down_holds_back_only_its_own_kind() {
     assert_eq!(ris["balance"], "3000");
     assert_eq!(trade_hash(&h, "801").await["state"], "open");
 
-    let mut engine_config = tradestate_engine::Config::default();
-    engine_config.set("bind", "127.0.0.1", false).unwrap();
-    engine_config.set("port", &port.to_string(), false).unwrap();
-    let restarted = tradestate_engine::start("rtss-restarted", engine_config).unwrap();
+    let restarted = restart_engine("rtss-restarted", port);
     let mut rtss = redis::Client::open(format!("redis://127.0.0.1:{port}"))
         .unwrap()
         .get_multiplexed_async_connection()
@@ -507,9 +494,7 @@ async fn a_partition_down_holds_back_only_its_own_kind() {
         .collect();
     assert_eq!(ids, signals, "signals in the order they were queued");
     h.stop().await;
-    tokio::task::spawn_blocking(move || restarted.shutdown())
-        .await
-        .unwrap();
+    shutdown_engine(restarted).await;
 }
 
 /// An instance id bound to one account does not take another account's reports.

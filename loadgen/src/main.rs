@@ -128,7 +128,7 @@ struct Args {
     #[arg(long, default_value = "redis://127.0.0.1:6382")]
     rtss_url: String,
     /// The service's policy: signal stream, its MAXLEN, TTLs.
-    #[arg(long, default_value = "rtss:signals")]
+    #[arg(long, default_value = tradestate_mt5_bridge::keys::SIGNAL_STREAM)]
     stream: String,
     #[arg(long, default_value_t = 10_000)]
     maxlen: u64,

@@ -11,23 +11,8 @@ use serde::Serialize;
 use crate::link::{AckStatus, RetryReason};
 use crate::model::Kind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Http,
-    Resp,
-}
-
-impl Transport {
-    pub const ALL: [Transport; 2] = [Transport::Http, Transport::Resp];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Http => "http",
-            Transport::Resp => "resp",
-        }
-    }
-}
+/// HTTP or RESP, the label a measurement is kept under: the contract's.
+pub use tradestate_mt5_bridge::Transport;
 
 /// An auto-resizing histogram: no latency is ever clipped. `sigfig` is 2 or 3 here, always in
 /// the 0..=5 hdrhistogram takes.

@@ -464,6 +464,7 @@ mod tests {
     use crate::link::Endpoint;
     use crate::model::{Identity, RestartSeq};
     use crate::verify::{check_key, Targets, Verification};
+    use tradestate_mt5_bridge::TradeState;
 
     /// The gateway's rules for state keys (writer.rs): a higher `seq` is stored, the same is a
     /// duplicate, a lower one is stale and says the stored `seq` (when `tell`, as HTTP and the
@@ -595,95 +596,161 @@ mod tests {
         panic!("the queue never emptied");
     }
 
-    /// Plays: full state stored (epoch 0); trade 999 opened and stored; a heartbeat queued and
-    /// not yet sent; then a restart numbering from far below (epoch 1) re-sends the full state
-    /// and closes 999. Returns the terminal and what the fake gateway ends holding.
-    fn restart_scenario(tell: bool) -> (SimTerminal, FakeGateway, SharedStats) {
-        let profile = Profile {
-            reconnect_every: None,
-            activity_per_s: 0.0,
-            attach_over: Duration::ZERO,
-            ..Profile::default()
-        };
-        let identity = Identity {
+    fn identity(seq_base: u64) -> Identity {
+        Identity {
             id_prefix: "t".into(),
             seed: 3,
-            seq_base: 5_000_000_000_000,
+            seq_base,
             start_unix_ms: 1_763_000_000_000,
             run_tag: "r".into(),
-        };
-        let stats = SharedStats::new(Instant::now());
-        let phase = phase(&profile, &stats);
-        // The first terminal that attaches with a position or more.
-        let mut model = (0..)
+        }
+    }
+
+    /// The first terminal of `identity` that attaches with a position or more.
+    fn terminal_with_positions(identity: &Identity, profile: &Profile) -> Terminal {
+        (0..)
             .find(|&i| {
-                Terminal::new(i, &identity, &profile)
+                Terminal::new(i, identity, profile)
                     .resync(Duration::ZERO)
                     .len()
                     > 1
             })
-            .map(|i| Terminal::new(i, &identity, &profile))
-            .expect("some terminal has positions");
-        let attach = model.fire(Duration::ZERO, &profile);
+            .map(|i| Terminal::new(i, identity, profile))
+            .expect("some terminal has positions")
+    }
+
+    /// `model` over a link to nowhere: the tests answer its batches with [`exchange`].
+    fn sim_terminal(model: Terminal, transport: Transport, id: &str) -> SimTerminal {
         let link = Link::new(
-            Transport::Http,
+            transport,
             &Endpoint {
                 http_url: "http://127.0.0.1:9".into(),
                 resp_addr: "127.0.0.1:9".into(),
                 stream: "s".into(),
             },
             &reqwest::Client::new(),
-            "t-00004",
+            id,
             "x",
         );
-        let mut terminal = SimTerminal::new(model, link, 1);
-        let mut gateway = FakeGateway {
-            tell,
-            ..FakeGateway::default()
-        };
-        let now = Instant::now();
-        for update in attach.updates {
-            terminal.queue(update, 0, now, &stats);
-        }
-        // A position the model does not hold, so no full state covers it: only the re-send of
-        // the refused close can get its close stored.
-        let mut open = terminal
-            .model
+        SimTerminal::new(model, link, 1)
+    }
+
+    /// The first position in the model's full state.
+    fn first_position(model: &mut Terminal) -> TradeState {
+        model
             .resync(Duration::ZERO)
             .into_iter()
             .find_map(|u| match u {
                 Update::Trade(t) => Some(t),
                 _ => None,
             })
-            .expect("the terminal attaches with positions");
-        open.ticket = "999".into();
-        let mut open = Update::Trade(open);
-        terminal.model.renumber(&mut open);
-        terminal.queue(open.clone(), 0, now, &stats);
-        exchange(&mut terminal, &phase, &mut gateway);
-        let heartbeat = terminal.model.resync(Duration::from_secs(1)).remove(0);
-        terminal.queue(heartbeat, 0, now, &stats);
+            .expect("the terminal attaches with positions")
+    }
 
-        terminal
-            .model
-            .reset_seq(Duration::from_secs(2), RestartSeq::Zero);
-        assert_eq!(terminal.model.epoch(), 1);
-        for update in terminal.model.resync(Duration::from_secs(2)) {
-            terminal.queue(update, 1, now, &stats);
+    /// `trade` closed at its last update's time and price.
+    fn closed(mut trade: TradeState) -> TradeState {
+        trade.state = TradeStatus::Closed;
+        trade.time_close_msc = Some(trade.time_update_msc);
+        trade.price_close = Some(trade.price_current);
+        trade
+    }
+
+    /// Where both restart scenarios start: a terminal with positions (no reconnects, no activity)
+    /// has attached with its full state (epoch 0) and opened trade 999, which no full state
+    /// covers once closed, and `gateway` has stored it all.
+    struct Scene {
+        terminal: SimTerminal,
+        gateway: FakeGateway,
+        stats: SharedStats,
+        phase: Phase,
+        now: Instant,
+        /// Trade 999 as opened.
+        open: Update,
+    }
+
+    impl Scene {
+        fn attached_with_999(transport: Transport, id: &str, mut gateway: FakeGateway) -> Scene {
+            let profile = Profile {
+                reconnect_every: None,
+                activity_per_s: 0.0,
+                attach_over: Duration::ZERO,
+                ..Profile::default()
+            };
+            let stats = SharedStats::new(Instant::now());
+            let phase = phase(&profile, &stats);
+            let model = terminal_with_positions(&identity(5_000_000_000_000), &profile);
+            let mut terminal = sim_terminal(model, transport, id);
+            let now = Instant::now();
+            let attach = terminal.model.fire(Duration::ZERO, &profile);
+            for update in attach.updates {
+                terminal.queue(update, 0, now, &stats);
+            }
+            let mut open = first_position(&mut terminal.model);
+            open.ticket = "999".into();
+            let mut open = Update::Trade(open);
+            terminal.model.renumber(&mut open);
+            terminal.queue(open.clone(), 0, now, &stats);
+            exchange(&mut terminal, &phase, &mut gateway);
+            Scene {
+                terminal,
+                gateway,
+                stats,
+                phase,
+                now,
+                open,
+            }
         }
-        let Update::Trade(mut close) = open else {
-            unreachable!()
+
+        /// A restart numbering from far below (epoch 1) queues the full state again and closes
+        /// 999.
+        fn restart_and_close_999(&mut self) {
+            let terminal = &mut self.terminal;
+            terminal
+                .model
+                .reset_seq(Duration::from_secs(2), RestartSeq::Zero);
+            for update in terminal.model.resync(Duration::from_secs(2)) {
+                terminal.queue(update, 1, self.now, &self.stats);
+            }
+            let Update::Trade(open) = self.open.clone() else {
+                unreachable!()
+            };
+            let mut close = Update::Trade(closed(open));
+            terminal.model.renumber(&mut close);
+            terminal.queue(close, 1, self.now, &self.stats);
+        }
+
+        fn exchange(&mut self) {
+            exchange(&mut self.terminal, &self.phase, &mut self.gateway);
+        }
+
+        /// Queues a heartbeat (the first update of the model's full state at `at`), made in
+        /// `epoch`.
+        fn queue_heartbeat(&mut self, at: Duration, epoch: u32) {
+            let heartbeat = self.terminal.model.resync(at).remove(0);
+            self.terminal.queue(heartbeat, epoch, self.now, &self.stats);
+        }
+
+        fn into_parts(self) -> (SimTerminal, FakeGateway, SharedStats) {
+            (self.terminal, self.gateway, self.stats)
+        }
+    }
+
+    /// Plays: full state stored (epoch 0); trade 999 opened and stored; a heartbeat queued and
+    /// not yet sent; then a restart numbering from far below (epoch 1) re-sends the full state
+    /// and closes 999. Returns the terminal and what the fake gateway ends holding.
+    fn restart_scenario(tell: bool) -> (SimTerminal, FakeGateway, SharedStats) {
+        let gateway = FakeGateway {
+            tell,
+            ..FakeGateway::default()
         };
-        close.state = TradeStatus::Closed;
-        close.time_close_msc = Some(close.time_update_msc);
-        close.price_close = Some(close.price_current);
-        let mut close = Update::Trade(close);
-        terminal.model.renumber(&mut close);
-        terminal.queue(close, 1, now, &stats);
+        let mut scene = Scene::attached_with_999(Transport::Http, "t-00004", gateway);
+        scene.queue_heartbeat(Duration::from_secs(1), 0);
+        scene.restart_and_close_999();
+        assert_eq!(scene.terminal.model.epoch(), 1);
         // The unsent heartbeat of the lost numbering was replaced by the restart's.
-        assert!(terminal.pending.iter().all(|p| p.epoch == 1));
-        exchange(&mut terminal, &phase, &mut gateway);
-        (terminal, gateway, stats)
+        assert!(scene.terminal.pending.iter().all(|p| p.epoch == 1));
+        scene.exchange();
+        scene.into_parts()
     }
 
     /// A restart numbering from far below while the gateway spools (its partitions down): every
@@ -691,97 +758,42 @@ mod tests {
     /// when written. With the hint on the next reply the terminal jumps past it, re-sends its
     /// full state and its recent closes, and the gateway ends holding the newest of each key.
     fn spooled_restart_scenario(hint: bool) -> (SimTerminal, FakeGateway, SharedStats) {
-        let profile = Profile {
-            reconnect_every: None,
-            activity_per_s: 0.0,
-            attach_over: Duration::ZERO,
-            ..Profile::default()
-        };
-        let identity = Identity {
-            id_prefix: "t".into(),
-            seed: 3,
-            seq_base: 5_000_000_000_000,
-            start_unix_ms: 1_763_000_000_000,
-            run_tag: "r".into(),
-        };
-        let stats = SharedStats::new(Instant::now());
-        let phase = phase(&profile, &stats);
-        let model = (0..)
-            .find(|&i| {
-                Terminal::new(i, &identity, &profile)
-                    .resync(Duration::ZERO)
-                    .len()
-                    > 1
-            })
-            .map(|i| Terminal::new(i, &identity, &profile))
-            .expect("some terminal has positions");
-        let link = Link::new(
-            Transport::Resp,
-            &Endpoint {
-                http_url: "http://127.0.0.1:9".into(),
-                resp_addr: "127.0.0.1:9".into(),
-                stream: "s".into(),
-            },
-            &reqwest::Client::new(),
-            "t",
-            "x",
-        );
-        let mut terminal = SimTerminal::new(model, link, 1);
-        let mut gateway = FakeGateway {
+        let gateway = FakeGateway {
             tell: true,
             hint,
             ..FakeGateway::default()
         };
-        let now = Instant::now();
-        let attach = terminal.model.fire(Duration::ZERO, &profile);
-        for update in attach.updates {
-            terminal.queue(update, 0, now, &stats);
-        }
-        // Trade 999, which no full state covers once closed.
-        let mut open = terminal
-            .model
-            .resync(Duration::ZERO)
-            .into_iter()
-            .find_map(|u| match u {
-                Update::Trade(t) => Some(t),
-                _ => None,
-            })
-            .expect("the terminal attaches with positions");
-        open.ticket = "999".into();
-        let mut open = Update::Trade(open);
-        terminal.model.renumber(&mut open);
-        terminal.queue(open.clone(), 0, now, &stats);
-        exchange(&mut terminal, &phase, &mut gateway);
-
-        gateway.spool = true;
-        terminal
-            .model
-            .reset_seq(Duration::from_secs(2), RestartSeq::Zero);
-        for update in terminal.model.resync(Duration::from_secs(2)) {
-            terminal.queue(update, 1, now, &stats);
-        }
-        let Update::Trade(mut close) = open else {
-            unreachable!()
-        };
-        close.state = TradeStatus::Closed;
-        close.time_close_msc = Some(close.time_update_msc);
-        close.price_close = Some(close.price_current);
-        let mut close = Update::Trade(close);
-        terminal.model.renumber(&mut close);
-        terminal.queue(close, 1, now, &stats);
-        exchange(&mut terminal, &phase, &mut gateway);
+        let mut scene = Scene::attached_with_999(Transport::Resp, "t", gateway);
+        scene.gateway.spool = true;
+        scene.restart_and_close_999();
+        scene.exchange();
         assert!(
-            gateway.spooled.len() > 2,
+            scene.gateway.spooled.len() > 2,
             "all spooled: {:?}",
-            gateway.spooled
+            scene.gateway.spooled
         );
-        gateway.replay();
-        assert_eq!(gateway.renumber_above.is_some(), hint);
+        scene.gateway.replay();
+        assert_eq!(scene.gateway.renumber_above.is_some(), hint);
         // The terminal's next reply carries the hint.
-        let heartbeat = terminal.model.resync(Duration::from_secs(3)).remove(0);
-        terminal.queue(heartbeat, 1, now, &stats);
-        exchange(&mut terminal, &phase, &mut gateway);
-        (terminal, gateway, stats)
+        scene.queue_heartbeat(Duration::from_secs(3), 1);
+        scene.exchange();
+        scene.into_parts()
+    }
+
+    fn assert_999_stored_closed(gateway: &FakeGateway) {
+        assert!(matches!(
+            gateway.stored.get(&StateKey::Trade("999".into())),
+            Some(Update::Trade(t)) if t.state == TradeStatus::Closed
+        ));
+    }
+
+    /// A scenario's restart left acknowledged states unstored, the close of 999 among them:
+    /// the verifier fails the run.
+    fn assert_the_dropped_close_is_caught(terminal: &SimTerminal, gateway: &FakeGateway) {
+        let v = gateway.verify(&terminal.ledger);
+        assert!(!v.passed());
+        assert!(v.stale > 0, "{v:?}");
+        assert_eq!(v.open_but_closed, 1, "{v:?}");
     }
 
     #[test]
@@ -797,10 +809,7 @@ mod tests {
         assert!(terminal.model.next_seq_value() > highest);
         let v = gateway.verify(&terminal.ledger);
         assert!(v.passed(), "{v:?}");
-        assert!(matches!(
-            gateway.stored.get(&StateKey::Trade("999".into())),
-            Some(Update::Trade(t)) if t.state == TradeStatus::Closed
-        ));
+        assert_999_stored_closed(&gateway);
         // A second hint below the numbering changes no epoch but still re-sends.
         let mut terminal = terminal;
         let stats2 = SharedStats::new(Instant::now());
@@ -829,24 +838,14 @@ mod tests {
     fn without_the_renumber_hint_the_verifier_catches_the_dropped_close() {
         let (terminal, gateway, stats) = spooled_restart_scenario(false);
         assert_eq!(stats.lock().renumber_hints, [0, 0]);
-        let v = gateway.verify(&terminal.ledger);
-        assert!(!v.passed());
-        assert!(v.stale > 0, "{v:?}");
-        assert_eq!(v.open_but_closed, 1, "{v:?}");
+        assert_the_dropped_close_is_caught(&terminal, &gateway);
     }
 
     /// CLIENT.md's rule: a stored seq above the update's own asks for its key again, a jump
     /// only at or above `next`; a duplicate to a first send is another numbering's same seq.
     #[test]
     fn stale_above_the_own_seq_and_first_send_duplicates_resend_the_key() {
-        let identity = Identity {
-            id_prefix: "t".into(),
-            seed: 3,
-            seq_base: 1_000,
-            start_unix_ms: 1_763_000_000_000,
-            run_tag: "r".into(),
-        };
-        let mut model = Terminal::new(0, &identity, &Profile::default());
+        let mut model = Terminal::new(0, &identity(1_000), &Profile::default());
         let heartbeat = model.resync(Duration::ZERO).remove(0);
         let own = heartbeat.seq();
         let pending = |resent| Pending {
@@ -893,47 +892,16 @@ mod tests {
     #[test]
     fn recent_closes_are_bounded_and_one_per_ticket() {
         let profile = Profile::default();
-        let identity = Identity {
-            id_prefix: "t".into(),
-            seed: 3,
-            seq_base: 1_000,
-            start_unix_ms: 1_763_000_000_000,
-            run_tag: "r".into(),
-        };
-        let mut model = (0..50)
-            .map(|i| Terminal::new(i, &identity, &profile))
-            .find_map(|mut t| (t.resync(Duration::ZERO).len() > 1).then_some(t))
-            .expect("some terminal has positions");
-        let template = model
-            .resync(Duration::ZERO)
-            .into_iter()
-            .find_map(|u| match u {
-                Update::Trade(t) => Some(t),
-                _ => None,
-            })
-            .unwrap();
-        let link = Link::new(
-            Transport::Http,
-            &Endpoint {
-                http_url: "http://127.0.0.1:9".into(),
-                resp_addr: "127.0.0.1:9".into(),
-                stream: "s".into(),
-            },
-            &reqwest::Client::new(),
-            "t",
-            "x",
-        );
-        let mut terminal = SimTerminal::new(model, link, 1);
+        let mut model = terminal_with_positions(&identity(1_000), &profile);
+        let template = first_position(&mut model);
+        let mut terminal = sim_terminal(model, Transport::Http, "t");
         let stats = SharedStats::new(Instant::now());
         let start = Instant::now();
         let close = |ticket: usize, seq: u64| {
             let mut t = template.clone();
             t.ticket = ticket.to_string();
             t.seq = seq;
-            t.state = TradeStatus::Closed;
-            t.time_close_msc = Some(t.time_update_msc);
-            t.price_close = Some(t.price_current);
-            Update::Trade(t)
+            Update::Trade(closed(t))
         };
         terminal.queue(close(1, 10), 0, start, &stats);
         terminal.queue(close(1, 11), 0, start, &stats);
@@ -965,10 +933,7 @@ mod tests {
             v.acked > v.keys_checked,
             "stale answers are acknowledgements: {v:?}"
         );
-        assert!(matches!(
-            gateway.stored.get(&StateKey::Trade("999".into())),
-            Some(Update::Trade(t)) if t.state == TradeStatus::Closed
-        ));
+        assert_999_stored_closed(&gateway);
     }
 
     /// The same without `stored_seq` in the stale answers: nothing to recover from, the
@@ -977,9 +942,6 @@ mod tests {
     fn without_the_stored_seq_the_verifier_catches_the_dropped_states() {
         let (terminal, gateway, stats) = restart_scenario(false);
         assert_eq!(stats.lock().seq_jumps, [0, 0]);
-        let v = gateway.verify(&terminal.ledger);
-        assert!(!v.passed());
-        assert!(v.stale > 0, "{v:?}");
-        assert_eq!(v.open_but_closed, 1, "{v:?}");
+        assert_the_dropped_close_is_caught(&terminal, &gateway);
     }
 }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
+use tradestate_mt5_bridge::{keys, Partition};
 
 use crate::ledger::{fingerprint, unix_ms, KeyRecord, Ledger, Numbered, StateKey};
 
@@ -104,9 +105,9 @@ pub async fn verify(
     terminals: &[(&str, &Ledger)],
     targets: &Targets,
 ) -> Result<Verification, String> {
-    let mut ris = connect(&targets.ris_url, "ris").await?;
-    let mut rts = connect(&targets.rts_url, "rts").await?;
-    let mut rtss = connect(&targets.rtss_url, "rtss").await?;
+    let mut ris = connect(&targets.ris_url, Partition::Ris.name()).await?;
+    let mut rts = connect(&targets.rts_url, Partition::Rts.name()).await?;
+    let mut rtss = connect(&targets.rtss_url, Partition::Rtss.name()).await?;
     let mut v = Verification::default();
     for chunk in terminals.chunks(CHUNK) {
         verify_states(chunk, targets, &mut ris, &mut rts, &mut v).await?;
@@ -115,10 +116,12 @@ pub async fn verify(
     Ok(v)
 }
 
+/// The key the gateway stores a state under: the contract's key functions, the same the
+/// gateway writes with, so the read-back cannot look at other keys than the writes went to.
 fn redis_key(instance_id: &str, key: &StateKey) -> String {
     match key {
-        StateKey::Instance => format!("ris:{{{instance_id}}}"),
-        StateKey::Trade(ticket) => format!("rts:{{{instance_id}}}:{ticket}"),
+        StateKey::Instance => keys::instance(instance_id),
+        StateKey::Trade(ticket) => keys::trade(instance_id, ticket),
     }
 }
 
@@ -376,7 +379,7 @@ mod tests {
             ris_url: String::new(),
             rts_url: String::new(),
             rtss_url: String::new(),
-            stream: "rtss:signals".into(),
+            stream: keys::SIGNAL_STREAM.into(),
             maxlen: 10_000,
             closed_ttl_s: 2_592_000,
             ris_ttl_s: 120,
@@ -427,19 +430,26 @@ mod tests {
         }
     }
 
-    fn check(record: &KeyRecord, stored_pairs: &[(&str, &str)], pttl: i64) -> Verification {
+    /// Terminal T1's `key`, holding `fields` with `pttl`, checked against `record` on its own.
+    fn check_as(
+        key: &StateKey,
+        record: &KeyRecord,
+        fields: &HashMap<Vec<u8>, Vec<u8>>,
+        pttl: i64,
+    ) -> Verification {
         let mut v = Verification::default();
-        check_key(
-            "T1",
+        check_key("T1", key, record, fields, pttl, &targets(), 0, &mut v);
+        v
+    }
+
+    /// Trade 7 holding `stored_pairs`.
+    fn check(record: &KeyRecord, stored_pairs: &[(&str, &str)], pttl: i64) -> Verification {
+        check_as(
             &StateKey::Trade("7".into()),
             record,
             &stored(stored_pairs),
             pttl,
-            &targets(),
-            0,
-            &mut v,
-        );
-        v
+        )
     }
 
     /// Epoch 0 stores seq 1000; a restart numbers from 10 (epoch 1), the gateway answers
@@ -517,19 +527,9 @@ mod tests {
         let s5: &[(&str, &str)] = &[("seq", "5"), ("ticket", "7")];
         let s6: &[(&str, &str)] = &[("seq", "6"), ("ticket", "7")];
         let r = record(&[(5, s5), (6, s6)], &[5, 6]);
-        let mut v = Verification::default();
         let mut fields = stored(s6);
         fields.insert(b"instance_id".to_vec(), b"T1".to_vec());
-        check_key(
-            "T1",
-            &StateKey::Trade("7".into()),
-            &r,
-            &fields,
-            -1,
-            &targets(),
-            0,
-            &mut v,
-        );
+        let v = check_as(&StateKey::Trade("7".into()), &r, &fields, -1);
         assert_eq!(
             (v.acked, v.verified, v.stale, v.lost, v.ttl_wrong),
             (2, 2, 0, 0, 0)
@@ -541,17 +541,7 @@ mod tests {
         let s5: &[(&str, &str)] = &[("seq", "5")];
         let s6: &[(&str, &str)] = &[("seq", "6")];
         let r = record(&[(5, s5), (6, s6)], &[5, 6]);
-        let mut v = Verification::default();
-        check_key(
-            "T1",
-            &StateKey::Trade("7".into()),
-            &r,
-            &stored(s5),
-            -1,
-            &targets(),
-            0,
-            &mut v,
-        );
+        let v = check(&r, s5, -1);
         assert_eq!((v.verified, v.stale), (1, 1));
         assert!(!v.passed());
     }
@@ -560,42 +550,12 @@ mod tests {
     fn missing_keys_wrong_fields_and_wrong_ttls_fail() {
         let s5: &[(&str, &str)] = &[("seq", "5"), ("symbol", "EURUSD")];
         let r = record(&[(5, s5)], &[5]);
-        let mut v = Verification::default();
-        check_key(
-            "T1",
-            &StateKey::Instance,
-            &r,
-            &HashMap::new(),
-            -2,
-            &targets(),
-            0,
-            &mut v,
-        );
+        let v = check_as(&StateKey::Instance, &r, &HashMap::new(), -2);
         assert_eq!(v.lost, 1);
-        let mut v = Verification::default();
         let tampered: &[(&str, &str)] = &[("seq", "5"), ("symbol", "GBPUSD")];
-        check_key(
-            "T1",
-            &StateKey::Instance,
-            &r,
-            &stored(tampered),
-            1000,
-            &targets(),
-            0,
-            &mut v,
-        );
+        let v = check_as(&StateKey::Instance, &r, &stored(tampered), 1000);
         assert_eq!((v.corrupt, v.lost), (1, 1));
-        let mut v = Verification::default();
-        check_key(
-            "T1",
-            &StateKey::Instance,
-            &r,
-            &stored(s5),
-            -1,
-            &targets(),
-            0,
-            &mut v,
-        );
+        let v = check_as(&StateKey::Instance, &r, &stored(s5), -1);
         assert_eq!((v.verified, v.ttl_wrong), (1, 1));
         assert!(!v.passed());
     }

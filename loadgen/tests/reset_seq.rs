@@ -5,84 +5,33 @@
 //! state per key, no trade left open that the terminal closed. With `clock` the numbering
 //! starts above (CLIENT.md's clock floor) and the run loses nothing either.
 
+mod common;
+
 use std::time::Duration;
 
-use tradestate_gateway::ops::Partition;
+use common::{passed, summary};
 use tradestate_gateway::service::Service;
-use tradestate_loadgen::{
-    run, Credentials, Endpoint, Options, Profile, Report, RestartSeq, Targets,
-};
+use tradestate_loadgen::{run, Options, Profile, RestartSeq};
 
 async fn start_service() -> Service {
-    let mut config = tradestate_config::load_from(None, &[]).expect("defaults load");
-    config.listen.http = "127.0.0.1:0".parse().unwrap();
-    config.listen.resp = Some("127.0.0.1:0".parse().unwrap());
-    // Embedded engines persist under data_dir: a fresh one per service.
-    config.data_dir = std::env::temp_dir().join(format!(
-        "tradestate-loadgen-reset-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    for name in ["ris", "rts", "rtss"] {
-        config.partitions.get_mut(name).unwrap().embedded_port = 0;
-    }
-    // No terminals configured: development mode, token "tradestate-dev" for any id.
-    Service::start(config).await.expect("service starts")
+    common::start_service_with("tradestate-loadgen-reset", |_| {}).await
 }
 
-fn engine_url(service: &Service, partition: Partition) -> String {
-    let port = service.engine(partition).expect("embedded engine").port();
-    format!("redis://127.0.0.1:{port}")
-}
-
+/// 40 terminals at 400 updates/s for 6 s, each restarting every 2 s with `restart_seq`.
 fn options(service: &Service, prefix: &str, restart_seq: RestartSeq) -> Options {
+    let base = common::options(service, prefix);
     Options {
-        endpoint: Endpoint {
-            http_url: format!("http://{}", service.http_addr),
-            resp_addr: service.resp_addr.expect("resp listener").to_string(),
-            stream: "rtss:signals".into(),
-        },
-        credentials: Credentials::Shared {
-            id_prefix: prefix.into(),
-            token: "tradestate-dev".into(),
-        },
         terminals: 40,
-        resp_share: 0.5,
         rate: Some(400.0),
         duration: Duration::from_secs(6),
-        ramp: None,
         seed: 9,
         profile: Profile {
-            heartbeat_s: (0.5, 2.0),
-            snapshot_every: Duration::from_secs(2),
-            reconnect_every: Some(Duration::from_secs(3)),
             restart_every: Some(Duration::from_secs(2)),
             restart_seq,
-            ..Profile::default()
+            ..base.profile
         },
-        batch_max: 50,
-        storm_at: None,
-        drain: Duration::from_secs(10),
-        drain_timeout: Duration::from_secs(30),
-        windows: Vec::new(),
-        verify: Some(Targets {
-            ris_url: engine_url(service, Partition::Ris),
-            rts_url: engine_url(service, Partition::Rts),
-            rtss_url: engine_url(service, Partition::Rtss),
-            stream: "rtss:signals".into(),
-            maxlen: 10_000,
-            closed_ttl_s: 2_592_000,
-            ris_ttl_s: 120,
-        }),
-        progress: false,
+        ..base
     }
-}
-
-fn summary(report: &Report) -> String {
-    format!("{}\n{:?}", report.table(), report.verification)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,9 +41,7 @@ async fn restarts_with_reset_seqs_lose_nothing() {
     let report = run(&options(&service, "rz", RestartSeq::Zero))
         .await
         .expect("run");
-    let v = report.verification.clone().expect("verified");
-    assert!(v.passed(), "{}", summary(&report));
-    assert!(!report.failed(), "{}", summary(&report));
+    let v = passed(&report);
     assert_eq!(v.acked, report.acked, "{}", summary(&report));
     assert!(report.restarts >= 40, "{}", summary(&report));
     // Both transports heard stored_seq (HTTP in the result, RESP3 in the push) and recovered.
@@ -115,9 +62,7 @@ async fn restarts_with_reset_seqs_lose_nothing() {
     let report = run(&options(&service, "rc", RestartSeq::Clock))
         .await
         .expect("run");
-    let v = report.verification.clone().expect("verified");
-    assert!(v.passed(), "{}", summary(&report));
-    assert!(!report.failed(), "{}", summary(&report));
+    passed(&report);
     assert!(report.restarts >= 40, "{}", summary(&report));
     service.stop().await;
 }

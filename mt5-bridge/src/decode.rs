@@ -13,7 +13,7 @@ use serde_path_to_error::Segment;
 
 use crate::errors::{join_path, FieldError, ValidationErrors, ROOT_FIELD};
 use crate::types::{Batch, InstanceState, TradeSignal, TradeState, Update};
-use crate::validate::{check_update_count, validate_instance_id};
+use crate::validate::check_envelope;
 
 /// Decodes and validates the body of `POST /v1/ingest`.
 pub fn parse_batch(json: &[u8]) -> Result<Batch, ValidationErrors> {
@@ -40,14 +40,9 @@ fn parse_valid_batch(json: &[u8]) -> Option<Batch> {
 fn parse_batch_reporting(json: &[u8]) -> Result<Batch, ValidationErrors> {
     let envelope: RawBatch = decode_json(json)?;
     let mut errors = Vec::new();
-    if let Some(id) = &envelope.instance_id {
-        if let Err(error) = validate_instance_id(id) {
-            errors.push(error);
-        }
-    }
-    if let Some(error) = check_update_count(envelope.updates.len()) {
-        // Too many updates is refused before looking at any of them.
-        errors.push(error);
+    let instance_id = envelope.instance_id.as_deref();
+    if !check_envelope(instance_id, envelope.updates.len(), &mut errors) {
+        // A wrong number of updates is refused before looking at any of them.
         return Err(ValidationErrors(errors));
     }
     let mut updates = Vec::with_capacity(envelope.updates.len());

@@ -16,9 +16,10 @@
 //! - with feature `client`, a reference client ([`client`]) that batches, numbers, queues on
 //!   disk and backs off the way the MQL5 library does.
 //!
-//! It knows the bytes a terminal sends (including the key names of its RESP writes), not what
-//! the service does with them: engines, partitions, TTLs and auth are the gateway's. `mql5/`
-//! holds the MQL5 library (`Include/Tradestate/*.mqh`), the programs that use it
+//! It knows the bytes a terminal sends and where they are stored: the partition names and the
+//! key layout ([`keys`]), the one definition the gateway, the config, the load generator and the
+//! bench drivers use. What the service does with them (engines, TTLs, auth) is the gateway's.
+//! `mql5/` holds the MQL5 library (`Include/Tradestate/*.mqh`), the programs that use it
 //! (`Experts/TradestateReporter.mq5`, `Experts/TradestateSignalsExample.mq5`,
 //! `Services/TradestateService.mq5`) and its generators (`tools/`).
 //!
@@ -30,6 +31,7 @@
 //! - `limits`: the contract's limits, shared by validation, the schema and the gateway.
 //! - `fields`: each object as hash / stream fields (`to_fields` / `from_fields`).
 //! - [`wire`]: the exact JSON and RESP bytes a terminal sends.
+//! - [`keys`]: the partitions ([`Partition`], [`PARTITIONS`]) and the key of each update.
 //! - `schema`: the JSON Schema, generated from the types.
 //! - `fixtures`: the golden fixtures under `fixtures/`.
 //! - [`history`]: a closed position from its deals; the trade server's UTC offset at a past time.
@@ -42,6 +44,7 @@ mod errors;
 mod fields;
 mod fixtures;
 pub mod history;
+pub mod keys;
 mod limits;
 mod schema;
 mod types;
@@ -56,6 +59,7 @@ pub use fields::{
 pub use fixtures::{
     fixtures_dir, invalid_fixtures, valid_fixtures, Fixture, FixtureBody, FIXTURE_DEFAULT_INSTANCE,
 };
+pub use keys::{Partition, PARTITIONS};
 pub use limits::*;
 pub use schema::{json_schema, json_schema_text, schema_path};
 pub use types::{
@@ -63,6 +67,7 @@ pub use types::{
     TradeStatus, Update, MAX_SNAPSHOT_TICKETS, SNAPSHOT_TICKETS_PATTERN,
 };
 pub use validate::{validate_instance_id, validate_signal_id, validate_ticket};
+pub use wire::Transport;
 
 /// The per-update `status`es of an ingest reply that acknowledge the update: the terminal drops
 /// it from its queue and never resends it. Any other status (`unavailable`, `refused`,
@@ -105,12 +110,12 @@ pub enum UpdateKind {
 
 impl UpdateKind {
     /// The partition (engine instance) that stores this kind.
-    pub fn partition(self) -> &'static str {
+    pub fn partition(self) -> Partition {
         match self {
-            UpdateKind::InstanceState => "ris",
-            UpdateKind::TradeState => "rts",
-            UpdateKind::TradeSignal => "rtss",
-            UpdateKind::Positions => "rts",
+            UpdateKind::InstanceState => Partition::Ris,
+            UpdateKind::TradeState => Partition::Rts,
+            UpdateKind::TradeSignal => Partition::Rtss,
+            UpdateKind::Positions => Partition::Rts,
         }
     }
 }
@@ -121,9 +126,9 @@ mod tests {
 
     #[test]
     fn kinds_map_to_their_partitions() {
-        assert_eq!(UpdateKind::InstanceState.partition(), "ris");
-        assert_eq!(UpdateKind::TradeState.partition(), "rts");
-        assert_eq!(UpdateKind::TradeSignal.partition(), "rtss");
-        assert_eq!(UpdateKind::Positions.partition(), "rts");
+        assert_eq!(UpdateKind::InstanceState.partition().name(), "ris");
+        assert_eq!(UpdateKind::TradeState.partition().name(), "rts");
+        assert_eq!(UpdateKind::TradeSignal.partition().name(), "rtss");
+        assert_eq!(UpdateKind::Positions.partition().name(), "rts");
     }
 }

@@ -293,14 +293,7 @@ impl Batch {
     /// Runs every semantic check on the envelope and on each update (paths `updates[i].field`).
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = Vec::new();
-        if let Some(id) = &self.instance_id {
-            if let Err(error) = validate_instance_id(id) {
-                errors.push(error);
-            }
-        }
-        if let Some(error) = check_update_count(self.updates.len()) {
-            errors.push(error);
-        } else {
+        if check_envelope(self.instance_id.as_deref(), self.updates.len(), &mut errors) {
             for (index, update) in self.updates.iter().enumerate() {
                 update.validate_into(&format!("updates[{index}]"), &mut errors);
             }
@@ -316,9 +309,29 @@ fn all_errors(check: impl FnOnce(&mut Vec<FieldError>)) -> Result<(), Validation
     ValidationErrors::into_result(errors)
 }
 
-/// The batch size rule, shared by `Batch::validate` and the decoder (which checks it before
-/// decoding the updates one by one).
-pub(crate) fn check_update_count(count: usize) -> Option<FieldError> {
+/// A batch envelope's rules, shared by `Batch::validate` and the decoder (which checks them
+/// before decoding the updates one by one): `instance_id`, when present, is a valid id, and the
+/// batch carries `updates` updates within the size rule. Pushes what is wrong to `errors`;
+/// `false` when the size is wrong, and then the updates are not looked at.
+pub(crate) fn check_envelope(
+    instance_id: Option<&str>,
+    updates: usize,
+    errors: &mut Vec<FieldError>,
+) -> bool {
+    if let Some(error) = instance_id.and_then(|id| validate_instance_id(id).err()) {
+        errors.push(error);
+    }
+    match check_update_count(updates) {
+        Some(error) => {
+            errors.push(error);
+            false
+        }
+        None => true,
+    }
+}
+
+/// The batch size rule.
+fn check_update_count(count: usize) -> Option<FieldError> {
     if count == 0 {
         Some(FieldError::new(
             "updates",

@@ -18,10 +18,51 @@
 
 use std::fmt::Write as _;
 
+use crate::keys;
 use crate::types::{InstanceState, PositionsSnapshot, TradeSignal, TradeState, Update};
 
-/// The stream signals go to (the gateway's default `policy.rtss_stream`).
-pub const SIGNAL_STREAM: &str = "rtss:signals";
+/// The stream signals go to (the gateway's default `policy.rtss_stream`), defined in
+/// [`crate::keys`].
+pub use crate::keys::SIGNAL_STREAM;
+
+/// The two ways a terminal speaks to the gateway, as a label (metrics, reports, command-line
+/// options): HTTP JSON (`POST /v1/ingest`) or RESP (`HSET`/`XADD` on the RESP listener). The
+/// reference client's `client::Endpoint` says where to reach each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Http,
+    Resp,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::Http, Transport::Resp];
+
+    /// `http` or `resp`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Resp => "resp",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown transport {s:?} (http or resp)"))
+    }
+}
 
 /// Most decimals [`wire_number`] writes (MQL5's `DoubleToString` takes at most 16).
 pub const WIRE_MAX_DECIMALS: usize = 16;
@@ -405,16 +446,10 @@ pub fn batch_json<'a>(
 /// `HSET rts:{<id>}:positions f v ...` or `XADD <stream> * f v ...`.
 pub fn resp_args(instance_id: &str, stream: &str, update: &Update) -> Vec<String> {
     let mut args = match update {
-        Update::Instance(_) => vec!["HSET".to_owned(), format!("ris:{{{instance_id}}}")],
-        Update::Trade(trade) => vec![
-            "HSET".to_owned(),
-            format!("rts:{{{instance_id}}}:{}", trade.ticket),
-        ],
+        Update::Instance(_) => vec!["HSET".to_owned(), keys::instance(instance_id)],
+        Update::Trade(trade) => vec!["HSET".to_owned(), keys::trade(instance_id, &trade.ticket)],
         Update::Signal(_) => vec!["XADD".to_owned(), stream.to_owned(), "*".to_owned()],
-        Update::Positions(_) => vec![
-            "HSET".to_owned(),
-            format!("rts:{{{instance_id}}}:positions"),
-        ],
+        Update::Positions(_) => vec!["HSET".to_owned(), keys::positions(instance_id)],
     };
     for (name, value) in wire_values(update) {
         args.push(name.to_owned());

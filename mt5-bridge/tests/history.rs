@@ -10,8 +10,9 @@
 //! - the interface `History.mqh` promises its callers, and that `TsClosedFromDeals` sets the
 //!   trade fields in table order.
 
-use std::path::PathBuf;
+mod mql5_text;
 
+use mql5_text::{function_body, literals, source};
 use serde::Deserialize;
 use tradestate_mt5_bridge::history::{
     closed_from_deals, server_offset_at, Deal, DealEntry, DealSide, DstRule,
@@ -59,14 +60,6 @@ fn deal_cases() -> Vec<DealCase> {
 
 fn offset_cases() -> Vec<OffsetCase> {
     read_json("offsets.json")
-}
-
-fn include_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mql5/Include/Tradestate")
-}
-
-fn source(name: &str) -> String {
-    std::fs::read_to_string(include_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]
@@ -192,33 +185,6 @@ fn the_deal_cases_cover_the_brief() {
 // The MQL5 copy of the cases (HistoryFixtures.mqh)
 // ---------------------------------------------------------------------------------------------
 
-/// MQL5 string literals in `text`, unescaped, in order (as `tests/mql5_source.rs`).
-fn literals(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '"' {
-            continue;
-        }
-        let mut literal = String::new();
-        loop {
-            match chars.next() {
-                Some('"') | None => break,
-                Some('\\') => match chars.next() {
-                    Some('n') => literal.push('\n'),
-                    Some('r') => literal.push('\r'),
-                    Some('t') => literal.push('\t'),
-                    Some(other) => literal.push(other),
-                    None => break,
-                },
-                Some(other) => literal.push(other),
-            }
-        }
-        out.push(literal);
-    }
-    out
-}
-
 /// Splits `text` at `separator` outside string literals.
 fn split_outside_strings(text: &str, separator: char) -> Vec<String> {
     let mut parts = Vec::new();
@@ -248,14 +214,9 @@ fn split_outside_strings(text: &str, separator: char) -> Vec<String> {
     parts
 }
 
-/// The body of `signature` up to its closing `\n  }`.
-fn function_body<'a>(source: &'a str, signature: &str) -> &'a str {
-    let start = source
-        .find(signature)
-        .unwrap_or_else(|| panic!("{signature} not found"));
-    let rest = &source[start + signature.len()..];
-    let end = rest.find("\n  }").unwrap_or(rest.len());
-    &rest[..end]
+/// The body of `signature` up to its closing `\n  }`, without the signature.
+fn body_after<'a>(source: &'a str, signature: &str) -> &'a str {
+    &function_body(source, signature)[signature.len()..]
 }
 
 fn rule_code(rule: DstRule) -> &'static str {
@@ -393,7 +354,7 @@ fn mql5_deal_cases_are_the_fixture() {
         "TS_HISTORY_DEAL_CASES is not {} (rerun mql5/tools/gen_history_test.py)",
         cases.len()
     );
-    let dispatch = function_body(
+    let dispatch = body_after(
         &fixtures,
         "bool TsHistoryCaseLoad(const int index,TsHistoryCase &c)",
     );
@@ -405,7 +366,7 @@ fn mql5_deal_cases_are_the_fixture() {
             )),
             "{rerun}: TsHistoryCaseLoad misses case {index}"
         );
-        let body = function_body(
+        let body = body_after(
             &fixtures,
             &format!("void TsHistoryCase_{index}(TsHistoryCase &c)\n  {{"),
         );
@@ -509,7 +470,7 @@ fn history_mqh_keeps_its_interface() {
         assert!(history.contains(&format!("#define {} {code}\n", rule_code(rule))));
     }
     // TsDeal's members, in order.
-    let deal = function_body(&history, "struct TsDeal\n  {");
+    let deal = body_after(&history, "struct TsDeal\n  {");
     let members: Vec<(String, String)> = deal
         .lines()
         .filter_map(|line| {
@@ -572,26 +533,11 @@ fn closed_from_deals_sets_the_trade_fields_in_table_order() {
         set, table,
         "TsClosedFromDeals sets fields out of table order"
     );
-    for name in [
-        "ticket",
-        "time_msc",
-        "time_update_msc",
-        "symbol",
-        "type",
-        "volume",
-        "price_open",
-        "price_current",
-        "sl",
-        "tp",
-        "profit",
-        "swap",
-        "commission",
-        "magic",
-        "comment",
-        "state",
-        "time_close_msc",
-        "price_close",
-    ] {
+    for name in TRADE_STATE_WIRE
+        .iter()
+        .map(|field| field.name)
+        .filter(|&name| name != "seq")
+    {
         assert!(
             set.iter().any(|s| s == name),
             "TsClosedFromDeals does not set {name}"

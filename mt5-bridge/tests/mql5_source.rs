@@ -19,8 +19,11 @@
 //! - `Collect.mqh` / `Positions.mqh`: order types, History.mqh in use, no `TimeCurrent()` bound;
 //! - `Services/TradestateService.mq5`: a service that runs the library in a loop.
 
+mod mql5_text;
+
 use std::path::PathBuf;
 
+use mql5_text::{function_body, include_dir, literals, mql5_dir, source};
 use tradestate_mt5_bridge::wire::{
     wire_number, wire_values, WireField, WireType, WireValue, INSTANCE_STATE_WIRE, POSITIONS_WIRE,
     SIGNAL_STREAM, TRADE_SIGNAL_WIRE, TRADE_STATE_WIRE, WIRE_MAX_DECIMALS,
@@ -29,18 +32,6 @@ use tradestate_mt5_bridge::{
     fixtures_dir, valid_fixtures, PositionType, SignalAction, TradeStatus, ACK_STATUSES,
     MAX_ID_LEN, MAX_SNAPSHOT_TICKETS, MAX_STRING_LEN, SIGNAL_ID_PATTERN,
 };
-
-fn mql5_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mql5")
-}
-
-fn include_dir() -> PathBuf {
-    mql5_dir().join("Include/Tradestate")
-}
-
-fn source(name: &str) -> String {
-    std::fs::read_to_string(include_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn client_md() -> String {
     std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("CLIENT.md"))
@@ -94,43 +85,6 @@ fn define<'a>(source: &'a str, name: &str) -> &'a str {
         .find_map(|line| line.strip_prefix(&format!("#define {name} ")))
         .unwrap_or_else(|| panic!("#define {name} not found"))
         .trim()
-}
-
-/// MQL5 string literals in `text`, unescaped, in order.
-fn literals(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '"' {
-            continue;
-        }
-        let mut literal = String::new();
-        loop {
-            match chars.next() {
-                Some('"') | None => break,
-                Some('\\') => match chars.next() {
-                    Some('n') => literal.push('\n'),
-                    Some('r') => literal.push('\r'),
-                    Some('t') => literal.push('\t'),
-                    Some(other) => literal.push(other),
-                    None => break,
-                },
-                Some(other) => literal.push(other),
-            }
-        }
-        out.push(literal);
-    }
-    out
-}
-
-/// The body of `<signature>` up to its closing `\n  }`.
-fn function_body<'a>(source: &'a str, signature: &str) -> &'a str {
-    let start = source
-        .find(signature)
-        .unwrap_or_else(|| panic!("{signature} not found"));
-    let rest = &source[start..];
-    let end = rest.find("\n  }").unwrap_or(rest.len());
-    &rest[..end]
 }
 
 fn parse_table(spec: &str) -> Vec<(String, String, bool)> {

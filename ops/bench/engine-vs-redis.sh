@@ -30,31 +30,18 @@ rounds=3
 out=""
 only=""
 memory=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --seconds) seconds="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --tests) only="$2"; shift 2 ;;
-    --no-memory) memory=0; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
-    *) echo "engine-vs-redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-  esac
-done
-
-for tool in redis-server redis-benchmark redis-cli cargo; do
-  command -v "$tool" >/dev/null || { echo "engine-vs-redis: '$tool' not found; install redis-server and redis-tools (apt-get install -y redis-server redis-tools)" >&2; exit 2; }
-done
-
 root=$(cd "$(dirname "$0")/../.." && pwd)
-echo "building tradestate-engine (release)..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine -p tradestate-ops
+# shellcheck source=ops/bench/lib.sh
+. "$root/ops/bench/lib.sh"
+parse_options engine-vs-redis '2,26p' --seconds=seconds --rounds=rounds --out=out --tests=only \
+  --no-memory=memory=0 -- "$@"
+need_tools engine-vs-redis "; install redis-server and redis-tools (apt-get install -y redis-server redis-tools)" \
+  redis-server redis-benchmark redis-cli cargo
+build_release "$root" tradestate-engine -p tradestate-engine -p tradestate-ops
 engine_bin="$root/target/release/tradestate-engine"
 consumer_bin="$root/target/release/consumer-bench"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-if [ "$(nproc)" -ge 2 ]; then server_pin="taskset -c 0"; client_pin="taskset -c 1"; else server_pin=""; client_pin=""; fi
+pin_cores "servers on core 0, client on core 1"
 
 redis_port=$(free_port)
 engine_port=$(free_port)
@@ -163,22 +150,10 @@ if [ "$memory" = 1 ]; then
 fi
 
 {
-  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')."
+  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git_rev "$root")."
   echo "\`redis-benchmark -c 50 -P <P> -n <n>\` (\`-r 100000 -t <test>\`; heartbeat \`-r 1000\`), servers on core 0, client on core 1, persistence off; median of $rounds rounds per server, alternating which goes first."
   echo
-  echo "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio | redis rounds | engine rounds |"
-  echo "|---|---|---|---|---|---|---|---|"
-  printf '%s\n' "${rows[@]}"
-  if [ "${#consumer_rows[@]}" -gt 0 ]; then
-    echo
-    echo "| consumers | redis-server entries/s | tradestate-engine entries/s | ratio | redis rounds | engine rounds |"
-    echo "|---|---|---|---|---|---|"
-    printf '%s\n' "${consumer_rows[@]}"
-  fi
-  if [ "${#memory_rows[@]}" -gt 0 ]; then
-    echo
-    echo "| memory (INFO used_memory after - before) | redis-server bytes/entry | tradestate-engine bytes/entry | ratio |"
-    echo "|---|---|---|---|"
-    printf '%s\n' "${memory_rows[@]}"
-  fi
+  md_table "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio | redis rounds | engine rounds |" "${rows[@]}"
+  md_more "| consumers | redis-server entries/s | tradestate-engine entries/s | ratio | redis rounds | engine rounds |" "${consumer_rows[@]}"
+  md_more "| memory (INFO used_memory after - before) | redis-server bytes/entry | tradestate-engine bytes/entry | ratio |" "${memory_rows[@]}"
 } | tee "${out:-/dev/null}"

@@ -34,35 +34,17 @@ rounds=3
 terminals=120
 start_rate=5000
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --seconds) seconds="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --terminals) terminals="$2"; shift 2 ;;
-    --start-rate) start_rate="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
-    *) echo "gateway.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-  esac
-done
-
-for tool in redis-benchmark redis-cli cargo python3; do
-  command -v "$tool" >/dev/null || { echo "gateway.sh: '$tool' not found; install redis-tools (apt-get install -y redis-tools) and python3" >&2; exit 2; }
-done
-
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=ops/bench/service.sh
 . "$root/ops/bench/service.sh"
-echo "building tradestate and gateway-bench (release)..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-gateway -p tradestate-ops
+parse_options gateway.sh '2,28p' --seconds=seconds --rounds=rounds --terminals=terminals \
+  --start-rate=start_rate --out=out -- "$@"
+need_tools gateway.sh "; install redis-tools (apt-get install -y redis-tools) and python3" \
+  redis-benchmark redis-cli cargo python3
+build_release "$root" "tradestate and gateway-bench" -p tradestate-gateway -p tradestate-ops
 service_bin="$root/target/release/tradestate"
 bench_bin="$root/target/release/gateway-bench"
-
-if [ "$(nproc)" -ge 2 ]; then
-  server_pin="taskset -c 0"; client_pin="taskset -c 1"; pinning="service on core 0, load generators on core 1"
-else
-  server_pin=""; client_pin=""; pinning="not pinned (1 core)"
-fi
+pin_cores "service on core 0, load generators on core 1"
 
 tmp=$(mktemp -d)
 cleanup() {
@@ -146,21 +128,20 @@ ratio() { if [ "$1" = "-" ]; then echo "-"; else python3 -c "print(f'{float(\"$1
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
-  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, tradestate $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $pinning; load average before $load_before, after $load_after."
+  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, tradestate $(git_rev "$root"); $pinning; load average before $load_before, after $load_after."
   echo "Gateway: \`gateway-bench --find-max --rate $start_rate --seconds $seconds --warmup 1 --terminals $terminals\` (open loop, latency from the intended send time, pass = p99 <= 10 ms and <= 0.1% not acknowledged, a failed rate retried once). Direct: \`redis-benchmark -c 50 -r $terminals -P <P>\` against the service's embedded ris engine, median of $rounds runs of ~${seconds} s."
   echo
-  echo "| path | what one update is | updates/s | p99 ms | gateway / direct -P 16 | gateway / direct -P 1 |"
-  echo "|---|---|---|---|---|---|"
-  echo "| gateway HTTP | 1/10 of a \`POST /v1/ingest\` batch (1 heartbeat + 9 positions) | $http_rate | $http_p99 | $(ratio "$http_rate" "$direct16") | $(ratio "$http_rate" "$direct1") |"
-  echo "| gateway RESP | one of 10 pipelined \`HSET\`s (1 heartbeat + 9 positions)$resp_note | $resp_rate | $resp_p99 | $(ratio "$resp_rate" "$direct16") | $(ratio "$resp_rate" "$direct1") |"
-  echo "| direct -P 16 | \`HSET\` (23 fields) + \`EXPIRE\` pair | $direct16 | | | |"
-  echo "| direct -P 1 | \`HSET\` (23 fields) + \`EXPIRE\` pair | $direct1 | | | |"
+  md_table "| path | what one update is | updates/s | p99 ms | gateway / direct -P 16 | gateway / direct -P 1 |" \
+    "| gateway HTTP | 1/10 of a \`POST /v1/ingest\` batch (1 heartbeat + 9 positions) | $http_rate | $http_p99 | $(ratio "$http_rate" "$direct16") | $(ratio "$http_rate" "$direct1") |" \
+    "| gateway RESP | one of 10 pipelined \`HSET\`s (1 heartbeat + 9 positions)$resp_note | $resp_rate | $resp_p99 | $(ratio "$resp_rate" "$direct16") | $(ratio "$resp_rate" "$direct1") |" \
+    "| direct -P 16 | \`HSET\` (23 fields) + \`EXPIRE\` pair | $direct16 | | | |" \
+    "| direct -P 1 | \`HSET\` (23 fields) + \`EXPIRE\` pair | $direct1 | | | |"
   echo
-  echo "| redis-benchmark row | P | req/s (median) | p99 ms | rounds |"
-  echo "|---|---|---|---|---|"
+  rows=()
   for pipe in 1 16; do
     for name in heartbeat expire; do
-      echo "| $name | $pipe | ${direct_rps[$name$pipe]} | ${direct_p99[$name$pipe]} | ${direct_rounds[$name$pipe]} |"
+      rows+=("| $name | $pipe | ${direct_rps[$name$pipe]} | ${direct_p99[$name$pipe]} | ${direct_rounds[$name$pipe]} |")
     done
   done
+  md_table "| redis-benchmark row | P | req/s (median) | p99 ms | rounds |" "${rows[@]}"
 } | tee "${out:-/dev/null}"

@@ -30,37 +30,16 @@ step=10
 p99=50
 transport=mixed
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --terminals) terminals="$2"; shift 2 ;;
-    --start) start="$2"; shift 2 ;;
-    --factor) factor="$2"; shift 2 ;;
-    --step) step="$2"; shift 2 ;;
-    --p99-ms) p99="$2"; shift 2 ;;
-    --transport) transport="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-    *) echo "loadgen-ramp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-  esac
-done
-
-for tool in cargo python3; do
-  command -v "$tool" >/dev/null || { echo "loadgen-ramp.sh: '$tool' not found" >&2; exit 2; }
-done
-
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=ops/bench/service.sh
 . "$root/ops/bench/service.sh"
-echo "building tradestate and loadgen (release)..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin tradestate --bin loadgen
+parse_options loadgen-ramp.sh '2,24p' --terminals=terminals --start=start --factor=factor \
+  --step=step --p99-ms=p99 --transport=transport --out=out -- "$@"
+need_tools loadgen-ramp.sh "" cargo python3
+build_release "$root" "tradestate and loadgen" --bin tradestate --bin loadgen
 service_bin="$root/target/release/tradestate"
 loadgen_bin="$root/target/release/loadgen"
-
-if [ "$(nproc)" -ge 2 ]; then
-  server_pin="taskset -c 0"; client_pin="taskset -c 1"; pinning="service on core 0, loadgen on core 1"
-else
-  server_pin=""; client_pin=""; pinning="not pinned (1 core)"
-fi
+pin_cores "service on core 0, loadgen on core 1"
 
 tmp=$(mktemp -d)
 [ -n "$out" ] || out="$tmp/out"

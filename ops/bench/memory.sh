@@ -29,34 +29,19 @@ shapes="ris rts string"
 delete=1
 build=1
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --keys) keys="$2"; shift 2 ;;
-    --fields) fields="$2"; shift 2 ;;
-    --shapes) shapes="$2"; shift 2 ;;
-    --no-delete) delete=0; shift ;;
-    --no-build) build=0; shift ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-    *) echo "memory.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-  esac
-done
-
-for tool in redis-server redis-cli python3 cargo; do
-  command -v "$tool" >/dev/null || { echo "memory.sh: '$tool' not found (apt-get install -y redis-server redis-tools python3)" >&2; exit 2; }
-done
-
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=ops/bench/lib.sh
+. "$here/lib.sh"
+parse_options memory.sh '2,24p' --keys=keys --fields=fields --shapes=shapes \
+  --no-delete=delete=0 --no-build=build=0 --out=out -- "$@"
+need_tools memory.sh " (apt-get install -y redis-server redis-tools python3)" redis-server redis-cli python3 cargo
 helper="$here/memory_bench.py"
 if [ "$build" = 1 ]; then
-  echo "building tradestate-engine (release)..." >&2
-  cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine
+  build_release "$root" tradestate-engine -p tradestate-engine
 fi
 engine_bin="$root/target/release/tradestate-engine"
 [ -x "$engine_bin" ] || { echo "memory.sh: $engine_bin missing (drop --no-build)" >&2; exit 2; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 tmp=$(mktemp -d)
 redis_port=""
@@ -151,21 +136,8 @@ fi
 
 redis_version=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
 {
-  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') (release)."
-  if [ "${#memory_rows[@]}" -gt 0 ]; then
-    echo
-    echo "| shape | keys | redis used_memory | engine used_memory | ratio | redis RSS | engine RSS | ratio |"
-    echo "|---|---|---|---|---|---|---|---|"
-    printf '%s\n' "${memory_rows[@]}"
-  fi
-  if [ "${#delete_rows[@]}" -gt 0 ]; then
-    echo
-    echo "| server | hash fields | DEL ms | DEL ms (lazyfree-lazy-user-del yes) | UNLINK ms |"
-    echo "|---|---|---|---|---|"
-    printf '%s\n' "${delete_rows[@]}"
-    echo
-    echo "| server | command | its round trip ms | PINGs meanwhile | PING p50 us | PING p99 us | PING max us |"
-    echo "|---|---|---|---|---|---|---|"
-    printf '%s\n' "${ping_rows[@]}"
-  fi
+  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git_rev "$root") (release)."
+  md_more "| shape | keys | redis used_memory | engine used_memory | ratio | redis RSS | engine RSS | ratio |" "${memory_rows[@]}"
+  md_more "| server | hash fields | DEL ms | DEL ms (lazyfree-lazy-user-del yes) | UNLINK ms |" "${delete_rows[@]}"
+  md_more "| server | command | its round trip ms | PINGs meanwhile | PING p50 us | PING p99 us | PING max us |" "${ping_rows[@]}"
 } | tee "${out:-/dev/null}"

@@ -39,23 +39,13 @@ keys=1000000
 seconds=5
 rounds=3
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --keys) keys="$2"; shift 2 ;;
-    --seconds) seconds="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,/^# Needs/p' "$0"; exit 0 ;;
-    *) echo "persistence: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-  esac
-done
-for tool in redis-server redis-cli python3 cargo; do
-  command -v "$tool" >/dev/null || { echo "persistence: '$tool' not found" >&2; exit 2; }
-done
-
 root=$(cd "$(dirname "$0")/../.." && pwd)
-echo "building tradestate-engine (release)..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p tradestate-engine
+# shellcheck source=ops/bench/lib.sh
+. "$root/ops/bench/lib.sh"
+parse_options persistence '2,/^# Needs/p' --keys=keys --seconds=seconds --rounds=rounds \
+  --out=out -- "$@"
+need_tools persistence "" redis-server redis-cli python3 cargo
+build_release "$root" tradestate-engine -p tradestate-engine
 engine_bin="$root/target/release/tradestate-engine"
 work=$(mktemp -d)
 pids=()
@@ -64,8 +54,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # --- the data set, as a RESP stream for redis-cli --pipe ----------------------------------------
 python3 - "$keys" > "$work/data.resp" <<'PY'

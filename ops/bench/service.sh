@@ -1,10 +1,11 @@
-# service.sh — sourced by the bench scripts: free loopback ports, and `tradestate` started in dev
-# mode on them with quotas raised out of the way (the benches measure the service, not its
-# quotas). Needs: python3.
+# service.sh — sourced by the bench scripts: `tradestate` started in dev mode on free loopback
+# ports with quotas raised out of the way (the benches measure the service, not its quotas).
+# Needs: python3.
 # shellcheck shell=bash
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-port_open() { python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(("127.0.0.1",int(sys.argv[1])))==0 else 1)' "$1"; }
+# free_port, port_open and the other helpers every bench shares.
+# shellcheck source=ops/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Optional settings, read by every start (set them before start_tradestate / launch_tradestate):
 #   tradestate_env      array of further NAME=value environment settings for the service, e.g.

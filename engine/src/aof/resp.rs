@@ -109,6 +109,10 @@ fn line(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
 }
 
 /// Parses one reply at `at`; maps (`%`) become flat arrays of key, value, key, value.
+///
+/// The same RESP2/RESP3 grammar as the clients' reader (`tradestate_mt5_bridge::client::resp::
+/// parse`), kept here because the engine depends on no other workspace crate and reads only what
+/// it wrote itself (its own replies, so no push, attribute or error handling is needed).
 pub fn parse_reply(data: &[u8], at: usize) -> Option<(Reply, usize)> {
     let kind = *data.get(at)?;
     let (head, next) = line(data, at + 1)?;

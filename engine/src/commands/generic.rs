@@ -238,7 +238,7 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], only_if_absent: bool) -> CmdRes
     Ok(())
 }
 
-/// A target database argument of MOVE/COPY, read as Redis's `getIntFromObjectOrReply` and
+/// A database index argument of SELECT/MOVE/COPY, read as Redis's `getIntFromObjectOrReply` and
 /// then checked like `selectDb`.
 fn parse_target_db(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
     let index = crate::util::parse_i64(arg)
@@ -492,18 +492,8 @@ pub fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let index = crate::util::parse_i64(argv[1])
-        .ok_or_else(|| CmdError::msg("ERR value is not an integer or out of range"))?;
-    // Redis reads the index as an int (`getIntFromObjectOrReply`).
-    if i32::try_from(index).is_err() {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -2147483648 and 2147483647",
-        ));
-    }
-    if index < 0 || index as usize >= ctx.server.dbs.len() {
-        return Err(CmdError::msg("ERR DB index is out of range"));
-    }
-    ctx.client.db = index as usize;
+    // Redis reads the index as an int (`getIntFromObjectOrReply`), as MOVE and COPY do.
+    ctx.client.db = parse_target_db(ctx, argv[1])?;
     ctx.out.ok();
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! written), and a hash that loses its last field is deleted.
 
 use super::generic::{parse_cursor, parse_scan_options, reply_scan};
-use super::{arg_i64, CmdError, CmdResult, Ctx};
+use super::{arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::hash::HashLimits;
@@ -40,19 +40,8 @@ fn read_hash_with_rng<'a>(
     ctx: &'a mut Ctx,
     key: &[u8],
 ) -> Result<(Option<&'a Hash>, &'a mut Reply, &'a mut Rng), CmdError> {
-    let now = ctx.now_ms;
-    let server = &mut *ctx.server;
-    let value = server.dbs[ctx.client.db].get_mut(key, now);
-    if value.is_some() {
-        server.stats.keyspace_hits += 1;
-    } else {
-        server.stats.keyspace_misses += 1;
-    }
-    match value {
-        None => Ok((None, &mut *ctx.out, &mut server.rng)),
-        Some(Value::Hash(h)) => Ok((Some(&*h), &mut *ctx.out, &mut server.rng)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    let (value, out, rng) = ctx.lookup_parts(key, true);
+    Ok((as_type(value, Value::as_hash_mut)?.map(|h| &*h), out, rng))
 }
 
 fn arity_error(name: &str) -> CmdError {
@@ -105,10 +94,7 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     match ctx.read_with_out(argv[1]) {
-        (Some(Value::Hash(h)), out) => match h.get(argv[2]) {
-            Some(v) => out.bulk(&v),
-            None => out.null(),
-        },
+        (Some(Value::Hash(h)), out) => out.bulk_or_null(h.get(argv[2]).as_deref()),
         (None, out) => out.null(),
         (Some(_), _) => return Err(CmdError::WrongType),
     }
@@ -121,10 +107,7 @@ pub fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         (Some(Value::Hash(h)), out) => {
             out.array(fields.len());
             for f in fields {
-                match h.get(f) {
-                    Some(v) => out.bulk(&v),
-                    None => out.null(),
-                }
+                out.bulk_or_null(h.get(f).as_deref());
             }
         }
         (None, out) => {
@@ -141,15 +124,7 @@ pub fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let mut deleted = 0;
-    for f in &argv[2..] {
-        if h.remove(f) {
-            deleted += 1;
-            if h.is_empty() {
-                break;
-            }
-        }
-    }
+    let deleted = remove_each(h, &argv[2..], |h, f| h.remove(f), Hash::is_empty);
     let emptied = h.is_empty();
     if deleted > 0 {
         ctx.notify(class::HASH, "hdel", argv[1]);

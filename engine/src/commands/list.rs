@@ -5,11 +5,12 @@
 //! before the key is looked up decides which error a client sees) and its null rules: a missing
 //! key answers a null bulk, or a null array when a COUNT was given.
 
-use super::{arg_i64, CmdError, CmdResult, Ctx};
+use super::{arg_i64, as_type, CmdError, CmdResult, Ctx};
 use crate::blocking::{parse_seconds_timeout, BlockKind, BlockRequest};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::{List, Value};
+use crate::util::normalize_range;
 use std::time::Duration;
 
 /// The list at `key` with the reply buffer: `None` if missing, WRONGTYPE for other types.
@@ -19,21 +20,8 @@ fn lookup<'a>(
     key: &[u8],
     read: bool,
 ) -> Result<(Option<&'a mut List>, &'a mut Reply), CmdError> {
-    let now = ctx.now_ms;
-    let server = &mut *ctx.server;
-    let value = server.dbs[ctx.client.db].get_mut(key, now);
-    if read {
-        if value.is_some() {
-            server.stats.keyspace_hits += 1;
-        } else {
-            server.stats.keyspace_misses += 1;
-        }
-    }
-    match value {
-        None => Ok((None, &mut *ctx.out)),
-        Some(Value::List(l)) => Ok((Some(l), &mut *ctx.out)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    let (value, out, _) = ctx.lookup_parts(key, read);
+    Ok((as_type(value, Value::as_list_mut)?, out))
 }
 
 /// Deletes `key` if its list has become empty (Redis never keeps empty lists).
@@ -78,18 +66,6 @@ fn arg_at_least(arg: &[u8], min: i64, msg: &'static str) -> Result<i64, CmdError
 fn resolve_index(index: i64, len: usize) -> Option<usize> {
     let i = if index < 0 { index + len as i64 } else { index };
     (0..len as i64).contains(&i).then_some(i as usize)
-}
-
-/// The inclusive range `start..=end` (negative from the tail) clipped to `len`, as LRANGE and
-/// LTRIM compute it; `None` when empty.
-fn clip_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let start = if start < 0 { len + start } else { start }.max(0);
-    let end = if end < 0 { len + end } else { end };
-    if start > end || start >= len {
-        return None;
-    }
-    Some((start as usize, end.min(len - 1) as usize))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,10 +192,7 @@ pub fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let index = arg_i64(argv[2])?;
-    match resolve_index(index, list.len()).and_then(|i| list.get(i)) {
-        Some(e) => out.bulk(e),
-        None => out.null(),
-    }
+    out.bulk_or_null(resolve_index(index, list.len()).and_then(|i| list.get(i)));
     Ok(())
 }
 
@@ -237,7 +210,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let start = arg_i64(argv[2])?;
     let end = arg_i64(argv[3])?;
     let (list, out) = lookup(ctx, argv[1], true)?;
-    match list.and_then(|l| clip_range(start, end, l.len()).map(|r| (l, r))) {
+    match list.and_then(|l| normalize_range(start, end, l.len()).map(|r| (l, r))) {
         None => out.array(0),
         Some((list, (start, end))) => {
             out.array(end - start + 1);
@@ -255,7 +228,7 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (list, out) = lookup(ctx, argv[1], false)?;
     if let Some(list) = list {
         let len = list.len();
-        match clip_range(start, end, len) {
+        match normalize_range(start, end, len) {
             None => list.remove_front(len),
             Some((start, end)) => {
                 list.remove_back(len - end - 1);
@@ -591,13 +564,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_clip_like_redis() {
-        assert_eq!(clip_range(0, -1, 3), Some((0, 2)));
-        assert_eq!(clip_range(-100, 100, 3), Some((0, 2)));
-        assert_eq!(clip_range(2, 1, 3), None);
-        assert_eq!(clip_range(3, 5, 3), None);
-        assert_eq!(clip_range(i64::MIN, i64::MAX, 3), Some((0, 2)));
-        assert_eq!(clip_range(0, i64::MIN, 3), None);
+    fn indexes_resolve_like_redis() {
         assert_eq!(resolve_index(-1, 3), Some(2));
         assert_eq!(resolve_index(-4, 3), None);
         assert_eq!(resolve_index(i64::MIN, 3), None);

@@ -135,6 +135,27 @@ fn as_type<T: ?Sized>(
     }
 }
 
+/// Removes each of `items` from a collection (`remove` says whether it was there), stopping
+/// once it is empty as HDEL, SREM and ZREM do (the caller then deletes the key); how many
+/// were removed.
+fn remove_each<C: ?Sized>(
+    collection: &mut C,
+    items: &[&[u8]],
+    mut remove: impl FnMut(&mut C, &[u8]) -> bool,
+    is_empty: impl Fn(&C) -> bool,
+) -> i64 {
+    let mut removed = 0;
+    for item in items {
+        if remove(collection, item) {
+            removed += 1;
+            if is_empty(collection) {
+                break;
+            }
+        }
+    }
+    removed
+}
+
 /// One entry of the command table.
 pub struct CommandSpec {
     /// Lower-case name (`config|get` style full names are built for subcommands).
@@ -504,30 +525,41 @@ impl Ctx<'_> {
     /// `lookupKeyRead` does.
     #[inline]
     pub fn read(&mut self, key: &[u8]) -> Option<&mut crate::types::Value> {
-        let now = self.now_ms;
-        let server = &mut *self.server;
-        let value = server.dbs[self.client.db].get_mut(key, now);
-        if value.is_some() {
-            server.stats.keyspace_hits += 1;
-        } else {
-            server.stats.keyspace_misses += 1;
-        }
-        value
+        self.lookup_parts(key, true).0
     }
 
     /// [`Ctx::read`] that also hands out the reply buffer, so a handler can reply straight
     /// from the stored value without copying it.
     #[inline]
     pub fn read_with_out(&mut self, key: &[u8]) -> (Option<&mut crate::types::Value>, &mut Reply) {
+        let (value, out, _) = self.lookup_parts(key, true);
+        (value, out)
+    }
+
+    /// Looks a key up and lends the reply buffer and the random generator with it (SRANDMEMBER,
+    /// HRANDFIELD... reply straight from the stored value). `read` lookups count a keyspace hit
+    /// or miss (Redis's `lookupKeyRead`), write lookups don't.
+    #[inline]
+    pub fn lookup_parts(
+        &mut self,
+        key: &[u8],
+        read: bool,
+    ) -> (
+        Option<&mut crate::types::Value>,
+        &mut Reply,
+        &mut crate::util::Rng,
+    ) {
         let now = self.now_ms;
         let server = &mut *self.server;
         let value = server.dbs[self.client.db].get_mut(key, now);
-        if value.is_some() {
-            server.stats.keyspace_hits += 1;
-        } else {
-            server.stats.keyspace_misses += 1;
+        if read {
+            if value.is_some() {
+                server.stats.keyspace_hits += 1;
+            } else {
+                server.stats.keyspace_misses += 1;
+            }
         }
-        (value, &mut *self.out)
+        (value, &mut *self.out, &mut server.rng)
     }
 
     /// The value at `key` as one type, for reading: `None` if missing, WRONGTYPE if it holds

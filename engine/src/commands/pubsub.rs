@@ -2,17 +2,14 @@
 //! (CHANNELS, NUMSUB, NUMPAT, HELP). The registry and delivery are in `pubsub.rs`.
 
 use super::{c_text, CmdError, CmdResult, Ctx};
-use crate::pubsub::{self, Publisher};
+use crate::pubsub::{self, PubSub, Publisher};
 
 /// `subscribe`/`unsubscribe`/... confirmation: kind, channel (or null), subscription count.
 fn confirm(ctx: &mut Ctx, kind: &[u8], channel: Option<&[u8]>) {
     let count = ctx.server.pubsub.count(ctx.client.id);
     ctx.out.push(3);
     ctx.out.bulk(kind);
-    match channel {
-        Some(c) => ctx.out.bulk(c),
-        None => ctx.out.null(),
-    }
+    ctx.out.bulk_or_null(channel);
     ctx.out.int(count as i64);
 }
 
@@ -43,35 +40,46 @@ pub fn psubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn unsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let id = ctx.client.id;
-    let channels: Vec<Box<[u8]>> = if argv.len() > 1 {
-        argv[1..].iter().map(|&c| c.into()).collect()
-    } else {
-        ctx.server.pubsub.channels_of(id)
-    };
-    if channels.is_empty() {
-        confirm(ctx, b"unsubscribe", None);
-    }
-    for channel in channels {
-        ctx.server.pubsub.unsubscribe(id, &channel);
-        confirm(ctx, b"unsubscribe", Some(&channel));
-    }
-    Ok(())
+    leave(
+        ctx,
+        &argv[1..],
+        b"unsubscribe",
+        PubSub::channels_of,
+        PubSub::unsubscribe,
+    )
 }
 
 pub fn punsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    leave(
+        ctx,
+        &argv[1..],
+        b"punsubscribe",
+        PubSub::patterns_of,
+        PubSub::punsubscribe,
+    )
+}
+
+/// UNSUBSCRIBE and PUNSUBSCRIBE: leaves the `names` given, or all the client's (`all_of`)
+/// when none is, confirming each; a single confirmation with a null when there is none.
+fn leave(
+    ctx: &mut Ctx,
+    names: &[&[u8]],
+    kind: &[u8],
+    all_of: fn(&PubSub, u64) -> Vec<Box<[u8]>>,
+    leave_one: fn(&mut PubSub, u64, &[u8]) -> bool,
+) -> CmdResult {
     let id = ctx.client.id;
-    let patterns: Vec<Box<[u8]>> = if argv.len() > 1 {
-        argv[1..].iter().map(|&c| c.into()).collect()
+    let names: Vec<Box<[u8]>> = if names.is_empty() {
+        all_of(&ctx.server.pubsub, id)
     } else {
-        ctx.server.pubsub.patterns_of(id)
+        names.iter().map(|&c| c.into()).collect()
     };
-    if patterns.is_empty() {
-        confirm(ctx, b"punsubscribe", None);
+    if names.is_empty() {
+        confirm(ctx, kind, None);
     }
-    for pattern in patterns {
-        ctx.server.pubsub.punsubscribe(id, &pattern);
-        confirm(ctx, b"punsubscribe", Some(&pattern));
+    for name in names {
+        leave_one(&mut ctx.server.pubsub, id, &name);
+        confirm(ctx, kind, Some(&name));
     }
     Ok(())
 }

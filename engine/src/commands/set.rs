@@ -7,7 +7,7 @@
 //! an SDIFFSTORE result.
 
 use super::generic::{parse_cursor, parse_scan_options, reply_scan};
-use super::{arg_i64, CmdError, CmdResult, Ctx};
+use super::{arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::{Set, Value};
@@ -33,21 +33,8 @@ fn set_with_rng<'a>(
     key: &[u8],
     count_hits: bool,
 ) -> Result<(Option<&'a mut Set>, &'a mut Reply, &'a mut Rng), CmdError> {
-    let now = ctx.now_ms;
-    let server = &mut *ctx.server;
-    let value = server.dbs[ctx.client.db].get_mut(key, now);
-    if count_hits {
-        if value.is_some() {
-            server.stats.keyspace_hits += 1;
-        } else {
-            server.stats.keyspace_misses += 1;
-        }
-    }
-    match value {
-        None => Ok((None, &mut *ctx.out, &mut server.rng)),
-        Some(Value::Set(s)) => Ok((Some(s), &mut *ctx.out, &mut server.rng)),
-        Some(_) => Err(CmdError::WrongType),
-    }
+    let (value, out, rng) = ctx.lookup_parts(key, count_hits);
+    Ok((as_type(value, Value::as_set_mut)?, out, rng))
 }
 
 /// Deletes `key` if its set has become empty.
@@ -90,15 +77,7 @@ pub fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let mut removed = 0;
-    for m in &argv[2..] {
-        if set.remove(m) {
-            removed += 1;
-            if set.is_empty() {
-                break;
-            }
-        }
-    }
+    let removed = remove_each(set, &argv[2..], |s, m| s.remove(m), Set::is_empty);
     if removed > 0 {
         ctx.notify(class::SET, "srem", argv[1]);
     }
@@ -187,10 +166,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let (set, out, rng) = set_with_rng(ctx, argv[1], false)?;
     let popped = set.and_then(|s| s.pop_random(&mut || rng.next_u64()));
-    match &popped {
-        Some(m) => out.bulk(m),
-        None => out.null(),
-    }
+    out.bulk_or_null(popped.as_ref());
     if popped.is_some() {
         ctx.notify(class::SET, "spop", argv[1]);
     }
@@ -250,10 +226,7 @@ pub fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         _ => {}
     }
     let (set, out, rng) = set_with_rng(ctx, argv[1], true)?;
-    match set.and_then(|s| s.random_member(&mut || rng.next_u64())) {
-        Some(m) => out.bulk(&m),
-        None => out.null(),
-    }
+    out.bulk_or_null(set.and_then(|s| s.random_member(&mut || rng.next_u64())));
     Ok(())
 }
 

@@ -39,6 +39,19 @@ enum Ttl {
     At(i64),
 }
 
+/// EX, PX, EXAT or PXAT (any case) as SET and GETEX take them: the unit of its argument in
+/// milliseconds (1000 for EX/EXAT, 1 for PX/PXAT) and whether it is absolute (EXAT/PXAT).
+fn expire_option(opt: &[u8]) -> Option<(i64, bool)> {
+    let known = ["ex", "px", "exat", "pxat"]
+        .iter()
+        .any(|o| eq_ignore_case(opt, o));
+    known.then(|| {
+        let lower = opt.to_ascii_lowercase();
+        let unit = if lower[0] == b'e' { 1000 } else { 1 };
+        (unit, lower.ends_with(b"at"))
+    })
+}
+
 /// Parses an expire amount for SET/GETEX: `unit_ms` 1000 for EX/EXAT, 1 for PX/PXAT,
 /// `absolute` for EXAT/PXAT. Errors as Redis: not an integer, or non-positive/overflowing.
 fn parse_expire(
@@ -81,15 +94,9 @@ pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         } else if eq_ignore_case(opt, "keepttl") && !ttl_given {
             ttl = Ttl::Keep;
             ttl_given = true;
-        } else if !ttl_given
-            && next.is_some()
-            && ["ex", "px", "exat", "pxat"]
-                .iter()
-                .any(|o| eq_ignore_case(opt, o))
+        } else if let Some((unit, absolute)) =
+            expire_option(opt).filter(|_| !ttl_given && next.is_some())
         {
-            let lower = opt.to_ascii_lowercase();
-            let unit = if lower[0] == b'e' { 1000 } else { 1 };
-            let absolute = lower.ends_with(b"at");
             ttl = Ttl::At(parse_expire(
                 ctx,
                 next.copied().unwrap_or_default(),
@@ -116,14 +123,8 @@ pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         (false, None)
     };
     if (nx && exists) || (xx && !exists) {
-        if get {
-            match old {
-                Some(v) => ctx.out.bulk(&v),
-                None => ctx.out.null(),
-            }
-        } else {
-            ctx.out.null();
-        }
+        // The old value with GET (`old` is only read then), a null without.
+        ctx.out.bulk_or_null(old);
         return Ok(());
     }
     let db = ctx.db();
@@ -141,10 +142,7 @@ pub fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.notify(class::GENERIC, "expire", key);
     }
     if get {
-        match old {
-            Some(v) => ctx.out.bulk(&v),
-            None => ctx.out.null(),
-        }
+        ctx.out.bulk_or_null(old);
     } else {
         ctx.out.ok();
     }
@@ -187,10 +185,7 @@ pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.db()
         .set(argv[1], Value::Str(StrValue::from_bytes(argv[2])));
     ctx.notify(class::STRING, "set", argv[1]);
-    match old {
-        Some(v) => ctx.out.bulk(&v),
-        None => ctx.out.null(),
-    }
+    ctx.out.bulk_or_null(old);
     Ok(())
 }
 
@@ -215,15 +210,9 @@ pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let opt = argv[i];
         if eq_ignore_case(opt, "persist") && ttl.is_none() {
             ttl = Some(Ttl::Clear);
-        } else if ttl.is_none()
-            && i + 1 < argv.len()
-            && ["ex", "px", "exat", "pxat"]
-                .iter()
-                .any(|o| eq_ignore_case(opt, o))
+        } else if let Some((unit, absolute)) =
+            expire_option(opt).filter(|_| ttl.is_none() && i + 1 < argv.len())
         {
-            let lower = opt.to_ascii_lowercase();
-            let unit = if lower[0] == b'e' { 1000 } else { 1 };
-            let absolute = lower.ends_with(b"at");
             ttl = Some(Ttl::At(parse_expire(
                 ctx,
                 argv[i + 1],
@@ -268,10 +257,7 @@ pub fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             Some(Value::Str(s)) => Some(s.to_vec()),
             _ => None,
         };
-        match v {
-            Some(v) => ctx.out.bulk(&v),
-            None => ctx.out.null(),
-        }
+        ctx.out.bulk_or_null(v);
     }
     Ok(())
 }

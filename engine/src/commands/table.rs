@@ -16,7 +16,9 @@ use super::{
 /// since, summary, complexity, handler[, container = subcommands] — or, for a container that
 /// only dispatches, `container = subcommands` in place of the handler.
 macro_rules! cmd {
-    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path) => {
+    // `container = ...` after a handler: a container that also runs on its own when called
+    // without a subcommand (COMMAND).
+    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path $(, container = $subs:expr)?) => {
         CommandSpec {
             name: $name,
             arity: $arity,
@@ -29,23 +31,7 @@ macro_rules! cmd {
             summary: $summary,
             complexity: $complexity,
             handler: $handler,
-            subcommands: &[],
-        }
-    };
-    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path, container = $subs:expr) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: $f,
-            last_key: $l,
-            step: $s,
-            group: Group::$group,
-            since: $since,
-            summary: $summary,
-            complexity: $complexity,
-            handler: $handler,
-            subcommands: $subs,
+            subcommands: cmd!(@subcommands $($subs)?),
         }
     };
     ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, container = $subs:expr) => {
@@ -62,22 +48,11 @@ macro_rules! cmd {
             container = $subs
         )
     };
-    // A container that also runs on its own when called without a subcommand (COMMAND).
-    ($name:literal, $arity:expr, $flags:expr, ($f:expr, $l:expr, $s:expr), $group:ident, $since:literal, $summary:literal, $complexity:literal, $handler:path, container = $subs:expr) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: $f,
-            last_key: $l,
-            step: $s,
-            group: Group::$group,
-            since: $since,
-            summary: $summary,
-            complexity: $complexity,
-            handler: $handler,
-            subcommands: $subs,
-        }
+    (@subcommands) => {
+        &[]
+    };
+    (@subcommands $subs:expr) => {
+        $subs
     };
 }
 

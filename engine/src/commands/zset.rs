@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::generic::parse_scan_options;
-use super::{arg_i64, CmdError, CmdResult, Ctx};
+use super::{arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::zset::{
@@ -220,13 +220,7 @@ pub fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let mut deleted = 0;
-    for member in &argv[2..] {
-        deleted += z.remove(member) as i64;
-        if z.is_empty() {
-            break;
-        }
-    }
+    let deleted = remove_each(z, &argv[2..], |z, m| z.remove(m), Zset::is_empty);
     let emptied = z.is_empty();
     if deleted > 0 {
         ctx.notify(class::ZSET, "zrem", key);
@@ -586,14 +580,8 @@ fn read_zset_with_rng<'a>(
     ctx: &'a mut Ctx,
     key: &[u8],
 ) -> Result<Option<(&'a Zset, &'a mut Rng, &'a mut Reply)>, CmdError> {
-    if read_zset(ctx, key)?.is_none() {
-        return Ok(None);
-    }
-    let server = &mut *ctx.server;
-    let Some(Value::ZSet(z)) = server.dbs[ctx.client.db].keys.get(key).map(|e| &e.value) else {
-        return Ok(None);
-    };
-    Ok(Some((&**z, &mut server.rng, &mut *ctx.out)))
+    let (value, out, rng) = ctx.lookup_parts(key, true);
+    Ok(as_type(value, Value::as_zset_mut)?.map(|z| (&*z, rng, out)))
 }
 
 /// `zrandmemberWithCountCommand`: a negative count may repeat members; a positive one returns

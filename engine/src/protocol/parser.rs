@@ -99,21 +99,16 @@ pub fn parse_command(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed 
 
 fn parse_multibulk(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed {
     let start_len = args.len();
-    let Some(line_end) = find_crlf(buf, 1) else {
-        if buf.len() > INLINE_MAX_SIZE {
-            return Parsed::Error(ProtocolError::Message(
-                "Protocol error: too big mbulk count string",
-            ));
-        }
-        return Parsed::Incomplete { at_least: 0 };
-    };
-    let count = match parse_i64(&buf[1..line_end]) {
-        Some(n) if n <= MAX_MULTIBULK => n,
-        _ => {
-            return Parsed::Error(ProtocolError::Message(
-                "Protocol error: invalid multibulk length",
-            ))
-        }
+    let count_line = length_line(
+        buf,
+        0,
+        i64::MIN..=MAX_MULTIBULK,
+        "Protocol error: too big mbulk count string",
+        "Protocol error: invalid multibulk length",
+    );
+    let (count, line_end) = match count_line {
+        Ok(found) => found,
+        Err(parsed) => return parsed,
     };
     if !limits.authenticated && count > 10 {
         return Parsed::Error(ProtocolError::Message(
@@ -136,21 +131,16 @@ fn parse_multibulk(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed {
         if buf[pos] != b'$' {
             return Parsed::Error(ProtocolError::ExpectedDollar(buf[pos]));
         }
-        let Some(len_end) = find_crlf(buf, pos + 1) else {
-            if buf.len() - pos > INLINE_MAX_SIZE {
-                return Parsed::Error(ProtocolError::Message(
-                    "Protocol error: too big bulk count string",
-                ));
-            }
-            return Parsed::Incomplete { at_least: 0 };
-        };
-        let len = match parse_i64(&buf[pos + 1..len_end]) {
-            Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
-            _ => {
-                return Parsed::Error(ProtocolError::Message(
-                    "Protocol error: invalid bulk length",
-                ))
-            }
+        let len_line = length_line(
+            buf,
+            pos,
+            0..=limits.max_bulk_len,
+            "Protocol error: too big bulk count string",
+            "Protocol error: invalid bulk length",
+        );
+        let (len, len_end) = match len_line {
+            Ok((n, end)) => (n as usize, end),
+            Err(parsed) => return parsed,
         };
         if !limits.authenticated && len > 16384 {
             return Parsed::Error(ProtocolError::Message(
@@ -172,6 +162,30 @@ fn parse_multibulk(buf: &[u8], limits: Limits, args: &mut Vec<Arg>) -> Parsed {
     Parsed::Command {
         args_end: args.len(),
         consumed: pos,
+    }
+}
+
+/// Reads a `*<count>` or `$<len>` line starting at `buf[at]`: the number and where its CRLF
+/// starts, or what to answer instead: `too_big` when no CRLF comes within
+/// [`INLINE_MAX_SIZE`] bytes, `invalid` when the number is not one in `valid`, or a request
+/// for more input.
+#[inline]
+fn length_line(
+    buf: &[u8],
+    at: usize,
+    valid: std::ops::RangeInclusive<i64>,
+    too_big: &'static str,
+    invalid: &'static str,
+) -> Result<(i64, usize), Parsed> {
+    let Some(line_end) = find_crlf(buf, at + 1) else {
+        if buf.len() - at > INLINE_MAX_SIZE {
+            return Err(Parsed::Error(ProtocolError::Message(too_big)));
+        }
+        return Err(Parsed::Incomplete { at_least: 0 });
+    };
+    match parse_i64(&buf[at + 1..line_end]) {
+        Some(n) if valid.contains(&n) => Ok((n, line_end)),
+        _ => Err(Parsed::Error(ProtocolError::Message(invalid))),
     }
 }
 
@@ -419,26 +433,17 @@ mod tests {
 
     #[test]
     fn protocol_errors_use_redis_texts() {
-        assert_eq!(
-            parse_all(b"*2\r\n$3\r\nGET\r\n:1\r\n"),
-            Err("Protocol error: expected '$', got ':'".to_string())
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$600000000\r\n"),
-            Err("Protocol error: invalid bulk length".to_string())
-        );
-        assert_eq!(
-            parse_all(b"*x\r\n"),
-            Err("Protocol error: invalid multibulk length".to_string())
-        );
-        assert_eq!(
-            parse_all(b"set \"a\r\n"),
-            Err("Protocol error: unbalanced quotes in request".to_string())
-        );
-        assert_eq!(
-            parse_all(&vec![b'a'; INLINE_MAX_SIZE + 1]),
-            Err("Protocol error: too big inline request".to_string())
-        );
+        let too_long = vec![b'a'; INLINE_MAX_SIZE + 1];
+        let cases: [(&[u8], &str); 5] = [
+            (b"*2\r\n$3\r\nGET\r\n:1\r\n", "expected '$', got ':'"),
+            (b"*1\r\n$600000000\r\n", "invalid bulk length"),
+            (b"*x\r\n", "invalid multibulk length"),
+            (b"set \"a\r\n", "unbalanced quotes in request"),
+            (&too_long, "too big inline request"),
+        ];
+        for (input, error) in cases {
+            assert_eq!(parse_all(input), Err(format!("Protocol error: {error}")));
+        }
     }
 
     #[test]

@@ -74,6 +74,15 @@ impl Reply {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    /// A bulk string, or the null bulk string for `None`.
+    #[inline]
+    pub fn bulk_or_null(&mut self, data: Option<impl AsRef<[u8]>>) {
+        match data {
+            Some(d) => self.bulk(d.as_ref()),
+            None => self.null(),
+        }
+    }
+
     /// An integer sent as a bulk string, as Redis does for string values stored as integers.
     pub fn bulk_int(&mut self, n: i64) {
         let mut b = itoa::Buffer::new();

@@ -49,6 +49,13 @@ pub use tradestate_test_support::free_port;
 /// Starts the redis-server named by `$REDIS_SERVER` (default: `redis-server` on PATH) with
 /// persistence off, and waits until it answers.
 pub fn start_redis_server() -> RedisServer {
+    // Anything a script makes it write lands outside the checkout.
+    start_redis_server_in(&std::env::temp_dir())
+}
+
+/// [`start_redis_server`] with `dir` as its working directory (where it loads and saves
+/// `dump.rdb`).
+pub fn start_redis_server_in(dir: &std::path::Path) -> RedisServer {
     let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let port = free_port();
     let child = Command::new(&bin)
@@ -63,9 +70,8 @@ pub fn start_redis_server() -> RedisServer {
             "no",
             "--daemonize",
             "no",
-            // Anything a script makes it write lands outside the checkout.
             "--dir",
-            &std::env::temp_dir().display().to_string(),
+            &dir.display().to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -90,6 +96,35 @@ pub fn wait_for_pong(port: u16, what: &str) {
     );
 }
 
+/// The value of `field` in the reply to `INFO <section>` (trimmed); `None` if it is not there.
+pub fn info_value(c: &mut RawClient, section: &str, field: &str) -> Option<String> {
+    let raw = c.call(&[b"INFO", section.as_bytes()]);
+    let text = String::from_utf8_lossy(&raw);
+    let prefix = format!("{field}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().to_string())
+}
+
+/// `blocked_clients` from INFO clients.
+pub fn blocked_clients(c: &mut RawClient) -> usize {
+    info_value(c, "clients", "blocked_clients")
+        .and_then(|v| v.parse().ok())
+        .expect("blocked_clients")
+}
+
+/// Waits until the engine reports `n` blocked clients (10 s at most).
+pub fn wait_blocked(c: &mut RawClient, n: usize) {
+    let start = std::time::Instant::now();
+    while blocked_clients(c) != n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never reached {n} blocked"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Whether the server on `port` answers PING within `within` (tried every 50 ms).
 fn answers_pong(port: u16, within: Duration) -> bool {
     let pong = || {
@@ -100,6 +135,11 @@ fn answers_pong(port: u16, within: Duration) -> bool {
 }
 
 /// A blocking RESP client that returns raw reply bytes.
+///
+/// Its reader (`read_value`) is deliberately not the workspace's client reply reader
+/// (`tradestate_mt5_bridge::client::resp`): these tests compare reply bytes with redis-server's,
+/// so a reply keeps its exact bytes (`Reply::Leaf` / `Reply::Aggregate`), where the client reader
+/// decodes values; and the engine's tests do not depend on the terminal contract.
 pub struct RawClient {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
@@ -121,7 +161,12 @@ impl RawClient {
     }
 
     pub fn send(&mut self, args: &[&[u8]]) {
-        self.writer.write_all(&encode(args)).expect("write");
+        self.try_send(args).expect("write");
+    }
+
+    /// `send` for a server that may be killed mid-stream: the error is the caller's.
+    pub fn try_send(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        self.writer.write_all(&encode(args))
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

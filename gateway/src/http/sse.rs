@@ -280,19 +280,7 @@ mod tests {
     /// entry once, in order, and live ones after.
     #[tokio::test]
     async fn a_lagging_tail_rereads_the_gap() {
-        let mut config = tradestate_engine::Config::default();
-        config.set("bind", "127.0.0.1", false).expect("bind");
-        config.set("port", "0", false).expect("port");
-        let engine = tradestate_engine::start("rtss", config).expect("engine");
-        let backend = Arc::new(
-            Backend::new(
-                Partition::Rtss,
-                &format!("redis://127.0.0.1:{}", engine.port()),
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            )
-            .expect("backend"),
-        );
+        let (engine, backend) = crate::backend::test_engine(Partition::Rtss);
         let before = xadd(&backend, "s", 0).await;
         let (live_tx, live_rx) = broadcast::channel(4);
         let mut stored = Vec::new();

@@ -16,6 +16,11 @@ fn settings() -> Settings {
     }
 }
 
+/// The spill of `partition` in `dir`, with the test settings.
+fn open(partition: Partition, dir: &Path) -> Arc<Spill> {
+    Spill::open(partition, dir, settings()).unwrap()
+}
+
 fn instance(id: &str, seq: u64) -> Arc<Op> {
     Arc::new(Op {
         instance_id: Arc::from(id),
@@ -48,7 +53,7 @@ fn seqs(spill: &Spill) -> Vec<u64> {
 /// A closed rtss spill of `n` signals over several 4 KiB segments, and its segment files.
 async fn signals_in_segments(name: &str, n: u64) -> (PathBuf, Vec<PathBuf>) {
     let dir = dir(name);
-    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let spill = open(Partition::Rtss, &dir);
     for seq in 0..n {
         spill.append(vec![signal("T1", seq)]).await.unwrap();
     }
@@ -71,7 +76,7 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn spooled_records_survive_a_restart_in_order_and_coalesced() {
     let dir = dir("restart");
-    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let spill = open(Partition::Rtss, &dir);
     spill
         .append(vec![signal("T1", 1), signal("T1", 2)])
         .await
@@ -83,13 +88,13 @@ async fn spooled_records_survive_a_restart_in_order_and_coalesced() {
     );
     spill.stop();
 
-    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let again = open(Partition::Rtss, &dir);
     assert_eq!(seqs(&again), vec![1, 2, 3]);
     assert!(again.snapshot().replaying_startup);
     again.stop();
 
     let dir = dir.with_extension("ris");
-    let spill = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let spill = open(Partition::Ris, &dir);
     spill
         .append(vec![
             instance("T1", 5),
@@ -104,7 +109,7 @@ async fn spooled_records_survive_a_restart_in_order_and_coalesced() {
     assert!(spill.must_take(&instance("T1", 8)));
     assert!(!spill.must_take(&instance("T3", 1)), "other keys go live");
     spill.stop();
-    let again = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let again = open(Partition::Ris, &dir);
     assert_eq!(seqs(&again), vec![1, 7]);
     again.stop();
 }
@@ -112,7 +117,7 @@ async fn spooled_records_survive_a_restart_in_order_and_coalesced() {
 #[tokio::test]
 async fn written_records_leave_and_their_segments_are_deleted() {
     let dir = dir("drain");
-    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let spill = open(Partition::Rtss, &dir);
     // Segments of 4 KiB: 200 signals take several.
     for seq in 0..200 {
         spill.append(vec![signal("T1", seq)]).await.unwrap();
@@ -150,7 +155,7 @@ async fn written_records_leave_and_their_segments_are_deleted() {
 #[tokio::test]
 async fn a_torn_last_record_is_cut_off() {
     let dir = dir("torn");
-    let spill = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let spill = open(Partition::Rtss, &dir);
     spill
         .append(vec![signal("T1", 1), signal("T1", 2)])
         .await
@@ -165,7 +170,7 @@ async fn a_torn_last_record_is_cut_off() {
     bytes.extend_from_slice(&third[..third.len() / 2]);
     std::fs::write(&file, bytes).unwrap();
 
-    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let again = open(Partition::Rtss, &dir);
     assert_eq!(seqs(&again), vec![1, 2]);
     assert_eq!(again.snapshot().error, None);
     assert_eq!(std::fs::metadata(&file).unwrap().len(), whole);
@@ -181,7 +186,7 @@ async fn a_corrupt_record_in_the_middle_stops_the_load_and_keeps_the_file() {
     bytes[20] ^= 0xff;
     std::fs::write(&files[1], bytes).unwrap();
 
-    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let again = open(Partition::Rtss, &dir);
     let loaded = seqs(&again);
     let error = again.snapshot().error.expect("the corruption is reported");
     assert!(error.contains("corrupt record at byte"), "{error}");
@@ -232,12 +237,12 @@ async fn a_full_spill_refuses_instead_of_dropping() {
 #[tokio::test]
 async fn repeated_updates_of_a_key_reload_to_the_newest_and_keep_its_file() {
     let dir = dir("repeat");
-    let spill = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let spill = open(Partition::Ris, &dir);
     for seq in 1..=3 {
         spill.append(vec![instance("T1", seq)]).await.unwrap();
     }
     spill.stop();
-    let again = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let again = open(Partition::Ris, &dir);
     assert_eq!(seqs(&again), vec![3]);
     assert_eq!(
         segment_files(&dir).len(),
@@ -246,13 +251,13 @@ async fn repeated_updates_of_a_key_reload_to_the_newest_and_keep_its_file() {
     );
     again.stop();
     // Again, now with the newest update in a later segment than the ones it replaces.
-    let again = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let again = open(Partition::Ris, &dir);
     assert_eq!(seqs(&again), vec![3]);
     for seq in 4..=40 {
         again.append(vec![instance("T1", seq)]).await.unwrap();
     }
     again.stop();
-    let last = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let last = open(Partition::Ris, &dir);
     assert_eq!(seqs(&last), vec![40]);
     // Segments holding only superseded updates are gone; the byte count is what is on disk.
     let on_disk: u64 = segment_files(&dir)
@@ -269,7 +274,7 @@ async fn a_cut_record_in_an_older_segment_is_corruption_not_a_torn_tail() {
     let (dir, files) = signals_in_segments("cut-older", 120).await;
     let first = std::fs::read(&files[0]).unwrap();
     std::fs::write(&files[0], &first[..first.len() - 3]).unwrap();
-    let again = Spill::open(Partition::Rtss, &dir, settings()).unwrap();
+    let again = open(Partition::Rtss, &dir);
     let error = again
         .snapshot()
         .error
@@ -285,7 +290,7 @@ async fn a_cut_record_in_an_older_segment_is_corruption_not_a_torn_tail() {
 #[tokio::test]
 async fn one_process_per_spill_directory() {
     let dir = dir("lock");
-    let spill = Spill::open(Partition::Rts, &dir, settings()).unwrap();
+    let spill = open(Partition::Rts, &dir);
     let Err(second) = Spill::open(Partition::Rts, &dir, settings()) else {
         panic!("a second open of one directory must fail")
     };
@@ -294,14 +299,14 @@ async fn one_process_per_spill_directory() {
         "{second}"
     );
     spill.stop();
-    let again = Spill::open(Partition::Rts, &dir, settings()).unwrap();
+    let again = open(Partition::Rts, &dir);
     again.stop();
 }
 
 #[tokio::test]
 async fn an_update_older_than_one_spooled_for_its_key_is_named() {
     let dir = dir("newer-spooled");
-    let spill = Spill::open(Partition::Ris, &dir, settings()).unwrap();
+    let spill = open(Partition::Ris, &dir);
     assert_eq!(spill.newer_spooled(&instance("T1", 5)), None);
     spill.append(vec![instance("T1", 10)]).await.unwrap();
     assert_eq!(spill.newer_spooled(&instance("T1", 5)), Some(10));

@@ -122,6 +122,16 @@ pub async fn start(target: &Target, tweak: impl FnOnce(&mut Config)) -> Harness 
     }
 }
 
+/// Starts the service in development mode (no terminal tokens): any instance id is accepted with
+/// the dev token, as the mt5-bridge fixtures name several.
+pub async fn start_dev(target: &Target) -> Harness {
+    start(target, |config| {
+        config.auth.terminals.clear();
+        config.auth.tokens_file = None;
+    })
+    .await
+}
+
 pub fn token(instance_id: &str) -> &'static str {
     TERMINALS
         .iter()
@@ -154,6 +164,25 @@ impl Harness {
             .expect("engine connection")
     }
 
+    /// A request to `path` with `token` as bearer (none if `None`) and `instance` as the
+    /// `x-tradestate-instance` header (none if `None`).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        instance: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(instance) = instance {
+            request = request.header("x-tradestate-instance", instance);
+        }
+        request
+    }
+
     /// POSTs `body` to `path` as terminal `instance_id` with its token.
     pub async fn post_as(
         &self,
@@ -161,43 +190,65 @@ impl Harness {
         path: &str,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(token(instance_id))
-            .header("x-tradestate-instance", instance_id)
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
+        let id = Some(instance_id);
+        sent(
+            self.request(reqwest::Method::POST, path, Some(token(instance_id)), id)
+                .body(body),
+        )
+        .await
     }
 
+    /// PUTs `body` to `path` with terminal `instance_id`'s token (and no instance header).
     pub async fn put_as(
         &self,
         instance_id: &str,
         path: &str,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
-        self.http
-            .put(self.url(path))
-            .bearer_auth(token(instance_id))
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
+        sent(
+            self.request(reqwest::Method::PUT, path, Some(token(instance_id)), None)
+                .body(body),
+        )
+        .await
     }
 
+    /// GETs `path` with the operator token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(OPERATOR_TOKEN)
-            .send()
-            .await
-            .expect("request sent")
+        sent(self.request(reqwest::Method::GET, path, Some(OPERATOR_TOKEN), None)).await
+    }
+
+    /// Takes `partition`'s embedded engine out of the service and shuts it down (the gateway
+    /// keeps its URL); returns the port it listened on, for `restart_engine`.
+    pub async fn stop_engine(&mut self, partition: Partition) -> u16 {
+        let engines = &mut self.service.engines;
+        let index = engines
+            .iter()
+            .position(|(p, _)| *p == partition)
+            .unwrap_or_else(|| panic!("embedded {} engine", partition.name()));
+        let (_, engine) = engines.remove(index);
+        let port = engine.port();
+        shutdown_engine(engine).await;
+        port
     }
 
     pub async fn stop(self) {
         self.service.stop().await;
     }
+}
+
+/// A new embedded engine named `name` on `port`, where `Harness::stop_engine` stopped one.
+pub fn restart_engine(name: &str, port: u16) -> tradestate_engine::EngineHandle {
+    let mut config = tradestate_engine::Config::default();
+    config.set("bind", "127.0.0.1", false).unwrap();
+    config.set("port", &port.to_string(), false).unwrap();
+    tradestate_engine::start(name, config).expect("engine restarts on its port")
+}
+
+/// Shuts an embedded engine down off the async runtime.
+pub async fn shutdown_engine(engine: tradestate_engine::EngineHandle) {
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .expect("engine shut down");
 }
 
 /// A heartbeat batch body for `instance_id` with sequence number `seq`.
@@ -296,13 +347,10 @@ pub async fn send(
     instance: Option<&str>,
     body: impl Into<reqwest::Body>,
 ) -> reqwest::Response {
-    let mut request = h.http.request(method, h.url(path)).body(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(instance) = instance {
-        request = request.header("x-tradestate-instance", instance);
-    }
+    sent(h.request(method, path, token, instance).body(body)).await
+}
+
+async fn sent(request: reqwest::RequestBuilder) -> reqwest::Response {
     request.send().await.expect("request sent")
 }
 
@@ -336,6 +384,22 @@ pub async fn hash(
         .expect("HGETALL")
 }
 
+/// Checks every `(field, value)` the bridge encodes is what the engine holds.
+pub fn assert_fields(
+    what: &str,
+    expected: Vec<(&'static str, String)>,
+    stored: &std::collections::HashMap<String, String>,
+) {
+    for (field, value) in expected {
+        assert_eq!(
+            stored.get(field),
+            Some(&value),
+            "{what}: field {field} stored as {:?}, the bridge encodes {value:?}",
+            stored.get(field)
+        );
+    }
+}
+
 /// Runs one command on a direct engine connection and decodes its reply.
 pub async fn query<T: redis::FromRedisValue>(
     conn: &mut redis::aio::MultiplexedConnection,
@@ -354,6 +418,14 @@ pub async fn query<T: redis::FromRedisValue>(
 /// for the suites' `use common::*`; not every suite uses it.
 #[allow(unused_imports)]
 pub use tradestate_test_support::free_port;
+
+/// Whether the Prometheus text `metrics` has a sample line starting with `prefix` (a family
+/// name, or a name and `{`) that contains `label` (`""` for any).
+pub fn has_sample(metrics: &str, prefix: &str, label: &str) -> bool {
+    metrics
+        .lines()
+        .any(|l| l.starts_with(prefix) && l.contains(label))
+}
 
 /// The `results[i].status` strings of a batch reply.
 pub fn statuses(reply: &serde_json::Value) -> Vec<String> {

@@ -24,7 +24,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::types::Update;
@@ -34,9 +35,9 @@ use lane::LaneError;
 use queue::{kind_index, PushError, Queue};
 use resp::{RespValue, WriteReply};
 
-/// How the client reaches the gateway.
+/// Where and how the client reaches the gateway: a [`crate::Transport`] with its address.
 #[derive(Clone, Debug)]
-pub enum Transport {
+pub enum Endpoint {
     /// `base_url` like `http://127.0.0.1:8080`; batches go to `POST {base_url}/v1/ingest`.
     Http { base_url: String },
     /// `host:port` of the gateway's RESP listener (plain TCP).
@@ -45,7 +46,7 @@ pub enum Transport {
 
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    pub transport: Transport,
+    pub endpoint: Endpoint,
     pub instance_id: String,
     pub token: String,
     /// The program's lane (CLIENT.md): its files, its lock, its signal ids.
@@ -72,9 +73,9 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults as the MQL5 library's: batches of 100, backoff 500 ms .. 30 s, 10 s timeout.
-    pub fn new(transport: Transport, instance_id: &str, token: &str) -> ClientConfig {
+    pub fn new(endpoint: Endpoint, instance_id: &str, token: &str) -> ClientConfig {
         ClientConfig {
-            transport,
+            endpoint,
             instance_id: instance_id.to_owned(),
             token: token.to_owned(),
             lane: "main".to_owned(),
@@ -272,14 +273,14 @@ impl Client {
             )?,
             None => Queue::in_memory(config.first_seq),
         };
-        let http = match config.transport {
-            Transport::Http { .. } => Some(
+        let http = match config.endpoint {
+            Endpoint::Http { .. } => Some(
                 reqwest::Client::builder()
                     .timeout(config.request_timeout)
                     .build()
                     .map_err(|e| ClientError::Refused(format!("http client: {e}")))?,
             ),
-            Transport::Resp { .. } => None,
+            Endpoint::Resp { .. } => None,
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -385,9 +386,9 @@ impl Client {
                 continue;
             }
             report.batches += 1;
-            let attempt = match self.config.transport.clone() {
-                Transport::Http { base_url } => self.send_http(&base_url, &batch).await?,
-                Transport::Resp { addr } => self.send_resp(&addr, &batch).await?,
+            let attempt = match self.config.endpoint.clone() {
+                Endpoint::Http { base_url } => self.send_http(&base_url, &batch).await?,
+                Endpoint::Resp { addr } => self.send_resp(&addr, &batch).await?,
             };
             match attempt {
                 Attempt::Replied {
@@ -798,11 +799,11 @@ enum RespFailure {
 /// throttle hint and the gateway's `renumber_above`.
 type RoundTrip = (Vec<(RespValue, Option<u64>)>, u64, Option<u64>);
 
-/// One authenticated RESP3 connection (`HELLO 3 AUTH <id> <token>`), so the gateway's throttle
-/// pushes arrive.
+/// One authenticated RESP3 connection (`HELLO 3 AUTH <id> <token>`, [`resp::hello`]), so the
+/// gateway's throttle pushes arrive.
 struct RespConnection {
-    stream: TcpStream,
-    buffer: Vec<u8>,
+    reader: resp::RespReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
 }
 
 impl RespConnection {
@@ -811,19 +812,27 @@ impl RespConnection {
             .await
             .map_err(|e| RespFailure::Io(format!("resp: connect {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
+        let (read, writer) = stream.into_split();
         let mut connection = RespConnection {
-            stream,
-            buffer: Vec::new(),
+            reader: resp::RespReader::new(read),
+            writer,
         };
-        let hello = resp_encode(&["HELLO", "3", "AUTH", instance_id, token]);
-        connection
-            .stream
-            .write_all(&hello)
-            .await
-            .map_err(|e| RespFailure::Io(format!("resp: {e}")))?;
-        match connection.read_value().await.map_err(RespFailure::Io)? {
-            RespValue::Error(message) => Err(RespFailure::Refused(format!("HELLO: {message}"))),
-            _ => Ok(connection),
+        match resp::hello(
+            &mut connection.reader,
+            &mut connection.writer,
+            instance_id,
+            token,
+        )
+        .await
+        {
+            Ok(_) => Ok(connection),
+            Err(resp::HelloError::Io(e)) => Err(RespFailure::Io(read_error(e))),
+            Err(resp::HelloError::Refused(RespValue::Error(message))) => {
+                Err(RespFailure::Refused(format!("HELLO: {message}")))
+            }
+            Err(resp::HelloError::Refused(other)) => Err(RespFailure::Refused(format!(
+                "HELLO: unexpected reply {other:?}"
+            ))),
         }
     }
 
@@ -831,7 +840,7 @@ impl RespConnection {
     /// stale push that came right before it; throttle pushes in between are hints (their
     /// largest value is returned).
     async fn round_trip(&mut self, bytes: &[u8], count: usize) -> Result<RoundTrip, String> {
-        self.stream
+        self.writer
             .write_all(bytes)
             .await
             .map_err(|e| format!("resp: write: {e}"))?;
@@ -840,7 +849,7 @@ impl RespConnection {
         let mut stale = None;
         let mut renumber_above = None;
         while replies.len() < count {
-            let value = self.read_value().await?;
+            let value = self.reader.read_value().await.map_err(read_error)?;
             if let Some(ms) = resp::throttle_push(&value) {
                 throttle_ms = throttle_ms.max(ms);
             } else if let Some(seq) = resp::renumber_push(&value) {
@@ -852,35 +861,24 @@ impl RespConnection {
             }
         }
         // A throttle push written right after the last reply is usually already buffered.
-        while let Ok(Some((value, used))) = resp::parse(&self.buffer) {
-            match resp::throttle_push(&value) {
-                Some(ms) => {
-                    throttle_ms = throttle_ms.max(ms);
-                    self.buffer.drain(..used);
-                }
-                None => break,
+        let mut buffered_throttle = |value: &RespValue| match resp::throttle_push(value) {
+            Some(ms) => {
+                throttle_ms = throttle_ms.max(ms);
+                true
             }
-        }
+            None => false,
+        };
+        while self.reader.take_buffered_if(&mut buffered_throttle) {}
         Ok((replies, throttle_ms, renumber_above))
     }
+}
 
-    async fn read_value(&mut self) -> Result<RespValue, String> {
-        loop {
-            if let Some((value, used)) = resp::parse(&self.buffer).map_err(|e| e.to_string())? {
-                self.buffer.drain(..used);
-                return Ok(value);
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let read = self
-                .stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("resp: read: {e}"))?;
-            if read == 0 {
-                return Err("resp: the gateway closed the connection".into());
-            }
-            self.buffer.extend_from_slice(&chunk[..read]);
-        }
+/// A read error as the client reports it.
+fn read_error(e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "resp: the gateway closed the connection".into(),
+        std::io::ErrorKind::InvalidData => e.to_string(),
+        _ => format!("resp: read: {e}"),
     }
 }
 

@@ -43,11 +43,7 @@ pub fn state_key(update: &Update) -> Option<String> {
 
 /// The partition an update goes to, as the index of its kind's backoff: ris 0, rts 1, rtss 2.
 pub fn kind_index(update: &Update) -> usize {
-    match update.kind().partition() {
-        "ris" => 0,
-        "rts" => 1,
-        _ => 2,
-    }
+    update.kind().partition().index()
 }
 
 /// A trade state's ticket and whether it leaves the ticket live (open, pending) or not.

@@ -1,5 +1,16 @@
 //! Reading the gateway's RESP replies (RESP2 and the RESP3 types `HELLO 3` brings), and what a
 //! reply to one of the terminal's writes means.
+//!
+//! The one RESP reply reader of the workspace's clients: [`parse`] is sans-IO (one value from a
+//! buffer), [`RespReader`] reads values from a socket with it, [`hello`] is the RESP3 handshake a
+//! terminal starts with, and [`throttle_push`] / [`stale_push`] / [`renumber_push`] classify the
+//! gateway's pushes. The reference client, the load generator (`loadgen/src/link.rs`) and the
+//! bench driver (`ops/src/bin/gateway-bench/resp.rs`) all read with them. The engine's own AOF
+//! reader (`engine/src/aof/resp.rs`) is the product's protocol code and stays there (the engine
+//! does not depend on this crate); its tests keep a byte-exact reader of their own
+//! (`engine/tests/common/mod.rs`) because they compare reply bytes with redis-server's.
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// One reply (or push) from the server.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,6 +130,121 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
 }
 
+/// Reads replies one value at a time from a byte stream (a socket or its read half), buffering
+/// what arrives beyond the value.
+pub struct RespReader<R> {
+    inner: R,
+    buffer: Vec<u8>,
+    /// Where the unread bytes of `buffer` start.
+    start: usize,
+}
+
+impl<R: AsyncRead + Unpin> RespReader<R> {
+    /// A reader with room for `capacity` bytes per read.
+    pub fn with_capacity(capacity: usize, inner: R) -> Self {
+        RespReader {
+            inner,
+            buffer: Vec::with_capacity(capacity.max(64)),
+            start: 0,
+        }
+    }
+
+    pub fn new(inner: R) -> Self {
+        Self::with_capacity(16 * 1024, inner)
+    }
+
+    /// The next value: from the buffer when it holds one, else after reading more. A closed
+    /// connection is `UnexpectedEof`, a reply that is not RESP `InvalidData`.
+    pub async fn read_value(&mut self) -> std::io::Result<RespValue> {
+        loop {
+            if let Some(value) = self.buffered_value()? {
+                return Ok(value);
+            }
+            if self.start > 0 {
+                self.buffer.drain(..self.start);
+                self.start = 0;
+            }
+            if self.buffer.capacity() - self.buffer.len() < 4096 {
+                self.buffer.reserve(self.buffer.capacity().max(16 * 1024));
+            }
+            let read = self.inner.read_buf(&mut self.buffer).await?;
+            if read == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the gateway closed the connection",
+                ));
+            }
+        }
+    }
+
+    /// The next value if the buffer already holds all of it; reads nothing.
+    pub fn buffered_value(&mut self) -> std::io::Result<Option<RespValue>> {
+        match parse(&self.buffer[self.start..]) {
+            Ok(Some((value, used))) => {
+                self.start += used;
+                if self.start == self.buffer.len() {
+                    self.buffer.clear();
+                    self.start = 0;
+                }
+                Ok(Some(value))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+    }
+
+    /// Drops the value at the front of the buffer if `keep` says so (a hint already in after
+    /// the last reply); `false` when there is none or `keep` declined it.
+    pub fn take_buffered_if(&mut self, keep: impl FnOnce(&RespValue) -> bool) -> bool {
+        match parse(&self.buffer[self.start..]) {
+            Ok(Some((value, used))) if keep(&value) => {
+                self.start += used;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How a [`hello`] handshake failed.
+#[derive(Debug)]
+pub enum HelloError {
+    /// Writing the command or reading its reply failed.
+    Io(std::io::Error),
+    /// The gateway answered with an error (a bad token) or something that is not a HELLO reply.
+    Refused(RespValue),
+}
+
+/// The RESP3 handshake a terminal starts with (`HELLO 3 AUTH <id> <token>`, as the MQL5 library
+/// and the reference client send it): RESP3, so the gateway's `stale`/`throttle`/`renumber`
+/// pushes arrive. Returns the largest `renumber` push read before the reply (the gateway sends
+/// none there today).
+pub async fn hello<R, W>(
+    reader: &mut RespReader<R>,
+    writer: &mut W,
+    instance_id: &str,
+    token: &str,
+) -> Result<Option<u64>, HelloError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let hello = crate::wire::resp_encode(&["HELLO", "3", "AUTH", instance_id, token]);
+    writer.write_all(&hello).await.map_err(HelloError::Io)?;
+    let mut renumber_above = None;
+    loop {
+        match reader.read_value().await.map_err(HelloError::Io)? {
+            value @ RespValue::Push(_) => {
+                renumber_above = renumber_above.max(renumber_push(&value));
+            }
+            RespValue::Map(_) | RespValue::Array(_) | RespValue::Simple(_) => {
+                return Ok(renumber_above)
+            }
+            other => return Err(HelloError::Refused(other)),
+        }
+    }
+}
+
 /// The gateway's throttle push `>2 "throttle" :<ms>`, if `value` is one.
 pub fn throttle_push(value: &RespValue) -> Option<u64> {
     match value {
@@ -228,6 +354,34 @@ mod tests {
         assert_eq!(stale_push(&stale), Some(77));
         assert_eq!(throttle_push(&stale), None);
         assert!(matches!(values[4], RespValue::Map(ref m) if m.len() == 1));
+    }
+
+    #[tokio::test]
+    async fn reader_reads_values_split_across_reads() {
+        let (mut server, client) = tokio::io::duplex(8);
+        let mut reader = RespReader::with_capacity(8, client);
+        let wire = b"*2\r\n$5\r\nhello\r\n:42\r\n>2\r\n$8\r\nthrottle\r\n:9\r\n+OK\r\n";
+        let writer = tokio::spawn(async move {
+            for chunk in wire.chunks(3) {
+                server.write_all(chunk).await.unwrap();
+            }
+        });
+        let first = reader.read_value().await.unwrap();
+        assert_eq!(
+            first,
+            RespValue::Array(Some(vec![
+                RespValue::Bulk(Some(b"hello".to_vec())),
+                RespValue::Int(42)
+            ]))
+        );
+        assert_eq!(throttle_push(&reader.read_value().await.unwrap()), Some(9));
+        assert_eq!(
+            reader.read_value().await.unwrap(),
+            RespValue::Simple("OK".into())
+        );
+        writer.await.unwrap();
+        let end = reader.read_value().await.unwrap_err();
+        assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

@@ -65,6 +65,18 @@ fn add(z: &mut Zset, m: &str, s: f64) -> ZaddOutcome {
     .unwrap()
 }
 
+/// ZADD flags from their names, space-separated ("xx gt incr"; "" for none).
+fn zflags(words: &str) -> ZaddFlags {
+    let has = |w: &str| words.split_whitespace().any(|x| x == w);
+    ZaddFlags {
+        nx: has("nx"),
+        xx: has("xx"),
+        gt: has("gt"),
+        lt: has("lt"),
+        incr: has("incr"),
+    }
+}
+
 fn names(v: Vec<(&[u8], f64)>) -> Vec<String> {
     v.into_iter()
         .map(|(m, _)| String::from_utf8_lossy(m).into_owned())
@@ -122,110 +134,48 @@ fn limit_and_rank_normalisation() {
 #[test]
 fn zadd_flags() {
     let l = ZsetLimits::default();
-    let f = |nx, xx, gt, lt, incr| ZaddFlags {
-        nx,
-        xx,
-        gt,
-        lt,
-        incr,
-    };
     for enc in 0..2 {
         let mut z = Zset::new();
         if enc == 1 {
             z.convert_to_skiplist();
         }
-        let mut go = |m: &str, s: f64, fl: ZaddFlags| z.insert_or_update(m.as_bytes(), s, fl, &l);
-        assert_eq!(
-            go("a", 1.0, f(false, true, false, false, false)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 1.0, f(true, false, false, false, false)),
-            Ok(ZaddOutcome::Added(1.0))
-        );
-        assert_eq!(
-            go("a", 5.0, f(true, false, false, false, false)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 5.0, f(true, false, false, false, true)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 1.0, f(false, false, false, false, false)),
-            Ok(ZaddOutcome::Unchanged(1.0))
-        );
-        assert_eq!(
-            go("a", 0.5, f(false, false, true, false, false)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 1.0, f(false, false, true, false, false)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 2.0, f(false, false, true, false, false)),
-            Ok(ZaddOutcome::Updated(2.0))
-        );
-        assert_eq!(
-            go("a", 3.0, f(false, false, false, true, false)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 2.0, f(false, false, false, true, false)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 1.5, f(false, true, false, true, false)),
-            Ok(ZaddOutcome::Updated(1.5))
-        );
-        // GT/LT never prevent adding a new member.
-        assert_eq!(
-            go("b", 9.0, f(false, false, false, true, false)),
-            Ok(ZaddOutcome::Added(9.0))
-        );
-        assert_eq!(
-            go("c", -9.0, f(false, false, true, false, false)),
-            Ok(ZaddOutcome::Added(-9.0))
-        );
-        // INCR
-        assert_eq!(
-            go("a", 2.0, f(false, false, false, false, true)),
-            Ok(ZaddOutcome::Updated(3.5))
-        );
-        assert_eq!(
-            go("a", -1.0, f(false, false, true, false, true)),
-            Ok(ZaddOutcome::Skipped)
-        );
-        assert_eq!(
-            go("a", 0.0, f(false, false, false, false, true)),
-            Ok(ZaddOutcome::Unchanged(3.5))
-        );
-        assert_eq!(
-            go("d", 4.0, f(false, false, false, false, true)),
-            Ok(ZaddOutcome::Added(4.0))
-        );
-        assert_eq!(
-            go("d", 4.0, f(false, true, false, false, true)),
-            Ok(ZaddOutcome::Updated(8.0))
-        );
-        // NaN
-        assert_eq!(
-            go("e", f64::INFINITY, f(false, false, false, false, false)),
-            Ok(ZaddOutcome::Added(f64::INFINITY))
-        );
-        assert_eq!(
-            go("e", f64::NEG_INFINITY, f(false, false, false, false, true)),
-            Err(ZsetError::NanScore)
-        );
-        assert_eq!(
-            go("e", f64::NAN, f(false, false, false, false, false)),
-            Err(ZsetError::NanScore)
-        );
-        assert_eq!(
-            go("zz", f64::NAN, f(false, false, false, false, true)),
-            Err(ZsetError::NanScore)
-        );
+        // (member, score, flags, expected outcome)
+        let steps = [
+            ("a", 1.0, "xx", Ok(ZaddOutcome::Skipped)),
+            ("a", 1.0, "nx", Ok(ZaddOutcome::Added(1.0))),
+            ("a", 5.0, "nx", Ok(ZaddOutcome::Skipped)),
+            ("a", 5.0, "nx incr", Ok(ZaddOutcome::Skipped)),
+            ("a", 1.0, "", Ok(ZaddOutcome::Unchanged(1.0))),
+            ("a", 0.5, "gt", Ok(ZaddOutcome::Skipped)),
+            ("a", 1.0, "gt", Ok(ZaddOutcome::Skipped)),
+            ("a", 2.0, "gt", Ok(ZaddOutcome::Updated(2.0))),
+            ("a", 3.0, "lt", Ok(ZaddOutcome::Skipped)),
+            ("a", 2.0, "lt", Ok(ZaddOutcome::Skipped)),
+            ("a", 1.5, "xx lt", Ok(ZaddOutcome::Updated(1.5))),
+            // GT/LT never prevent adding a new member.
+            ("b", 9.0, "lt", Ok(ZaddOutcome::Added(9.0))),
+            ("c", -9.0, "gt", Ok(ZaddOutcome::Added(-9.0))),
+            // INCR
+            ("a", 2.0, "incr", Ok(ZaddOutcome::Updated(3.5))),
+            ("a", -1.0, "gt incr", Ok(ZaddOutcome::Skipped)),
+            ("a", 0.0, "incr", Ok(ZaddOutcome::Unchanged(3.5))),
+            ("d", 4.0, "incr", Ok(ZaddOutcome::Added(4.0))),
+            ("d", 4.0, "xx incr", Ok(ZaddOutcome::Updated(8.0))),
+            // NaN
+            (
+                "e",
+                f64::INFINITY,
+                "",
+                Ok(ZaddOutcome::Added(f64::INFINITY)),
+            ),
+            ("e", f64::NEG_INFINITY, "incr", Err(ZsetError::NanScore)),
+            ("e", f64::NAN, "", Err(ZsetError::NanScore)),
+            ("zz", f64::NAN, "incr", Err(ZsetError::NanScore)),
+        ];
+        for (m, s, flags, want) in steps {
+            let got = z.insert_or_update(m.as_bytes(), s, zflags(flags), &l);
+            assert_eq!(got, want, "ZADD {flags} {m} {s}");
+        }
         assert_eq!(z.score(b"e"), Some(f64::INFINITY));
         assert_eq!(z.score(b"zz"), None);
         // -0 == 0: unchanged, stored sign kept (a listpack never stores -0, as in Redis).
@@ -421,16 +371,19 @@ fn score_ranges() {
             ),
             ["e", "pinf"]
         );
-        let c = |a: &str, b: &str| z.count_in_score_range(&sr(a, b));
-        assert_eq!(c("1", "2"), 5);
-        assert_eq!(c("(1", "2"), 2);
-        assert_eq!(c("-inf", "+inf"), 8);
-        assert_eq!(c("(-inf", "(inf"), 6);
-        assert_eq!(c("2", "1"), 0);
-        assert_eq!(c("3", "3"), 1);
-        assert_eq!(c("(3", "3"), 0);
-        assert_eq!(c("10", "20"), 0);
-        assert_eq!(c("-20", "-10"), 0);
+        for (min, max, n) in [
+            ("1", "2", 5),
+            ("(1", "2", 2),
+            ("-inf", "+inf", 8),
+            ("(-inf", "(inf", 6),
+            ("2", "1", 0),
+            ("3", "3", 1),
+            ("(3", "3", 0),
+            ("10", "20", 0),
+            ("-20", "-10", 0),
+        ] {
+            assert_eq!(z.count_in_score_range(&sr(min, max)), n, "{min} {max}");
+        }
     }
 }
 
@@ -465,13 +418,16 @@ fn lex_ranges() {
         assert_eq!(q("[b", "[d", lim(3, 3), false), Vec::<String>::new());
         assert_eq!(q("[h", "+", all, false), Vec::<String>::new());
         assert_eq!(q("-", "(", all, false), Vec::<String>::new());
-        let c = |a: &str, b: &str| z.count_in_lex_range(&lr(a, b));
-        assert_eq!(c("-", "+"), 9);
-        assert_eq!(c("[b", "[d"), 3);
-        assert_eq!(c("(b", "(d"), 1);
-        assert_eq!(c("(d", "(b"), 0);
-        assert_eq!(c("+", "-"), 0);
-        assert_eq!(c("[zz", "+"), 0);
+        for (min, max, n) in [
+            ("-", "+", 9),
+            ("[b", "[d", 3),
+            ("(b", "(d", 1),
+            ("(d", "(b", 0),
+            ("+", "-", 0),
+            ("[zz", "+", 0),
+        ] {
+            assert_eq!(z.count_in_lex_range(&lr(min, max)), n, "{min} {max}");
+        }
     }
 }
 
@@ -838,29 +794,14 @@ fn lex_range() -> impl Strategy<Value = LexRange> {
 }
 
 fn flags() -> impl Strategy<Value = ZaddFlags> {
-    let f = |nx, xx, gt, lt, incr| ZaddFlags {
-        nx,
-        xx,
-        gt,
-        lt,
-        incr,
-    };
-    prop::sample::select(vec![
-        f(false, false, false, false, false),
-        f(false, false, false, false, false),
-        f(false, false, false, false, false),
-        f(true, false, false, false, false),
-        f(false, true, false, false, false),
-        f(false, false, true, false, false),
-        f(false, false, false, true, false),
-        f(false, true, true, false, false),
-        f(false, true, false, true, false),
-        f(false, false, false, false, true),
-        f(true, false, false, false, true),
-        f(false, true, false, false, true),
-        f(false, false, true, false, true),
-        f(false, false, false, true, true),
-    ])
+    prop::sample::select(
+        [
+            "", "", "", "nx", "xx", "gt", "lt", "xx gt", "xx lt", "incr", "nx incr", "xx incr",
+            "gt incr", "lt incr",
+        ]
+        .map(zflags)
+        .to_vec(),
+    )
 }
 
 fn small_i64() -> impl Strategy<Value = i64> {

@@ -15,25 +15,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use serde::Serialize;
 
 use run::Plan;
 use stats::RunResult;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Transport {
-    Http,
-    Resp,
-}
+/// HTTP or RESP: the contract's label.
+pub use tradestate_mt5_bridge::Transport;
 
-impl Transport {
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Http => "http",
-            Transport::Resp => "resp",
-        }
-    }
+/// `--transport http|resp`, listing the contract's names in `--help`.
+fn transport_parser() -> impl clap::builder::TypedValueParser<Value = Transport> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Transport::ALL.map(Transport::name))
+        .try_map(|name| name.parse::<Transport>())
 }
 
 #[derive(Parser, Debug)]
@@ -43,7 +38,7 @@ impl Transport {
 )]
 struct Args {
     /// http: POST /v1/ingest batches; resp: pipelined HSET after AUTH.
-    #[arg(long, value_enum, default_value = "http")]
+    #[arg(long, value_parser = transport_parser(), default_value = "http")]
     transport: Transport,
     /// Base URL of the service's HTTP listener.
     #[arg(long, default_value = "http://127.0.0.1:8080")]

@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tradestate_mt5_bridge::{
-    parse_batch, Batch, InstanceState, PositionType, TradeState, TradeStatus, Update,
+    keys, parse_batch, Batch, InstanceState, PositionType, TradeState, TradeStatus, Update,
 };
 
 /// One terminal's identity and its monotonic sequence number.
@@ -115,7 +115,7 @@ impl Terminal {
 
     /// `HSET ris:{id} <heartbeat fields>`, RESP-encoded, appended to `out`.
     pub fn heartbeat_hset(&mut self, out: &mut Vec<u8>) {
-        let key = format!("ris:{{{}}}", self.id);
+        let key = keys::instance(&self.id);
         let fields = self.heartbeat().to_fields();
         encode_hset(out, &key, &fields);
     }
@@ -123,7 +123,7 @@ impl Terminal {
     /// `HSET rts:{id}:<ticket> <trade fields>`, RESP-encoded, appended to `out`.
     pub fn trade_hset(&mut self, position: u32, out: &mut Vec<u8>) {
         let trade = self.trade(position);
-        let key = format!("rts:{{{}}}:{}", self.id, trade.ticket);
+        let key = keys::trade(&self.id, &trade.ticket);
         encode_hset(out, &key, &trade.to_fields());
     }
 }

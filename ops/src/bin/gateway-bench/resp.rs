@@ -2,28 +2,23 @@
 //! (and, with `--resp-trades`, `HSET rts:{<id>}:<ticket> ...`) written at their intended times
 //! without waiting for replies; a reader matches the replies, in order, to those times.
 //! Replies: `:N` stored, `:0` stale, `-TRYAGAIN ...` throttled, any other `-ERR` an error.
+//! They are read with the contract's reader (`tradestate_mt5_bridge::client::resp`), the one the
+//! reference client and loadgen use. What differs from those clients on purpose: plain `AUTH`
+//! (RESP2, so no pushes come between the replies) instead of their `HELLO 3` handshake, and the
+//! open-loop timing (commands leave at their intended times, not after the previous reply).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tradestate_mt5_bridge::client::resp::{RespReader, RespValue};
 
 use crate::payload::{encode_command, Terminal};
 use crate::run::{Plan, Schedule, Window};
 use crate::stats::{Answer, SharedTally};
-
-/// One RESP reply, as far as this driver cares.
-#[derive(Debug, PartialEq)]
-enum Reply {
-    Int(i64),
-    Simple(String),
-    Error(String),
-    /// Bulk strings, arrays, nil: not what HSET answers.
-    Other,
-}
 
 pub async fn terminal(
     plan: Arc<Plan>,
@@ -44,7 +39,7 @@ pub async fn terminal(
     };
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::with_capacity(64 * 1024, read);
+    let mut reader = RespReader::with_capacity(64 * 1024, read);
     let mut out = Vec::with_capacity(64 * 1024);
     encode_command(
         &mut out,
@@ -52,10 +47,10 @@ pub async fn terminal(
     );
     let auth = async {
         write.write_all(&out).await?;
-        read_reply(&mut reader).await
+        reader.read_value().await
     };
     match tokio::time::timeout(Duration::from_secs(5), auth).await {
-        Ok(Ok(Reply::Simple(_))) => {}
+        Ok(Ok(RespValue::Simple(_))) => {}
         other => {
             tally.problem(|| format!("AUTH {} ...: {other:?}", terminal.id));
             tally.unsent(unsent_all());
@@ -110,17 +105,17 @@ pub async fn terminal(
 }
 
 async fn read_replies(
-    mut reader: BufReader<OwnedReadHalf>,
+    mut reader: RespReader<OwnedReadHalf>,
     mut dues: mpsc::UnboundedReceiver<Instant>,
     window: Window,
     tally: SharedTally,
 ) {
     while let Some(due) = dues.recv().await {
-        let reply = tokio::time::timeout_at(window.deadline.into(), read_reply(&mut reader)).await;
+        let reply = tokio::time::timeout_at(window.deadline.into(), reader.read_value()).await;
         let answer = match reply {
-            Ok(Ok(Reply::Int(n))) if n > 0 => Answer::Ok,
-            Ok(Ok(Reply::Int(_))) => Answer::Stale,
-            Ok(Ok(Reply::Error(e))) if e.starts_with("TRYAGAIN") => {
+            Ok(Ok(RespValue::Int(n))) if n > 0 => Answer::Ok,
+            Ok(Ok(RespValue::Int(_))) => Answer::Stale,
+            Ok(Ok(RespValue::Error(e))) if e.starts_with("TRYAGAIN") => {
                 tally.problem(|| format!("-{e}"));
                 Answer::Throttled
             }
@@ -155,45 +150,4 @@ async fn fail_rest(
     while let Some(due) = dues.recv().await {
         tally.record(Answer::Failed, due.elapsed(), 1, window.measured(due));
     }
-}
-
-async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> std::io::Result<Reply> {
-    let line = read_line(reader).await?;
-    let (kind, rest) = line.split_at(1.min(line.len()));
-    Ok(match kind {
-        ":" => Reply::Int(rest.parse().unwrap_or(-1)),
-        "+" => Reply::Simple(rest.to_string()),
-        "-" => Reply::Error(rest.to_string()),
-        "$" => {
-            let len: i64 = rest.parse().unwrap_or(-1);
-            if len >= 0 {
-                let mut skip = vec![0u8; len as usize + 2];
-                reader.read_exact(&mut skip).await?;
-            }
-            Reply::Other
-        }
-        "*" => {
-            let items: i64 = rest.parse().unwrap_or(-1);
-            for _ in 0..items.max(0) {
-                Box::pin(read_reply(reader)).await?;
-            }
-            Reply::Other
-        }
-        _ => Reply::Error(format!("not RESP: {line:?}")),
-    })
-}
-
-async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> std::io::Result<String> {
-    let mut line = Vec::with_capacity(16);
-    let n = reader.read_until(b'\n', &mut line).await?;
-    if n == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the gateway closed the connection",
-        ));
-    }
-    while matches!(line.last(), Some(b'\n' | b'\r')) {
-        line.pop();
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }
