@@ -67,6 +67,13 @@ struct Answered {
     renumber_above: Option<u64>,
 }
 
+impl Answered {
+    /// `body` with this submission's status and its throttle and retry headers.
+    fn respond(&self, body: impl IntoResponse) -> Response {
+        with_headers(self.status, body, self.throttle_ms, self.retry_after)
+    }
+}
+
 pub async fn batch(
     State(state): State<AppState>,
     Bearer(token): Bearer,
@@ -109,19 +116,14 @@ pub async fn batch(
         .into_iter()
         .map(|update| convert::op_from_update(&instance_id, update))
         .collect();
-    let answered = submit(&state, &instance_id, ops).await?;
+    let mut answered = submit(&state, &instance_id, ops).await?;
     let reply = BatchReply {
         instance_id,
-        results: answered.results,
+        results: std::mem::take(&mut answered.results),
         throttle_ms: answered.throttle_ms,
         renumber_above: answered.renumber_above,
     };
-    Ok(with_headers(
-        answered.status,
-        Json(reply),
-        answered.throttle_ms,
-        answered.retry_after,
-    ))
+    Ok(answered.respond(Json(reply)))
 }
 
 pub async fn instance_state(
@@ -181,12 +183,7 @@ async fn single(state: &AppState, instance_id: Arc<str>, op: Op) -> Result<Respo
         throttle_ms: answered.throttle_ms,
         renumber_above: answered.renumber_above,
     };
-    Ok(with_headers(
-        answered.status,
-        Json(reply),
-        answered.throttle_ms,
-        answered.retry_after,
-    ))
+    Ok(answered.respond(Json(reply)))
 }
 
 /// Submits and turns the outcomes into results and the status of the whole reply: 200 when
