@@ -55,6 +55,15 @@ pub struct TerminalToken {
     pub token: String,
 }
 
+impl TerminalToken {
+    pub fn new(instance_id: &str, token: &str) -> TerminalToken {
+        TerminalToken {
+            instance_id: instance_id.to_string(),
+            token: token.to_string(),
+        }
+    }
+}
+
 // Tokens are secrets: keep them out of logs that print a Config with {:?}.
 impl fmt::Debug for TerminalToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -160,10 +160,7 @@ fn parse_tokens_file(
         check_instance_id(id).map_err(|m| ConfigError::new(at.clone(), m))?;
         check_token(token, "terminal token").map_err(|m| ConfigError::new(at.clone(), m))?;
         remember(seen, id, &at).map_err(|m| ConfigError::new(at.clone(), m))?;
-        tokens.push(TerminalToken {
-            instance_id: id.to_string(),
-            token: token.to_string(),
-        });
+        tokens.push(TerminalToken::new(id, token));
     }
     Ok(())
 }
@@ -179,10 +176,7 @@ mod tests {
         let mut c = Config::default();
         c.auth.terminals = list
             .iter()
-            .map(|(id, token)| TerminalToken {
-                instance_id: id.to_string(),
-                token: token.to_string(),
-            })
+            .map(|(id, token)| TerminalToken::new(id, token))
             .collect();
         c
     }

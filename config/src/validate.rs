@@ -357,6 +357,13 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// What `validate` says, refusing the default config after `change`.
+    fn refusal(change: impl FnOnce(&mut Config)) -> String {
+        let mut c = Config::default();
+        change(&mut c);
+        validate(&c).unwrap_err().to_string()
+    }
+
     #[test]
     fn accepts_the_url_forms_the_client_takes() {
         for url in [
@@ -416,24 +423,22 @@ mod tests {
 
     #[test]
     fn watermarks_must_be_ordered_fractions() {
-        let mut c = Config::default();
-        c.limits.throttle_watermark = 0.95;
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            refusal(|c| c.limits.throttle_watermark = 0.95),
             "config: limits.throttle_watermark: must be greater than 0 and less than \
              limits.reject_watermark (0.9), got 0.95"
         );
+        let mut c = Config::default();
         c.limits.throttle_watermark = 0.0;
         assert!(validate(&c).is_err());
         c.limits.throttle_watermark = f64::NAN;
         assert!(validate(&c).is_err());
-        let mut c = Config::default();
-        c.limits.reject_watermark = 1.5;
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            refusal(|c| c.limits.reject_watermark = 1.5),
             "config: limits.reject_watermark: must be greater than 0 and at most 1 (a fraction \
              of queue_capacity), got 1.5"
         );
+        let mut c = Config::default();
         c.limits.reject_watermark = 1.0;
         assert!(validate(&c).is_ok());
     }
@@ -466,10 +471,8 @@ mod tests {
             ("limits.max_body_bytes", |c| c.limits.max_body_bytes = 0),
         ];
         for (key, change) in cases {
-            let mut c = Config::default();
-            change(&mut c);
             assert_eq!(
-                validate(&c).unwrap_err().to_string(),
+                refusal(change),
                 format!("config: {key}: must be greater than 0")
             );
         }
@@ -477,10 +480,8 @@ mod tests {
 
     #[test]
     fn stale_must_come_before_offline() {
-        let mut c = Config::default();
-        c.policy.instance_stale_after_s = 120;
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            refusal(|c| c.policy.instance_stale_after_s = 120),
             "config: policy.instance_stale_after_s: must be less than policy.ris_ttl_s (120), \
              got 120: a terminal is online for instance_stale_after_s after its last update, \
              stale until ris_ttl_s, then offline"
@@ -489,10 +490,8 @@ mod tests {
 
     #[test]
     fn names_without_spaces() {
-        let mut c = Config::default();
-        c.policy.rtss_stream = "rtss signals".into();
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            refusal(|c| c.policy.rtss_stream = "rtss signals".into()),
             "config: policy.rtss_stream: \"rtss signals\" must be a non-empty name without spaces"
         );
         let mut c = Config::default();
@@ -502,10 +501,8 @@ mod tests {
 
     #[test]
     fn embedded_ports_must_not_clash() {
-        let mut c = Config::default();
-        c.partitions.rts.embedded_port = 6380;
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            refusal(|c| c.partitions.rts.embedded_port = 6380),
             "config: partitions.rts.embedded_port: port 6380 is also used by \
              partitions.ris.embedded_port; give each embedded engine its own port (or 0 for any \
              free one)"
@@ -537,18 +534,13 @@ mod tests {
 
     #[test]
     fn tokens_are_checked_outside_dev_mode() {
-        let mut c = Config::default();
-        c.auth.operator_tokens = vec!["short".into()];
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            refusal(|c| c.auth.operator_tokens = vec!["short".into()]),
             "config: auth.operator_tokens[0]: operator token is 5 characters long; use at least \
              16 (e.g. `openssl rand -hex 24`)"
         );
         let mut c = Config::default();
-        c.auth.terminals = vec![crate::TerminalToken {
-            instance_id: "T1".into(),
-            token: "0123456789abcdef".into(),
-        }];
+        c.auth.terminals = vec![crate::TerminalToken::new("T1", "0123456789abcdef")];
         assert!(validate(&c).is_ok());
         c.auth.operator_tokens = vec!["0123456789abcdef".into()];
         assert!(validate(&c)

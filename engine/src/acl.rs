@@ -139,28 +139,18 @@ impl User {
             "off" => self.enabled = false,
             "skip-sanitize-payload" => self.sanitize_payload = Some(false),
             "sanitize-payload" => self.sanitize_payload = Some(true),
-            "nopass" => {
-                self.nopass = true;
+            // Each of these sets its catch-all flag one way or the other, and either way the
+            // explicit list it would override goes.
+            "nopass" | "resetpass" => {
+                self.nopass = word == "nopass";
                 self.passwords.clear();
             }
-            "resetpass" => {
-                self.nopass = false;
-                self.passwords.clear();
-            }
-            "allkeys" | "~*" => {
-                self.all_keys = true;
+            "allkeys" | "~*" | "resetkeys" => {
+                self.all_keys = word != "resetkeys";
                 self.key_patterns.clear();
             }
-            "resetkeys" => {
-                self.all_keys = false;
-                self.key_patterns.clear();
-            }
-            "allchannels" | "&*" => {
-                self.all_channels = true;
-                self.channels.clear();
-            }
-            "resetchannels" => {
-                self.all_channels = false;
+            "allchannels" | "&*" | "resetchannels" => {
+                self.all_channels = word != "resetchannels";
                 self.channels.clear();
             }
             "allcommands" | "+@all" => self.set_all_commands(true),

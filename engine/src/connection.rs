@@ -23,6 +23,22 @@ const READ_CHUNK: usize = 16 * 1024;
 /// memory for the life of the connection.
 const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
 
+/// Unregisters a connection's client when the connection task ends, however it ends.
+struct Registered {
+    server: Rc<RefCell<Server>>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        // Unwinding has released any borrow the panicking frame held; `try_` keeps a second
+        // panic (an abort) out of the way should that ever not hold.
+        if let Ok(mut server) = self.server.try_borrow_mut() {
+            server.unregister_client(self.id);
+        }
+    }
+}
+
 pub struct Connection<S> {
     stream: S,
     input: Vec<u8>,
@@ -67,11 +83,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Serves the client until it disconnects, quits, breaks the protocol or is killed.
     pub async fn run(mut self) {
         let id = self.client.borrow().id;
+        // The client leaves the registry on every exit, a panic included, in the same drop
+        // that closes its socket: CLIENT KILL or a pub/sub limit (which run on this thread)
+        // can never shut down an fd number the system has since handed to someone else.
+        let _registered = Registered {
+            server: self.server.clone(),
+            id,
+        };
         if let Err(e) = self.serve().await {
             tracing::debug!(client = id, error = %e, "connection closed");
         }
         let _ = self.stream.shutdown().await;
-        self.server.borrow_mut().unregister_client(id);
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {

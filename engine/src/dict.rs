@@ -705,10 +705,8 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash,
     {
-        let table = &self.tables[self.num_tables() - 1];
-        if table.size() > 0 {
-            let bucket = self.hash_of(key) as usize & table.mask();
-            prefetch(&table.buckets[bucket]);
+        if let Some(bucket) = self.insert_bucket(key) {
+            prefetch(bucket);
         }
     }
 
@@ -720,13 +718,24 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash,
     {
-        let table = &self.tables[self.num_tables() - 1];
-        if table.size() > 0 {
-            let bucket = self.hash_of(key) as usize & table.mask();
-            if let Some(node) = table.buckets[bucket].as_deref() {
-                prefetch(node);
-            }
+        if let Some(node) = self.insert_bucket(key).and_then(|b| b.as_deref()) {
+            prefetch(node);
         }
+    }
+
+    /// The bucket an insert of `key` would go to: in the new table while rehashing. `None`
+    /// while the table has no buckets yet.
+    #[inline]
+    fn insert_bucket<Q>(&self, key: &Q) -> Option<&Link<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash,
+    {
+        let table = &self.tables[self.num_tables() - 1];
+        if table.size() == 0 {
+            return None;
+        }
+        Some(&table.buckets[self.hash_of(key) as usize & table.mask()])
     }
 
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
@@ -954,21 +963,43 @@ impl<K, V> Clone for Iter<'_, K, V> {
     }
 }
 
+/// One step of a walk over the bucket chains, shared by the three iterators, which differ only
+/// in how they hold a node: `enter` turns a bucket into its first node, `split` turns a node
+/// into the next one and the item. `remaining` stops the walk at the last entry instead of
+/// scanning the empty buckets after it.
+#[inline(always)]
+fn chain_next<N, B: Iterator, T>(
+    node: &mut Option<N>,
+    remaining: &mut usize,
+    buckets: &mut B,
+    enter: impl Fn(B::Item) -> Option<N>,
+    split: impl FnOnce(N) -> (Option<N>, T),
+) -> Option<T> {
+    loop {
+        if let Some(n) = node.take() {
+            let (next, item) = split(n);
+            *node = next;
+            *remaining -= 1;
+            return Some(item);
+        }
+        if *remaining == 0 {
+            return None;
+        }
+        *node = enter(buckets.next()?);
+    }
+}
+
 impl<'a, K, V> Iterator for Iter<'a, K, V> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(n) = self.node {
-                self.node = n.next.as_deref();
-                self.remaining -= 1;
-                return Some((&n.key, &n.value));
-            }
-            if self.remaining == 0 {
-                return None;
-            }
-            self.node = self.buckets.next()?.as_deref();
-        }
+        chain_next(
+            &mut self.node,
+            &mut self.remaining,
+            &mut self.buckets,
+            |slot| slot.as_deref(),
+            |n| (n.next.as_deref(), (&n.key, &n.value)),
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -990,17 +1021,13 @@ impl<'a, K, V> Iterator for IterMut<'a, K, V> {
     type Item = (&'a K, &'a mut V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(n) = self.node.take() {
-                self.node = n.next.as_deref_mut();
-                self.remaining -= 1;
-                return Some((&n.key, &mut n.value));
-            }
-            if self.remaining == 0 {
-                return None;
-            }
-            self.node = self.buckets.next()?.as_deref_mut();
-        }
+        chain_next(
+            &mut self.node,
+            &mut self.remaining,
+            &mut self.buckets,
+            |slot| slot.as_deref_mut(),
+            |n| (n.next.as_deref_mut(), (&n.key, &mut n.value)),
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -1022,18 +1049,16 @@ impl<K, V> Iterator for IntoIter<K, V> {
     type Item = (K, V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(mut n) = self.node.take() {
-                self.node = n.next.take();
-                self.remaining -= 1;
-                let Node { key, value, .. } = *n;
-                return Some((key, value));
-            }
-            if self.remaining == 0 {
-                return None;
-            }
-            self.node = self.buckets.next()?;
-        }
+        chain_next(
+            &mut self.node,
+            &mut self.remaining,
+            &mut self.buckets,
+            |slot| slot,
+            |n| {
+                let Node { key, value, next } = *n;
+                (next, (key, value))
+            },
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -1110,6 +1135,16 @@ mod tests {
             d.insert(*next, *next);
             *next += 1;
         }
+    }
+
+    /// `n` keys in a settled table, then fresh keys until the next grow is in progress; also
+    /// the next fresh key.
+    fn growing(n: u64) -> (Dict<u64, u64>, u64) {
+        let mut d: Dict<u64, u64> = (0..n).map(|i| (i, i)).collect();
+        while d.rehash_steps(100) {}
+        let mut next = n;
+        start_grow(&mut d, &mut next);
+        (d, next)
     }
 
     #[test]
@@ -1240,14 +1275,7 @@ mod tests {
 
     #[test]
     fn operations_during_rehash() {
-        let mut d: Dict<u64, u64> = Dict::new();
-        let mut next = 0;
-        for _ in 0..1000 {
-            d.insert(next, next);
-            next += 1;
-        }
-        while d.rehash_steps(100) {}
-        start_grow(&mut d, &mut next);
+        let (mut d, mut next) = growing(1000);
         let mut model: HashMap<u64, u64> = d.iter().map(|(k, v)| (*k, *v)).collect();
         assert_eq!(model.len(), d.len());
 
@@ -1307,14 +1335,7 @@ mod tests {
 
     #[test]
     fn rehash_steps_finish() {
-        let mut d: Dict<u64, u64> = Dict::new();
-        let mut next = 0;
-        for _ in 0..5000 {
-            d.insert(next, next);
-            next += 1;
-        }
-        while d.rehash_steps(1) {}
-        start_grow(&mut d, &mut next);
+        let (mut d, next) = growing(5000);
         assert!(d.rehash_steps(0));
         assert!(d.rehash_steps(10));
         d.check_invariants();

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -174,7 +175,6 @@ fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 fn set_v6_only(socket: &tokio::net::TcpSocket) {
-    use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: setsockopt reads `on` for the given length on a socket we own.
     unsafe {
@@ -368,29 +368,18 @@ const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode b
 
 async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let Some((stream, peer)) = accepted(listener.accept().await, "accept failed").await else {
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local = stream
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let refused = refuse(&mut server.borrow_mut(), peer.ip().is_loopback());
-        if let Some(msg) = refused {
-            tokio::task::spawn_local(reject(stream, msg));
+        let Some(stream) = admit(&server, stream, peer.ip().is_loopback()) else {
             continue;
-        }
-        let fd = {
-            use std::os::fd::AsRawFd;
-            stream.as_raw_fd()
         };
+        let fd = stream.as_raw_fd();
         set_keepalive(fd, server.borrow().config.tcp_keepalive_secs);
         let client = server.borrow_mut().register_client(
             peer.to_string(),
@@ -399,6 +388,36 @@ async fn accept_tcp(listener: TcpListener, server: Rc<RefCell<Server>>) {
             peer.ip().is_loopback(),
         );
         tokio::task::spawn_local(Connection::new(stream, client, server.clone()).run());
+    }
+}
+
+/// The accepted connection, or `None` after a failed accept (EMFILE and friends) has been
+/// logged and waited out: retrying at once would spin.
+async fn accepted<T>(result: std::io::Result<T>, what: &'static str) -> Option<T> {
+    match result {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// `stream` back if the server takes the connection; otherwise the refusal is written to it
+/// in the background. The borrow ends before anything awaits: held through the write, every
+/// other task touching the server would panic meanwhile.
+fn admit<S>(server: &RefCell<Server>, stream: S, loopback: bool) -> Option<S>
+where
+    S: tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let refused = refuse(&mut server.borrow_mut(), loopback);
+    match refused {
+        Some(msg) => {
+            tokio::task::spawn_local(reject(stream, msg));
+            None
+        }
+        None => Some(stream),
     }
 }
 
@@ -414,25 +433,14 @@ async fn accept_unix(
     path: String,
 ) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed on unix socket");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // The borrow must end before anything awaits: in `if let` it would live through the
-        // write, and every other task touching the server would panic meanwhile.
-        let refused = refuse(&mut server.borrow_mut(), true);
-        if let Some(msg) = refused {
-            tokio::task::spawn_local(reject(stream, msg));
+        let accept = listener.accept().await;
+        let Some((stream, _)) = accepted(accept, "accept failed on unix socket").await else {
             continue;
-        }
-        let fd = {
-            use std::os::fd::AsRawFd;
-            stream.as_raw_fd()
         };
+        let Some(stream) = admit(&server, stream, true) else {
+            continue;
+        };
+        let fd = stream.as_raw_fd();
         let client =
             server
                 .borrow_mut()

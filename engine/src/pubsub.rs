@@ -264,13 +264,9 @@ impl PubSub {
 
     /// Returns true if the client was subscribed to the channel.
     pub fn unsubscribe(&mut self, client_id: u64, channel: &[u8]) -> bool {
-        let Some(sub) = self.subscribers.get_mut(&client_id) else {
+        if !self.drop_own(client_id, channel, |s| &mut s.channels) {
             return false;
-        };
-        let Some(i) = sub.channels.iter().position(|c| &c[..] == channel) else {
-            return false;
-        };
-        sub.channels.remove(i);
+        }
         if let Some(ids) = self.channels.get_mut(channel) {
             ids.retain(|&id| id != client_id);
             if ids.is_empty() {
@@ -282,13 +278,9 @@ impl PubSub {
     }
 
     pub fn punsubscribe(&mut self, client_id: u64, pattern: &[u8]) -> bool {
-        let Some(sub) = self.subscribers.get_mut(&client_id) else {
+        if !self.drop_own(client_id, pattern, |s| &mut s.patterns) {
             return false;
-        };
-        let Some(i) = sub.patterns.iter().position(|p| &p[..] == pattern) else {
-            return false;
-        };
-        sub.patterns.remove(i);
+        }
         if let Some(j) = self.patterns.iter().position(|(p, _)| &p[..] == pattern) {
             let ids = &mut self.patterns[j].1;
             ids.retain(|&id| id != client_id);
@@ -297,6 +289,25 @@ impl PubSub {
             }
         }
         self.forget_if_idle(client_id);
+        true
+    }
+
+    /// Takes `name` off the client's own list of channels or patterns (`list` picks which);
+    /// false if it was not on it.
+    fn drop_own(
+        &mut self,
+        client_id: u64,
+        name: &[u8],
+        list: fn(&mut Subscriber) -> &mut Vec<Box<[u8]>>,
+    ) -> bool {
+        let Some(sub) = self.subscribers.get_mut(&client_id) else {
+            return false;
+        };
+        let names = list(sub);
+        let Some(i) = names.iter().position(|n| &n[..] == name) else {
+            return false;
+        };
+        names.remove(i);
         true
     }
 

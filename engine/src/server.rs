@@ -236,7 +236,8 @@ impl Client {
         self.close_after_reply = true;
         // SAFETY: the fd belongs to this client's live socket, owned by its connection task
         // on this same thread; shutdown does not close it, so it cannot be reused before that
-        // task drops the socket, and `Connection::run` unregisters the client before that.
+        // task drops the socket, and that task unregisters the client in the same drop (a guard
+        // in `Connection::run`, panics included).
         unsafe {
             libc::shutdown(self.fd, libc::SHUT_RDWR);
         }

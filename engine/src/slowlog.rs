@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use crate::commands::server::subcommand_syntax_error;
 use crate::commands::{arg_i64, flags, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::util::eq_ignore_case;
 
@@ -133,10 +134,7 @@ const COUNT_ERROR: &str = "ERR count should be greater than or equal to -1";
 /// SLOWLOG GET [count]: the newest `count` entries (10 by default, -1 for all).
 pub fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
-            crate::commands::c_text(argv[1], 128)
-        )));
+        return Err(subcommand_syntax_error(argv));
     }
     let count = match argv.get(2) {
         None => 10,

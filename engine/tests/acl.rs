@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{start_engine, RawClient};
+use common::{connect, start_engine, start_engine_and_client, RawClient};
 use tradestate_engine::Config;
 
 fn call(c: &mut RawClient, args: &[&str]) -> String {
@@ -27,11 +27,10 @@ const TERMINAL_USER: &[&str] = &[
 
 #[test]
 fn terminal_user_writes_only_its_own_keys() {
-    let engine = start_engine(&[]);
-    let mut admin = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut admin) = start_engine_and_client(&[]);
     assert_eq!(call(&mut admin, TERMINAL_USER), "+OK\r\n");
 
-    let mut t1 = RawClient::connect(engine.port()).unwrap();
+    let mut t1 = connect(engine.port());
     assert_eq!(call(&mut t1, &["AUTH", "T1", "secret"]), "+OK\r\n");
     assert_eq!(
         call(&mut t1, &["ACL", "WHOAMI"]).lines().next(),
@@ -72,7 +71,7 @@ fn terminal_user_writes_only_its_own_keys() {
     assert_eq!(call(&mut admin, &["EXISTS", "ris:{T2}:state"]), ":0\r\n");
     // A wrong password and a disabled user get WRONGPASS.
     let wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-    let mut other = RawClient::connect(engine.port()).unwrap();
+    let mut other = connect(engine.port());
     assert_eq!(call(&mut other, &["AUTH", "T1", "nope"]), wrongpass);
     assert_eq!(
         call(&mut admin, &["ACL", "SETUSER", "T1", "off"]),
@@ -86,8 +85,7 @@ fn terminal_user_writes_only_its_own_keys() {
 
 #[test]
 fn unauthenticated_clients_get_noauth() {
-    let engine = start_engine(&[("requirepass", "pw")]);
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut c) = start_engine_and_client(&[("requirepass", "pw")]);
     let noauth = "-NOAUTH Authentication required.\r\n";
     for cmd in [
         &["GET", "k"][..],
@@ -109,18 +107,18 @@ fn unauthenticated_clients_get_noauth() {
     assert_eq!(call(&mut c, &["PING"]), "+PONG\r\n");
     assert_eq!(call(&mut c, &["ACL", "WHOAMI"]), "$7\r\ndefault\r\n");
     // HELLO with AUTH authenticates in the same round.
-    let mut h = RawClient::connect(engine.port()).unwrap();
+    let mut h = connect(engine.port());
     assert!(call(&mut h, &["HELLO", "2", "AUTH", "default", "pw"]).starts_with("*14\r\n"));
     assert_eq!(call(&mut h, &["GET", "k"]), "$-1\r\n");
     // QUIT needs no authentication.
-    let mut q = RawClient::connect(engine.port()).unwrap();
+    let mut q = connect(engine.port());
     assert_eq!(call(&mut q, &["QUIT"]), "+OK\r\n");
     // Clearing the password lets everyone in again.
     assert_eq!(
         call(&mut h, &["CONFIG", "SET", "requirepass", ""]),
         "+OK\r\n"
     );
-    let mut free = RawClient::connect(engine.port()).unwrap();
+    let mut free = connect(engine.port());
     assert_eq!(call(&mut free, &["PING"]), "+PONG\r\n");
 }
 
@@ -134,7 +132,7 @@ fn config_file_users_and_renamed_commands() {
         )
         .unwrap();
     let engine = tradestate_engine::start("acl-conf", config).unwrap();
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let mut c = connect(engine.port());
     assert!(call(&mut c, &["FLUSHALL"]).starts_with("-ERR unknown command 'FLUSHALL'"));
     assert!(call(&mut c, &["CONFIG", "GET", "port"]).starts_with("-ERR unknown command 'CONFIG'"));
     assert!(call(&mut c, &["ADMINCFG", "GET", "maxclients"]).starts_with("*2\r\n"));
@@ -153,19 +151,18 @@ fn config_file_users_and_renamed_commands() {
 
 #[test]
 fn maxclients_refuses_the_extra_connection() {
-    let engine = start_engine(&[("maxclients", "2")]);
-    let mut a = RawClient::connect(engine.port()).unwrap();
-    let mut b = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut a) = start_engine_and_client(&[("maxclients", "2")]);
+    let mut b = connect(engine.port());
     assert_eq!(call(&mut a, &["PING"]), "+PONG\r\n");
     assert_eq!(call(&mut b, &["PING"]), "+PONG\r\n");
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let mut c = connect(engine.port());
     let reply = c.read_reply().raw();
     assert_eq!(reply, b"-ERR max number of clients reached\r\n");
     drop(a);
     // The slot frees once the engine sees the close.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let mut d = RawClient::connect(engine.port()).unwrap();
+        let mut d = connect(engine.port());
         if call(&mut d, &["PING"]) == "+PONG\r\n" {
             break;
         }
@@ -201,7 +198,7 @@ fn protected_mode_refuses_non_loopback_clients() {
         "{}",
         String::from_utf8_lossy(&reply)
     );
-    let mut local = RawClient::connect(engine.port()).unwrap();
+    let mut local = connect(engine.port());
     assert_eq!(call(&mut local, &["PING"]), "+PONG\r\n");
     // With a password on the default user, outside clients may connect (and must AUTH).
     assert_eq!(
@@ -218,10 +215,9 @@ fn protected_mode_refuses_non_loopback_clients() {
 
 #[test]
 fn acl_log_records_denials_and_failed_auth() {
-    let engine = start_engine(&[]);
-    let mut admin = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut admin) = start_engine_and_client(&[]);
     assert_eq!(call(&mut admin, TERMINAL_USER), "+OK\r\n");
-    let mut t1 = RawClient::connect(engine.port()).unwrap();
+    let mut t1 = connect(engine.port());
     call(&mut t1, &["AUTH", "T1", "secret"]);
     call(&mut t1, &["GET", "x"]);
     call(&mut t1, &["GET", "y"]);
@@ -259,8 +255,8 @@ fn acl_file_is_loaded_reloaded_and_saved() {
     config.set("port", "0", false).unwrap();
     config.set("aclfile", &path_text, false).unwrap();
     let engine = tradestate_engine::start("aclfile", config.clone()).unwrap();
-    let mut admin = RawClient::connect(engine.port()).unwrap();
-    let mut a = RawClient::connect(engine.port()).unwrap();
+    let mut admin = connect(engine.port());
+    let mut a = connect(engine.port());
     assert_eq!(call(&mut a, &["AUTH", "a", "p"]), "+OK\r\n");
     assert_eq!(call(&mut a, &["GET", "a:1"]), "$-1\r\n");
     // A bad file changes nothing and says why, line by line.
@@ -304,7 +300,7 @@ fn acl_file_is_loaded_reloaded_and_saved() {
     let _ = std::fs::remove_file(&path);
     // Without an ACL file, LOAD and SAVE say so.
     let plain = start_engine(&[]);
-    let mut c = RawClient::connect(plain.port()).unwrap();
+    let mut c = connect(plain.port());
     assert!(call(&mut c, &["ACL", "LOAD"])
         .starts_with("-ERR This Redis instance is not configured to use an ACL file."));
 }

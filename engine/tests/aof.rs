@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, info_value, wait_for_pong, RawClient, Reply};
+use common::{connect, free_port, info_value, wait_for_pong, RawClient, Reply};
 
 struct Engine {
     child: Child,
@@ -30,7 +30,7 @@ impl Drop for Engine {
 
 impl Engine {
     fn client(&self) -> RawClient {
-        RawClient::connect(self.port).expect("connect")
+        connect(self.port)
     }
 
     /// SIGKILL: no chance to flush or sync anything.
@@ -54,14 +54,27 @@ fn command(dir: &Path, port: u16, extra: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `cmd`, a server listening on `port`, and waits until it answers; `what` names it.
+fn spawn(mut cmd: Command, port: u16, what: &str) -> Engine {
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
+    // Owned by the guard from here on, so it is killed on every path.
+    let engine = Engine { child, port };
+    wait_for_pong(port, what);
+    engine
+}
+
 fn start(dir: &Path, extra: &[&str]) -> Engine {
     let port = free_port();
-    let child = command(dir, port, extra)
-        .spawn()
-        .expect("spawn tradestate-engine");
-    let engine = Engine { child, port };
-    wait_for_pong(port, "tradestate-engine");
-    engine
+    spawn(command(dir, port, extra), port, "tradestate-engine")
+}
+
+/// [`start`] and a client of the engine.
+fn start_with_client(dir: &Path, extra: &[&str]) -> (Engine, RawClient) {
+    let engine = start(dir, extra);
+    let client = engine.client();
+    (engine, client)
 }
 
 /// Starts the engine expecting it to refuse; returns its output.
@@ -215,8 +228,7 @@ fn kill9_keeps_every_acknowledged_write_always() {
 #[test]
 fn truncated_tail_is_cut_or_refused_as_configured() {
     let dir = temp_dir("truncated");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     c.call(&[b"SET", b"a", b"1"]);
     c.call(&[b"SET", b"b", b"2"]);
     c.call(&[b"SET", b"c", b"3"]);
@@ -227,15 +239,13 @@ fn truncated_tail_is_cut_or_refused_as_configured() {
     std::fs::write(&path, &full[..full.len() - 5]).expect("cut");
     let out = refused_start(&dir, &["--aof-load-truncated", "no"]);
     assert!(out.contains("Unexpected end of file"), "{out}");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     assert_eq!(bulk(&c.call(&[b"GET", b"b"])).as_deref(), Some("2"));
     assert_eq!(bulk(&c.call(&[b"GET", b"c"])), None);
     // The file was repaired: writes after the cut follow whole commands.
     c.call(&[b"SET", b"d", b"4"]);
     engine.kill9();
-    let engine = start(&dir, &["--aof-load-truncated", "no"]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &["--aof-load-truncated", "no"]);
     assert_eq!(bulk(&c.call(&[b"GET", b"d"])).as_deref(), Some("4"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -243,8 +253,7 @@ fn truncated_tail_is_cut_or_refused_as_configured() {
 #[test]
 fn a_transaction_cut_by_a_crash_is_reverted_whole() {
     let dir = temp_dir("multi");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     c.call(&[b"SET", b"before", b"1"]);
     c.call(&[b"MULTI"]);
     c.call(&[b"SET", b"x", b"1"]);
@@ -262,8 +271,7 @@ fn a_transaction_cut_by_a_crash_is_reverted_whole() {
     std::fs::write(&path, &full[..exec]).expect("cut");
     let out = refused_start(&dir, &["--aof-load-truncated", "no"]);
     assert!(out.contains("Unexpected end of file"), "{out}");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     assert_eq!(bulk(&c.call(&[b"GET", b"before"])).as_deref(), Some("1"));
     for k in [&b"x"[..], b"n", b"y"] {
         assert_eq!(
@@ -275,8 +283,7 @@ fn a_transaction_cut_by_a_crash_is_reverted_whole() {
     // The file was cut before the MULTI: later writes load.
     c.call(&[b"SET", b"after", b"2"]);
     engine.kill9();
-    let engine = start(&dir, &["--aof-load-truncated", "no"]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &["--aof-load-truncated", "no"]);
     assert_eq!(bulk(&c.call(&[b"GET", b"after"])).as_deref(), Some("2"));
     assert_eq!(bulk(&c.call(&[b"GET", b"x"])), None);
     let _ = std::fs::remove_dir_all(&dir);
@@ -290,8 +297,7 @@ fn a_one_file_aof_is_moved_into_the_directory_layout() {
         old.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$1\r\n{k}\r\n$1\r\n{v}\r\n").as_bytes());
     }
     std::fs::write(dir.join("appendonly.aof"), &old).expect("write");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     assert_eq!(bulk(&c.call(&[b"GET", b"b"])).as_deref(), Some("2"));
     c.call(&[b"SET", b"c", b"3"]);
     assert!(!dir.join("appendonly.aof").exists());
@@ -302,8 +308,7 @@ fn a_one_file_aof_is_moved_into_the_directory_layout() {
         "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
     );
     engine.kill9();
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &[]);
     for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
         assert_eq!(bulk(&c.call(&[b"GET", k.as_bytes()])).as_deref(), Some(v));
     }
@@ -313,8 +318,7 @@ fn a_one_file_aof_is_moved_into_the_directory_layout() {
 #[test]
 fn corrupt_middle_refuses_to_start_naming_the_offset() {
     let dir = temp_dir("corrupt");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     c.call(&[b"SET", b"a", b"1"]);
     let before = std::fs::metadata(aof_path(&dir)).expect("aof").len();
     c.call(&[b"SET", b"b", b"2"]);
@@ -338,20 +342,25 @@ fn info_field(c: &mut RawClient, name: &str) -> String {
     info_value(c, "persistence", name).unwrap_or_default()
 }
 
+/// Checks `done` every 20 ms until it holds; panics naming `what` once `within` has passed.
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let every = Duration::from_millis(20);
+    let held = tradestate_test_support::poll(within, every, || done().then_some(()));
+    assert!(held.is_some(), "timed out waiting for {what}");
+}
+
 /// Waits until the engine has finished its first AOF rewrite.
 fn wait_for_first_rewrite(c: &mut RawClient, within: Duration) {
-    let deadline = Instant::now() + within;
-    while info_field(c, "aof_rewrites") != "1" {
-        assert!(Instant::now() < deadline, "rewrite did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the first rewrite", within, || {
+        info_field(c, "aof_rewrites") == "1"
+    });
 }
 
 #[test]
 fn bgrewriteaof_under_write_load_keeps_every_write_and_shrinks_the_file() {
     let dir = temp_dir("rewrite");
-    let engine = start(&dir, &["--hz", "50", "--auto-aof-rewrite-percentage", "0"]);
-    let mut c = engine.client();
+    let (engine, mut c) =
+        start_with_client(&dir, &["--hz", "50", "--auto-aof-rewrite-percentage", "0"]);
     // A keyspace large enough that the rewrite takes many slices, with many overwrites so
     // the log is much larger than the state.
     for round in 0..5 {
@@ -373,7 +382,7 @@ fn bgrewriteaof_under_write_load_keeps_every_write_and_shrinks_the_file() {
         let stop = stop.clone();
         let port = engine.port;
         std::thread::spawn(move || {
-            let mut c = RawClient::connect(port).expect("connect");
+            let mut c = connect(port);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let k = format!("pre:{}", (n * 7919) % 20_000);
@@ -410,8 +419,7 @@ fn bgrewriteaof_under_write_load_keeps_every_write_and_shrinks_the_file() {
         "{manifest}"
     );
     engine.kill9();
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &[]);
     check_writes(&mut c, &acked);
     assert!(
         dump(&mut c) == state,
@@ -606,8 +614,7 @@ fn fill_every_type(c: &mut RawClient) {
 #[test]
 fn a_restart_measures_growth_from_the_base_file() {
     let dir = temp_dir("base-size");
-    let engine = start(&dir, &["--auto-aof-rewrite-percentage", "0"]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &["--auto-aof-rewrite-percentage", "0"]);
     c.call(&[b"SET", b"seed", b"1"]);
     assert_eq!(
         c.call(&[b"BGREWRITEAOF"]),
@@ -629,7 +636,7 @@ fn a_restart_measures_growth_from_the_base_file() {
         .len();
     engine.kill9();
 
-    let engine = start(
+    let (_engine, mut c) = start_with_client(
         &dir,
         &[
             "--auto-aof-rewrite-percentage",
@@ -638,26 +645,27 @@ fn a_restart_measures_growth_from_the_base_file() {
             "1mb",
         ],
     );
-    let mut c = engine.client();
     let current: u64 = info_field(&mut c, "aof_current_size")
         .parse()
         .expect("size");
     assert!(current > 10 * base_file, "{current} vs base {base_file}");
     // Either still the base file's size, or already rewritten by the cron (then base and
     // current are the new set's size).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while info_field(&mut c, "aof_rewrites") != "1" {
-        assert_eq!(
-            info_field(&mut c, "aof_base_size"),
-            base_file.to_string(),
-            "before the automatic rewrite"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no automatic rewrite after the start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        "an automatic rewrite after the start",
+        Duration::from_secs(30),
+        || {
+            if info_field(&mut c, "aof_rewrites") == "1" {
+                return true;
+            }
+            assert_eq!(
+                info_field(&mut c, "aof_base_size"),
+                base_file.to_string(),
+                "before the automatic rewrite"
+            );
+            false
+        },
+    );
     assert_eq!(
         bulk(&c.call(&[b"GET", b"k1999"])).map(|v| v.len()),
         Some(1000)
@@ -668,20 +676,17 @@ fn a_restart_measures_growth_from_the_base_file() {
 #[test]
 fn every_type_survives_restart_and_rewrite() {
     let dir = temp_dir("types");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     fill_every_type(&mut c);
     let state = dump(&mut c);
     assert!(state.len() >= 13, "{} keys", state.len());
     engine.kill9();
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     assert_same(&dump(&mut c), &state, "after restart");
     c.call(&[b"BGREWRITEAOF"]);
     wait_for_first_rewrite(&mut c, Duration::from_secs(20));
     engine.kill9();
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &[]);
     assert_same(&dump(&mut c), &state, "after rewrite + restart");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -711,33 +716,22 @@ fn appendonly_turned_on_at_runtime_writes_the_keyspace_first() {
         .args(["--dir", &dir.display().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let engine = Engine {
-        child: cmd.spawn().expect("spawn"),
-        port,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut c = loop {
-        if let Ok(c) = RawClient::connect(port) {
-            break c;
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let engine = spawn(cmd, port, "tradestate-engine");
+    let mut c = engine.client();
     c.call(&[b"SET", b"before", b"1"]);
     assert_eq!(
         c.call(&[b"CONFIG", b"SET", b"appendonly", b"yes"]),
         b"+OK\r\n"
     );
     c.call(&[b"SET", b"after", b"2"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        "the rewrite that appendonly yes starts to finish",
+        Duration::from_secs(20),
+        || info_field(&mut c, "aof_rewrite_in_progress") == "0",
+    );
     c.call(&[b"SET", b"later", b"3"]);
     engine.kill9();
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &[]);
     for (k, v) in [("before", "1"), ("after", "2"), ("later", "3")] {
         assert_eq!(
             bulk(&c.call(&[b"GET", k.as_bytes()])).as_deref(),
@@ -757,17 +751,13 @@ mod against_redis {
 
     fn redis_in(dir: &Path) -> Engine {
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", &dir.display().to_string(), "--save", ""])
             .args(["--appendonly", "yes", "--aof-timestamp-enabled", "yes"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let engine = Engine { child, port };
-        wait_for_pong(port, "redis-server");
-        engine
+            .stderr(Stdio::null());
+        spawn(cmd, port, "redis-server")
     }
 
     /// Every type, a rewrite (the base), then writes after it (the incremental file),
@@ -775,13 +765,9 @@ mod against_redis {
     fn write_base_and_incr(c: &mut RawClient) -> Dump {
         fill_every_type(c);
         c.call(&[b"BGREWRITEAOF"]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while info_field(c, "aof_rewrite_in_progress") != "0"
-            || info_field(c, "aof_rewrites") == "0"
-        {
-            assert!(Instant::now() < deadline, "rewrite did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("the rewrite", Duration::from_secs(20), || {
+            info_field(c, "aof_rewrite_in_progress") == "0" && info_field(c, "aof_rewrites") != "0"
+        });
         c.call(&[b"SET", b"after:rewrite", b"1"]);
         c.call(&[b"MULTI"]);
         c.call(&[b"INCR", b"after:counter"]);
@@ -791,45 +777,63 @@ mod against_redis {
         dump(c)
     }
 
+    /// The server `writer` starts in a fresh directory writes a base and an incremental file
+    /// and is killed; `check_files` looks at the directory; then the server `reader` starts
+    /// on it must hold the same keyspace. `what` names the case.
+    fn hand_over(
+        name: &str,
+        writer: fn(&Path) -> Engine,
+        check_files: fn(&Path),
+        reader: fn(&Path) -> Engine,
+        what: &str,
+    ) {
+        let dir = temp_dir(name);
+        let first = writer(&dir);
+        let written = write_base_and_incr(&mut first.client());
+        first.kill9();
+        check_files(&dir);
+        let second = reader(&dir);
+        assert_same(&dump(&mut second.client()), &written, what);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn start_default(dir: &Path) -> Engine {
+        start(dir, &[])
+    }
+
     #[test]
     fn redis_server_loads_our_aof_directory() {
-        let dir = temp_dir("to-redis");
-        let engine = start(&dir, &[]);
-        let ours = write_base_and_incr(&mut engine.client());
-        engine.kill9();
-        let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
-            .expect("manifest");
-        assert!(manifest.contains(".base.rdb seq 1 type b"), "{manifest}");
-        let redis = redis_in(&dir);
-        assert_same(
-            &dump(&mut redis.client()),
-            &ours,
+        let manifest_has_a_base = |dir: &Path| {
+            let manifest =
+                std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+                    .expect("manifest");
+            assert!(manifest.contains(".base.rdb seq 1 type b"), "{manifest}");
+        };
+        hand_over(
+            "to-redis",
+            start_default,
+            manifest_has_a_base,
+            redis_in,
             "redis-server on our files",
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn we_load_redis_servers_aof_directory() {
-        let dir = temp_dir("from-redis");
-        let redis = redis_in(&dir);
-        let theirs = write_base_and_incr(&mut redis.client());
-        redis.kill9();
-        let engine = start(&dir, &[]);
-        assert_same(
-            &dump(&mut engine.client()),
-            &theirs,
+        hand_over(
+            "from-redis",
+            redis_in,
+            |_| {},
+            start_default,
             "we on redis-server's files",
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
 #[test]
 fn a_rewrite_asked_for_during_a_bgsave_runs_after_it() {
     let dir = temp_dir("scheduled");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (engine, mut c) = start_with_client(&dir, &[]);
     c.call(&[b"SET", b"k", b"v"]);
     // One pipeline: the second command runs before the save's first slice.
     c.send_raw(b"BGSAVE\r\nBGREWRITEAOF\r\nBGSAVE\r\n");
@@ -842,14 +846,9 @@ fn a_rewrite_asked_for_during_a_bgsave_runs_after_it() {
         c.read_reply().raw(),
         b"-ERR Background save already in progress\r\n"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while info_field(&mut c, "aof_rewrites") != "1" {
-        assert!(
-            Instant::now() < deadline,
-            "the scheduled rewrite did not run"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the scheduled rewrite", Duration::from_secs(20), || {
+        info_field(&mut c, "aof_rewrites") == "1"
+    });
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     // During a rewrite a BGSAVE can only be scheduled, as behind Redis's AOF child.
     c.send_raw(b"BGREWRITEAOF\r\nBGSAVE\r\nBGSAVE SCHEDULE\r\n");
@@ -884,11 +883,7 @@ fn a_redis_6_aof_with_an_rdb_preamble_loads() {
         .args(["--dir", &dir.display().to_string(), "--save", ""])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let engine = Engine {
-        child: saver.spawn().expect("spawn"),
-        port,
-    };
-    wait_for_pong(port, "tradestate-engine");
+    let engine = spawn(saver, port, "tradestate-engine");
     let mut c = engine.client();
     c.call(&[b"SET", b"from:rdb", b"1"]);
     c.call(&[b"RPUSH", b"list", b"a", b"b"]);
@@ -899,8 +894,7 @@ fn a_redis_6_aof_with_an_rdb_preamble_loads() {
     aof.extend_from_slice(b"*3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$1\r\nc\r\n");
     aof.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$8\r\nfrom:aof\r\n$1\r\n2\r\n");
     std::fs::write(dir.join("appendonly.aof"), &aof).expect("write");
-    let engine = start(&dir, &[]);
-    let mut c = engine.client();
+    let (_engine, mut c) = start_with_client(&dir, &[]);
     assert_eq!(bulk(&c.call(&[b"GET", b"from:rdb"])).as_deref(), Some("1"));
     assert_eq!(bulk(&c.call(&[b"GET", b"from:aof"])).as_deref(), Some("2"));
     assert_eq!(

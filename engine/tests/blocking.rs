@@ -9,16 +9,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{blocked_clients, start_engine, wait_blocked, RawClient};
-
-fn connect(port: u16) -> RawClient {
-    RawClient::connect(port).expect("connect")
-}
+use common::{
+    blocked_clients, connect, start_engine_and_client, start_engine_and_clients, wait_blocked,
+    RawClient,
+};
 
 #[test]
 fn blpop_is_woken_by_a_push_from_another_connection() {
-    let engine = start_engine(&[]);
-    let (mut waiter, mut writer) = (connect(engine.port()), connect(engine.port()));
+    let (_engine, [mut waiter, mut writer]) = start_engine_and_clients(&[]);
     waiter.send(&[b"BLPOP", b"nope", b"list", b"0"]);
     // The pipelined PING must wait for the BLPOP's reply.
     waiter.send(&[b"PING"]);
@@ -38,10 +36,7 @@ fn blpop_is_woken_by_a_push_from_another_connection() {
 
 #[test]
 fn blocked_clients_are_served_in_the_order_they_blocked() {
-    let engine = start_engine(&[]);
-    let mut first = connect(engine.port());
-    let mut second = connect(engine.port());
-    let mut writer = connect(engine.port());
+    let (_engine, [mut first, mut second, mut writer]) = start_engine_and_clients(&[]);
     first.send(&[b"BRPOP", b"q", b"0"]);
     wait_blocked(&mut writer, 1);
     second.send(&[b"BRPOP", b"q", b"0"]);
@@ -55,8 +50,7 @@ fn blocked_clients_are_served_in_the_order_they_blocked() {
 
 #[test]
 fn timeouts_reply_null_on_time() {
-    let engine = start_engine(&[]);
-    let mut c = connect(engine.port());
+    let (_engine, mut c) = start_engine_and_client(&[]);
     for cmd in [
         &[&b"BLPOP"[..], b"k", b"0.1"][..],
         &[b"BLMOVE", b"k", b"d", b"LEFT", b"RIGHT", b"0.1"],
@@ -77,8 +71,7 @@ fn timeouts_reply_null_on_time() {
 
 #[test]
 fn blmove_is_woken_and_moves() {
-    let engine = start_engine(&[]);
-    let (mut waiter, mut writer) = (connect(engine.port()), connect(engine.port()));
+    let (_engine, [mut waiter, mut writer]) = start_engine_and_clients(&[]);
     waiter.send(&[b"BLMOVE", b"src", b"dst", b"RIGHT", b"LEFT", b"5"]);
     wait_blocked(&mut writer, 1);
     writer.call(&[b"RPUSH", b"src", b"a", b"b"]);
@@ -91,8 +84,7 @@ fn blmove_is_woken_and_moves() {
 
 #[test]
 fn xread_block_with_dollar_is_woken_by_xadd() {
-    let engine = start_engine(&[]);
-    let (mut waiter, mut writer) = (connect(engine.port()), connect(engine.port()));
+    let (_engine, [mut waiter, mut writer]) = start_engine_and_clients(&[]);
     writer.call(&[b"XADD", b"s", b"1-1", b"f", b"old"]);
     waiter.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"]);
     wait_blocked(&mut writer, 1);
@@ -105,8 +97,7 @@ fn xread_block_with_dollar_is_woken_by_xadd() {
 
 #[test]
 fn xreadgroup_block_is_woken_by_xadd_and_by_deletion() {
-    let engine = start_engine(&[]);
-    let (mut waiter, mut writer) = (connect(engine.port()), connect(engine.port()));
+    let (_engine, [mut waiter, mut writer]) = start_engine_and_clients(&[]);
     writer.call(&[b"XGROUP", b"CREATE", b"s", b"g", b"$", b"MKSTREAM"]);
     let read: &[&[u8]] = &[
         b"XREADGROUP",
@@ -158,8 +149,7 @@ fn process_cpu_time() -> Duration {
 
 #[test]
 fn a_thousand_idle_blocked_clients_cost_no_cpu_and_all_wake() {
-    let engine = start_engine(&[]);
-    let mut writer = connect(engine.port());
+    let (engine, mut writer) = start_engine_and_client(&[]);
     let mut clients: Vec<RawClient> = (0..1000).map(|_| connect(engine.port())).collect();
     for (i, c) in clients.iter_mut().enumerate() {
         let key = format!("k{}", i % 10);
@@ -187,8 +177,7 @@ fn a_thousand_idle_blocked_clients_cost_no_cpu_and_all_wake() {
 
 #[test]
 fn a_blocked_client_that_disconnects_leaves_no_waiter() {
-    let engine = start_engine(&[]);
-    let mut writer = connect(engine.port());
+    let (engine, mut writer) = start_engine_and_client(&[]);
     {
         let mut gone = connect(engine.port());
         gone.send(&[b"BLPOP", b"k", b"0"]);

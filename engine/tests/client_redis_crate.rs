@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use common::start_engine;
 use redis::{AsyncCommands, Commands, ErrorKind, RedisResult, Value};
+use tradestate_engine::EngineHandle;
 
 fn url(port: u16, path_and_query: &str) -> String {
     format!("redis://127.0.0.1:{port}/{path_and_query}")
@@ -19,6 +20,13 @@ fn sync_conn(port: u16, path_and_query: &str) -> redis::Connection {
         .expect("valid url")
         .get_connection()
         .expect("redis-rs connects and completes its handshake")
+}
+
+/// A default engine and a sync connection to it ([`sync_conn`]).
+fn engine_and_conn(path_and_query: &str) -> (EngineHandle, redis::Connection) {
+    let engine = start_engine(&[]);
+    let con = sync_conn(engine.port(), path_and_query);
+    (engine, con)
 }
 
 /// This connection's `CLIENT INFO` line as key=value pairs.
@@ -33,30 +41,37 @@ fn client_info(con: &mut redis::Connection) -> HashMap<String, String> {
         .collect()
 }
 
+/// Checks `want`'s fields of a `CLIENT INFO` line; a failure names the field.
+fn assert_fields(info: &HashMap<String, String>, want: &[(&str, &str)]) {
+    for &(field, value) in want {
+        assert_eq!(
+            info.get(field).map(String::as_str),
+            Some(value),
+            "{field} in {info:?}"
+        );
+    }
+}
+
 #[test]
 fn handshake_records_library_name_and_version() {
-    let engine = start_engine(&[]);
-    let mut con = sync_conn(engine.port(), "");
+    let (_engine, mut con) = engine_and_conn("");
     let info = client_info(&mut con);
-    assert_eq!(info.get("lib-name").map(String::as_str), Some("redis-rs"));
+    assert_fields(
+        &info,
+        &[("lib-name", "redis-rs"), ("resp", "2"), ("db", "0")],
+    );
     assert!(
         info.get("lib-ver").is_some_and(|v| v.starts_with("0.")),
         "lib-ver missing: {info:?}"
     );
-    assert_eq!(info.get("resp").map(String::as_str), Some("2"));
-    assert_eq!(info.get("db").map(String::as_str), Some("0"));
 }
 
 #[test]
 fn database_in_url_is_selected_during_handshake() {
-    let engine = start_engine(&[]);
-    let mut db3 = sync_conn(engine.port(), "3");
+    let (engine, mut db3) = engine_and_conn("3");
     let mut db0 = sync_conn(engine.port(), "");
     let () = db3.set("only-in-3", "x").unwrap();
-    assert_eq!(
-        client_info(&mut db3).get("db").map(String::as_str),
-        Some("3")
-    );
+    assert_fields(&client_info(&mut db3), &[("db", "3")]);
     let in0: Option<String> = db0.get("only-in-3").unwrap();
     assert_eq!(in0, None);
     let in3: String = db3.get("only-in-3").unwrap();
@@ -65,8 +80,7 @@ fn database_in_url_is_selected_during_handshake() {
 
 #[test]
 fn typed_values_round_trip() {
-    let engine = start_engine(&[]);
-    let mut con = sync_conn(engine.port(), "");
+    let (_engine, mut con) = engine_and_conn("");
 
     let () = con.set("s", "hello").unwrap();
     let s: String = con.get("s").unwrap();
@@ -111,8 +125,7 @@ fn typed_values_round_trip() {
 
 #[test]
 fn pipelines_return_replies_in_order() {
-    let engine = start_engine(&[]);
-    let mut con = sync_conn(engine.port(), "");
+    let (_engine, mut con) = engine_and_conn("");
     let (a, b, missing, counter): (String, i64, Option<String>, i64) = redis::pipe()
         .set("a", "x")
         .ignore()
@@ -142,8 +155,7 @@ fn pipelines_return_replies_in_order() {
 
 #[test]
 fn pipeline_with_a_failing_command_reports_the_error() {
-    let engine = start_engine(&[]);
-    let mut con = sync_conn(engine.port(), "");
+    let (_engine, mut con) = engine_and_conn("");
     let () = con.set("text", "abc").unwrap();
     let result: RedisResult<(i64, i64)> =
         redis::pipe().incr("n", 1).incr("text", 1).query(&mut con);
@@ -156,8 +168,7 @@ fn pipeline_with_a_failing_command_reports_the_error() {
 
 #[test]
 fn server_errors_surface_with_the_right_kind() {
-    let engine = start_engine(&[]);
-    let mut con = sync_conn(engine.port(), "");
+    let (_engine, mut con) = engine_and_conn("");
     let () = con.set("text", "abc").unwrap();
 
     let err = con.incr::<_, _, i64>("text", 1).unwrap_err();
@@ -238,29 +249,30 @@ fn assert_wrongtype_is_an_extension_error(con: &mut redis::Connection) {
     eprintln!("no container type available yet: WRONGTYPE not exercised");
 }
 
-#[test]
-fn resp3_connection_via_hello() {
-    let engine = start_engine(&[]);
-    let mut con = sync_conn(engine.port(), "?protocol=resp3");
-    let info = client_info(&mut con);
-    assert_eq!(info.get("resp").map(String::as_str), Some("3"));
-    assert_eq!(info.get("lib-name").map(String::as_str), Some("redis-rs"));
-
-    // CONFIG GET is a map in RESP3 (a flat array in RESP2); both convert to a HashMap.
-    let raw: Value = redis::cmd("CONFIG")
+/// `CONFIG GET maxclients`, converted to `T`.
+fn config_get_maxclients<T: redis::FromRedisValue>(con: &mut redis::Connection) -> T {
+    redis::cmd("CONFIG")
         .arg("GET")
         .arg("maxclients")
-        .query(&mut con)
-        .unwrap();
+        .query(con)
+        .unwrap()
+}
+
+#[test]
+fn resp3_connection_via_hello() {
+    let (engine, mut con) = engine_and_conn("?protocol=resp3");
+    assert_fields(
+        &client_info(&mut con),
+        &[("resp", "3"), ("lib-name", "redis-rs")],
+    );
+
+    // CONFIG GET is a map in RESP3 (a flat array in RESP2); both convert to a HashMap.
+    let raw: Value = config_get_maxclients(&mut con);
     assert!(
         matches!(raw, Value::Map(_)),
         "RESP3 map expected, got {raw:?}"
     );
-    let map: HashMap<String, String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxclients")
-        .query(&mut con)
-        .unwrap();
+    let map: HashMap<String, String> = config_get_maxclients(&mut con);
     assert_eq!(map.get("maxclients").map(String::as_str), Some("10000"));
 
     let missing: Value = con.get("nope").unwrap();
@@ -272,11 +284,7 @@ fn resp3_connection_via_hello() {
     assert_eq!(err.kind(), ErrorKind::ResponseError);
 
     let mut resp2 = sync_conn(engine.port(), "");
-    let raw: Value = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxclients")
-        .query(&mut resp2)
-        .unwrap();
+    let raw: Value = config_get_maxclients(&mut resp2);
     assert!(
         matches!(raw, Value::Array(_)),
         "RESP2 array expected, got {raw:?}"

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{start_engine, start_redis_server, RawClient};
+use common::{connect, start_engine, start_redis_server};
 
 /// What a finished program printed.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,7 +80,7 @@ fn assert_cli_matches_redis(invocations: &[(&[&str], &[u8])]) -> Vec<Run> {
     let redis = start_redis_server();
     let mut ours = Vec::new();
     for port in [engine.port(), redis.port] {
-        RawClient::connect(port).unwrap().call(&[b"FLUSHALL"]);
+        connect(port).call(&[b"FLUSHALL"]);
     }
     for (args, stdin) in invocations {
         let got = redis_cli(engine.port(), args, stdin);
@@ -185,7 +185,7 @@ fn redis_cli_pipe_mass_insertion() {
         "{run:?}"
     );
     assert!(run.stdout.contains("errors: 0, replies: 10000"), "{run:?}");
-    let mut c = RawClient::connect(port).unwrap();
+    let mut c = connect(port);
     assert_eq!(c.call(&[b"DBSIZE"]), b":10000\r\n");
     assert_eq!(c.call(&[b"GET", b"key:9999"]), b"$10\r\nvalue:9999\r\n");
 
@@ -245,7 +245,7 @@ fn redis_benchmark_runs_against_the_engine() {
         }
     }
     // Every INCR ran: two runs of 2000 on the same counter key.
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let mut c = connect(engine.port());
     assert_eq!(
         c.call(&[b"GET", b"counter:__rand_int__"]),
         b"$4\r\n4000\r\n"

@@ -10,7 +10,9 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{info_value, start_engine, RawClient};
+use common::{connect, info_value, start_engine, start_engine_and_client, RawClient};
+use tradestate_engine::EngineHandle;
+use tradestate_test_support::wait_until;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -112,11 +114,21 @@ fn squeeze_sparing(
     (left, evicted)
 }
 
+/// An engine that evicts by `policy` with no time limit on a round (tenacity 100), with `more`
+/// settings, and a client of it.
+fn evicting_engine(policy: &str, more: &[(&str, &str)]) -> (EngineHandle, RawClient) {
+    let mut settings = vec![
+        ("maxmemory-policy", policy),
+        ("maxmemory-eviction-tenacity", "100"),
+    ];
+    settings.extend_from_slice(more);
+    start_engine_and_client(&settings)
+}
+
 #[test]
 fn noeviction_refuses_writes_but_serves_reads_and_deletes() {
     let _guard = serial();
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     fill(&mut c, "k", 50, None);
     config_set(&mut c, "maxmemory", "1");
     assert_eq!(c.call(&[b"SET", b"new", b"v"]), OOM);
@@ -145,11 +157,7 @@ fn volatile_policies_never_evict_keys_without_ttl() {
         "volatile-random",
         "volatile-ttl",
     ] {
-        let engine = start_engine(&[
-            ("maxmemory-policy", policy),
-            ("maxmemory-eviction-tenacity", "100"),
-        ]);
-        let mut c = RawClient::connect(engine.port()).expect("connect");
+        let (_engine, mut c) = evicting_engine(policy, &[]);
         fill(&mut c, "p", 200, None);
         fill(&mut c, "v", 200, Some(1000));
         let (left, evicted) = squeeze_sparing(&mut c, "p", ("v", 200), policy);
@@ -166,12 +174,7 @@ fn volatile_policies_never_evict_keys_without_ttl() {
 #[test]
 fn allkeys_lru_evicts_the_idle_keys() {
     let _guard = serial();
-    let engine = start_engine(&[
-        ("maxmemory-policy", "allkeys-lru"),
-        ("maxmemory-samples", "10"),
-        ("maxmemory-eviction-tenacity", "100"),
-    ]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = evicting_engine("allkeys-lru", &[("maxmemory-samples", "10")]);
     // Over twice as many idle keys as a squeeze evicts: sampled LRU (10 keys a round into a
     // pool of 16) reaches for a recent key only once idle ones grow rare in the samples.
     fill(&mut c, "old", 300, None);
@@ -185,15 +188,16 @@ fn allkeys_lru_evicts_the_idle_keys() {
 #[test]
 fn allkeys_lfu_evicts_the_rarely_used_keys() {
     let _guard = serial();
-    let engine = start_engine(&[
-        ("maxmemory-policy", "allkeys-lfu"),
-        // Every access counts and counters never decay (a minute boundary would take one off).
-        ("lfu-log-factor", "0"),
-        ("lfu-decay-time", "0"),
-        ("maxmemory-samples", "10"),
-        ("maxmemory-eviction-tenacity", "100"),
-    ]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = evicting_engine(
+        "allkeys-lfu",
+        &[
+            // Every access counts and counters never decay (a minute boundary would take one
+            // off).
+            ("lfu-log-factor", "0"),
+            ("lfu-decay-time", "0"),
+            ("maxmemory-samples", "10"),
+        ],
+    );
     // As in the LRU test: over twice as many rarely used keys as a squeeze evicts.
     fill(&mut c, "cold", 300, None);
     fill(&mut c, "hot", 200, None);
@@ -211,12 +215,7 @@ fn allkeys_lfu_evicts_the_rarely_used_keys() {
 #[test]
 fn volatile_ttl_evicts_the_soonest_to_expire() {
     let _guard = serial();
-    let engine = start_engine(&[
-        ("maxmemory-policy", "volatile-ttl"),
-        ("maxmemory-samples", "10"),
-        ("maxmemory-eviction-tenacity", "100"),
-    ]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = evicting_engine("volatile-ttl", &[("maxmemory-samples", "10")]);
     fill(&mut c, "late", 200, Some(1_000_000));
     fill(&mut c, "soon", 200, Some(1000));
     let (left, evicted) = squeeze_sparing(&mut c, "late", ("soon", 200), "volatile-ttl");
@@ -226,22 +225,16 @@ fn volatile_ttl_evicts_the_soonest_to_expire() {
 #[test]
 fn allkeys_random_evicts_until_under_the_limit() {
     let _guard = serial();
-    let engine = start_engine(&[
-        ("maxmemory-policy", "allkeys-random"),
-        ("maxmemory-eviction-tenacity", "100"),
-    ]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = evicting_engine("allkeys-random", &[]);
     fill(&mut c, "a", 200, None);
     fill(&mut c, "b", 200, Some(1000));
     assert_eq!(squeeze(&mut c, 100_000), b"+OK\r\n");
     // A time-boxed eviction may leave the rest to the cron (a loaded machine): count once
     // memory is under the limit, when nothing evicts any more.
     let limit = info_field(&mut c, "memory", "maxmemory");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while used(&mut c) > limit + 50_000 {
-        assert!(Instant::now() < deadline, "memory stays over the limit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("memory to get under the limit", || {
+        used(&mut c) <= limit + 50_000
+    });
     lift_limit(&mut c);
     let left = existing(&mut c, "a", 200) + existing(&mut c, "b", 200);
     let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
@@ -259,25 +252,17 @@ fn eviction_works_in_bounded_steps() {
     let _guard = serial();
     // Tenacity 0: a time budget of zero, so each command evicts at most 16 keys and the cron
     // continues; memory still ends under the limit.
-    let engine = start_engine(&[
+    let (_engine, mut c) = start_engine_and_client(&[
         ("maxmemory-policy", "allkeys-random"),
         ("maxmemory-eviction-tenacity", "0"),
         ("hz", "100"),
     ]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
     fill(&mut c, "k", 2000, None);
     squeeze(&mut c, 1_000_000);
     let after_one = info_field(&mut c, "stats", "evicted_keys");
     assert!(after_one <= 16 * 3, "one command evicted {after_one}");
-    let deadline = Instant::now() + Duration::from_secs(10);
     let limit = info_field(&mut c, "memory", "maxmemory");
-    while used(&mut c) > limit && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        used(&mut c) <= limit,
-        "the cron did not finish the eviction"
-    );
+    wait_until("the cron to finish the eviction", || used(&mut c) <= limit);
     assert!(info_field(&mut c, "stats", "evicted_keys") > after_one);
 }
 
@@ -314,14 +299,14 @@ fn load_big_hash(c: &mut RawClient, key: &[u8], fields: usize) {
 /// (command round trip ms, PING p99 us, PING max us, PINGs) over the PINGs that overlapped the
 /// command or the 500 ms after it was sent (while a lazy free runs in the background).
 fn pings_during_delete(port: u16, command: &[u8]) -> (f64, f64, f64, usize) {
-    let mut c = RawClient::connect(port).expect("connect");
+    let mut c = connect(port);
     load_big_hash(&mut c, b"big", 1_000_000);
     assert_eq!(c.call(&[b"HLEN", b"big"]), b":1000000\r\n");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pinger = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let mut p = RawClient::connect(port).expect("connect");
+            let mut p = connect(port);
             let mut lat = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = Instant::now();
@@ -374,7 +359,7 @@ fn unlink_of_a_million_field_hash_does_not_stall_other_clients() {
         unlink_p99 < 50_000.0,
         "PING p99 {unlink_p99} us during UNLINK"
     );
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let mut c = connect(engine.port());
     assert_eq!(c.call(&[b"EXISTS", b"big"]), b":0\r\n");
     let deadline = Instant::now() + Duration::from_secs(30);
     while info_field(&mut c, "memory", "lazyfree_pending_objects") > 0 && Instant::now() < deadline
@@ -387,19 +372,14 @@ fn unlink_of_a_million_field_hash_does_not_stall_other_clients() {
 #[test]
 fn flushall_async_frees_in_the_background() {
     let _guard = serial();
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     fill(&mut c, "k", 1000, None);
     let before = info_field(&mut c, "memory", "lazyfreed_objects");
     assert_eq!(c.call(&[b"FLUSHALL", b"ASYNC"]), b"+OK\r\n");
     assert_eq!(c.call(&[b"DBSIZE"]), b":0\r\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut c, "memory", "lazyfreed_objects") < before + 1000
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(info_field(&mut c, "memory", "lazyfreed_objects") >= before + 1000);
+    wait_until("1000 lazily freed objects", || {
+        info_field(&mut c, "memory", "lazyfreed_objects") >= before + 1000
+    });
     let n = int_reply(&c.call(&[b"MEMORY", b"USAGE", b"nokey"]).replace_nil());
     assert_eq!(n, -1);
 }

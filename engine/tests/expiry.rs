@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start_engine, RawClient};
+use common::start_engine_and_client;
 
 fn int_reply(raw: &[u8]) -> i64 {
     std::str::from_utf8(&raw[1..raw.len() - 2])
@@ -16,8 +16,7 @@ fn int_reply(raw: &[u8]) -> i64 {
 
 #[test]
 fn expired_keys_are_invisible_at_once() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     assert_eq!(c.call(&[b"SET", b"k", b"v", b"PX", b"30"]), b"+OK\r\n");
     assert_eq!(c.call(&[b"GET", b"k"]), b"$1\r\nv\r\n");
     std::thread::sleep(Duration::from_millis(60));
@@ -28,8 +27,7 @@ fn expired_keys_are_invisible_at_once() {
 
 #[test]
 fn active_cycle_reclaims_untouched_keys() {
-    let engine = start_engine(&[("hz", "50")]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[("hz", "50")]);
     // 20,000 volatile keys that nobody reads again, plus persistent ones that must survive.
     let mut pipeline = Vec::new();
     for i in 0..20_000 {

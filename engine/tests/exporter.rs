@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, start_engine, RawClient};
+use common::{free_port, start_engine_and_client};
 
 /// The exporter process, killed on drop; its log goes to a file read at the end.
 struct Exporter {
@@ -86,8 +86,7 @@ fn first_scrape(web_port: u16) -> String {
 
 #[test]
 fn redis_exporter_authenticates_as_an_acl_user() {
-    let engine = start_engine(&[("requirepass", "pw")]);
-    let mut admin = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut admin) = start_engine_and_client(&[("requirepass", "pw")]);
     admin.call(&[b"AUTH", b"pw"]);
     // What the exporter needs: read-only introspection, no data commands.
     let monitor: &[&[u8]] = &[
@@ -132,8 +131,7 @@ fn redis_exporter_authenticates_as_an_acl_user() {
 
 #[test]
 fn redis_exporter_scrapes_the_engine() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut c) = start_engine_and_client(&[]);
     for args in [
         &[&b"SET"[..], b"k", b"v"][..],
         &[b"HSET", b"h", b"f", b"v"],

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start_engine, RawClient, Reply};
+use common::{connect, start_engine_and_client, RawClient, Reply};
 
 fn call(c: &mut RawClient, args: &[&str]) -> Vec<u8> {
     let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
@@ -47,8 +47,8 @@ fn int(r: &Reply) -> i64 {
 
 #[test]
 fn slowlog_records_entries_like_redis() {
-    let engine = start_engine(&[("slowlog-log-slower-than", "0"), ("slowlog-max-len", "4")]);
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let (_engine, mut c) =
+        start_engine_and_client(&[("slowlog-log-slower-than", "0"), ("slowlog-max-len", "4")]);
     call(&mut c, &["CLIENT", "SETNAME", "probe"]);
     call(&mut c, &["SLOWLOG", "RESET"]);
     let big = "x".repeat(200);
@@ -124,52 +124,50 @@ fn is_closed(c: &mut RawClient) -> bool {
     c.try_read_reply().is_err()
 }
 
+/// Connects a new client and has `admin` send `CLIENT KILL <filter..> <the client's field>
+/// <rest..>`; checks the reply is `want` and the client's connection is closed. Returns the
+/// field's value.
+fn kill_new_client(
+    port: u16,
+    admin: &mut RawClient,
+    filter: &[&str],
+    field: &str,
+    rest: &[&str],
+    want: &[u8],
+) -> String {
+    let mut victim = connect(port);
+    let value = own_field(&mut victim, field);
+    let mut args = vec!["CLIENT", "KILL"];
+    args.extend(filter);
+    args.push(&value);
+    args.extend(rest);
+    assert_eq!(call(admin, &args), want, "{args:?}");
+    assert!(is_closed(&mut victim), "{args:?} left the client connected");
+    value
+}
+
 #[test]
 fn client_kill_by_address_and_filters() {
-    let engine = start_engine(&[]);
-    let mut admin = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut admin) = start_engine_and_client(&[]);
+    let port = engine.port();
     // Old form: the exact address.
-    let mut a = RawClient::connect(engine.port()).unwrap();
-    let a_addr = own_field(&mut a, "addr");
-    assert_eq!(call(&mut admin, &["CLIENT", "KILL", &a_addr]), b"+OK\r\n");
-    assert!(is_closed(&mut a));
+    let a_addr = kill_new_client(port, &mut admin, &[], "addr", &[], b"+OK\r\n");
     assert_eq!(
         call(&mut admin, &["CLIENT", "KILL", &a_addr]),
         b"-ERR No such client\r\n"
     );
-    // ID.
-    let mut b = RawClient::connect(engine.port()).unwrap();
-    let b_id = own_field(&mut b, "id");
-    assert_eq!(
-        call(&mut admin, &["CLIENT", "KILL", "ID", &b_id]),
-        b":1\r\n"
-    );
-    assert!(is_closed(&mut b));
+    kill_new_client(port, &mut admin, &["ID"], "id", &[], b":1\r\n");
     // ADDR and LADDR filters.
-    let mut c = RawClient::connect(engine.port()).unwrap();
-    let c_addr = own_field(&mut c, "addr");
-    assert_eq!(
-        call(
-            &mut admin,
-            &["CLIENT", "KILL", "ADDR", &c_addr, "SKIPME", "yes"]
-        ),
-        b":1\r\n"
-    );
-    assert!(is_closed(&mut c));
-    let mut d = RawClient::connect(engine.port()).unwrap();
-    let laddr = own_field(&mut d, "laddr");
-    assert_eq!(
-        call(&mut admin, &["CLIENT", "KILL", "LADDR", &laddr]),
-        b":1\r\n"
-    );
-    assert!(is_closed(&mut d));
+    let skipme: &[&str] = &["SKIPME", "yes"];
+    kill_new_client(port, &mut admin, &["ADDR"], "addr", skipme, b":1\r\n");
+    kill_new_client(port, &mut admin, &["LADDR"], "laddr", &[], b":1\r\n");
     // USER: only that user's connections; unknown users are an error.
     call(
         &mut admin,
         &["ACL", "SETUSER", "w", "on", ">p", "+@all", "~*"],
     );
-    let mut e = RawClient::connect(engine.port()).unwrap();
-    let mut f = RawClient::connect(engine.port()).unwrap();
+    let mut e = connect(engine.port());
+    let mut f = connect(engine.port());
     assert_eq!(call(&mut e, &["AUTH", "w", "p"]), b"+OK\r\n");
     assert_eq!(
         call(&mut admin, &["CLIENT", "KILL", "USER", "w"]),
@@ -203,10 +201,9 @@ fn client_kill_by_address_and_filters() {
 
 #[test]
 fn client_pause_write_delays_writes_not_reads() {
-    let engine = start_engine(&[]);
-    let mut admin = RawClient::connect(engine.port()).unwrap();
-    let mut reader = RawClient::connect(engine.port()).unwrap();
-    let mut writer = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut admin) = start_engine_and_client(&[]);
+    let mut reader = connect(engine.port());
+    let mut writer = connect(engine.port());
     call(&mut admin, &["SET", "k", "before"]);
     assert_eq!(
         call(&mut admin, &["CLIENT", "PAUSE", "400", "WRITE"]),
@@ -246,8 +243,7 @@ fn client_pause_write_delays_writes_not_reads() {
 
 #[test]
 fn client_reply_off_and_skip() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let (_engine, mut c) = start_engine_and_client(&[]);
     c.send(&[b"CLIENT", b"REPLY", b"OFF"]);
     c.send(&[b"SET", b"a", b"1"]);
     c.send(&[b"NOSUCHCOMMAND"]);
@@ -262,8 +258,8 @@ fn client_reply_off_and_skip() {
 
 #[test]
 fn output_buffer_limit_closes_a_normal_client() {
-    let engine = start_engine(&[("client-output-buffer-limit", "normal 1mb 0 0")]);
-    let mut c = RawClient::connect(engine.port()).unwrap();
+    let (engine, mut c) =
+        start_engine_and_client(&[("client-output-buffer-limit", "normal 1mb 0 0")]);
     let big = "x".repeat(2 << 20);
     assert_eq!(call(&mut c, &["SET", "big", &big]), b"+OK\r\n");
     assert_eq!(
@@ -275,6 +271,6 @@ fn output_buffer_limit_closes_a_normal_client() {
         is_closed(&mut c),
         "a 2 MB reply went out past a 1 MB hard limit"
     );
-    let mut small = RawClient::connect(engine.port()).unwrap();
+    let mut small = connect(engine.port());
     assert_eq!(call(&mut small, &["GET", "nosuch"]), b"$-1\r\n");
 }

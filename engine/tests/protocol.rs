@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{show, start_engine, RawClient, Reply};
+use common::{connect, show, start_engine, start_engine_and_client, RawClient, Reply};
 
 /// Sends raw bytes and reads `n` replies, returning their exact bytes.
 fn replies(client: &mut RawClient, bytes: &[u8], n: usize) -> Vec<u8> {
@@ -41,39 +41,46 @@ fn assert_bytes(got: Vec<u8>, expected: &[u8]) {
     );
 }
 
+/// Sends each case's bytes in turn and checks that its `n` replies are exactly `expected`.
+fn assert_exchanges(client: &mut RawClient, cases: &[(&[u8], usize, &[u8])]) {
+    for &(wire, n, expected) in cases {
+        let got = replies(client, wire, n);
+        assert_eq!(
+            got,
+            expected,
+            "\n sent:     {}\n got:      {}\n expected: {}",
+            show(wire),
+            show(&got),
+            show(expected)
+        );
+    }
+}
+
 #[test]
 fn inline_commands_with_quotes_and_escapes() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
-    assert_bytes(
-        replies(&mut c, b"SET k \"a b\"\r\nGET k\r\n", 2),
-        b"+OK\r\n$3\r\na b\r\n",
-    );
-    assert_bytes(
-        replies(&mut c, b"SET k 'it\\'s'\r\nGET k\r\n", 2),
-        b"+OK\r\n$4\r\nit's\r\n",
-    );
-    assert_bytes(
-        replies(&mut c, b"ECHO \"\\x41\\x00\\x42\\n\"\r\n", 1),
-        b"$4\r\nA\x00B\n\r\n",
-    );
-    // An invalid \x escape is taken literally, as sdssplitargs does.
-    assert_bytes(replies(&mut c, b"ECHO \"\\xzz\"\r\n", 1), b"$3\r\nxzz\r\n");
-    // Blank lines are skipped; spaces around words and a bare LF are fine.
-    assert_bytes(
-        replies(&mut c, b"\r\n\r\n  PING  \nPING\n", 2),
-        b"+PONG\r\n+PONG\r\n",
-    );
-    assert_bytes(
-        replies(&mut c, b"NOSUCH a \"b c\"\r\n", 1),
-        b"-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b c' \r\n",
+    let (_engine, mut c) = start_engine_and_client(&[]);
+    assert_exchanges(
+        &mut c,
+        &[
+            (b"SET k \"a b\"\r\nGET k\r\n", 2, b"+OK\r\n$3\r\na b\r\n"),
+            (b"SET k 'it\\'s'\r\nGET k\r\n", 2, b"+OK\r\n$4\r\nit's\r\n"),
+            (b"ECHO \"\\x41\\x00\\x42\\n\"\r\n", 1, b"$4\r\nA\x00B\n\r\n"),
+            // An invalid \x escape is taken literally, as sdssplitargs does.
+            (b"ECHO \"\\xzz\"\r\n", 1, b"$3\r\nxzz\r\n"),
+            // Blank lines are skipped; spaces around words and a bare LF are fine.
+            (b"\r\n\r\n  PING  \nPING\n", 2, b"+PONG\r\n+PONG\r\n"),
+            (
+                b"NOSUCH a \"b c\"\r\n",
+                1,
+                b"-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b c' \r\n",
+            ),
+        ],
     );
 }
 
 #[test]
 fn pipeline_mixing_inline_and_multibulk() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     let wire = b"PING\r\n*1\r\n$4\r\nPING\r\nECHO inline\r\n*2\r\n$4\r\nECHO\r\n$2\r\nmb\r\n\
 *0\r\n*-1\r\nSET k v\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
     assert_bytes(
@@ -84,8 +91,7 @@ fn pipeline_mixing_inline_and_multibulk() {
 
 #[test]
 fn a_request_split_across_writes_is_executed_once_complete() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     c.send_raw(b"*2\r\n$4\r\nECHO\r\n$10\r\n01234");
     std::thread::sleep(Duration::from_millis(50));
     c.send_raw(b"56789\r\nPI");
@@ -151,7 +157,7 @@ fn protocol_errors_reply_like_redis_and_close() {
         ),
     ];
     for (wire, expected) in cases {
-        let mut c = RawClient::connect(engine.port()).expect("connect");
+        let mut c = connect(engine.port());
         c.send_raw(wire);
         expect_error_and_close(&mut c, expected);
     }
@@ -159,32 +165,30 @@ fn protocol_errors_reply_like_redis_and_close() {
 
 #[test]
 fn commands_before_a_protocol_error_are_answered_and_later_ones_are_not() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (engine, mut c) = start_engine_and_client(&[]);
     c.send_raw(b"PING\r\nSET k before\r\n*x\r\nSET k after\r\n");
     assert_bytes(c.read_reply().raw(), b"+PONG\r\n");
     assert_bytes(c.read_reply().raw(), b"+OK\r\n");
     expect_error_and_close(&mut c, b"-ERR Protocol error: invalid multibulk length\r\n");
-    let mut d = RawClient::connect(engine.port()).expect("connect");
+    let mut d = connect(engine.port());
     assert_bytes(d.call(&[b"GET", b"k"]), b"$6\r\nbefore\r\n");
 }
 
 #[test]
 fn unauthenticated_clients_get_small_request_limits() {
-    let engine = start_engine(&[("requirepass", "secret")]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (engine, mut c) = start_engine_and_client(&[("requirepass", "secret")]);
     c.send_raw(b"*11\r\n");
     expect_error_and_close(
         &mut c,
         b"-ERR Protocol error: unauthenticated multibulk length\r\n",
     );
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let mut c = connect(engine.port());
     c.send_raw(b"*1\r\n$16385\r\n");
     expect_error_and_close(
         &mut c,
         b"-ERR Protocol error: unauthenticated bulk length\r\n",
     );
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let mut c = connect(engine.port());
     assert_bytes(
         replies(&mut c, b"GET k\r\n", 1),
         b"-NOAUTH Authentication required.\r\n",
@@ -201,8 +205,7 @@ fn unauthenticated_clients_get_small_request_limits() {
 
 #[test]
 fn resp3_through_hello() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     let hello = c.call(&[b"HELLO", b"3"]);
     assert!(
         hello.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
@@ -214,15 +217,22 @@ fn resp3_through_hello() {
         "{}",
         show(&hello)
     );
-    assert_bytes(replies(&mut c, b"GET missing\r\n", 1), b"_\r\n");
-    assert_bytes(
-        replies(&mut c, b"CONFIG GET maxmemory\r\n", 1),
-        b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
-    );
-    assert_bytes(replies(&mut c, b"INFO nosuch\r\n", 1), b"=4\r\ntxt:\r\n");
-    assert_bytes(
-        replies(&mut c, b"HELLO 4\r\n", 1),
-        b"-NOPROTO unsupported protocol version\r\n",
+    assert_exchanges(
+        &mut c,
+        &[
+            (b"GET missing\r\n", 1, b"_\r\n"),
+            (
+                b"CONFIG GET maxmemory\r\n",
+                1,
+                b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
+            ),
+            (b"INFO nosuch\r\n", 1, b"=4\r\ntxt:\r\n"),
+            (
+                b"HELLO 4\r\n",
+                1,
+                b"-NOPROTO unsupported protocol version\r\n",
+            ),
+        ],
     );
     let back = c.call(&[b"HELLO", b"2"]);
     assert!(back.starts_with(b"*14\r\n"), "{}", show(&back));
@@ -237,8 +247,7 @@ fn resp3_through_hello() {
 
 #[test]
 fn quit_replies_then_closes() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     c.send_raw(b"QUIT\r\nPING\r\n");
     assert_eq!(c.read_reply(), Reply::Leaf(b"+OK\r\n".to_vec()));
     assert!(

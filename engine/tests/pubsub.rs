@@ -8,12 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{start_engine, RawClient};
+use common::{connect, start_engine, start_engine_and_client, RawClient};
 use tradestate_engine::EngineHandle;
-
-fn connect(port: u16) -> RawClient {
-    RawClient::connect(port).expect("connect")
-}
 
 fn numsub(c: &mut RawClient, channel: &[u8]) -> Vec<u8> {
     c.call(&[b"PUBSUB", b"NUMSUB", channel])
@@ -22,8 +18,7 @@ fn numsub(c: &mut RawClient, channel: &[u8]) -> Vec<u8> {
 /// An engine whose `client-output-buffer-limit` for pub/sub clients is set to `limit` (by
 /// CONFIG SET), and the connection that set it.
 fn engine_with_pubsub_limit(limit: &str) -> (EngineHandle, RawClient) {
-    let engine = start_engine(&[]);
-    let mut admin = connect(engine.port());
+    let (engine, mut admin) = start_engine_and_client(&[]);
     let reply = admin.call(&[
         b"CONFIG",
         b"SET",

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{fresh_dir, info_value, start_engine, RawClient, Reply};
+use common::{connect, fresh_dir, info_value, start_engine, RawClient, Reply};
 use tradestate_test_support::wait_until;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rdb");
@@ -26,17 +26,8 @@ enum V {
 
 fn value(r: &Reply) -> V {
     match r {
-        Reply::Leaf(b) => {
-            let text = String::from_utf8_lossy(b).into_owned();
-            match text.split_once("\r\n") {
-                Some((head, rest)) if head.starts_with('$') => {
-                    V::S(rest.strip_suffix("\r\n").unwrap_or(rest).to_string())
-                }
-                Some((head, _)) => V::S(head.to_string()),
-                None => V::S(text),
-            }
-        }
         Reply::Aggregate(_, items) => V::A(items.iter().map(value).collect()),
+        leaf => V::S(leaf.leaf_line().expect("a leaf")),
     }
 }
 
@@ -77,7 +68,7 @@ fn fields(v: V, names: &[&str]) -> Vec<String> {
 /// The whole keyspace as sorted lines: every key of every database with its type, absolute
 /// expiry and content read with type-specific commands (times of day excluded).
 fn dump(port: u16) -> Vec<String> {
-    let mut c = RawClient::connect(port).expect("connect");
+    let mut c = connect(port);
     let mut out = Vec::new();
     for db in 0..16 {
         call(&mut c, &format!("SELECT {db}"));
@@ -156,7 +147,7 @@ fn stream_dump(c: &mut RawClient, k: &str) -> String {
 }
 
 fn replay_dataset(port: u16) {
-    let mut c = RawClient::connect(port).expect("connect");
+    let mut c = connect(port);
     let script = std::fs::read_to_string(Path::new(DATA).join("dataset.redis")).expect("dataset");
     for line in script.lines().filter(|l| !l.trim().is_empty()) {
         let r = call(&mut c, line);
@@ -214,14 +205,14 @@ fn save_then_restart_restores_every_type_and_ttl() {
     let a = start_in(&dir, &[]);
     replay_dataset(a.port());
     let before = dump(a.port());
-    let mut c = RawClient::connect(a.port()).expect("connect");
+    let mut c = connect(a.port());
     assert_eq!(call(&mut c, "SAVE"), V::S("+OK".into()));
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
     drop(c);
     a.shutdown();
     let b = start_in(&dir, &[]);
     assert_eq!(dump(b.port()), before);
-    let mut c = RawClient::connect(b.port()).expect("connect");
+    let mut c = connect(b.port());
     assert_eq!(info_field(&mut c, "rdb_last_load_keys_loaded"), "24");
 }
 
@@ -232,7 +223,7 @@ fn bgsave_then_restart_restores_the_data_set_uncompressed_too() {
         let a = start_in(&dir, &[("rdbcompression", compression)]);
         replay_dataset(a.port());
         let before = dump(a.port());
-        let mut c = RawClient::connect(a.port()).expect("connect");
+        let mut c = connect(a.port());
         assert_eq!(
             call(&mut c, "BGSAVE"),
             V::S("+Background saving started".into())
@@ -269,7 +260,7 @@ fn bgsave_is_a_consistent_point_in_time_under_concurrent_writes() {
     const KEYS: usize = 30_000;
     let dir = fresh_dir();
     let e = start_in(&dir, &[]);
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     let mut batch = Vec::new();
     for i in 0..KEYS {
         batch.extend(common::encode(&[
@@ -350,7 +341,7 @@ fn bgsave_is_a_consistent_point_in_time_under_concurrent_writes() {
 fn flushall_and_swapdb_during_bgsave_keep_the_snapshot() {
     let dir = fresh_dir();
     let e = start_in(&dir, &[]);
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     let mut batch = Vec::new();
     for i in 0..20_000 {
         batch.extend(common::encode(&[b"SET", format!("a:{i}").as_bytes(), b"x"]));
@@ -383,7 +374,7 @@ fn flushall_and_swapdb_during_bgsave_keep_the_snapshot() {
 fn save_rules_start_a_bgsave_and_lastsave_moves() {
     let dir = fresh_dir();
     let e = start_in(&dir, &[("save", "1 1")]);
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     let first = text(&call(&mut c, "LASTSAVE"));
     call(&mut c, "SET k v");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -400,20 +391,20 @@ fn save_rules_start_a_bgsave_and_lastsave_moves() {
 fn shutdown_saves_with_rules_and_nosave_does_not() {
     let dir = fresh_dir();
     let e = start_in(&dir, &[("save", "3600 1")]);
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     call(&mut c, "SET kept 1");
     c.send(&[b"SHUTDOWN"]);
     assert!(c.try_read_reply().is_err());
     wait_until("stop", || e.is_stopped());
     let e = start_in(&dir, &[("save", "3600 1")]);
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     assert_eq!(call(&mut c, "GET kept"), V::S("1".into()));
     call(&mut c, "SET lost 1");
     c.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert!(c.try_read_reply().is_err());
     wait_until("stop", || e.is_stopped());
     let e = start_in(&dir, &[]);
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     assert_eq!(call(&mut c, "EXISTS lost"), V::S(":0".into()));
     assert_eq!(call(&mut c, "EXISTS kept"), V::S(":1".into()));
 }
@@ -451,7 +442,7 @@ fn debug_reload_keeps_the_data() {
     let e = start_in(&dir, &[("enable-debug-command", "yes")]);
     replay_dataset(e.port());
     let before = dump(e.port());
-    let mut c = RawClient::connect(e.port()).expect("connect");
+    let mut c = connect(e.port());
     assert_eq!(call(&mut c, "DEBUG RELOAD"), V::S("+OK".into()));
     assert_eq!(dump(e.port()), before);
 }
@@ -469,7 +460,7 @@ mod against_redis {
         let dir = fresh_dir();
         let e = start_in(&dir, &[]);
         replay_dataset(e.port());
-        let mut c = RawClient::connect(e.port()).expect("connect");
+        let mut c = connect(e.port());
         call(&mut c, "SAVE");
         (dir.join("dump.rdb"), dump(e.port()))
     }
@@ -504,7 +495,7 @@ mod against_redis {
         let r = common::start_redis_server_in(&dir);
         replay_dataset(r.port);
         let theirs = dump(r.port);
-        let mut c = RawClient::connect(r.port).expect("connect");
+        let mut c = connect(r.port);
         call(&mut c, "SAVE");
         let e = start_in(&dir, &[]);
         assert_eq!(dump(e.port()), theirs);

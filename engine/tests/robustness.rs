@@ -149,6 +149,23 @@ fn bulk_length_over_proto_max_bulk_len_is_rejected_and_closed() {
     assert_serving(engine.port());
 }
 
+/// `<prefix>:0` to `<prefix>:<n-1>`.
+fn numbered(prefix: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("{prefix}:{i}").into_bytes())
+        .collect()
+}
+
+/// `command` followed by `a[0] b[0] a[1] b[1] ...`.
+fn interleaved<'a>(command: &'a [u8], a: &'a [Vec<u8>], b: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+    let mut args = vec![command];
+    for (x, y) in a.iter().zip(b) {
+        args.push(x);
+        args.push(y);
+    }
+    args
+}
+
 #[test]
 fn multibulk_with_100k_arguments_executes() {
     let engine = engine(&[]);
@@ -156,31 +173,17 @@ fn multibulk_with_100k_arguments_executes() {
     const PAIRS: usize = 50_000;
 
     // MSET with 100,001 arguments.
-    let keys: Vec<Vec<u8>> = (0..PAIRS)
-        .map(|i| format!("key:{i}").into_bytes())
-        .collect();
-    let values: Vec<Vec<u8>> = (0..PAIRS)
-        .map(|i| format!("value:{i}").into_bytes())
-        .collect();
-    let mut mset: Vec<&[u8]> = vec![b"MSET"];
-    for (k, v) in keys.iter().zip(&values) {
-        mset.push(k);
-        mset.push(v);
-    }
+    let keys = numbered("key", PAIRS);
+    let values = numbered("value", PAIRS);
+    let mset = interleaved(b"MSET", &keys, &values);
     let started = Instant::now();
     assert_eq!(c.call(&mset), b"+OK\r\n");
     assert_eq!(c.call(&[b"DBSIZE"]), format!(":{PAIRS}\r\n").into_bytes());
     assert_eq!(c.call(&[b"GET", b"key:49999"]), b"$11\r\nvalue:49999\r\n");
 
     // DEL with 100,001 keys, half of which exist.
-    let absent: Vec<Vec<u8>> = (0..PAIRS)
-        .map(|i| format!("absent:{i}").into_bytes())
-        .collect();
-    let mut del: Vec<&[u8]> = vec![b"DEL"];
-    for (k, a) in keys.iter().zip(&absent) {
-        del.push(k);
-        del.push(a);
-    }
+    let absent = numbered("absent", PAIRS);
+    let del = interleaved(b"DEL", &keys, &absent);
     assert_eq!(c.call(&del), format!(":{PAIRS}\r\n").into_bytes());
     assert_eq!(c.call(&[b"DBSIZE"]), b":0\r\n");
     assert!(

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, start_engine, RawClient};
+use common::{assert_calls, connect, free_port, start_engine, start_engine_and_client, RawClient};
 use tradestate_test_support::wait_until;
 
 fn text(reply: Vec<u8>) -> String {
@@ -24,9 +24,8 @@ fn client_field(line: &str, field: &str) -> String {
 
 #[test]
 fn client_kill_closes_another_connection() {
-    let engine = start_engine(&[]);
-    let mut a = RawClient::connect(engine.port()).expect("connect");
-    let mut b = RawClient::connect(engine.port()).expect("connect");
+    let (engine, mut a) = start_engine_and_client(&[]);
+    let mut b = connect(engine.port());
     let b_info = text(b.call(&[b"CLIENT", b"INFO"]));
     let b_id = client_field(&b_info, "id");
     let a_list = text(a.call(&[b"CLIENT", b"LIST"]));
@@ -43,7 +42,7 @@ fn client_kill_closes_another_connection() {
     assert!(b.try_read_reply().is_err(), "killed client still answered");
 
     // Old form by address: +OK, and -ERR No such client once it is gone.
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let mut c = connect(engine.port());
     let c_addr = client_field(&text(c.call(&[b"CLIENT", b"INFO"])), "addr");
     assert_eq!(a.call(&[b"CLIENT", b"KILL", c_addr.as_bytes()]), b"+OK\r\n");
     c.send(&[b"PING"]);
@@ -55,7 +54,7 @@ fn client_kill_closes_another_connection() {
 
     // Filters: TYPE normal kills every other client; SKIPME NO includes the caller, which
     // gets its reply before the connection closes.
-    let mut d = RawClient::connect(engine.port()).expect("connect");
+    let mut d = connect(engine.port());
     d.call(&[b"PING"]);
     assert_eq!(a.call(&[b"CLIENT", b"KILL", b"TYPE", b"normal"]), b":1\r\n");
     d.send(&[b"PING"]);
@@ -69,7 +68,7 @@ fn client_kill_closes_another_connection() {
         "caller must be closed after its reply"
     );
 
-    let mut e = RawClient::connect(engine.port()).expect("connect");
+    let mut e = connect(engine.port());
     wait_until("connected_clients:1", || {
         text(e.call(&[b"INFO", b"clients"])).contains("connected_clients:1\r\n")
     });
@@ -81,7 +80,7 @@ fn shutdown_stops_the_engine() {
     let dir = common::fresh_dir();
     let engine = start_engine(&[("dir", &dir.display().to_string())]);
     std::fs::remove_dir_all(&dir).expect("remove dir");
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let mut c = connect(engine.port());
     assert_eq!(
         c.call(&[b"SHUTDOWN", b"SAVE"]),
         b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
@@ -97,8 +96,7 @@ fn shutdown_stops_the_engine() {
 
 #[test]
 fn shutdown_save_force_stops_too() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (engine, mut c) = start_engine_and_client(&[]);
     c.send(&[b"SHUTDOWN", b"SAVE", b"FORCE"]);
     assert!(c.try_read_reply().is_err());
     wait_until("the engine to stop", || engine.is_stopped());
@@ -139,46 +137,45 @@ fn shutdown_ends_the_standalone_process_with_status_0() {
 
 #[test]
 fn debug_is_refused_unless_enabled() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     let reply = text(c.call(&[b"DEBUG", b"SLEEP", b"0"]));
     assert!(
         reply.starts_with("-ERR DEBUG command not allowed."),
         "{reply}"
     );
     // "local" allows loopback clients, which the test client is.
-    let engine = start_engine(&[("enable-debug-command", "local")]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[("enable-debug-command", "local")]);
     assert_eq!(c.call(&[b"DEBUG", b"SLEEP", b"0"]), b"+OK\r\n");
 }
 
 #[test]
 fn debug_subcommands_when_enabled() {
-    let engine = start_engine(&[("enable-debug-command", "yes")]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[("enable-debug-command", "yes")]);
     let started = Instant::now();
     assert_eq!(c.call(&[b"DEBUG", b"SLEEP", b"0.2"]), b"+OK\r\n");
     assert!(started.elapsed() >= Duration::from_millis(200));
-    assert_eq!(c.call(&[b"DEBUG", b"SLEEP", b"abc"]), b"+OK\r\n");
-    assert_eq!(
-        c.call(&[b"DEBUG", b"ERROR", b"CUSTOM some text"]),
-        b"-CUSTOM some text\r\n"
-    );
-    assert_eq!(
-        c.call(&[b"DEBUG", b"PROTOCOL", b"map"]),
-        b"*6\r\n:0\r\n:0\r\n:1\r\n:1\r\n:2\r\n:0\r\n"
-    );
-    assert_eq!(
-        c.call(&[b"DEBUG", b"PROTOCOL", b"double"]),
-        b"$5\r\n3.141\r\n"
-    );
-    assert_eq!(
-        c.call(&[b"DEBUG", b"PROTOCOL", b"push"]),
-        b"-ERR RESP2 is not supported by this command\r\n"
-    );
-    assert_eq!(
-        c.call(&[b"DEBUG", b"SLEEP"]),
-        b"-ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.\r\n"
+    assert_calls(
+        &mut c,
+        &[
+            (&[b"DEBUG", b"SLEEP", b"abc"], b"+OK\r\n"),
+            (
+                &[b"DEBUG", b"ERROR", b"CUSTOM some text"],
+                b"-CUSTOM some text\r\n",
+            ),
+            (
+                &[b"DEBUG", b"PROTOCOL", b"map"],
+                b"*6\r\n:0\r\n:0\r\n:1\r\n:1\r\n:2\r\n:0\r\n",
+            ),
+            (&[b"DEBUG", b"PROTOCOL", b"double"], b"$5\r\n3.141\r\n"),
+            (
+                &[b"DEBUG", b"PROTOCOL", b"push"],
+                b"-ERR RESP2 is not supported by this command\r\n",
+            ),
+            (
+                &[b"DEBUG", b"SLEEP"],
+                b"-ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.\r\n",
+            ),
+        ],
     );
     let help = text(c.call(&[b"DEBUG", b"HELP"]));
     assert!(
@@ -186,11 +183,16 @@ fn debug_subcommands_when_enabled() {
         "{help}"
     );
     c.call(&[b"HELLO", b"3"]);
-    assert_eq!(
-        c.call(&[b"DEBUG", b"PROTOCOL", b"bignum"]),
-        b"(1234567999999999999999999999999999999\r\n"
+    assert_calls(
+        &mut c,
+        &[
+            (
+                &[b"DEBUG", b"PROTOCOL", b"bignum"],
+                b"(1234567999999999999999999999999999999\r\n",
+            ),
+            (&[b"DEBUG", b"PROTOCOL", b"true"], b"#t\r\n"),
+        ],
     );
-    assert_eq!(c.call(&[b"DEBUG", b"PROTOCOL", b"true"]), b"#t\r\n");
 
     // SET-ACTIVE-EXPIRE 0: expired keys stay until touched; 1: the cron removes them again.
     assert_eq!(c.call(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]), b"+OK\r\n");
@@ -203,8 +205,7 @@ fn debug_subcommands_when_enabled() {
 
 #[test]
 fn idle_clients_are_closed_after_timeout() {
-    let engine = start_engine(&[("timeout", "1")]);
-    let mut idle = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut idle) = start_engine_and_client(&[("timeout", "1")]);
     assert_eq!(idle.call(&[b"PING"]), b"+PONG\r\n");
     std::thread::sleep(Duration::from_millis(2500));
     idle.send(&[b"PING"]);
@@ -213,8 +214,7 @@ fn idle_clients_are_closed_after_timeout() {
 
 #[test]
 fn instantaneous_ops_per_sec_is_measured() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         for _ in 0..50 {
@@ -238,8 +238,7 @@ fn instantaneous_ops_per_sec_is_measured() {
 
 #[test]
 fn info_counts_commands_errors_and_latency() {
-    let engine = start_engine(&[]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (_engine, mut c) = start_engine_and_client(&[]);
     c.call(&[b"SET", b"k", b"v"]);
     c.call(&[b"GET", b"k"]);
     c.call(&[b"GET", b"missing"]);
@@ -269,8 +268,7 @@ fn info_counts_commands_errors_and_latency() {
 
 #[test]
 fn authentication_flows() {
-    let engine = start_engine(&[("requirepass", "secret")]);
-    let mut c = RawClient::connect(engine.port()).expect("connect");
+    let (engine, mut c) = start_engine_and_client(&[("requirepass", "secret")]);
     assert_eq!(c.call(&[b"PING"]), b"-NOAUTH Authentication required.\r\n");
     assert_eq!(
         c.call(&[b"HELLO", b"3"]),
@@ -300,8 +298,22 @@ fn authentication_flows() {
         c.call(&[b"CONFIG", b"SET", b"requirepass", b""]),
         b"+OK\r\n"
     );
-    let mut d = RawClient::connect(engine.port()).expect("connect");
+    let mut d = connect(engine.port());
     assert_eq!(d.call(&[b"PING"]), b"+PONG\r\n");
+}
+
+/// A default engine and a redis-server (kept alive by the first element), and a client of each.
+#[cfg(feature = "redis-server-tests")]
+fn engine_and_redis() -> (
+    (tradestate_engine::EngineHandle, common::RedisServer),
+    RawClient,
+    RawClient,
+) {
+    let redis = common::start_redis_server();
+    let engine = start_engine(&[]);
+    let ours = RawClient::connect(engine.port()).expect("connect engine");
+    let theirs = RawClient::connect(redis.port).expect("connect redis");
+    ((engine, redis), ours, theirs)
 }
 
 /// Every command and subcommand this engine has gets exactly Redis's COMMAND INFO reply
@@ -309,10 +321,7 @@ fn authentication_flows() {
 #[cfg(feature = "redis-server-tests")]
 #[test]
 fn command_info_matches_redis_for_every_command() {
-    let redis = common::start_redis_server();
-    let engine = start_engine(&[]);
-    let mut ours = RawClient::connect(engine.port()).expect("connect engine");
-    let mut theirs = RawClient::connect(redis.port).expect("connect redis");
+    let (_servers, mut ours, mut theirs) = engine_and_redis();
     ours.send(&[b"COMMAND", b"LIST"]);
     let common::Reply::Aggregate(_, names) = ours.read_reply() else {
         panic!("COMMAND LIST is not an array");
@@ -382,10 +391,7 @@ fn info_layout(info: &str) -> Vec<(String, Vec<String>)> {
 #[cfg(feature = "redis-server-tests")]
 #[test]
 fn info_fields_match_redis() {
-    let redis = common::start_redis_server();
-    let engine = start_engine(&[]);
-    let mut ours = RawClient::connect(engine.port()).expect("connect engine");
-    let mut theirs = RawClient::connect(redis.port).expect("connect redis");
+    let (_servers, mut ours, mut theirs) = engine_and_redis();
     for c in [&mut ours, &mut theirs] {
         c.call(&[b"FLUSHALL"]);
         c.call(&[b"CONFIG", b"RESETSTAT"]);

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, start_engine, RawClient};
+use common::{assert_calls, connect, free_port, start_engine, start_engine_and_client, RawClient};
 
 fn wait_for_port(port: u16) -> RawClient {
     let connect = || RawClient::connect(port).ok();
@@ -47,17 +47,19 @@ fn config_file_flags_unix_socket_and_sigterm() {
         )
         .into_bytes()
     );
-    assert_eq!(
-        c.call(&[b"CONFIG", b"GET", b"databases"]),
-        b"*2\r\n$9\r\ndatabases\r\n$1\r\n4\r\n"
-    );
-    assert_eq!(
-        c.call(&[b"CONFIG", b"GET", b"hz"]),
-        b"*2\r\n$2\r\nhz\r\n$2\r\n20\r\n"
-    );
-    assert_eq!(
-        c.call(&[b"SELECT", b"4"]),
-        b"-ERR DB index is out of range\r\n"
+    assert_calls(
+        &mut c,
+        &[
+            (
+                &[b"CONFIG", b"GET", b"databases"],
+                b"*2\r\n$9\r\ndatabases\r\n$1\r\n4\r\n",
+            ),
+            (
+                &[b"CONFIG", b"GET", b"hz"],
+                b"*2\r\n$2\r\nhz\r\n$2\r\n20\r\n",
+            ),
+            (&[b"SELECT", b"4"], b"-ERR DB index is out of range\r\n"),
+        ],
     );
     // The unix socket serves the same keyspace.
     assert_eq!(c.call(&[b"SET", b"k", b"tcp"]), b"+OK\r\n");
@@ -112,10 +114,7 @@ fn embedded_engines_are_independent() {
     let engines: Vec<_> = (0..3)
         .map(|_| start_engine(&[("enable-debug-command", "yes")]))
         .collect();
-    let mut clients: Vec<_> = engines
-        .iter()
-        .map(|e| RawClient::connect(e.port()).expect("connect"))
-        .collect();
+    let mut clients: Vec<_> = engines.iter().map(|e| connect(e.port())).collect();
     assert_eq!(clients[0].call(&[b"SET", b"only-in-0", b"v"]), b"+OK\r\n");
     assert_eq!(clients[1].call(&[b"EXISTS", b"only-in-0"]), b":0\r\n");
     assert_eq!(clients[2].call(&[b"DBSIZE"]), b":0\r\n");
@@ -132,14 +131,13 @@ fn embedded_engines_are_independent() {
 
 #[test]
 fn idle_clients_are_closed_after_timeout() {
-    let engine = start_engine(&[("timeout", "1"), ("hz", "50")]);
-    let mut idle = RawClient::connect(engine.port()).expect("connect");
+    let (engine, mut idle) = start_engine_and_client(&[("timeout", "1"), ("hz", "50")]);
     assert_eq!(idle.call(&[b"PING"]), b"+PONG\r\n");
     std::thread::sleep(Duration::from_millis(1600));
     assert!(
         idle.try_read_reply().is_err(),
         "idle client should have been closed"
     );
-    let mut fresh = RawClient::connect(engine.port()).expect("connect");
+    let mut fresh = connect(engine.port());
     assert_eq!(fresh.call(&[b"PING"]), b"+PONG\r\n");
 }

@@ -7,24 +7,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{start_engine, RawClient, Reply};
+use common::{connect, start_engine, RawClient, Reply};
 
 const ENTRIES: usize = 300;
 
+/// A leaf's payload: a bulk string's body, or another leaf's line without its type byte.
 fn leaf_text(r: &Reply) -> String {
-    match r {
-        Reply::Leaf(b) => {
-            let line = String::from_utf8_lossy(b).into_owned();
-            match line.split_once("\r\n") {
-                // A bulk string: its body is on the second line.
-                Some((head, rest)) if head.starts_with('$') => {
-                    rest.trim_end_matches("\r\n").to_string()
-                }
-                Some((head, _)) => head[1..].to_string(),
-                None => line,
-            }
-        }
-        Reply::Aggregate(..) => panic!("not a leaf: {}", common::show(&r.raw())),
+    let line = r
+        .leaf_line()
+        .unwrap_or_else(|| panic!("not a leaf: {}", common::show(&r.raw())));
+    match r.type_byte() {
+        b'$' => line,
+        _ => line[1..].to_string(),
     }
 }
 
@@ -60,7 +54,7 @@ fn read_ids(reply: &Reply) -> Vec<String> {
 fn three_consumers_and_a_crash_ack_every_entry_once() {
     let engine = start_engine(&[]);
     let port = engine.port();
-    let mut admin = RawClient::connect(port).expect("connect");
+    let mut admin = connect(port);
     for i in 1..=ENTRIES {
         let id = format!("{i}-0");
         call(&mut admin, &["XADD", "jobs", &id, "n", &i.to_string()]);
@@ -71,10 +65,7 @@ fn three_consumers_and_a_crash_ack_every_entry_once() {
     );
 
     let names = ["w1", "w2", "w3"];
-    let mut clients: Vec<RawClient> = names
-        .iter()
-        .map(|_| RawClient::connect(port).expect("connect"))
-        .collect();
+    let mut clients: Vec<RawClient> = names.iter().map(|_| connect(port)).collect();
     let mut acks: BTreeMap<String, i64> = BTreeMap::new();
     let mut delivered = 0;
     let mut crashed = false;

@@ -4,16 +4,11 @@
 
 mod common;
 
-use common::{start_engine, wait_blocked, RawClient};
-
-fn connect(port: u16) -> RawClient {
-    RawClient::connect(port).expect("connect")
-}
+use common::{connect, start_engine, start_engine_and_clients, wait_blocked};
 
 #[test]
 fn a_blocked_client_is_served_after_the_whole_exec() {
-    let engine = start_engine(&[]);
-    let (mut waiter, mut tx) = (connect(engine.port()), connect(engine.port()));
+    let (_engine, [mut waiter, mut tx]) = start_engine_and_clients(&[]);
     waiter.send(&[b"BLPOP", b"l", b"0"]);
     wait_blocked(&mut tx, 1);
     assert_eq!(tx.call(&[b"MULTI"]), b"+OK\r\n");

@@ -889,6 +889,13 @@ mod tests {
         }
     }
 
+    /// A rig whose engine holds ticket 1 open, stored at seq 1.
+    async fn rig_with_ticket_1_open() -> Rig {
+        let mut rig = rig();
+        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        rig
+    }
+
     fn trade(seq: u64, ticket: &str, state: &str) -> String {
         let ty = if state == "pending" {
             "buy_limit"
@@ -1009,8 +1016,7 @@ mod tests {
 
     #[tokio::test]
     async fn trades_after_a_snapshot_in_its_batch_are_not_its_to_close() {
-        let mut rig = rig();
-        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        let mut rig = rig_with_ticket_1_open().await;
         // 1 is closed by the snapshot, then written live again by a newer state in the same
         // batch; 2 opens after the snapshot.
         let outcomes = rig
@@ -1090,8 +1096,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_real_close_replaces_a_snapshot_close_with_the_cache_cold() {
-        let mut rig = rig();
-        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        let mut rig = rig_with_ticket_1_open().await;
         assert_eq!(rig.batch(&[snapshot(9, "")]).await, [STORED]);
         assert_eq!(
             rig.field("1", "closed_by").await.as_deref(),
@@ -1122,8 +1127,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_trade_older_than_a_snapshot_is_closed_by_it_wherever_it_stands_in_the_batch() {
-        let mut rig = rig();
-        assert_eq!(rig.batch(&[trade(1, "1", "open")]).await, [STORED]);
+        let mut rig = rig_with_ticket_1_open().await;
         // A snapshot keeps the slot of the first one queued when a newer one replaces it, so
         // trades sent before the newer one can follow it in the batch. Seqs decide, not slots:
         // 1 (stored at seq 1) and 2 (seq 7) are older than the snapshot and not listed; 3 is

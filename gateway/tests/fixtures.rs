@@ -121,9 +121,7 @@ fn superseded(update: &Update, later: &[Update]) -> bool {
 async fn valid_fixtures_are_acknowledged_and_stored_as_encoded() {
     let fixtures = valid_fixtures().expect("mt5-bridge fixtures load");
     assert!(fixtures.len() >= 5, "fixtures missing: {}", fixtures.len());
-    for target in targets() {
-        let name = target.name();
-        let h = start_dev(&target).await;
+    on_each_target(dev_mode, async |h, name| {
         let mut engines = Engines {
             ris: h.engine(Partition::Ris).await,
             rts: h.engine(Partition::Rts).await,
@@ -133,7 +131,7 @@ async fn valid_fixtures_are_acknowledged_and_stored_as_encoded() {
         for (index, fixture) in fixtures.iter().enumerate() {
             let own_id = format!("F{index}");
             let what = format!("{name}: {}", fixture.name);
-            let (status, reply) = send_fixture(&h, fixture, &own_id).await;
+            let (status, reply) = send_fixture(h, fixture, &own_id).await;
             assert_eq!(status, 200, "{what}: {reply}");
             match fixture.body_kind {
                 FixtureBody::Batch => {
@@ -200,22 +198,20 @@ async fn valid_fixtures_are_acknowledged_and_stored_as_encoded() {
             stored_total >= fixtures.len(),
             "{name}: only {stored_total} updates stored"
         );
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_fixtures_get_400_naming_exactly_their_fields() {
     let fixtures = invalid_fixtures().expect("mt5-bridge fixtures load");
     assert!(fixtures.len() >= 5, "fixtures missing: {}", fixtures.len());
-    for target in targets() {
-        let name = target.name();
+    on_each_target(dev_mode, async |h, name| {
         // Default limits: the 1001-update fixture (~120 KiB) is under max_body_bytes (1 MiB),
         // so it must be refused for its update count (400), not its size (413).
-        let h = start_dev(&target).await;
         for (index, fixture) in fixtures.iter().enumerate() {
             let what = format!("{name}: {}", fixture.name);
-            let (status, reply) = send_fixture(&h, fixture, &format!("F{index}")).await;
+            let (status, reply) = send_fixture(h, fixture, &format!("F{index}")).await;
             assert_eq!(status, 400, "{what}: {reply}");
             assert_eq!(reply["error"], "invalid", "{what}: {reply}");
             let fields: BTreeSet<String> = reply["errors"]
@@ -232,6 +228,6 @@ async fn invalid_fixtures_get_400_naming_exactly_their_fields() {
             let keys: u64 = query(&mut conn, &["DBSIZE"]).await;
             assert_eq!(keys, 0, "{name}: {} holds {keys} keys", partition.name());
         }
-        h.stop().await;
-    }
+    })
+    .await;
 }

@@ -13,24 +13,21 @@ use tradestate_gateway::ops::Partition;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_is_stored_with_its_ttl() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let response = h.post_as("T1", "/v1/ingest", heartbeat("T1", 1)).await;
-        assert_eq!(response.status(), 200, "{}", target.name());
+        assert_eq!(response.status(), 200, "{}", name);
         let mut ris = h.engine(Partition::Ris).await;
         let ttl: i64 = query(&mut ris, &["TTL", "ris:{T1}"]).await;
-        assert!((110..=120).contains(&ttl), "{}: ttl {ttl}", target.name());
+        assert!((110..=120).contains(&ttl), "{}: ttl {ttl}", name);
         let seq: String = query(&mut ris, &["HGET", "ris:{T1}", "seq"]).await;
         assert_eq!(seq, "1");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_heartbeat_refreshes_the_instance_ttl() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut ris = h.engine(Partition::Ris).await;
         assert_eq!(
             h.post_as("T1", "/v1/ingest", heartbeat("T1", 1))
@@ -53,15 +50,13 @@ async fn each_heartbeat_refreshes_the_instance_ttl() {
         // The last-seen index lists the terminal.
         let seen: Option<f64> = query(&mut ris, &["ZSCORE", "ris:seen", "T1"]).await;
         assert!(seen.is_some(), "{name}: T1 not in ris:seen");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_trades_persist_and_closed_trades_expire() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rts = h.engine(Partition::Rts).await;
         let ticket = "9000000001";
         let key = format!("rts:{{T1}}:{ticket}");
@@ -109,51 +104,48 @@ async fn open_trades_persist_and_closed_trades_expire() {
         let state = hash(&mut rts, &key).await;
         assert_eq!(state.get("state").map(String::as_str), Some("closed"));
         assert_eq!(state.get("instance_id").map(String::as_str), Some("T1"));
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signal_stream_is_trimmed_near_maxlen() {
     const MAXLEN: u64 = 100;
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |config| {
+    on_each_target(
+        |config| {
             config.policy.rtss_maxlen = MAXLEN;
-            config.limits.per_terminal_rate = 100_000;
-            config.limits.per_terminal_burst = 100_000;
-        })
-        .await;
-        for chunk in 0..10u64 {
-            let signals = (0..100u64)
-                .map(|i| {
-                    let n = chunk * 100 + i;
-                    signal(n + 1, &format!("trim-{n}"))
-                })
-                .collect();
-            let reply = h.post_as("T1", "/v1/ingest", batch("T1", signals)).await;
-            assert_eq!(reply.status(), 200, "{name}");
-        }
-        let mut rtss = h.engine(Partition::Rtss).await;
-        let len: u64 = query(&mut rtss, &["XLEN", "rtss:signals"]).await;
-        // `MAXLEN ~` trims whole stream nodes only (at most stream-node-max-entries = 100
-        // entries each, fewer when stream-node-max-bytes fills first), so the stream may keep up
-        // to one node more than MAXLEN but never fewer than MAXLEN. With MAXLEN = 100 and 1000
-        // signals, "< 2 x MAXLEN" proves trimming happened (else 1000) on both engines; a MAXLEN
-        // below the node size would let Redis keep everything and prove nothing.
-        assert!(
-            (MAXLEN..2 * MAXLEN).contains(&len),
-            "{name}: XLEN {len} after 1000 signals with MAXLEN ~ {MAXLEN}"
-        );
-        h.stop().await;
-    }
+            terminal_rate(100_000, 100_000)(config);
+        },
+        async |h, name| {
+            for chunk in 0..10u64 {
+                let signals = (0..100u64)
+                    .map(|i| {
+                        let n = chunk * 100 + i;
+                        signal(n + 1, &format!("trim-{n}"))
+                    })
+                    .collect();
+                let reply = h.post_as("T1", "/v1/ingest", batch("T1", signals)).await;
+                assert_eq!(reply.status(), 200, "{name}");
+            }
+            let mut rtss = h.engine(Partition::Rtss).await;
+            let len: u64 = query(&mut rtss, &["XLEN", "rtss:signals"]).await;
+            // `MAXLEN ~` trims whole stream nodes only (at most stream-node-max-entries = 100
+            // entries each, fewer when stream-node-max-bytes fills first), so the stream may keep up
+            // to one node more than MAXLEN but never fewer than MAXLEN. With MAXLEN = 100 and 1000
+            // signals, "< 2 x MAXLEN" proves trimming happened (else 1000) on both engines; a MAXLEN
+            // below the node size would let Redis keep everything and prove nothing.
+            assert!(
+                (MAXLEN..2 * MAXLEN).contains(&len),
+                "{name}: XLEN {len} after 1000 signals with MAXLEN ~ {MAXLEN}"
+            );
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_seq_never_overwrites_newer_state() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut ris = h.engine(Partition::Ris).await;
         let mut rts = h.engine(Partition::Rts).await;
 
@@ -204,8 +196,8 @@ async fn a_stale_seq_never_overwrites_newer_state() {
         assert_eq!(reply["results"][0]["status"], "stored", "{name}: {reply}");
         let seq: String = query(&mut rts, &["HGET", "rts:{T1}:77", "seq"]).await;
         assert_eq!(seq, "11", "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,9 +238,7 @@ async fn a_stale_seq_is_caught_after_a_gateway_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_is_stored_once_per_signal_id() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rtss = h.engine(Partition::Rtss).await;
 
         let (status, first) = status_and_json(
@@ -306,8 +296,8 @@ async fn a_signal_is_stored_once_per_signal_id() {
         assert_eq!(other["results"][0]["status"], "stored", "{name}: {other}");
         let len: u64 = query(&mut rtss, &["XLEN", "rtss:signals"]).await;
         assert_eq!(len, 3, "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Method, path, bearer token, `x-tradestate-instance` header, body.
@@ -321,9 +311,7 @@ type AuthCase = (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_the_terminals_own_token() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let cases: Vec<AuthCase> = vec![
             // Batch without, with a wrong, and with another terminal's token.
             (
@@ -393,7 +381,7 @@ async fn writes_need_the_terminals_own_token() {
             ),
         ];
         for (method, path, bearer, instance, body) in cases {
-            let response = send(&h, method.clone(), &path, bearer, instance, body).await;
+            let response = send(h, method.clone(), &path, bearer, instance, body).await;
             assert_eq!(
                 response
                     .headers()
@@ -427,49 +415,44 @@ async fn writes_need_the_terminals_own_token() {
             0,
             "{name}: nothing stored"
         );
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_gets_413() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |config| config.limits.max_body_bytes = 2048).await;
-        let small = heartbeat("T1", 1);
-        assert!(small.len() < 2048);
-        assert_eq!(
-            h.post_as("T1", "/v1/ingest", small).await.status(),
-            200,
-            "{name}"
-        );
-        let signals = (0..40)
-            .map(|i| signal(i + 1, &format!("big-{i}")))
-            .collect();
-        let big = batch("T1", signals);
-        assert!(big.len() > 2048);
-        let (status, reply) = status_and_json(h.post_as("T1", "/v1/ingest", big).await).await;
-        assert_eq!(status, 413, "{name}: {reply}");
-        assert_eq!(reply["error"], "too_large", "{name}: {reply}");
-        let padded = format!("{}{}", single_body(instance_state(2)), " ".repeat(4096));
-        let status = h
-            .put_as("T1", "/v1/instances/T1/state", padded)
-            .await
-            .status();
-        assert_eq!(status, 413, "{name}: single-object route");
-        h.stop().await;
-    }
+    on_each_target(
+        |config| config.limits.max_body_bytes = 2048,
+        async |h, name| {
+            let small = heartbeat("T1", 1);
+            assert!(small.len() < 2048);
+            assert_eq!(
+                h.post_as("T1", "/v1/ingest", small).await.status(),
+                200,
+                "{name}"
+            );
+            let signals = (0..40)
+                .map(|i| signal(i + 1, &format!("big-{i}")))
+                .collect();
+            let big = batch("T1", signals);
+            assert!(big.len() > 2048);
+            let (status, reply) = status_and_json(h.post_as("T1", "/v1/ingest", big).await).await;
+            assert_eq!(status, 413, "{name}: {reply}");
+            assert_eq!(reply["error"], "too_large", "{name}: {reply}");
+            let padded = format!("{}{}", single_body(instance_state(2)), " ".repeat(4096));
+            let status = h
+                .put_as("T1", "/v1/instances/T1/state", padded)
+                .await
+                .status();
+            assert_eq!(status, 413, "{name}: single-object route");
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_terminal_is_throttled_then_refused_and_others_are_not() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |config| {
-            config.limits.per_terminal_rate = 1;
-            config.limits.per_terminal_burst = 10;
-        })
-        .await;
+    on_each_target(terminal_rate(1, 10), async |h, name| {
         let mut hinted_before_refusal = false;
         let mut refused = None;
         let mut seq = 0;
@@ -520,15 +503,14 @@ async fn a_flooding_terminal_is_throttled_then_refused_and_others_are_not() {
         // Right after T1's refusal T2 still gets through.
         let calm = h.post_as("T2", "/v1/ingest", heartbeat("T2", 1000)).await;
         assert_eq!(calm.status(), 200, "{name}: T2 after T1's 429");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_gets_429_with_retry_after() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |config| {
+    on_each_target(
+        |config| {
             allow_debug_command(config);
             // The queue's own backpressure; with a spill these are spooled (tests/spill.rs).
             config.spill.enabled = false;
@@ -537,181 +519,175 @@ async fn a_full_queue_gets_429_with_retry_after() {
             // writes wait for the stalled engine instead of timing out.
             rtss.queue_capacity = 1;
             rtss.write_timeout_ms = 20_000;
-        })
-        .await;
-        // While the engine sleeps the writer holds at most one batch (taken when at most one
-        // signal was queued) and the queue holds one more, so of six requests at least four
-        // find the queue full — deterministically, as long as they all arrive during the sleep.
-        // A warm-up first: the writer must hold a connection before the engine stops answering
-        // (a new connection's handshake would time out instead of queueing).
-        let warm_up = h
-            .post_as(
-                "T1",
-                "/v1/instances/T1/signals",
-                single_body(signal(100, "warm-up")),
-            )
-            .await;
-        assert_eq!(warm_up.status(), 200, "{name}");
-        let stalled_at = Instant::now();
-        let stall = stall_engine(&h, Partition::Rtss, 3.0).await;
-        let mut waiting = Vec::new();
-        for i in 0..6u64 {
-            let http = h.http.clone();
-            let url = h.url("/v1/instances/T1/signals");
-            let body = single_body(signal(i + 1, &format!("full-{i}")));
-            waiting.push(tokio::spawn(async move {
-                let response = http
-                    .post(url)
-                    .bearer_auth(token("T1"))
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("request sent");
-                let retry_after = response.headers().get("retry-after").cloned();
-                let (status, reply) = status_and_json(response).await;
-                (status, retry_after, reply, Instant::now())
-            }));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut refused = 0;
-        let mut stored = 0;
-        for task in waiting {
-            let (status, retry_after, reply, at) = task.await.unwrap();
-            match status {
-                429 => {
-                    refused += 1;
-                    assert!(retry_after.is_some(), "{name}: 429 without Retry-After");
-                    assert_eq!(reply["status"], "queue_full", "{name}: {reply}");
-                    assert!(
-                        at - stalled_at < Duration::from_millis(2500),
-                        "{name}: a refusal must not wait for the engine"
-                    );
-                }
-                200 => stored += 1,
-                other => panic!("{name}: unexpected {other}: {reply}"),
+        },
+        async |h, name| {
+            // While the engine sleeps the writer holds at most one batch (taken when at most one
+            // signal was queued) and the queue holds one more, so of six requests at least four
+            // find the queue full — deterministically, as long as they all arrive during the sleep.
+            // A warm-up first: the writer must hold a connection before the engine stops answering
+            // (a new connection's handshake would time out instead of queueing).
+            let warm_up = h
+                .post_as(
+                    "T1",
+                    "/v1/instances/T1/signals",
+                    single_body(signal(100, "warm-up")),
+                )
+                .await;
+            assert_eq!(warm_up.status(), 200, "{name}");
+            let stalled_at = Instant::now();
+            let stall = stall_engine(h, Partition::Rtss, 3.0).await;
+            let mut waiting = Vec::new();
+            for i in 0..6u64 {
+                let http = h.http.clone();
+                let url = h.url("/v1/instances/T1/signals");
+                let body = single_body(signal(i + 1, &format!("full-{i}")));
+                waiting.push(tokio::spawn(async move {
+                    let response = http
+                        .post(url)
+                        .bearer_auth(token("T1"))
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("request sent");
+                    let retry_after = response.headers().get("retry-after").cloned();
+                    let (status, reply) = status_and_json(response).await;
+                    (status, retry_after, reply, Instant::now())
+                }));
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        }
-        stall.await.unwrap();
-        assert!(
-            refused >= 4,
-            "{name}: {refused} of 6 refused, {stored} stored"
-        );
-        assert!(
-            stored >= 1,
-            "{name}: the accepted signals are stored after the stall"
-        );
-        h.stop().await;
-    }
+            let mut refused = 0;
+            let mut stored = 0;
+            for task in waiting {
+                let (status, retry_after, reply, at) = task.await.unwrap();
+                match status {
+                    429 => {
+                        refused += 1;
+                        assert!(retry_after.is_some(), "{name}: 429 without Retry-After");
+                        assert_eq!(reply["status"], "queue_full", "{name}: {reply}");
+                        assert!(
+                            at - stalled_at < Duration::from_millis(2500),
+                            "{name}: a refusal must not wait for the engine"
+                        );
+                    }
+                    200 => stored += 1,
+                    other => panic!("{name}: unexpected {other}: {reply}"),
+                }
+            }
+            stall.await.unwrap();
+            assert!(
+                refused >= 4,
+                "{name}: {refused} of 6 refused, {stored} stored"
+            );
+            assert!(
+                stored >= 1,
+                "{name}: the accepted signals are stored after the stall"
+            );
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_describe_the_traffic() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |config| {
+    on_each_target(
+        |config| {
             allow_debug_command(config);
             // Coalescing in the queue behind a stalled engine, which a spill would take over.
             config.spill.enabled = false;
-            config.limits.per_terminal_rate = 1;
-            config.limits.per_terminal_burst = 6;
+            terminal_rate(1, 6)(config);
             config.partitions.get_mut("ris").unwrap().write_timeout_ms = 20_000;
-        })
-        .await;
-        // Coalescing: while the ris engine sleeps, heartbeats of one terminal queue behind the
-        // stalled batch and merge (T2, T3 so T1's quota is left for the flood below).
-        // A warm-up first: the writer must hold a connection before the engine stops answering.
-        let warm_up = h.post_as("T3", "/v1/ingest", heartbeat("T3", 1)).await;
-        assert_eq!(warm_up.status(), 200, "{name}");
-        let stall = stall_engine(&h, Partition::Ris, 1.0).await;
-        let mut waiting = Vec::new();
-        for seq in 2..=5u64 {
-            let http = h.http.clone();
-            let url = h.url("/v1/ingest");
-            let (id, body) = if seq == 2 {
-                ("T3", heartbeat("T3", 2))
-            } else {
-                ("T2", heartbeat("T2", seq))
-            };
-            waiting.push(tokio::spawn(async move {
-                let response = http
-                    .post(url)
-                    .bearer_auth(token(id))
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("sent");
-                status_and_json(response).await
-            }));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut outcomes = Vec::new();
-        for task in waiting {
-            let (status, reply) = task.await.unwrap();
-            assert_eq!(status, 200, "{name}: {reply}");
-            outcomes.extend(statuses(&reply));
-        }
-        stall.await.unwrap();
-        // T3's update was in flight, so T2's seq 3 took a slot and 4 and 5 joined it (expected
-        // ["stored", "coalesced", "coalesced", "stored"]; only a writer waking later than the
-        // 150 ms of sends could change the split, so just require some coalescing).
-        assert!(
-            outcomes.iter().any(|o| o == "coalesced"),
-            "{name}: nothing coalesced: {outcomes:?}"
-        );
-        h.post_as(
-            "T1",
-            "/v1/ingest",
-            batch("T1", vec![signal(1, "m-1"), trade(1, "1", false)]),
-        )
-        .await;
-        // Throttle hint, then refusal.
-        for seq in 1..=20 {
-            if h.post_as("T1", "/v1/ingest", heartbeat("T1", seq))
-                .await
-                .status()
-                == 429
-            {
-                break;
+        },
+        async |h, name| {
+            // Coalescing: while the ris engine sleeps, heartbeats of one terminal queue behind the
+            // stalled batch and merge (T2, T3 so T1's quota is left for the flood below).
+            // A warm-up first: the writer must hold a connection before the engine stops answering.
+            let warm_up = h.post_as("T3", "/v1/ingest", heartbeat("T3", 1)).await;
+            assert_eq!(warm_up.status(), 200, "{name}");
+            let stall = stall_engine(h, Partition::Ris, 1.0).await;
+            let mut waiting = Vec::new();
+            for seq in 2..=5u64 {
+                let http = h.http.clone();
+                let url = h.url("/v1/ingest");
+                let (id, body) = if seq == 2 {
+                    ("T3", heartbeat("T3", 2))
+                } else {
+                    ("T2", heartbeat("T2", seq))
+                };
+                waiting.push(tokio::spawn(async move {
+                    let response = http
+                        .post(url)
+                        .bearer_auth(token(id))
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("sent");
+                    status_and_json(response).await
+                }));
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        }
-        let text = h.get("/metrics").await.text().await.unwrap();
-        for family in [
-            "tradestate_ingest_total",
-            "tradestate_queue_depth",
-            "tradestate_batch_size",
-            "tradestate_write_seconds",
-            "tradestate_coalesced_total",
-            "tradestate_rejected_total",
-            "tradestate_throttled_total",
-            "tradestate_terminals",
-            "tradestate_engine_up",
-        ] {
+            let mut outcomes = Vec::new();
+            for task in waiting {
+                let (status, reply) = task.await.unwrap();
+                assert_eq!(status, 200, "{name}: {reply}");
+                outcomes.extend(statuses(&reply));
+            }
+            stall.await.unwrap();
+            // T3's update was in flight, so T2's seq 3 took a slot and 4 and 5 joined it (expected
+            // ["stored", "coalesced", "coalesced", "stored"]; only a writer waking later than the
+            // 150 ms of sends could change the split, so just require some coalescing).
             assert!(
-                has_sample(&text, family, ""),
-                "{name}: {family} missing from /metrics:\n{text}"
+                outcomes.iter().any(|o| o == "coalesced"),
+                "{name}: nothing coalesced: {outcomes:?}"
             );
-        }
-        assert!(
-            has_sample(&text, "tradestate_ingest_total{", r#"outcome="stored""#),
-            "{name}: no stored ingest counter:\n{text}"
-        );
-        assert!(
-            has_sample(&text, "tradestate_rejected_total{", "terminal_rate"),
-            "{name}"
-        );
-        assert!(
-            has_sample(&text, "tradestate_engine_up{", r#"partition="rtss""#),
-            "{name}"
-        );
-        h.stop().await;
-    }
+            h.post_as(
+                "T1",
+                "/v1/ingest",
+                batch("T1", vec![signal(1, "m-1"), trade(1, "1", false)]),
+            )
+            .await;
+            // Throttle hint, then refusal.
+            for seq in 1..=20 {
+                if h.post_as("T1", "/v1/ingest", heartbeat("T1", seq))
+                    .await
+                    .status()
+                    == 429
+                {
+                    break;
+                }
+            }
+            let text = h.metrics().await;
+            let families = [
+                "tradestate_ingest_total",
+                "tradestate_queue_depth",
+                "tradestate_batch_size",
+                "tradestate_write_seconds",
+                "tradestate_coalesced_total",
+                "tradestate_rejected_total",
+                "tradestate_throttled_total",
+                "tradestate_terminals",
+                "tradestate_engine_up",
+            ];
+            assert_samples(&text, &families, "", name);
+            assert!(
+                has_sample(&text, "tradestate_ingest_total{", r#"outcome="stored""#),
+                "{name}: no stored ingest counter:\n{text}"
+            );
+            assert!(
+                has_sample(&text, "tradestate_rejected_total{", "terminal_rate"),
+                "{name}"
+            );
+            assert!(
+                has_sample(&text, "tradestate_engine_up{", r#"partition="rtss""#),
+                "{name}"
+            );
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_object_routes_store_one_update() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut ris = h.engine(Partition::Ris).await;
         let mut rts = h.engine(Partition::Rts).await;
         let mut rtss = h.engine(Partition::Rtss).await;
@@ -824,6 +800,6 @@ async fn single_object_routes_store_one_update() {
             status, 400,
             "{name}: `kind` is not a field of a single instance state"
         );
-        h.stop().await;
-    }
+    })
+    .await;
 }

@@ -54,6 +54,21 @@ fn tickets(page: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// Checks each field of the JSON object `expected` against the same field of `object` (which
+/// may have more).
+fn assert_json_fields(object: &Value, expected: Value, what: &str) {
+    for (field, value) in expected.as_object().expect("expected fields") {
+        let actual = &object[field];
+        // As `actual == 1.5` compares: a float by value, so `10000` is `10000.0`.
+        let same = if value.is_f64() {
+            actual.as_f64() == value.as_f64()
+        } else {
+            actual == value
+        };
+        assert!(same, "{what}: field {field} is {actual}, expected {value}");
+    }
+}
+
 /// Posts `updates` as one batch of terminal `instance_id`, which must be acknowledged.
 async fn post_ok(h: &Harness, instance_id: &str, updates: Vec<Value>) -> Value {
     let body = batch(instance_id, updates);
@@ -64,11 +79,9 @@ async fn post_ok(h: &Harness, instance_id: &str, updates: Vec<Value>) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_are_listed_with_status_and_state() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
+    on_each_target(defaults, async |h, name| {
         post_ok(
-            &h,
+            h,
             "T1",
             vec![
                 instance_state(1),
@@ -77,12 +90,12 @@ async fn instances_are_listed_with_status_and_state() {
             ],
         )
         .await;
-        post_ok(&h, "T2", vec![instance_state(1)]).await;
+        post_ok(h, "T2", vec![instance_state(1)]).await;
         // T3 was seen long ago: offline, its state long expired.
         let mut ris = h.engine(Partition::Ris).await;
         let _: () = query(&mut ris, &["ZADD", "ris:seen", "1000000000000", "T3"]).await;
 
-        let (status, list) = get_json(&h, "/v1/instances").await;
+        let (status, list) = get_json(h, "/v1/instances").await;
         assert_eq!(status, 200, "{name}: {list}");
         assert_eq!(
             list["totals"],
@@ -96,18 +109,18 @@ async fn instances_are_listed_with_status_and_state() {
         assert!(t1["last_seen_msc"].as_u64().unwrap() > 1_700_000_000_000);
         let state = &t1["state"];
         assert_eq!(state["seq"], 1, "{name}: numbers are numbers: {state}");
-        assert_eq!(state["balance"], 10000.0);
-        assert_eq!(state["margin_free"], 9912.5);
-        assert_eq!(state["connected"], true);
-        assert_eq!(state["server"], "Broker-Demo");
-        assert_eq!(state["instance_id"], "T1");
+        assert_json_fields(
+            state,
+            json!({"balance": 10000.0, "margin_free": 9912.5, "connected": true, "server": "Broker-Demo", "instance_id": "T1"}),
+            &format!("{name}: T1 state"),
+        );
         assert!(state["received_msc"].as_u64().is_some());
         assert!(state.get("decode_errors").is_none());
         let t3 = instances.iter().find(|i| i["instance_id"] == "T3").unwrap();
         assert_eq!(t3["status"], "offline");
         assert_eq!(t3["state"], Value::Null);
 
-        let (_, online) = get_json(&h, "/v1/instances?status=online").await;
+        let (_, online) = get_json(h, "/v1/instances?status=online").await;
         let ids: BTreeSet<&str> = online["instances"]
             .as_array()
             .unwrap()
@@ -116,10 +129,10 @@ async fn instances_are_listed_with_status_and_state() {
             .collect();
         assert_eq!(ids, BTreeSet::from(["T1", "T2"]), "{name}");
         assert_eq!(online["totals"]["all"], 3, "totals ignore the filter");
-        let (_, offline) = get_json(&h, "/v1/instances?status=offline").await;
+        let (_, offline) = get_json(h, "/v1/instances?status=offline").await;
         assert_eq!(offline["instances"].as_array().unwrap().len(), 1);
 
-        let (status, bad) = get_json(&h, "/v1/instances?status=asleep&colour=red").await;
+        let (status, bad) = get_json(h, "/v1/instances?status=asleep&colour=red").await;
         assert_eq!(status, 400, "{name}: {bad}");
         assert_eq!(bad["error"], "invalid");
         assert_eq!(
@@ -127,36 +140,34 @@ async fn instances_are_listed_with_status_and_state() {
             BTreeSet::from(["status".to_string(), "colour".to_string()])
         );
 
-        let (status, one) = get_json(&h, "/v1/instances/T1").await;
+        let (status, one) = get_json(h, "/v1/instances/T1").await;
         assert_eq!(status, 200, "{name}: {one}");
         assert_eq!(one["status"], "online");
         assert_eq!(one["state"]["equity"], 10012.5);
         assert_eq!(one["trades"], json!({"open": 1, "closed": 1}), "{name}");
 
-        let (status, offline) = get_json(&h, "/v1/instances/T3").await;
+        let (status, offline) = get_json(h, "/v1/instances/T3").await;
         assert_eq!(status, 200);
         assert_eq!(offline["status"], "offline");
         assert_eq!(offline["state"], Value::Null);
 
-        let (status, missing) = get_json(&h, "/v1/instances/T9").await;
+        let (status, missing) = get_json(h, "/v1/instances/T9").await;
         assert_eq!(status, 404, "{name}: {missing}");
         assert_eq!(missing["error"], "not_found");
         assert!(missing["message"].as_str().unwrap().contains("T9"));
 
-        let (status, bad) = get_json(&h, "/v1/instances/bad:id").await;
+        let (status, bad) = get_json(h, "/v1/instances/bad:id").await;
         assert_eq!(status, 400, "{name}: {bad}");
         assert_eq!(error_fields(&bad), BTreeSet::from(["id".to_string()]));
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trades_are_read_open_and_closed() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
+    on_each_target(defaults, async |h, name| {
         post_ok(
-            &h,
+            h,
             "T1",
             vec![
                 trade(1, "20", false),
@@ -167,21 +178,20 @@ async fn trades_are_read_open_and_closed() {
             ],
         )
         .await;
-        post_ok(&h, "T2", vec![trade(1, "555", false)]).await;
+        post_ok(h, "T2", vec![trade(1, "555", false)]).await;
 
-        let (status, open) = get_json(&h, "/v1/instances/T1/trades").await;
+        let (status, open) = get_json(h, "/v1/instances/T1/trades").await;
         assert_eq!(status, 200, "{name}: {open}");
         assert_eq!(open["state"], "open");
         assert_eq!(open["total"], 2);
         assert_eq!(tickets(&open), ["3", "20"], "{name}: lowest ticket first");
-        let first = &open["trades"][0];
-        assert_eq!(first["type"], "buy");
-        assert_eq!(first["volume"], 0.1);
-        assert_eq!(first["magic"], 42);
-        assert_eq!(first["state"], "open");
-        assert_eq!(first["instance_id"], "T1");
+        assert_json_fields(
+            &open["trades"][0],
+            json!({"type": "buy", "volume": 0.1, "magic": 42, "state": "open", "instance_id": "T1"}),
+            &format!("{name}: first trade"),
+        );
 
-        let (_, closed) = get_json(&h, "/v1/instances/T1/trades?state=closed").await;
+        let (_, closed) = get_json(h, "/v1/instances/T1/trades?state=closed").await;
         assert_eq!(
             tickets(&closed),
             ["102", "101", "100"],
@@ -190,7 +200,7 @@ async fn trades_are_read_open_and_closed() {
         assert_eq!(closed["trades"][0]["price_close"], 1.1005);
         assert!(closed["trades"][0]["time_close_msc"].as_i64().is_some());
 
-        let (_, page) = get_json(&h, "/v1/instances/T1/trades?state=closed&limit=2").await;
+        let (_, page) = get_json(h, "/v1/instances/T1/trades?state=closed&limit=2").await;
         assert_eq!(page["trades"].as_array().unwrap().len(), 2);
         assert_eq!(page["total"], 3);
         assert_eq!(page["limit"], 2);
@@ -198,15 +208,15 @@ async fn trades_are_read_open_and_closed() {
         // A closed trade whose hash expired before its index entry is skipped.
         let mut rts = h.engine(Partition::Rts).await;
         let _: () = query(&mut rts, &["DEL", "rts:{T1}:101"]).await;
-        let (_, closed) = get_json(&h, "/v1/instances/T1/trades?state=closed").await;
+        let (_, closed) = get_json(h, "/v1/instances/T1/trades?state=closed").await;
         assert_eq!(tickets(&closed), ["102", "100"], "{name}");
 
-        let (_, none) = get_json(&h, "/v1/instances/T3/trades").await;
+        let (_, none) = get_json(h, "/v1/instances/T3/trades").await;
         assert_eq!(none["trades"], json!([]));
         assert_eq!(none["total"], 0);
 
         let (status, bad) =
-            get_json(&h, "/v1/instances/T1/trades?state=pending&limit=0&sort=asc").await;
+            get_json(h, "/v1/instances/T1/trades?state=pending&limit=0&sort=asc").await;
         assert_eq!(status, 400, "{name}: {bad}");
         assert_eq!(
             error_fields(&bad),
@@ -214,12 +224,12 @@ async fn trades_are_read_open_and_closed() {
         );
         for limit in ["1001", "abc", "-1"] {
             let (status, bad) =
-                get_json(&h, &format!("/v1/instances/T1/trades?limit={limit}")).await;
+                get_json(h, &format!("/v1/instances/T1/trades?limit={limit}")).await;
             assert_eq!(status, 400, "limit={limit}");
             assert_eq!(error_fields(&bad), BTreeSet::from(["limit".into()]));
         }
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 async fn post_signals(h: &Harness, instance_id: &str, ids: std::ops::Range<u64>) -> Vec<String> {
@@ -244,57 +254,54 @@ fn ids_of(page: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_are_paged_from_the_stream() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
-        let (_, empty) = get_json(&h, "/v1/signals").await;
+    on_each_target(defaults, async |h, name| {
+        let (_, empty) = get_json(h, "/v1/signals").await;
         assert_eq!(empty["signals"], json!([]), "{name}");
         assert_eq!(empty["next_after"], Value::Null);
 
-        let ids = post_signals(&h, "T1", 1..6).await;
-        let (status, latest) = get_json(&h, "/v1/signals").await;
+        let ids = post_signals(h, "T1", 1..6).await;
+        let (status, latest) = get_json(h, "/v1/signals").await;
         assert_eq!(status, 200, "{name}: {latest}");
         assert_eq!(ids_of(&latest), ids, "{name}: oldest first");
         assert_eq!(latest["stream"], "rtss:signals");
-        let first = &latest["signals"][0];
-        assert_eq!(first["signal_id"], "s-1");
-        assert_eq!(first["seq"], 1);
-        assert_eq!(first["volume"], 0.1);
-        assert_eq!(first["action"], "buy");
-        assert_eq!(first["instance_id"], "T1");
+        assert_json_fields(
+            &latest["signals"][0],
+            json!({"signal_id": "s-1", "seq": 1, "volume": 0.1, "action": "buy", "instance_id": "T1"}),
+            &format!("{name}: first signal"),
+        );
 
-        let (_, last_two) = get_json(&h, "/v1/signals?count=2").await;
+        let (_, last_two) = get_json(h, "/v1/signals?count=2").await;
         assert_eq!(ids_of(&last_two), ids[3..].to_vec(), "{name}");
 
-        let (_, page) = get_json(&h, &format!("/v1/signals?after={}&count=2", ids[1])).await;
+        let (_, page) = get_json(h, &format!("/v1/signals?after={}&count=2", ids[1])).await;
         assert_eq!(ids_of(&page), ids[2..4].to_vec(), "{name}");
         assert_eq!(page["next_after"], ids[3].as_str());
         let (_, rest) = get_json(
-            &h,
+            h,
             &format!("/v1/signals?after={}", page["next_after"].as_str().unwrap()),
         )
         .await;
         assert_eq!(ids_of(&rest), ids[4..].to_vec());
-        let (_, none) = get_json(&h, &format!("/v1/signals?after={}", ids[4])).await;
+        let (_, none) = get_json(h, &format!("/v1/signals?after={}", ids[4])).await;
         assert_eq!(none["signals"], json!([]));
         assert_eq!(
             none["next_after"],
             ids[4].as_str(),
             "keep polling from here"
         );
-        let (_, all) = get_json(&h, "/v1/signals?after=0").await;
+        let (_, all) = get_json(h, "/v1/signals?after=0").await;
         assert_eq!(ids_of(&all), ids);
 
         for bad in ["abc", "1-x", "-", "1-2-3"] {
-            let (status, body) = get_json(&h, &format!("/v1/signals?after={bad}")).await;
+            let (status, body) = get_json(h, &format!("/v1/signals?after={bad}")).await;
             assert_eq!(status, 400, "after={bad}: {body}");
             assert_eq!(error_fields(&body), BTreeSet::from(["after".into()]));
         }
-        let (status, body) = get_json(&h, "/v1/signals?count=5000").await;
+        let (status, body) = get_json(h, "/v1/signals?count=5000").await;
         assert_eq!(status, 400);
         assert_eq!(error_fields(&body), BTreeSet::from(["count".into()]));
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 const READ_PATHS: [&str; 6] = [
@@ -457,14 +464,12 @@ impl SseReader {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signal_tail_follows_live_and_replays_what_was_missed() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
-        let before = post_signals(&h, "T1", 1..3).await;
+    on_each_target(defaults, async |h, name| {
+        let before = post_signals(h, "T1", 1..3).await;
 
         // Live from now: the two earlier signals are not sent.
-        let mut tail = SseReader::open(&h, "/v1/signals/stream", None).await;
-        let live = post_signals(&h, "T2", 3..4).await;
+        let mut tail = SseReader::open(h, "/v1/signals/stream", None).await;
+        let live = post_signals(h, "T2", 3..4).await;
         let (id, data) = tail.expect_signal().await;
         assert_eq!(id, live[0], "{name}");
         assert_eq!(data["signal_id"], "s-3");
@@ -474,13 +479,13 @@ async fn the_signal_tail_follows_live_and_replays_what_was_missed() {
         drop(tail);
 
         // Missed while disconnected: replayed once, in order, then live.
-        let missed = post_signals(&h, "T1", 4..7).await;
-        let mut tail = SseReader::open(&h, "/v1/signals/stream", Some(&live[0])).await;
+        let missed = post_signals(h, "T1", 4..7).await;
+        let mut tail = SseReader::open(h, "/v1/signals/stream", Some(&live[0])).await;
         for expected in &missed {
             let (id, _) = tail.expect_signal().await;
             assert_eq!(&id, expected, "{name}");
         }
-        let more = post_signals(&h, "T1", 7..8).await;
+        let more = post_signals(h, "T1", 7..8).await;
         let (id, _) = tail.expect_signal().await;
         assert_eq!(id, more[0], "{name}: live after replay");
         assert!(
@@ -491,7 +496,7 @@ async fn the_signal_tail_follows_live_and_replays_what_was_missed() {
 
         // `?after=` works like Last-Event-ID; the header wins when both are sent.
         let mut tail = SseReader::open(
-            &h,
+            h,
             &format!("/v1/signals/stream?after={}", before[0]),
             Some(&missed[2]),
         )
@@ -500,7 +505,7 @@ async fn the_signal_tail_follows_live_and_replays_what_was_missed() {
         assert_eq!(id, more[0], "{name}");
         drop(tail);
         let mut tail =
-            SseReader::open(&h, &format!("/v1/signals/stream?after={}", before[1]), None).await;
+            SseReader::open(h, &format!("/v1/signals/stream?after={}", before[1]), None).await;
         let (id, _) = tail.expect_signal().await;
         assert_eq!(id, live[0], "{name}");
         drop(tail);
@@ -514,16 +519,14 @@ async fn the_signal_tail_follows_live_and_replays_what_was_missed() {
             .await
             .unwrap();
         assert_eq!(bad.status(), 400);
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tail_resuming_during_a_burst_sees_every_signal_exactly_once() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
-        let first = post_signals(&h, "T1", 0..1).await;
+    on_each_target(defaults, async |h, name| {
+        let first = post_signals(h, "T1", 0..1).await;
         let writer = {
             let (base, http) = (h.base.clone(), h.http.clone());
             tokio::spawn(async move {
@@ -552,7 +555,7 @@ async fn a_tail_resuming_during_a_burst_sees_every_signal_exactly_once() {
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Connects mid-burst: part comes from the replay, part live, overlapping in time.
-        let mut tail = SseReader::open(&h, "/v1/signals/stream", Some(&first[0])).await;
+        let mut tail = SseReader::open(h, "/v1/signals/stream", Some(&first[0])).await;
         let expected = writer.await.unwrap();
         let mut seen = Vec::new();
         while seen.len() < expected.len() {
@@ -561,6 +564,6 @@ async fn a_tail_resuming_during_a_burst_sees_every_signal_exactly_once() {
         }
         assert_eq!(seen, expected, "{name}: every signal once, in order");
         assert!(tail.next(Duration::from_millis(300)).await.is_none());
-        h.stop().await;
-    }
+    })
+    .await;
 }

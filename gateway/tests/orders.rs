@@ -118,46 +118,42 @@ async fn listed(h: &Harness, which: &str) -> HashMap<String, Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_order_becomes_open_then_closed() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rts = h.engine(Partition::Rts).await;
         let ticket = "5000000001";
 
-        let results = statuses_of(&h, vec![order(1, ticket, "buy_limit", "pending")]).await;
+        let results = statuses_of(h, vec![order(1, ticket, "buy_limit", "pending")]).await;
         assert_eq!(results, ["stored"], "{name}");
         let pending = stored(&mut rts, ticket).await;
         pending.assert_live(&format!("{name}: pending"), "pending");
         assert_eq!(pending.get("type"), Some("buy_limit"), "{name}");
-        let open = listed(&h, "open").await;
+        let open = listed(h, "open").await;
         assert_eq!(open[ticket]["type"], "buy_limit", "{name}: {open:?}");
         assert_eq!(open[ticket]["state"], "pending", "{name}: {open:?}");
         assert!(open[ticket].get("decode_errors").is_none(), "{name}");
 
         // Filled: on MT5 the position carries the order's ticket, so the same key goes open.
-        let results = statuses_of(&h, vec![position(2, ticket, false)]).await;
+        let results = statuses_of(h, vec![position(2, ticket, false)]).await;
         assert_eq!(results, ["stored"], "{name}");
         let filled = stored(&mut rts, ticket).await;
         filled.assert_live(&format!("{name}: open"), "open");
         assert_eq!(filled.get("type"), Some("buy"), "{name}");
 
-        let results = statuses_of(&h, vec![position(3, ticket, true)]).await;
+        let results = statuses_of(h, vec![position(3, ticket, true)]).await;
         assert_eq!(results, ["stored"], "{name}");
         let closed = stored(&mut rts, ticket).await;
         closed.assert_done(&format!("{name}: closed"), "closed");
         assert!(closed.get("closed_by").is_none(), "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_and_filled_orders_get_the_closed_ttl() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rts = h.engine(Partition::Rts).await;
         let results = statuses_of(
-            &h,
+            h,
             vec![
                 order(1, "5000000011", "sell_stop", "pending"),
                 order(2, "5000000012", "buy_stop_limit", "pending"),
@@ -168,7 +164,7 @@ async fn cancelled_and_filled_orders_get_the_closed_ttl() {
         let mut filled = order(4, "5000000012", "buy_stop_limit", "filled");
         filled["price_close"] = json!(1.1);
         let results = statuses_of(
-            &h,
+            h,
             vec![order(3, "5000000011", "sell_stop", "cancelled"), filled],
         )
         .await;
@@ -179,25 +175,23 @@ async fn cancelled_and_filled_orders_get_the_closed_ttl() {
         let filled = stored(&mut rts, "5000000012").await;
         filled.assert_done(&format!("{name}: filled"), "filled");
         assert_eq!(filled.get("price_close"), Some("1.1"), "{name}");
-        let closed = listed(&h, "closed").await;
+        let closed = listed(h, "closed").await;
         assert_eq!(closed.len(), 2, "{name}: {closed:?}");
         assert_eq!(closed["5000000011"]["state"], "cancelled", "{name}");
-        assert!(listed(&h, "open").await.is_empty(), "{name}");
-        h.stop().await;
-    }
+        assert!(listed(h, "open").await.is_empty(), "{name}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_closes_what_it_does_not_list_and_a_real_close_replaces_it() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rts = h.engine(Partition::Rts).await;
         // A and D are positions, B a listed position, C a pending order. D is updated after
         // the snapshot was taken (a seq above the snapshot's).
         let (a, b, c, d) = ("6000000001", "6000000002", "6000000003", "6000000004");
         let results = statuses_of(
-            &h,
+            h,
             vec![
                 position(1, a, false),
                 position(2, b, false),
@@ -208,12 +202,12 @@ async fn a_snapshot_closes_what_it_does_not_list_and_a_real_close_replaces_it() 
         .await;
         assert_eq!(results, ["stored"; 4], "{name}");
         assert_eq!(
-            statuses_of(&h, vec![position(10, d, false)]).await,
+            statuses_of(h, vec![position(10, d, false)]).await,
             ["stored"],
             "{name}"
         );
 
-        let results = ingest(&h, vec![snapshot(6, b)]).await;
+        let results = ingest(h, vec![snapshot(6, b)]).await;
         assert_eq!(results[0]["kind"], "positions", "{name}: {results:?}");
         assert_eq!(results[0]["status"], "stored", "{name}: {results:?}");
 
@@ -240,20 +234,20 @@ async fn a_snapshot_closes_what_it_does_not_list_and_a_real_close_replaces_it() 
         assert_eq!(positions.get("instance_id").map(String::as_str), Some("T1"));
 
         // The reads show the closes for what they are.
-        let shown = listed(&h, "closed").await;
+        let shown = listed(h, "closed").await;
         assert_eq!(shown[a]["closed_by"], "snapshot", "{name}: {shown:?}");
         assert_eq!(shown[a]["state"], "closed", "{name}");
         assert!(shown[a].get("decode_errors").is_none(), "{name}: {shown:?}");
         assert!(shown[a].get("price_close").is_none(), "{name}: {shown:?}");
         assert_eq!(shown[c]["state"], "cancelled", "{name}");
-        assert_eq!(listed(&h, "open").await.len(), 2, "{name}");
+        assert_eq!(listed(h, "open").await.len(), 2, "{name}");
 
         // A snapshot is a state of its own: the same seq again, or an older one, changes nothing.
         // Sent one at a time: in one batch the queue would fold the older into the newer, and
         // the writer would never see it.
-        let results = ingest(&h, vec![snapshot(6, "")]).await;
+        let results = ingest(h, vec![snapshot(6, "")]).await;
         assert_eq!(results[0]["status"], "duplicate", "{name}: {results:?}");
-        let results = ingest(&h, vec![snapshot(5, "")]).await;
+        let results = ingest(h, vec![snapshot(5, "")]).await;
         assert_eq!(results[0]["status"], "stale", "{name}: {results:?}");
         assert_eq!(results[0]["stored_seq"], 6, "{name}: {results:?}");
         stored(&mut rts, b)
@@ -263,7 +257,7 @@ async fn a_snapshot_closes_what_it_does_not_list_and_a_real_close_replaces_it() 
         // The terminal's real close, numbered between the trade's seq and the snapshot's,
         // replaces the snapshot's close with its own figures.
         assert_eq!(
-            statuses_of(&h, vec![position(5, a, true)]).await,
+            statuses_of(h, vec![position(5, a, true)]).await,
             ["stored"],
             "{name}"
         );
@@ -277,30 +271,28 @@ async fn a_snapshot_closes_what_it_does_not_list_and_a_real_close_replaces_it() 
             Some((1_763_000_000_000i64 + 5).to_string().as_str())
         );
         // The order's cache entry is right too: older than its seq is stale, newer replaces.
-        let results = ingest(&h, vec![order(2, c, "buy_limit", "cancelled")]).await;
+        let results = ingest(h, vec![order(2, c, "buy_limit", "cancelled")]).await;
         assert_eq!(results[0]["status"], "stale", "{name}: {results:?}");
         assert_eq!(results[0]["stored_seq"], 3, "{name}: {results:?}");
         assert_eq!(
-            statuses_of(&h, vec![order(7, c, "buy_limit", "cancelled")]).await,
+            statuses_of(h, vec![order(7, c, "buy_limit", "cancelled")]).await,
             ["stored"],
             "{name}"
         );
         let cancelled = stored(&mut rts, c).await;
         cancelled.assert_done(&format!("{name}: C cancelled for real"), "cancelled");
         assert!(cancelled.get("closed_by").is_none(), "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_sees_the_trades_sent_before_it_and_a_reopened_trade_is_live_again() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rts = h.engine(Partition::Rts).await;
         let (e, f) = ("7000000001", "7000000002");
         // Sent together: the position reaches the engine, then the snapshot closes it.
-        let results = statuses_of(&h, vec![position(20, e, false), snapshot(21, "")]).await;
+        let results = statuses_of(h, vec![position(20, e, false), snapshot(21, "")]).await;
         assert_eq!(results, ["stored", "stored"], "{name}");
         let closed = stored(&mut rts, e).await;
         closed.assert_done(&format!("{name}: E"), "closed");
@@ -309,7 +301,7 @@ async fn a_snapshot_sees_the_trades_sent_before_it_and_a_reopened_trade_is_live_
 
         // A newer state of it from the terminal makes it live again, out of the closed index.
         assert_eq!(
-            statuses_of(&h, vec![position(22, e, false)]).await,
+            statuses_of(h, vec![position(22, e, false)]).await,
             ["stored"],
             "{name}"
         );
@@ -319,7 +311,7 @@ async fn a_snapshot_sees_the_trades_sent_before_it_and_a_reopened_trade_is_live_
         assert!(reopened.get("time_close_msc").is_none(), "{name}");
 
         // A trade sent after the snapshot is not the snapshot's to close.
-        let results = statuses_of(&h, vec![snapshot(30, ""), position(31, f, false)]).await;
+        let results = statuses_of(h, vec![snapshot(30, ""), position(31, f, false)]).await;
         assert_eq!(results, ["stored", "stored"], "{name}");
         stored(&mut rts, f)
             .await
@@ -327,8 +319,8 @@ async fn a_snapshot_sees_the_trades_sent_before_it_and_a_reopened_trade_is_live_
         stored(&mut rts, e)
             .await
             .assert_done(&format!("{name}: E closed again"), "closed");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A raw RESP connection: the tests check bytes, pushes included.
@@ -387,11 +379,9 @@ fn resp_command(update: Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_over_resp_closes_and_cancels() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
+    on_each_target(defaults, async |h, name| {
         let mut rts = h.engine(Partition::Rts).await;
-        let mut raw = Raw::connect(&h).await;
+        let mut raw = Raw::connect(h).await;
         assert_eq!(
             raw.line_reply(&["AUTH", "T1", token("T1")], 0).await,
             "+OK\r\n"
@@ -433,16 +423,14 @@ async fn a_snapshot_over_resp_closes_and_cancels() {
             )
             .await;
         assert!(reply.starts_with("-NOPERM"), "{name}: {reply}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_hset_from_a_resp3_client_is_pushed_before_its_reply() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |_| {}).await;
-        let mut raw = Raw::connect(&h).await;
+    on_each_target(defaults, async |h, name| {
+        let mut raw = Raw::connect(h).await;
         // HELLO's reply is a map; PING's `+PONG` after it says it has all arrived.
         raw.0
             .write_all(&resp_encode(&["HELLO", "3", "AUTH", "T1", token("T1")]))
@@ -481,12 +469,12 @@ async fn a_stale_hset_from_a_resp3_client_is_pushed_before_its_reply() {
         );
 
         // The same write from a RESP2 client: no push.
-        let mut resp2 = Raw::connect(&h).await;
+        let mut resp2 = Raw::connect(h).await;
         assert_eq!(
             resp2.line_reply(&["AUTH", "T1", token("T1")], 0).await,
             "+OK\r\n"
         );
         assert_eq!(resp2.line_reply(&older, 0).await, ":0\r\n", "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }

@@ -224,26 +224,13 @@ struct RedisProcess {
 impl RedisProcess {
     async fn start(port: u16) -> RedisProcess {
         let process = RedisProcess {
-            child: std::process::Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+            child: tradestate_test_support::redis_server_command("redis-server", port)
                 .spawn()
                 .expect("redis-server runs (installed by .ci/run)"),
         };
-        let url = format!("redis://127.0.0.1:{port}");
         let started = Instant::now();
         loop {
-            if let Ok(client) = redis::Client::open(url.as_str()) {
+            if let Ok(client) = redis::Client::open(redis_url(port)) {
                 if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
                     if redis::cmd("PING")
                         .query_async::<String>(&mut conn)
@@ -262,9 +249,32 @@ impl RedisProcess {
         }
     }
 
+    /// A connection to the server on `port`.
+    async fn connect(port: u16) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url(port))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "redis-server-tests")]
+fn redis_url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}")
+}
+
+/// A config tweak: the rts partition on the redis-server at `port`, the others embedded.
+#[cfg(feature = "redis-server-tests")]
+fn rts_on(port: u16) -> impl Fn(&mut tradestate_config::Config) {
+    move |config| {
+        config.partitions.get_mut("rts").unwrap().backend =
+            tradestate_config::Backend::Url(redis_url(port));
     }
 }
 
@@ -282,8 +292,7 @@ async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
     let mut server = RedisProcess::start(port).await;
     let h = start(&Target::Embedded, |config| {
         config.spill.enabled = false;
-        config.partitions.get_mut("rts").unwrap().backend =
-            tradestate_config::Backend::Url(format!("redis://127.0.0.1:{port}"));
+        rts_on(port)(config);
     })
     .await;
     for seq in 1..5 {
@@ -298,11 +307,7 @@ async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
     let took = until_stored(&h, 20, Duration::from_secs(5)).await;
     eprintln!("redis-server: first 200 {took:?} after the restart");
     assert_eq!(readyz(&h).await.0, 200);
-    let mut rts = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut rts = RedisProcess::connect(port).await;
     let open: bool = query(&mut rts, &["SISMEMBER", "rts:{T1}:open", "4444"]).await;
     assert!(open, "the write after the restart is in the new server");
     h.stop().await;
@@ -313,11 +318,7 @@ async fn a_killed_redis_server_gives_503_until_it_is_restarted() {
 async fn a_killed_redis_server_is_covered_by_the_spill() {
     let port = free_port();
     let mut server = RedisProcess::start(port).await;
-    let h = start(&Target::Embedded, |config| {
-        config.partitions.get_mut("rts").unwrap().backend =
-            tradestate_config::Backend::Url(format!("redis://127.0.0.1:{port}"));
-    })
-    .await;
+    let h = start(&Target::Embedded, rts_on(port)).await;
     assert_eq!(timed_trade(&h, 1).await.0, 200);
     server.kill();
     for seq in 2..12 {
@@ -334,11 +335,7 @@ async fn a_killed_redis_server_is_covered_by_the_spill() {
 
     let _server = RedisProcess::start(port).await;
     let started = Instant::now();
-    let mut rts = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut rts = RedisProcess::connect(port).await;
     loop {
         let seq: Option<String> = query(&mut rts, &["HGET", "rts:{T1}:4444", "seq"]).await;
         if seq.as_deref() == Some("11") {

@@ -13,63 +13,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tradestate_gateway::ops::Partition;
 
-fn resp_addr(h: &Harness) -> std::net::SocketAddr {
-    h.service
-        .resp_addr
-        .expect("the harness config listens on resp")
-}
-
-/// A connection authenticated as `instance_id` (the crate sends `AUTH <id> <token>`).
-async fn connect_as(h: &Harness, instance_id: &str) -> MultiplexedConnection {
-    let url = format!(
-        "redis://{instance_id}:{}@{}/",
-        token(instance_id),
-        resp_addr(h)
-    );
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("resp connection")
-}
-
 async fn connect_anonymous(h: &Harness) -> MultiplexedConnection {
     redis::Client::open(format!("redis://{}/", resp_addr(h)))
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .expect("resp connection")
-}
-
-/// A fixture object of the harness as RESP field/value pairs (the mt5-bridge encoding).
-fn fields(update: &serde_json::Value) -> Vec<(String, String)> {
-    update
-        .as_object()
-        .expect("fixture is an object")
-        .iter()
-        .filter(|(name, _)| *name != "kind")
-        .map(|(name, value)| {
-            let text = match value {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
-                other => other.to_string(),
-            };
-            (name.clone(), text)
-        })
-        .collect()
-}
-
-fn hset(key: &str, pairs: &[(String, String)]) -> redis::Cmd {
-    hash_cmd("HSET", key, pairs)
-}
-
-fn hash_cmd(verb: &str, key: &str, pairs: &[(String, String)]) -> redis::Cmd {
-    let mut cmd = redis::cmd(verb);
-    cmd.arg(key);
-    for (name, value) in pairs {
-        cmd.arg(name).arg(value);
-    }
-    cmd
 }
 
 fn xadd(stream: &str, options: &[&str], pairs: &[(String, String)]) -> redis::Cmd {
@@ -154,11 +103,9 @@ impl Raw {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_gates_everything_but_the_handshake() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
+    on_each_target(defaults, async |h, name| {
         let state = fields(&instance_state(1));
-        let mut conn = connect_anonymous(&h).await;
+        let mut conn = connect_anonymous(h).await;
         let pong: String = query(&mut conn, &["PING"]).await;
         assert_eq!(pong, "PONG");
         let text = expect_error(
@@ -202,7 +149,7 @@ async fn auth_gates_everything_but_the_handshake() {
         assert_eq!(stored, state.len() as i64, "{name}");
 
         // What client libraries send while connecting succeeds once authenticated.
-        let mut conn = connect_as(&h, "T2").await;
+        let mut conn = connect_as(h, "T2").await;
         for cmd in [
             redis::cmd("CLIENT")
                 .arg("SETINFO")
@@ -232,7 +179,7 @@ async fn auth_gates_everything_but_the_handshake() {
         let url = format!(
             "redis://T3:{}@{}/?protocol=resp3",
             token("T3"),
-            resp_addr(&h)
+            resp_addr(h)
         );
         let mut conn = redis::Client::open(url)
             .unwrap()
@@ -244,15 +191,14 @@ async fn auth_gates_everything_but_the_handshake() {
             .await
             .unwrap();
         assert_eq!(stored, state.len() as i64);
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_reset_and_quit() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let mut raw = Raw::connect(&h).await;
+    on_each_target(defaults, async |h, _| {
+        let mut raw = Raw::connect(h).await;
         assert!(raw.command(&["HELLO", "3"]).await.starts_with("-NOAUTH"));
         let hello = raw
             .command(&["HELLO", "3", "AUTH", "T1", token("T1"), "SETNAME", "ea"])
@@ -271,16 +217,14 @@ async fn hello_reset_and_quit() {
         assert!(raw.command(&["HELLO", "4"]).await.starts_with("-NOPROTO"));
         assert_eq!(raw.command(&["QUIT"]).await, "+OK\r\n");
         assert!(raw.closed().await);
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_own_keys_and_writes_are_allowed() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
-        let mut conn = connect_as(&h, "T1").await;
+    on_each_target(defaults, async |h, name| {
+        let mut conn = connect_as(h, "T1").await;
         let state = fields(&instance_state(1));
         let text = expect_error(
             try_query(&mut conn, &hset("ris:{T2}", &state)).await,
@@ -324,16 +268,14 @@ async fn only_own_keys_and_writes_are_allowed() {
         let mut ris = h.engine(Partition::Ris).await;
         let exists: i64 = query(&mut ris, &["EXISTS", "ris:{T2}"]).await;
         assert_eq!(exists, 0);
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_are_stored_with_the_gateway_policy() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let name = target.name();
-        let mut conn = connect_as(&h, "T1").await;
+    on_each_target(defaults, async |h, name| {
+        let mut conn = connect_as(h, "T1").await;
         let mut ris = h.engine(Partition::Ris).await;
         let mut rts = h.engine(Partition::Rts).await;
         let mut rtss = h.engine(Partition::Rtss).await;
@@ -443,15 +385,14 @@ async fn writes_are_stored_with_the_gateway_policy() {
             name,
         );
         assert!(text.contains("assigns stream ids"), "{text}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_errors_name_the_field() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let mut conn = connect_as(&h, "T1").await;
+    on_each_target(defaults, async |h, name| {
+        let mut conn = connect_as(h, "T1").await;
         let mut state = fields(&instance_state(1));
         for (name, value) in state.iter_mut() {
             if name == "leverage" {
@@ -462,7 +403,7 @@ async fn validation_errors_name_the_field() {
         let text = expect_error(
             try_query(&mut conn, &hset("ris:{T1}", &state)).await,
             "ERR",
-            target.name(),
+            name,
         );
         assert!(text.contains("invalid update: "), "{text}");
         assert!(text.contains("leverage"), "{text}");
@@ -470,7 +411,7 @@ async fn validation_errors_name_the_field() {
         let text = expect_error(
             try_query(&mut conn, redis::cmd("HSET").arg("ris:{T1}").arg("seq")).await,
             "ERR",
-            target.name(),
+            name,
         );
         assert!(text.contains("wrong number of arguments"), "{text}");
         // The connection is still usable.
@@ -479,19 +420,14 @@ async fn validation_errors_name_the_field() {
             .await
             .unwrap();
         assert!(n > 0);
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_of_1000_writes_gets_1000_ordered_replies() {
-    for target in targets() {
-        let h = start(&target, |config| {
-            config.limits.per_terminal_rate = 100_000;
-            config.limits.per_terminal_burst = 100_000;
-        })
-        .await;
-        let mut conn = connect_as(&h, "T1").await;
+    on_each_target(terminal_rate(100_000, 100_000), async |h, name| {
+        let mut conn = connect_as(h, "T1").await;
         let n: i64 = hset("ris:{T1}", &fields(&instance_state(1_000_000)))
             .query_async(&mut conn)
             .await
@@ -515,25 +451,24 @@ async fn a_pipeline_of_1000_writes_gets_1000_ordered_replies() {
             }
         }
         let replies: Vec<i64> = pipe.query_async(&mut conn).await.unwrap();
-        assert_eq!(replies, expected, "{}", target.name());
+        assert_eq!(replies, expected, "{}", name);
         let mut rts = h.engine(Partition::Rts).await;
         let open: i64 = query(&mut rts, &["SCARD", "rts:{T1}:open"]).await;
         assert_eq!(open, 500);
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_resp_closes_only_that_client() {
-    for target in targets() {
-        let h = start(&target, |_| {}).await;
-        let mut raw = Raw::connect(&h).await;
+    on_each_target(defaults, async |h, _| {
+        let mut raw = Raw::connect(h).await;
         raw.send(b"*2\r\n$4\r\nPING\r\n:1\r\n").await;
         let reply = raw.read().await;
         assert_eq!(reply, "-ERR Protocol error: expected '$', got ':'\r\n");
         assert!(raw.closed().await);
 
-        let mut raw = Raw::connect(&h).await;
+        let mut raw = Raw::connect(h).await;
         raw.send(b"*1\r\n$999999999999\r\n").await;
         assert_eq!(
             raw.read().await,
@@ -541,7 +476,7 @@ async fn malformed_resp_closes_only_that_client() {
         );
 
         // Unauthenticated clients get a small query buffer.
-        let mut raw = Raw::connect(&h).await;
+        let mut raw = Raw::connect(h).await;
         raw.send(b"*2\r\n$4\r\nAUTH\r\n$100000\r\n").await;
         assert_eq!(
             raw.read().await,
@@ -549,7 +484,7 @@ async fn malformed_resp_closes_only_that_client() {
         );
 
         // A command larger than the query buffer limit: error (or a reset) and close.
-        let mut big = Raw::connect(&h).await;
+        let mut big = Raw::connect(h).await;
         assert_eq!(big.command(&["AUTH", "T1", token("T1")]).await, "+OK\r\n");
         let chunk = vec![b'x'; 900_000];
         let mut bytes = b"*4\r\n$4\r\nHSET\r\n$8\r\nris:{T1}\r\n$900000\r\n".to_vec();
@@ -566,23 +501,17 @@ async fn malformed_resp_closes_only_that_client() {
         assert!(big.closed().await);
 
         // The listener still serves new clients.
-        let mut conn = connect_as(&h, "T1").await;
+        let mut conn = connect_as(h, "T1").await;
         let pong: String = query(&mut conn, &["PING"]).await;
         assert_eq!(pong, "PONG");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_terminal_gets_tryagain_while_others_are_served() {
-    for target in targets() {
-        let h = start(&target, |config| {
-            config.limits.per_terminal_rate = 2;
-            config.limits.per_terminal_burst = 4;
-        })
-        .await;
-        let name = target.name();
-        let mut flood = connect_as(&h, "T1").await;
+    on_each_target(terminal_rate(2, 4), async |h, name| {
+        let mut flood = connect_as(h, "T1").await;
         let mut retry = None;
         for seq in 1..=20 {
             match try_query(&mut flood, &hset("ris:{T1}", &fields(&instance_state(seq)))).await {
@@ -600,25 +529,20 @@ async fn a_flooding_terminal_gets_tryagain_while_others_are_served() {
             text.contains("quota") && text.contains("retry in"),
             "{text}"
         );
-        let mut calm = connect_as(&h, "T2").await;
+        let mut calm = connect_as(h, "T2").await;
         let n: i64 = hset("ris:{T2}", &fields(&instance_state(1)))
             .query_async(&mut calm)
             .await
             .unwrap();
         assert!(n > 0, "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp3_clients_get_a_throttle_push_before_rejection() {
-    for target in targets() {
-        let h = start(&target, |config| {
-            config.limits.per_terminal_rate = 1;
-            config.limits.per_terminal_burst = 20;
-        })
-        .await;
-        let mut raw = Raw::connect(&h).await;
+    on_each_target(terminal_rate(1, 20), async |h, name| {
+        let mut raw = Raw::connect(h).await;
         let hello = raw
             .command(&["HELLO", "3", "AUTH", "T1", token("T1")])
             .await;
@@ -640,37 +564,39 @@ async fn resp3_clients_get_a_throttle_push_before_rejection() {
         assert!(
             seen.contains(">2\r\n$8\r\nthrottle\r\n:"),
             "{}: no throttle push in {seen:?}",
-            target.name()
+            name
         );
         assert!(!seen.contains("-TRYAGAIN"), "{seen}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_beyond_the_limit_are_refused() {
-    for target in targets() {
-        let h = start(&target, |config| config.limits.max_resp_clients = 2).await;
-        let mut first = Raw::connect(&h).await;
-        let mut second = Raw::connect(&h).await;
-        assert_eq!(first.command(&["PING"]).await, "+PONG\r\n");
-        assert_eq!(second.command(&["PING"]).await, "+PONG\r\n");
-        let mut third = Raw::connect(&h).await;
-        assert_eq!(third.read().await, "-ERR max number of clients reached\r\n");
-        drop(first);
-        // The slot frees once the server notices the close.
-        let mut served = false;
-        for _ in 0..50 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let mut again = Raw::connect(&h).await;
-            if again.command(&["PING"]).await == "+PONG\r\n" {
-                served = true;
-                break;
+    on_each_target(
+        |config| config.limits.max_resp_clients = 2,
+        async |h, name| {
+            let mut first = Raw::connect(h).await;
+            let mut second = Raw::connect(h).await;
+            assert_eq!(first.command(&["PING"]).await, "+PONG\r\n");
+            assert_eq!(second.command(&["PING"]).await, "+PONG\r\n");
+            let mut third = Raw::connect(h).await;
+            assert_eq!(third.read().await, "-ERR max number of clients reached\r\n");
+            drop(first);
+            // The slot frees once the server notices the close.
+            let mut served = false;
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut again = Raw::connect(h).await;
+                if again.command(&["PING"]).await == "+PONG\r\n" {
+                    served = true;
+                    break;
+                }
             }
-        }
-        assert!(served, "{}", target.name());
-        h.stop().await;
-    }
+            assert!(served, "{}", name);
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,7 +605,7 @@ async fn stopping_the_service_closes_resp_connections() {
         let h = start(&target, |_| {}).await;
         let mut idle = Raw::connect(&h).await;
         assert_eq!(idle.command(&["AUTH", "T1", token("T1")]).await, "+OK\r\n");
-        let metrics = h.get("/metrics").await.text().await.unwrap();
+        let metrics = h.metrics().await;
         assert!(
             metrics.contains("tradestate_resp_connections"),
             "{}: gauge missing from /metrics",

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tradestate_config::{Backend, Config};
 use tradestate_gateway::convert;
 use tradestate_gateway::ops::Partition;
+use tradestate_mt5_bridge::keys;
 
 async fn readyz(h: &Harness) -> (u16, Value) {
     status_and_json(h.get("/readyz").await).await
@@ -83,17 +84,14 @@ async fn trade_status(h: &Harness, seq: u64, ticket: &str) -> (u16, String, Dura
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
-    for target in targets() {
-        let name = target.name();
-        let h = start(&target, |c| {
+    on_each_target(|c| {
             allow_debug_command(c);
             c.spill.after_ms = 50;
-        })
-        .await;
-        assert_eq!(trade_status(&h, 1, "700").await.1, "stored", "{name}");
+        }, async |h, name| {
+        assert_eq!(trade_status(h, 1, "700").await.1, "stored", "{name}");
         // Both trades and signals: signals spool in order behind each other.
-        let stall = stall_engine(&h, Partition::Rts, 3.0).await;
-        let stall_signals = stall_engine(&h, Partition::Rtss, 3.0).await;
+        let stall = stall_engine(h, Partition::Rts, 3.0).await;
+        let stall_signals = stall_engine(h, Partition::Rtss, 3.0).await;
         let mut slowest = Duration::ZERO;
         let mut spooled = 0;
         let mut spooled_signals = 0;
@@ -135,7 +133,7 @@ async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
             slowest < Duration::from_millis(900),
             "{name}: slowest reply {slowest:?}"
         );
-        let (status, ready) = readyz(&h).await;
+        let (status, ready) = readyz(h).await;
         assert_eq!(
             status, 200,
             "{name}: a spilling partition keeps the gateway ready: {ready}"
@@ -147,35 +145,31 @@ async fn a_stalled_partition_is_spooled_at_once_and_written_when_it_wakes() {
         );
         stall.await.expect("stall ends");
         stall_signals.await.expect("stall ends");
-        let took = drained(&h, Partition::Rts, Duration::from_secs(15)).await;
-        drained(&h, Partition::Rtss, Duration::from_secs(15)).await;
+        let took = drained(h, Partition::Rts, Duration::from_secs(15)).await;
+        drained(h, Partition::Rtss, Duration::from_secs(15)).await;
         eprintln!("{name}: {spooled} trades spooled, slowest reply {slowest:?}, drained {took:?} after the stall");
 
-        let text = h.get("/metrics").await.text().await.unwrap();
-        for family in [
+        let text = h.metrics().await;
+        let families = [
             "tradestate_spilled_records_total",
             "tradestate_replayed_records_total",
             "tradestate_spill_records",
             "tradestate_spill_oldest_age_seconds",
-        ] {
-            assert!(
-                has_sample(&text, family, r#"partition="rts""#),
-                "{name}: {family} missing from /metrics"
-            );
-        }
+        ];
+        assert_samples(&text, &families, r#"partition="rts""#, name);
         assert!(
             has_sample(&text, "tradestate_ingest_total{", r#"outcome="spooled""#),
             "{name}: no spooled ingest counter"
         );
         let mut rts = h.engine(Partition::Rts).await;
         assert_eq!(hash(&mut rts, "rts:{T1}:700").await["seq"], "30", "{name}");
-        let mut ids = stream_signal_ids(&h).await;
+        let mut ids = stream_signal_ids(h).await;
         let expected: Vec<String> = (2..=30).map(|seq| format!("stall-{seq}")).collect();
         assert_eq!(ids, expected, "{name}: every signal once, in order");
         ids.dedup();
         assert_eq!(ids.len(), 29, "{name}");
-        h.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,39 +220,13 @@ async fn a_spill_left_by_a_stopped_gateway_is_replayed_before_the_next_reports_r
         assert!(took < Duration::from_secs(1), "spooling took {took:?}");
     }
     // Over RESP a spooled write is answered as a stored one.
-    let url = format!(
-        "redis://T1:{}@{}/",
-        token("T1"),
-        h.service.resp_addr.unwrap()
-    );
-    let mut resp = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
+    let mut resp = connect_as(&h, "T1").await;
+    let trade = fields(&trade(21, "999", false));
+    let pairs: i64 = hset(&keys::trade("T1", "999"), &trade)
+        .query_async(&mut resp)
         .await
-        .expect("resp connection");
-    let mut hset = redis::cmd("HSET");
-    hset.arg("rts:{T1}:999");
-    for (field, value) in [
-        ("seq", "21"),
-        ("time_msc", "1763000000000"),
-        ("time_update_msc", "1763000000001"),
-        ("symbol", "EURUSD"),
-        ("type", "buy"),
-        ("volume", "0.1"),
-        ("price_open", "1.1"),
-        ("price_current", "1.1"),
-        ("sl", "0"),
-        ("tp", "0"),
-        ("profit", "0"),
-        ("swap", "0"),
-        ("commission", "0"),
-        ("magic", "0"),
-        ("state", "open"),
-    ] {
-        hset.arg(field).arg(value);
-    }
-    let pairs: i64 = hset.query_async(&mut resp).await.expect("spooled HSET");
-    assert_eq!(pairs, 15);
+        .expect("spooled HSET");
+    assert_eq!(pairs, trade.len() as i64);
     let (_, ready) = readyz(&h).await;
     assert_eq!(
         ready["partitions"]["rts"]["spill"]["records"], 21,

@@ -17,13 +17,14 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tradestate_mt5_bridge::client::resp::{self, HelloError, RespReader, RespValue};
+use tradestate_mt5_bridge::client::{ingest_request, ingest_url};
 use tradestate_mt5_bridge::{wire, Update};
 
 use crate::stats::Transport;
@@ -120,8 +121,8 @@ impl Link {
         match transport {
             Transport::Http => Link::Http(HttpLink {
                 client: client.clone(),
-                url: format!("{}/v1/ingest", endpoint.http_url.trim_end_matches('/')),
-                bearer: format!("Bearer {token}"),
+                url: ingest_url(&endpoint.http_url),
+                token: token.to_string(),
                 instance_id: id.to_string(),
             }),
             Transport::Resp => Link::Resp(RespLink {
@@ -179,7 +180,7 @@ impl Link {
 pub struct HttpLink {
     client: reqwest::Client,
     url: String,
-    bearer: String,
+    token: String,
     instance_id: String,
 }
 
@@ -216,17 +217,16 @@ struct ItemResult {
 
 impl HttpLink {
     async fn send(&mut self, updates: &[&Update], timeout: Duration) -> Sent {
-        // The bytes the MQL5 library sends (the contract's wire encoding).
-        let body = wire::batch_json(Some(&self.instance_id), updates.iter().copied());
-        let response = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::AUTHORIZATION, &self.bearer)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .timeout(timeout)
-            .send()
-            .await;
+        let response = ingest_request(
+            &self.client,
+            &self.url,
+            &self.token,
+            &self.instance_id,
+            updates.iter().copied(),
+        )
+        .timeout(timeout)
+        .send()
+        .await;
         let response = match response {
             Ok(response) => response,
             Err(e) => {

@@ -6,6 +6,11 @@
 //! Values are text: integers in decimal, floats as Rust's shortest round-trip `Display` of f64,
 //! bools `1`/`0` (`true`/`false` accepted on input), enums by their JSON names; an absent
 //! `Option` is an absent field.
+//!
+//! Each message type lists its fields once, in `field_encoding!`: the RESP field names, the
+//! wire table of [`crate::wire`], `to_fields`, `from_fields` and the wire values all come from
+//! that one list, so the encodings cannot disagree on a name, an order or which fields may be
+//! absent.
 
 use std::collections::HashMap;
 
@@ -14,291 +19,213 @@ use crate::types::{
     InstanceState, PositionType, PositionsSnapshot, SignalAction, TradeSignal, TradeState,
     TradeStatus,
 };
+use crate::wire::{WireField, WireType, WireValue};
 
-/// Field names of an instance state, in encoding order.
-pub const INSTANCE_STATE_FIELDS: &[&str] = &[
-    "seq",
-    "time_msc",
-    "login",
-    "server",
-    "company",
-    "currency",
-    "leverage",
-    "balance",
-    "credit",
-    "equity",
-    "profit",
-    "margin",
-    "margin_free",
-    "margin_level",
-    "connected",
-    "trade_allowed",
-    "ping_us",
-    "build",
-    "positions",
-    "orders",
-    "ea_version",
-];
-
-/// Field names of a trade state, in encoding order.
-pub const TRADE_STATE_FIELDS: &[&str] = &[
-    "seq",
-    "ticket",
-    "time_msc",
-    "time_update_msc",
-    "symbol",
-    "type",
-    "volume",
-    "price_open",
-    "price_current",
-    "sl",
-    "tp",
-    "profit",
-    "swap",
-    "commission",
-    "magic",
-    "comment",
-    "state",
-    "time_close_msc",
-    "price_close",
-];
-
-/// Field names of a trade signal, in encoding order.
-pub const TRADE_SIGNAL_FIELDS: &[&str] = &[
-    "seq",
-    "signal_id",
-    "time_msc",
-    "strategy",
-    "symbol",
-    "action",
-    "volume",
-    "price",
-    "sl",
-    "tp",
-    "magic",
-    "comment",
-];
-
-/// Field names of a positions snapshot, in encoding order.
-pub const POSITIONS_FIELDS: &[&str] = &["seq", "time_msc", "tickets"];
-
-impl InstanceState {
-    /// The hash fields of `ris:{<id>}`.
-    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = FieldWriter::with_capacity(INSTANCE_STATE_FIELDS.len());
-        out.put("seq", self.seq);
-        out.put("time_msc", self.time_msc);
-        out.put("login", self.login);
-        out.text("server", &self.server);
-        out.optional_text("company", self.company.as_deref());
-        out.text("currency", &self.currency);
-        out.put("leverage", self.leverage);
-        out.put("balance", self.balance);
-        out.put("credit", self.credit);
-        out.put("equity", self.equity);
-        out.put("profit", self.profit);
-        out.put("margin", self.margin);
-        out.put("margin_free", self.margin_free);
-        out.put("margin_level", self.margin_level);
-        out.flag("connected", self.connected);
-        out.flag("trade_allowed", self.trade_allowed);
-        out.put("ping_us", self.ping_us);
-        out.put("build", self.build);
-        out.put("positions", self.positions);
-        out.put("orders", self.orders);
-        out.optional_text("ea_version", self.ea_version.as_deref());
-        out.0
-    }
-
-    /// Decodes and validates hash fields (e.g. a terminal's `HSET ris:{<id>} ...`).
-    pub fn from_fields(pairs: &[(&[u8], &[u8])]) -> Result<Self, ValidationErrors> {
-        let mut input = FieldReader::new(pairs, INSTANCE_STATE_FIELDS);
-        let state = InstanceState {
-            seq: input.required("seq"),
-            time_msc: input.required("time_msc"),
-            login: input.required("login"),
-            server: input.required("server"),
-            company: input.optional("company"),
-            currency: input.required("currency"),
-            leverage: input.required("leverage"),
-            balance: input.required("balance"),
-            credit: input.required("credit"),
-            equity: input.required("equity"),
-            profit: input.required("profit"),
-            margin: input.required("margin"),
-            margin_free: input.required("margin_free"),
-            margin_level: input.required("margin_level"),
-            connected: input.required("connected"),
-            trade_allowed: input.required("trade_allowed"),
-            ping_us: input.required("ping_us"),
-            build: input.required("build"),
-            positions: input.required("positions"),
-            orders: input.required("orders"),
-            ea_version: input.optional("ea_version"),
-        };
-        input.finish()?;
-        state.validate()?;
-        Ok(state)
-    }
-}
-
-impl TradeState {
-    /// The hash fields of `rts:{<id>}:<ticket>` (the ticket is a field too).
-    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = FieldWriter::with_capacity(TRADE_STATE_FIELDS.len());
-        out.put("seq", self.seq);
-        out.text("ticket", &self.ticket);
-        out.put("time_msc", self.time_msc);
-        out.put("time_update_msc", self.time_update_msc);
-        out.text("symbol", &self.symbol);
-        out.text("type", self.r#type.as_str());
-        out.put("volume", self.volume);
-        out.put("price_open", self.price_open);
-        out.put("price_current", self.price_current);
-        out.put("sl", self.sl);
-        out.put("tp", self.tp);
-        out.put("profit", self.profit);
-        out.put("swap", self.swap);
-        out.put("commission", self.commission);
-        out.put("magic", self.magic);
-        out.optional_text("comment", self.comment.as_deref());
-        out.text("state", self.state.as_str());
-        out.optional("time_close_msc", self.time_close_msc);
-        out.optional("price_close", self.price_close);
-        out.0
-    }
-
-    /// Decodes and validates hash fields; the ticket comes from the `ticket` field.
-    pub fn from_fields(pairs: &[(&[u8], &[u8])]) -> Result<Self, ValidationErrors> {
-        let mut input = FieldReader::new(pairs, TRADE_STATE_FIELDS);
-        let trade = TradeState {
-            seq: input.required("seq"),
-            ticket: input.required("ticket"),
-            time_msc: input.required("time_msc"),
-            time_update_msc: input.required("time_update_msc"),
-            symbol: input.required("symbol"),
-            r#type: input.required("type"),
-            volume: input.required("volume"),
-            price_open: input.required("price_open"),
-            price_current: input.required("price_current"),
-            sl: input.required("sl"),
-            tp: input.required("tp"),
-            profit: input.required("profit"),
-            swap: input.required("swap"),
-            commission: input.required("commission"),
-            magic: input.required("magic"),
-            comment: input.optional("comment"),
-            state: input.required("state"),
-            time_close_msc: input.optional("time_close_msc"),
-            price_close: input.optional("price_close"),
-        };
-        input.finish()?;
-        trade.validate()?;
-        Ok(trade)
-    }
-}
-
-impl TradeSignal {
-    /// The fields of an `rtss:signals` stream entry.
-    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = FieldWriter::with_capacity(TRADE_SIGNAL_FIELDS.len());
-        out.put("seq", self.seq);
-        out.text("signal_id", &self.signal_id);
-        out.put("time_msc", self.time_msc);
-        out.text("strategy", &self.strategy);
-        out.text("symbol", &self.symbol);
-        out.text("action", self.action.as_str());
-        out.optional("volume", self.volume);
-        out.optional("price", self.price);
-        out.optional("sl", self.sl);
-        out.optional("tp", self.tp);
-        out.optional("magic", self.magic);
-        out.optional_text("comment", self.comment.as_deref());
-        out.0
-    }
-
-    /// Decodes and validates stream entry fields (e.g. a terminal's `XADD ... <fields>`).
-    pub fn from_fields(pairs: &[(&[u8], &[u8])]) -> Result<Self, ValidationErrors> {
-        let mut input = FieldReader::new(pairs, TRADE_SIGNAL_FIELDS);
-        let signal = TradeSignal {
-            seq: input.required("seq"),
-            signal_id: input.required("signal_id"),
-            time_msc: input.required("time_msc"),
-            strategy: input.required("strategy"),
-            symbol: input.required("symbol"),
-            action: input.required("action"),
-            volume: input.optional("volume"),
-            price: input.optional("price"),
-            sl: input.optional("sl"),
-            tp: input.optional("tp"),
-            magic: input.optional("magic"),
-            comment: input.optional("comment"),
-        };
-        input.finish()?;
-        signal.validate()?;
-        Ok(signal)
-    }
-}
-
-impl PositionsSnapshot {
-    /// The hash fields of `rts:{<id>}:positions`.
-    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = FieldWriter::with_capacity(POSITIONS_FIELDS.len());
-        out.put("seq", self.seq);
-        out.put("time_msc", self.time_msc);
-        out.text("tickets", &self.tickets);
-        out.0
-    }
-
-    /// Decodes and validates hash fields (a terminal's `HSET rts:{<id>}:positions ...`).
-    pub fn from_fields(pairs: &[(&[u8], &[u8])]) -> Result<Self, ValidationErrors> {
-        let mut input = FieldReader::new(pairs, POSITIONS_FIELDS);
-        let snapshot = PositionsSnapshot {
-            seq: input.required("seq"),
-            time_msc: input.required("time_msc"),
-            tickets: input.required("tickets"),
-        };
-        input.finish()?;
-        snapshot.validate()?;
-        Ok(snapshot)
-    }
-}
-
-/// Builds the pairs; every value goes through `Display`, which for f64 is the shortest text
-/// that parses back to the same number.
-struct FieldWriter(Vec<(&'static str, String)>);
-
-impl FieldWriter {
-    fn with_capacity(capacity: usize) -> Self {
-        FieldWriter(Vec::with_capacity(capacity))
-    }
-
-    fn put(&mut self, name: &'static str, value: impl std::fmt::Display) {
-        self.0.push((name, value.to_string()));
-    }
-
-    fn text(&mut self, name: &'static str, value: &str) {
-        self.0.push((name, value.to_owned()));
-    }
-
-    fn flag(&mut self, name: &'static str, value: bool) {
-        self.text(name, if value { "1" } else { "0" });
-    }
-
-    fn optional(&mut self, name: &'static str, value: Option<impl std::fmt::Display>) {
-        if let Some(value) = value {
-            self.put(name, value);
+/// Declares a message type's field encoding from one list of its fields, in encoding order:
+/// `required <field>: <wire type>` or `optional <field>: <wire type>` (an `Option` field, left
+/// out when absent), with `as "<name>"` where the field name is not the Rust name.
+macro_rules! field_encoding {
+    (
+        $(#[$names_doc:meta])*
+        pub const $names:ident;
+        $(#[$table_doc:meta])*
+        pub const $table:ident;
+        impl $type:ident {
+            $(#[$to_doc:meta])*
+            fn to_fields;
+            $(#[$from_doc:meta])*
+            fn from_fields;
         }
-    }
-
-    fn optional_text(&mut self, name: &'static str, value: Option<&str>) {
-        if let Some(value) = value {
-            self.text(name, value);
+        fields {
+            $($presence:ident $field:ident $(as $name:literal)?: $wire:ident,)*
         }
+    ) => {
+        $(#[$names_doc])*
+        pub const $names: &[&str] = &[$(field_name!($field $($name)?)),*];
+
+        $(#[$table_doc])*
+        pub const $table: &[WireField] = &[$(WireField {
+            name: field_name!($field $($name)?),
+            ty: WireType::$wire,
+            optional: field_presence!($presence is_optional),
+        }),*];
+
+        impl $type {
+            $(#[$to_doc])*
+            pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+                let mut out = Vec::with_capacity($names.len());
+                $(if let Some(value) = field_presence!($presence present(self.$field)) {
+                    out.push((field_name!($field $($name)?), value.text()));
+                })*
+                out
+            }
+
+            $(#[$from_doc])*
+            pub fn from_fields(pairs: &[(&[u8], &[u8])]) -> Result<Self, ValidationErrors> {
+                let mut input = FieldReader::new(pairs, $names);
+                let decoded = $type {
+                    $($field: input.$presence(field_name!($field $($name)?)),)*
+                };
+                input.finish()?;
+                decoded.validate()?;
+                Ok(decoded)
+            }
+
+            /// The present fields in wire form, in table order.
+            pub(crate) fn wire_values(&self) -> Vec<(&'static str, WireValue)> {
+                let mut out = Vec::with_capacity($table.len());
+                $(if let Some(value) = field_presence!($presence present(self.$field)) {
+                    out.push((field_name!($field $($name)?), value.wire()));
+                })*
+                out
+            }
+        }
+    };
+}
+
+/// A field's name: its Rust name, or the one given with `as`.
+macro_rules! field_name {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident $name:literal) => {
+        $name
+    };
+}
+
+/// What `required` and `optional` mean for the table and for reading a field's value.
+macro_rules! field_presence {
+    (required is_optional) => {
+        false
+    };
+    (optional is_optional) => {
+        true
+    };
+    (required present($value:expr)) => {
+        Some(&$value)
+    };
+    (optional present($value:expr)) => {
+        $value.as_ref()
+    };
+}
+
+field_encoding! {
+    /// Field names of an instance state, in encoding order.
+    pub const INSTANCE_STATE_FIELDS;
+    /// Instance state fields (same order as [`INSTANCE_STATE_FIELDS`]).
+    pub const INSTANCE_STATE_WIRE;
+    impl InstanceState {
+        /// The hash fields of `ris:{<id>}`.
+        fn to_fields;
+        /// Decodes and validates hash fields (e.g. a terminal's `HSET ris:{<id>} ...`).
+        fn from_fields;
+    }
+    fields {
+        required seq: Int,
+        required time_msc: Int,
+        required login: Int,
+        required server: Text,
+        optional company: Text,
+        required currency: Text,
+        required leverage: Int,
+        required balance: Number,
+        required credit: Number,
+        required equity: Number,
+        required profit: Number,
+        required margin: Number,
+        required margin_free: Number,
+        required margin_level: Number,
+        required connected: Bool,
+        required trade_allowed: Bool,
+        required ping_us: Int,
+        required build: Int,
+        required positions: Int,
+        required orders: Int,
+        optional ea_version: Text,
     }
 }
 
-/// A value type of the RESP encoding.
+field_encoding! {
+    /// Field names of a trade state, in encoding order.
+    pub const TRADE_STATE_FIELDS;
+    /// Trade state fields (same order as [`TRADE_STATE_FIELDS`]).
+    pub const TRADE_STATE_WIRE;
+    impl TradeState {
+        /// The hash fields of `rts:{<id>}:<ticket>` (the ticket is a field too).
+        fn to_fields;
+        /// Decodes and validates hash fields; the ticket comes from the `ticket` field.
+        fn from_fields;
+    }
+    fields {
+        required seq: Int,
+        required ticket: Text,
+        required time_msc: Int,
+        required time_update_msc: Int,
+        required symbol: Text,
+        required r#type as "type": Text,
+        required volume: Number,
+        required price_open: Number,
+        required price_current: Number,
+        required sl: Number,
+        required tp: Number,
+        required profit: Number,
+        required swap: Number,
+        required commission: Number,
+        required magic: Int,
+        optional comment: Text,
+        required state: Text,
+        optional time_close_msc: Int,
+        optional price_close: Number,
+    }
+}
+
+field_encoding! {
+    /// Field names of a trade signal, in encoding order.
+    pub const TRADE_SIGNAL_FIELDS;
+    /// Trade signal fields (same order as [`TRADE_SIGNAL_FIELDS`]).
+    pub const TRADE_SIGNAL_WIRE;
+    impl TradeSignal {
+        /// The fields of an `rtss:signals` stream entry.
+        fn to_fields;
+        /// Decodes and validates stream entry fields (e.g. a terminal's `XADD ... <fields>`).
+        fn from_fields;
+    }
+    fields {
+        required seq: Int,
+        required signal_id: Text,
+        required time_msc: Int,
+        required strategy: Text,
+        required symbol: Text,
+        required action: Text,
+        optional volume: Number,
+        optional price: Number,
+        optional sl: Number,
+        optional tp: Number,
+        optional magic: Int,
+        optional comment: Text,
+    }
+}
+
+field_encoding! {
+    /// Field names of a positions snapshot, in encoding order.
+    pub const POSITIONS_FIELDS;
+    /// Positions snapshot fields (same order as [`POSITIONS_FIELDS`]); the MQL5 library's
+    /// `TS_POSITIONS_FIELDS`.
+    pub const POSITIONS_WIRE;
+    impl PositionsSnapshot {
+        /// The hash fields of `rts:{<id>}:positions`.
+        fn to_fields;
+        /// Decodes and validates hash fields (a terminal's `HSET rts:{<id>}:positions ...`).
+        fn from_fields;
+    }
+    fields {
+        required seq: Int,
+        required time_msc: Int,
+        required tickets: Text,
+    }
+}
+
+/// A value type of the field encoding.
 trait FieldValue: Sized {
     /// Stands in for a missing or bad value while the other fields are still being read; never
     /// returned to the caller, because any error makes `finish` fail.
@@ -306,25 +233,36 @@ trait FieldValue: Sized {
     /// What the value should look like, for error messages.
     const EXPECTED: &'static str;
     fn parse(text: &str) -> Option<Self>;
+    /// The RESP field value; numbers go through `Display`, which for f64 is the shortest text
+    /// that parses back to the same number.
+    fn text(&self) -> String;
+    /// The value as the wire (JSON and the MQL5 library's RESP) writes it.
+    fn wire(&self) -> WireValue;
 }
 
 macro_rules! parsed_field_value {
-    ($($type:ty => $placeholder:expr, $expected:literal;)*) => {$(
+    ($($type:ty => $placeholder:expr, $expected:literal, $wire:ident;)*) => {$(
         impl FieldValue for $type {
             const PLACEHOLDER: Self = $placeholder;
             const EXPECTED: &'static str = $expected;
             fn parse(text: &str) -> Option<Self> {
                 text.parse().ok()
             }
+            fn text(&self) -> String {
+                self.to_string()
+            }
+            fn wire(&self) -> WireValue {
+                WireValue::$wire((*self).into())
+            }
         }
     )*};
 }
 
 parsed_field_value! {
-    u32 => 0, "an unsigned 32-bit integer";
-    u64 => 0, "an unsigned 64-bit integer";
-    i64 => 0, "a signed 64-bit integer";
-    f64 => 0.0, "a decimal number";
+    u32 => 0, "an unsigned 32-bit integer", Int;
+    u64 => 0, "an unsigned 64-bit integer", Int;
+    i64 => 0, "a signed 64-bit integer", Int;
+    f64 => 0.0, "a decimal number", Number;
 }
 
 impl FieldValue for String {
@@ -332,6 +270,12 @@ impl FieldValue for String {
     const EXPECTED: &'static str = "text";
     fn parse(text: &str) -> Option<Self> {
         Some(text.to_owned())
+    }
+    fn text(&self) -> String {
+        self.clone()
+    }
+    fn wire(&self) -> WireValue {
+        WireValue::Text(self.clone())
     }
 }
 
@@ -345,37 +289,40 @@ impl FieldValue for bool {
             _ => None,
         }
     }
-}
-
-impl FieldValue for PositionType {
-    const PLACEHOLDER: Self = PositionType::Buy;
-    const EXPECTED: &'static str = "buy or sell (a position), or buy_limit, sell_limit, buy_stop, sell_stop, buy_stop_limit or sell_stop_limit (an order)";
-    fn parse(text: &str) -> Option<Self> {
-        PositionType::ALL
-            .into_iter()
-            .find(|value| value.as_str() == text)
+    fn text(&self) -> String {
+        if *self { "1" } else { "0" }.to_owned()
+    }
+    fn wire(&self) -> WireValue {
+        WireValue::Bool(*self)
     }
 }
 
-impl FieldValue for TradeStatus {
-    const PLACEHOLDER: Self = TradeStatus::Open;
-    const EXPECTED: &'static str =
+/// Enums travel by their wire names (`as_str`), the same in JSON and RESP.
+macro_rules! named_field_value {
+    ($($type:ident => $placeholder:expr, $all:expr, $expected:expr;)*) => {$(
+        impl FieldValue for $type {
+            const PLACEHOLDER: Self = $placeholder;
+            const EXPECTED: &'static str = $expected;
+            fn parse(text: &str) -> Option<Self> {
+                $all.into_iter().find(|value| value.as_str() == text)
+            }
+            fn text(&self) -> String {
+                self.as_str().to_owned()
+            }
+            fn wire(&self) -> WireValue {
+                WireValue::Text(self.as_str().to_owned())
+            }
+        }
+    )*};
+}
+
+named_field_value! {
+    PositionType => PositionType::Buy, PositionType::ALL,
+        "buy or sell (a position), or buy_limit, sell_limit, buy_stop, sell_stop, buy_stop_limit or sell_stop_limit (an order)";
+    TradeStatus => TradeStatus::Open, TradeStatus::ALL,
         "open or closed (a position), or pending, cancelled or filled (an order)";
-    fn parse(text: &str) -> Option<Self> {
-        TradeStatus::ALL
-            .into_iter()
-            .find(|value| value.as_str() == text)
-    }
-}
-
-impl FieldValue for SignalAction {
-    const PLACEHOLDER: Self = SignalAction::Buy;
-    const EXPECTED: &'static str = "buy, sell or close";
-    fn parse(text: &str) -> Option<Self> {
-        [SignalAction::Buy, SignalAction::Sell, SignalAction::Close]
-            .into_iter()
-            .find(|value| value.as_str() == text)
-    }
+    SignalAction => SignalAction::Buy, [SignalAction::Buy, SignalAction::Sell, SignalAction::Close],
+        "buy, sell or close";
 }
 
 /// Reads pairs by name, collecting every problem before giving up.

@@ -63,11 +63,6 @@ pub fn validate_ticket(ticket: &str) -> Result<u64, FieldError> {
 }
 
 impl InstanceState {
-    /// Runs every semantic check; field paths are relative to this object.
-    pub fn validate(&self) -> Result<(), ValidationErrors> {
-        all_errors(|errors| self.validate_into("", errors))
-    }
-
     pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
         let mut check = Checker { prefix, errors };
         check.time("time_msc", self.time_msc);
@@ -86,11 +81,6 @@ impl InstanceState {
 }
 
 impl TradeState {
-    /// Runs every semantic check; field paths are relative to this object.
-    pub fn validate(&self) -> Result<(), ValidationErrors> {
-        all_errors(|errors| self.validate_into("", errors))
-    }
-
     pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
         let mut check = Checker { prefix, errors };
         if let Err(error) = validate_ticket(&self.ticket) {
@@ -198,11 +188,6 @@ impl Checker<'_> {
 }
 
 impl PositionsSnapshot {
-    /// Runs every semantic check; field paths are relative to this object.
-    pub fn validate(&self) -> Result<(), ValidationErrors> {
-        all_errors(|errors| self.validate_into("", errors))
-    }
-
     /// The listed tickets as numbers, in the order sent, once `validate` accepts the snapshot
     /// (a ticket that is not one is left out here; validation names it).
     pub fn ticket_values(&self) -> Vec<u64> {
@@ -253,11 +238,6 @@ impl PositionsSnapshot {
 }
 
 impl TradeSignal {
-    /// Runs every semantic check; field paths are relative to this object.
-    pub fn validate(&self) -> Result<(), ValidationErrors> {
-        all_errors(|errors| self.validate_into("", errors))
-    }
-
     pub(crate) fn validate_into(&self, prefix: &str, errors: &mut Vec<FieldError>) {
         let mut check = Checker { prefix, errors };
         if let Err(error) = validate_signal_id(&self.signal_id) {
@@ -302,12 +282,21 @@ impl Batch {
     }
 }
 
-/// Runs one object's checks and turns what they found into the result.
-fn all_errors(check: impl FnOnce(&mut Vec<FieldError>)) -> Result<(), ValidationErrors> {
-    let mut errors = Vec::new();
-    check(&mut errors);
-    ValidationErrors::into_result(errors)
+/// `validate` for each object type: all of its checks, with field paths relative to the object.
+macro_rules! validate_whole_object {
+    ($($type:ident),*) => {$(
+        impl $type {
+            /// Runs every semantic check; field paths are relative to this object.
+            pub fn validate(&self) -> Result<(), ValidationErrors> {
+                let mut errors = Vec::new();
+                self.validate_into("", &mut errors);
+                ValidationErrors::into_result(errors)
+            }
+        }
+    )*};
 }
+
+validate_whole_object!(InstanceState, TradeState, PositionsSnapshot, TradeSignal);
 
 /// A batch envelope's rules, shared by `Batch::validate` and the decoder (which checks them
 /// before decoding the updates one by one): `instance_id`, when present, is a valid id, and the
@@ -420,22 +409,26 @@ impl Checker<'_> {
     }
 
     /// Any sign, bounded magnitude (money that can go negative: balance, profit, swap, ...).
-    fn amount(&mut self, name: &str, value: f64) {
+    /// Returns whether the value passed, so that the signed rules below add their bound only to
+    /// a number that is in range: one error per field.
+    fn amount(&mut self, name: &str, value: f64) -> bool {
         if !value.is_finite() {
             self.push(name, format!("{value} is not a finite number"));
+            false
         } else if value.abs() > MAX_ABS_AMOUNT {
             self.push(
                 name,
                 format!("{value:e} is out of range; |{name}| must be at most {MAX_ABS_AMOUNT:e}"),
             );
+            false
+        } else {
+            true
         }
     }
 
     /// Zero or more (prices, margin; MT5 reports 0 for "not set").
     fn non_negative(&mut self, name: &str, value: f64) {
-        if !value.is_finite() || value.abs() > MAX_ABS_AMOUNT {
-            self.amount(name, value);
-        } else if value < 0.0 {
+        if self.amount(name, value) && value < 0.0 {
             self.push(
                 name,
                 format!("{value} is negative; {name} must be 0 or more"),
@@ -445,9 +438,7 @@ impl Checker<'_> {
 
     /// Strictly more than zero (volumes).
     fn positive(&mut self, name: &str, value: f64) {
-        if !value.is_finite() || value.abs() > MAX_ABS_AMOUNT {
-            self.amount(name, value);
-        } else if value <= 0.0 {
+        if self.amount(name, value) && value <= 0.0 {
             self.push(
                 name,
                 format!("{value} is not positive; {name} must be greater than 0 lots"),

@@ -19,7 +19,7 @@
 use std::fmt::Write as _;
 
 use crate::keys;
-use crate::types::{InstanceState, PositionsSnapshot, TradeSignal, TradeState, Update};
+use crate::types::Update;
 
 /// The stream signals go to (the gateway's default `policy.rtss_stream`), defined in
 /// [`crate::keys`].
@@ -100,95 +100,11 @@ pub struct WireField {
     pub optional: bool,
 }
 
-const fn field(name: &'static str, ty: WireType) -> WireField {
-    WireField {
-        name,
-        ty,
-        optional: false,
-    }
-}
-
-const fn optional(name: &'static str, ty: WireType) -> WireField {
-    WireField {
-        name,
-        ty,
-        optional: true,
-    }
-}
-
 use WireType::{Bool, Int, Number, Text};
 
-/// Instance state fields (same order as [`crate::INSTANCE_STATE_FIELDS`]).
-pub const INSTANCE_STATE_WIRE: &[WireField] = &[
-    field("seq", Int),
-    field("time_msc", Int),
-    field("login", Int),
-    field("server", Text),
-    optional("company", Text),
-    field("currency", Text),
-    field("leverage", Int),
-    field("balance", Number),
-    field("credit", Number),
-    field("equity", Number),
-    field("profit", Number),
-    field("margin", Number),
-    field("margin_free", Number),
-    field("margin_level", Number),
-    field("connected", Bool),
-    field("trade_allowed", Bool),
-    field("ping_us", Int),
-    field("build", Int),
-    field("positions", Int),
-    field("orders", Int),
-    optional("ea_version", Text),
-];
-
-/// Trade state fields (same order as [`crate::TRADE_STATE_FIELDS`]).
-pub const TRADE_STATE_WIRE: &[WireField] = &[
-    field("seq", Int),
-    field("ticket", Text),
-    field("time_msc", Int),
-    field("time_update_msc", Int),
-    field("symbol", Text),
-    field("type", Text),
-    field("volume", Number),
-    field("price_open", Number),
-    field("price_current", Number),
-    field("sl", Number),
-    field("tp", Number),
-    field("profit", Number),
-    field("swap", Number),
-    field("commission", Number),
-    field("magic", Int),
-    optional("comment", Text),
-    field("state", Text),
-    optional("time_close_msc", Int),
-    optional("price_close", Number),
-];
-
-/// Trade signal fields (same order as [`crate::TRADE_SIGNAL_FIELDS`]).
-pub const TRADE_SIGNAL_WIRE: &[WireField] = &[
-    field("seq", Int),
-    field("signal_id", Text),
-    field("time_msc", Int),
-    field("strategy", Text),
-    field("symbol", Text),
-    field("action", Text),
-    optional("volume", Number),
-    optional("price", Number),
-    optional("sl", Number),
-    optional("tp", Number),
-    optional("magic", Int),
-    optional("comment", Text),
-];
-
-/// Positions snapshot fields (same order as [`crate::POSITIONS_FIELDS`]); the MQL5 library's
-/// `TS_POSITIONS_FIELDS`.
-pub const POSITIONS_WIRE: &[WireField] = &[
-    field("seq", Int),
-    field("time_msc", Int),
-    field("tickets", Text),
-];
+/// The field tables, declared with the RESP field names (module `fields`) so that both
+/// encodings read one list.
+pub use crate::fields::{INSTANCE_STATE_WIRE, POSITIONS_WIRE, TRADE_SIGNAL_WIRE, TRADE_STATE_WIRE};
 
 /// The JSON `kind` of an update and its field table.
 pub fn wire_table(update: &Update) -> (&'static str, &'static [WireField]) {
@@ -280,10 +196,10 @@ pub fn json_string(text: &str, out: &mut String) {
 /// The present fields of an update, in table order.
 pub fn wire_values(update: &Update) -> Vec<(&'static str, WireValue)> {
     let values = match update {
-        Update::Instance(state) => instance_values(state),
-        Update::Trade(trade) => trade_values(trade),
-        Update::Signal(signal) => signal_values(signal),
-        Update::Positions(snapshot) => positions_values(snapshot),
+        Update::Instance(state) => state.wire_values(),
+        Update::Trade(trade) => trade.wire_values(),
+        Update::Signal(signal) => signal.wire_values(),
+        Update::Positions(snapshot) => snapshot.wire_values(),
     };
     debug_assert!({
         let (_, table) = wire_table(update);
@@ -294,111 +210,6 @@ pub fn wire_values(update: &Update) -> Vec<(&'static str, WireValue)> {
         })
     });
     values
-}
-
-fn instance_values(s: &InstanceState) -> Vec<(&'static str, WireValue)> {
-    use WireValue as V;
-    let mut out = vec![
-        ("seq", V::Int(s.seq.into())),
-        ("time_msc", V::Int(s.time_msc.into())),
-        ("login", V::Int(s.login.into())),
-        ("server", V::Text(s.server.clone())),
-    ];
-    if let Some(company) = &s.company {
-        out.push(("company", V::Text(company.clone())));
-    }
-    out.extend([
-        ("currency", V::Text(s.currency.clone())),
-        ("leverage", V::Int(s.leverage.into())),
-        ("balance", V::Number(s.balance)),
-        ("credit", V::Number(s.credit)),
-        ("equity", V::Number(s.equity)),
-        ("profit", V::Number(s.profit)),
-        ("margin", V::Number(s.margin)),
-        ("margin_free", V::Number(s.margin_free)),
-        ("margin_level", V::Number(s.margin_level)),
-        ("connected", V::Bool(s.connected)),
-        ("trade_allowed", V::Bool(s.trade_allowed)),
-        ("ping_us", V::Int(s.ping_us.into())),
-        ("build", V::Int(s.build.into())),
-        ("positions", V::Int(s.positions.into())),
-        ("orders", V::Int(s.orders.into())),
-    ]);
-    if let Some(version) = &s.ea_version {
-        out.push(("ea_version", V::Text(version.clone())));
-    }
-    out
-}
-
-fn trade_values(t: &TradeState) -> Vec<(&'static str, WireValue)> {
-    use WireValue as V;
-    let mut out = vec![
-        ("seq", V::Int(t.seq.into())),
-        ("ticket", V::Text(t.ticket.clone())),
-        ("time_msc", V::Int(t.time_msc.into())),
-        ("time_update_msc", V::Int(t.time_update_msc.into())),
-        ("symbol", V::Text(t.symbol.clone())),
-        ("type", V::Text(t.r#type.as_str().to_owned())),
-        ("volume", V::Number(t.volume)),
-        ("price_open", V::Number(t.price_open)),
-        ("price_current", V::Number(t.price_current)),
-        ("sl", V::Number(t.sl)),
-        ("tp", V::Number(t.tp)),
-        ("profit", V::Number(t.profit)),
-        ("swap", V::Number(t.swap)),
-        ("commission", V::Number(t.commission)),
-        ("magic", V::Int(t.magic.into())),
-    ];
-    if let Some(comment) = &t.comment {
-        out.push(("comment", V::Text(comment.clone())));
-    }
-    out.push(("state", V::Text(t.state.as_str().to_owned())));
-    if let Some(time) = t.time_close_msc {
-        out.push(("time_close_msc", V::Int(time.into())));
-    }
-    if let Some(price) = t.price_close {
-        out.push(("price_close", V::Number(price)));
-    }
-    out
-}
-
-fn signal_values(s: &TradeSignal) -> Vec<(&'static str, WireValue)> {
-    use WireValue as V;
-    let mut out = vec![
-        ("seq", V::Int(s.seq.into())),
-        ("signal_id", V::Text(s.signal_id.clone())),
-        ("time_msc", V::Int(s.time_msc.into())),
-        ("strategy", V::Text(s.strategy.clone())),
-        ("symbol", V::Text(s.symbol.clone())),
-        ("action", V::Text(s.action.as_str().to_owned())),
-    ];
-    let numbers = [
-        ("volume", s.volume),
-        ("price", s.price),
-        ("sl", s.sl),
-        ("tp", s.tp),
-    ];
-    for (name, value) in numbers {
-        if let Some(value) = value {
-            out.push((name, V::Number(value)));
-        }
-    }
-    if let Some(magic) = s.magic {
-        out.push(("magic", V::Int(magic.into())));
-    }
-    if let Some(comment) = &s.comment {
-        out.push(("comment", V::Text(comment.clone())));
-    }
-    out
-}
-
-fn positions_values(p: &PositionsSnapshot) -> Vec<(&'static str, WireValue)> {
-    use WireValue as V;
-    vec![
-        ("seq", V::Int(p.seq.into())),
-        ("time_msc", V::Int(p.time_msc.into())),
-        ("tickets", V::Text(p.tickets.clone())),
-    ]
 }
 
 /// One update as a batch entry: `{"kind":"instance","seq":1,...}`.

@@ -210,29 +210,36 @@ fn trade_signal() -> impl Strategy<Value = TradeSignal> {
     )
 }
 
+/// `from_fields(to_fields(x)) == x` for a valid `x`, and `to_fields` writes only the type's
+/// field names; `$what` names the generated object when the generator made an invalid one.
+macro_rules! prop_assert_round_trips {
+    ($value:expr, $type:ident, $names:expr, $what:literal) => {{
+        let value = $value;
+        prop_assert!(
+            value.validate().is_ok(),
+            concat!("generator made an invalid ", $what, ": {:?}"),
+            value.validate()
+        );
+        let fields = value.to_fields();
+        prop_assert!(fields.iter().all(|(name, _)| $names.contains(name)));
+        prop_assert_eq!($type::from_fields(&as_pairs(&fields)), Ok(value));
+    }};
+}
+
 proptest! {
     #[test]
     fn instance_state_round_trips(state in instance_state()) {
-        prop_assert!(state.validate().is_ok(), "generator made an invalid state: {:?}", state.validate());
-        let fields = state.to_fields();
-        prop_assert!(fields.iter().all(|(name, _)| INSTANCE_STATE_FIELDS.contains(name)));
-        prop_assert_eq!(InstanceState::from_fields(&as_pairs(&fields)), Ok(state));
+        prop_assert_round_trips!(state, InstanceState, INSTANCE_STATE_FIELDS, "state");
     }
 
     #[test]
     fn trade_state_round_trips(trade in trade_state()) {
-        prop_assert!(trade.validate().is_ok(), "generator made an invalid trade: {:?}", trade.validate());
-        let fields = trade.to_fields();
-        prop_assert!(fields.iter().all(|(name, _)| TRADE_STATE_FIELDS.contains(name)));
-        prop_assert_eq!(TradeState::from_fields(&as_pairs(&fields)), Ok(trade));
+        prop_assert_round_trips!(trade, TradeState, TRADE_STATE_FIELDS, "trade");
     }
 
     #[test]
     fn trade_signal_round_trips(signal in trade_signal()) {
-        prop_assert!(signal.validate().is_ok(), "generator made an invalid signal: {:?}", signal.validate());
-        let fields = signal.to_fields();
-        prop_assert!(fields.iter().all(|(name, _)| TRADE_SIGNAL_FIELDS.contains(name)));
-        prop_assert_eq!(TradeSignal::from_fields(&as_pairs(&fields)), Ok(signal));
+        prop_assert_round_trips!(signal, TradeSignal, TRADE_SIGNAL_FIELDS, "signal");
     }
 
     #[test]
@@ -243,10 +250,7 @@ proptest! {
     ) {
         let tickets: Vec<String> = tickets.iter().map(u64::to_string).collect();
         let snapshot = PositionsSnapshot { seq, time_msc, tickets: tickets.join(",") };
-        prop_assert!(snapshot.validate().is_ok(), "{:?}", snapshot.validate());
-        let fields = snapshot.to_fields();
-        prop_assert!(fields.iter().all(|(name, _)| POSITIONS_FIELDS.contains(name)));
-        prop_assert_eq!(PositionsSnapshot::from_fields(&as_pairs(&fields)), Ok(snapshot.clone()));
+        prop_assert_round_trips!(snapshot.clone(), PositionsSnapshot, POSITIONS_FIELDS, "snapshot");
         let values: Vec<String> = snapshot.ticket_values().iter().map(u64::to_string).collect();
         prop_assert_eq!(values, tickets);
     }

@@ -505,11 +505,7 @@ fn history_mqh_keeps_its_interface() {
 #[test]
 fn closed_from_deals_sets_the_trade_fields_in_table_order() {
     let history = source("History.mqh");
-    let start = history
-        .find("bool TsClosedFromDeals(")
-        .expect("TsClosedFromDeals");
-    let body = &history[start..];
-    let body = &body[..body.find("\n  }\n").expect("end of TsClosedFromDeals")];
+    let body = function_body(&history, "bool TsClosedFromDeals(");
     let set: Vec<String> = body
         .lines()
         .filter_map(|line| {

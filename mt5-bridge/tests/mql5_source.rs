@@ -119,7 +119,7 @@ fn field_tables_match_the_rust_encoder() {
             .collect();
         assert_eq!(
             mql5, rust,
-            "{define_name} in Wire.mqh differs from mt5-bridge wire.rs (name, type, optional)"
+            "{define_name} in Wire.mqh differs from the mt5-bridge wire table (declared in src/fields.rs; name, type, optional)"
         );
     }
 }
@@ -369,15 +369,17 @@ fn non_finite_numbers_have_no_wire_form() {
 #[test]
 fn limits_actions_types_and_states_match_the_contract() {
     let wire = source("Wire.mqh");
-    assert_eq!(
-        define_number(&wire, "TS_MAX_STRING_LEN"),
-        MAX_STRING_LEN as u64
-    );
-    assert_eq!(define_number(&wire, "TS_MAX_ID_LEN"), MAX_ID_LEN as u64);
-    assert_eq!(
-        define_number(&wire, "TS_SNAPSHOT_MAX_TICKETS"),
-        MAX_SNAPSHOT_TICKETS as u64
-    );
+    for (define_name, limit) in [
+        ("TS_MAX_STRING_LEN", MAX_STRING_LEN),
+        ("TS_MAX_ID_LEN", MAX_ID_LEN),
+        ("TS_SNAPSHOT_MAX_TICKETS", MAX_SNAPSHOT_TICKETS),
+    ] {
+        assert_eq!(
+            define_number(&wire, define_name),
+            limit as u64,
+            "{define_name}"
+        );
+    }
     // SIGNAL_ID_PATTERN is ^[A-Za-z0-9<extra>]{1,<max>}$
     let extra = literals(define(&wire, "TS_SIGNAL_ID_EXTRA"))[0].clone();
     assert_eq!(

@@ -1,9 +1,6 @@
 //! Harness pieces the workspace's test suites share: fresh directories under the system temp dir
 //! (with a sweep of the ones test processes that have exited left behind), a free TCP port, and
 //! polling until a condition holds. Dev-only: crates list it under `[dev-dependencies]`.
-//!
-//! `loadgen/tests` still carries its own copy of the sweeper (`sweep_stale_dirs` in
-//! `loadgen/tests/end_to_end.rs`); it can switch to [`temp_path`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +93,26 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     if poll(within, Duration::from_millis(20), || done().then_some(())).is_none() {
         panic!("timed out waiting for {what}");
     }
+}
+
+/// A command that runs `bin` (a `redis-server`) on 127.0.0.1:`port` with persistence off and its
+/// output discarded; callers add their own arguments before spawning it.
+pub fn redis_server_command(bin: &str, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(bin);
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! ACL commands: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, GENPASS, DRYRUN, HELP.
 
-use super::server::{acl_categories, reply_help, CATEGORY_ORDER};
+use super::server::{acl_categories, reply_help, subcommand_syntax_error, CATEGORY_ORDER};
 use super::{c_text, full_name, resolve, table, CmdError, CmdResult, Ctx};
 use crate::acl::{noperm_text, Denied};
 
@@ -127,10 +127,7 @@ pub fn acl_whoami(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 /// ACL CAT: the categories, or the commands (and subcommands) of one.
 pub fn acl_cat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-            c_text(argv[1], 128)
-        )));
+        return Err(subcommand_syntax_error(argv));
     }
     let Some(&cat) = argv.get(2) else {
         ctx.out.array(CATEGORY_ORDER.len());
@@ -168,10 +165,7 @@ pub fn acl_cat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// ACL GENPASS [bits]: random hex, 4 bits a character (256 bits by default).
 pub fn acl_genpass(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-            c_text(argv[1], 128)
-        )));
+        return Err(subcommand_syntax_error(argv));
     }
     let bits = match argv.get(2) {
         None => 256,
@@ -331,10 +325,7 @@ pub fn log_denied(ctx: &mut Ctx, reason: &'static str, object: String, username:
 /// ACL LOG [count | RESET]: the newest entries (10 by default).
 pub fn acl_log(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-            c_text(argv[1], 128)
-        )));
+        return Err(subcommand_syntax_error(argv));
     }
     let count = match argv.get(2) {
         None => 10,

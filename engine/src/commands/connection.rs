@@ -1,5 +1,6 @@
 //! Connection commands: PING, ECHO, HELLO, AUTH, QUIT, RESET and the CLIENT family.
 
+use super::server::subcommand_syntax_error;
 use super::{arg_i64, c_text, CmdError, CmdResult, Ctx};
 use crate::server::Client;
 use crate::util::eq_ignore_case;
@@ -521,10 +522,7 @@ pub fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// client until the deadline or CLIENT UNPAUSE.
 pub fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 4 {
-        return Err(CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            c_text(argv[1], 128)
-        )));
+        return Err(subcommand_syntax_error(argv));
     }
     let writes_only = match argv.get(3) {
         None => false,

@@ -430,21 +430,32 @@ pub fn reply_scan(ctx: &mut Ctx, cursor: u64, items: &[Vec<u8>]) {
     }
 }
 
+/// Redis's SCAN loop over a hash table: `step` scans the bucket at a cursor and says the next
+/// cursor and how many items are collected so far. Stops when the table is done, COUNT items
+/// are in, or after COUNT*10 buckets, so a sparse table cannot make one call walk it all.
+pub fn scan_buckets(cursor: u64, count: usize, mut step: impl FnMut(u64) -> (u64, usize)) -> u64 {
+    let mut next = cursor;
+    let mut budget = count.saturating_mul(10);
+    loop {
+        let (n, collected) = step(next);
+        next = n;
+        budget = budget.saturating_sub(1);
+        if next == 0 || budget == 0 || collected >= count {
+            return next;
+        }
+    }
+}
+
 pub fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let cursor = parse_cursor(argv[1])?;
     let opts = parse_scan_options(&argv[2..], true)?;
     let now = ctx.now_ms;
     let db = ctx.db();
     let mut found: Vec<Vec<u8>> = Vec::new();
-    let mut next = cursor;
-    let mut budget = opts.count * 10;
-    loop {
-        next = db.keys.scan(next, |k, _| found.push(k.to_vec()));
-        budget = budget.saturating_sub(1);
-        if next == 0 || budget == 0 || found.len() >= opts.count {
-            break;
-        }
-    }
+    let next = scan_buckets(cursor, opts.count, |c| {
+        let next = db.keys.scan(c, |k, _| found.push(k.to_vec()));
+        (next, found.len())
+    });
     found.retain(|k| {
         opts.pattern.is_none_or(|p| glob_match(p, k, false))
             && db.expires.get(&k[..]).is_none_or(|&at| at > now)

@@ -4,7 +4,7 @@
 //! before writes (a long field or value turns a listpack into a hashtable before anything is
 //! written), and a hash that loses its last field is deleted.
 
-use super::generic::{parse_cursor, parse_scan_options, reply_scan};
+use super::generic::{parse_cursor, parse_scan_options, reply_scan, scan_buckets};
 use super::{arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
@@ -253,19 +253,11 @@ pub fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let next = match h {
         Hash::Listpack(_) => h.scan(0, |f, v| pairs.push((f.to_vec(), v.to_vec()))),
-        Hash::Table(_) => {
-            // Redis's loop: COUNT counts fields and values, at most COUNT*10 bucket visits.
-            let mut next = cursor;
-            let mut budget = opts.count.saturating_mul(10);
-            loop {
-                next = h.scan(next, |f, v| pairs.push((f.to_vec(), v.to_vec())));
-                budget -= 1;
-                if next == 0 || budget == 0 || pairs.len() * 2 >= opts.count {
-                    break;
-                }
-            }
-            next
-        }
+        // COUNT counts fields and values both.
+        Hash::Table(_) => scan_buckets(cursor, opts.count, |c| {
+            let next = h.scan(c, |f, v| pairs.push((f.to_vec(), v.to_vec())));
+            (next, pairs.len() * 2)
+        }),
     };
     let items: Vec<Vec<u8>> = pairs
         .into_iter()

@@ -5,7 +5,7 @@
 //! before the key is looked up decides which error a client sees) and its null rules: a missing
 //! key answers a null bulk, or a null array when a COUNT was given.
 
-use super::{arg_i64, as_type, CmdError, CmdResult, Ctx};
+use super::{arg_i64, as_type, optional_count, CmdError, CmdResult, Ctx};
 use crate::blocking::{parse_seconds_timeout, BlockKind, BlockRequest};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
@@ -26,12 +26,7 @@ fn lookup<'a>(
 
 /// Deletes `key` if its list has become empty (Redis never keeps empty lists).
 fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    if matches!(db.get(key, now), Some(Value::List(l)) if l.is_empty()) {
-        db.remove(key, now);
-        ctx.notify(class::GENERIC, "del", key);
-    }
+    ctx.delete_if_empty(key, Value::as_list_mut, List::is_empty);
 }
 
 /// The list at `key` for a push, created empty if missing.
@@ -127,14 +122,7 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
             if left { "lpop" } else { "rpop" }
         )));
     }
-    let count = match argv.get(2) {
-        Some(arg) => Some(arg_at_least(
-            arg,
-            0,
-            "ERR value is out of range, must be positive",
-        )?),
-        None => None,
-    };
+    let count = optional_count(argv.get(2).copied())?;
     let key = argv[1];
     let popped = match (lookup(ctx, key, false)?, count) {
         ((None, out), None) => {
@@ -157,7 +145,7 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
         },
         ((Some(list), out), Some(n)) => {
             let before = list.len();
-            pop_range_reply(list, out, left, usize::try_from(n).unwrap_or(usize::MAX));
+            pop_range_reply(list, out, left, n);
             list.len() < before
         }
     };

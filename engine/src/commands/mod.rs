@@ -237,6 +237,22 @@ pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
     crate::util::parse_i64(arg).ok_or(CmdError::NotInteger)
 }
 
+/// Redis's reply when a count is not a "positive long" (`getPositiveLongFromObjectOrReply`).
+pub const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+
+/// A "positive long" argument, 0..=i64::MAX (`getPositiveLongFromObjectOrReply`); `msg` when
+/// it is anything else.
+pub fn arg_count(arg: &[u8], msg: &'static str) -> Result<usize, CmdError> {
+    crate::util::parse_i64(arg)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(CmdError::msg(msg))
+}
+
+/// The optional COUNT of LPOP, ZPOPMIN and the like: `None` when not given.
+pub fn optional_count(arg: Option<&[u8]>) -> Result<Option<usize>, CmdError> {
+    arg.map(|a| arg_count(a, NOT_POSITIVE)).transpose()
+}
+
 /// Parses a float argument (`ERR value is not a valid float`).
 pub fn arg_f64(arg: &[u8]) -> Result<f64, CmdError> {
     crate::util::parse_f64(arg).ok_or(CmdError::NotFloat)
@@ -604,5 +620,25 @@ impl Ctx<'_> {
     pub fn write(&mut self, key: &[u8]) -> Option<&mut crate::types::Value> {
         let now = self.now_ms;
         self.server.dbs[self.client.db].get_mut(key, now)
+    }
+
+    /// Deletes `key` if it holds a `T` that has become empty, with the `del` event Redis sends
+    /// then: Redis never keeps an empty list or set.
+    pub fn delete_if_empty<T: ?Sized>(
+        &mut self,
+        key: &[u8],
+        project: Project<T>,
+        is_empty: fn(&T) -> bool,
+    ) {
+        let now = self.now_ms;
+        let db = self.db();
+        if db
+            .get_mut(key, now)
+            .and_then(project)
+            .is_some_and(|v| is_empty(v))
+        {
+            db.remove(key, now);
+            self.notify(crate::notify::class::GENERIC, "del", key);
+        }
     }
 }

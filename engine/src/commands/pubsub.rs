@@ -1,7 +1,8 @@
 //! Pub/sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB
 //! (CHANNELS, NUMSUB, NUMPAT, HELP). The registry and delivery are in `pubsub.rs`.
+use super::server::subcommand_syntax_error;
 
-use super::{c_text, CmdError, CmdResult, Ctx};
+use super::{CmdResult, Ctx};
 use crate::pubsub::{self, PubSub, Publisher};
 
 /// `subscribe`/`unsubscribe`/... confirmation: kind, channel (or null), subscription count.
@@ -96,7 +97,7 @@ pub fn publish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn pubsub_channels(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(wrong_subcommand_args(argv[1]));
+        return Err(subcommand_syntax_error(argv));
     }
     let channels = ctx.server.pubsub.channels_matching(argv.get(2).copied());
     ctx.out.array(channels.len());
@@ -137,13 +138,6 @@ pub fn pubsub_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ];
     super::server::reply_help(ctx, argv[0], LINES);
     Ok(())
-}
-
-fn wrong_subcommand_args(sub: &[u8]) -> CmdError {
-    CmdError::msg(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-        c_text(sub, 128)
-    ))
 }
 
 /// PING while subscribed in RESP2: `*2 pong <arg or "">`, as Redis answers there.

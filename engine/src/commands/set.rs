@@ -6,8 +6,8 @@
 //! picks between Redis's two algorithms by the same cost estimate, which decides the encoding of
 //! an SDIFFSTORE result.
 
-use super::generic::{parse_cursor, parse_scan_options, reply_scan};
-use super::{arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx};
+use super::generic::{parse_cursor, parse_scan_options, reply_scan, scan_buckets};
+use super::{arg_count, arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx, NOT_POSITIVE};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::{Set, Value};
@@ -39,12 +39,7 @@ fn set_with_rng<'a>(
 
 /// Deletes `key` if its set has become empty.
 fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
-    let now = ctx.now_ms;
-    let db = ctx.db();
-    if matches!(db.get(key, now), Some(Value::Set(s)) if s.is_empty()) {
-        db.remove(key, now);
-        ctx.notify(class::GENERIC, "del", key);
-    }
+    ctx.delete_if_empty(key, Value::as_set_mut, Set::is_empty);
 }
 
 /// Writes the members of `set` as bulk strings, in its iteration order.
@@ -174,16 +169,8 @@ pub fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Redis's `getPositiveLongFromObjectOrReply`: anything but 0..=i64::MAX is "out of range".
-fn positive_count(arg: &[u8]) -> Result<usize, CmdError> {
-    match crate::util::parse_i64(arg) {
-        Some(n) if n >= 0 => Ok(n as usize),
-        _ => Err(CmdError::msg("ERR value is out of range, must be positive")),
-    }
-}
-
 fn spop_with_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let count = positive_count(argv[2])?;
+    let count = arg_count(argv[2], NOT_POSITIVE)?;
     let max = max_intset(ctx);
     let (set, out, rng) = set_with_rng(ctx, argv[1], false)?;
     let Some(set) = set.filter(|_| count != 0) else {
@@ -276,19 +263,10 @@ pub fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut members: Vec<Vec<u8>> = Vec::new();
     let next = match set {
         Set::Intset(_) => set.scan(0, |m| members.push(m.to_vec())),
-        Set::Table(_) => {
-            // Redis's loop: until COUNT members, at most COUNT*10 bucket visits.
-            let mut next = cursor;
-            let mut budget = opts.count.saturating_mul(10);
-            loop {
-                next = set.scan(next, |m| members.push(m.to_vec()));
-                budget -= 1;
-                if next == 0 || budget == 0 || members.len() >= opts.count {
-                    break;
-                }
-            }
-            next
-        }
+        Set::Table(_) => scan_buckets(cursor, opts.count, |c| {
+            let next = set.scan(c, |m| members.push(m.to_vec()));
+            (next, members.len())
+        }),
     };
     members.retain(|m| opts.pattern.is_none_or(|p| glob_match(p, m, false)));
     reply_scan(ctx, next, &members);

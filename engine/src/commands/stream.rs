@@ -5,6 +5,7 @@
 //! and dispatch live here and only the group side of a read lives with the groups. Parsing, ID
 //! rules and trimming live in [`crate::types::stream`].
 
+use super::server::subcommand_syntax_error;
 use super::stream_group::{reply_full_groups, GroupRead};
 use super::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::notify::class;
@@ -258,12 +259,7 @@ pub fn xinfo_stream(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// `None` for the summary form, or `Some(max entries)` for FULL (COUNT 0 = all, negative =
 /// the default).
 fn parse_xinfo_stream_options(argv: &[&[u8]]) -> Result<Option<usize>, CmdError> {
-    let syntax = || {
-        CmdError::msg(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-            super::c_text(argv[1], 128)
-        ))
-    };
+    let syntax = || subcommand_syntax_error(argv);
     match argv.len() {
         3 => Ok(None),
         4 | 6 => {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::generic::parse_scan_options;
-use super::{arg_i64, as_type, remove_each, CmdError, CmdResult, Ctx};
+use super::{arg_count, arg_i64, as_type, optional_count, remove_each, CmdError, CmdResult, Ctx};
 use crate::notify::class;
 use crate::protocol::reply::Reply;
 use crate::types::zset::{
@@ -15,7 +15,7 @@ use crate::types::zset::{
     ZsetLimits,
 };
 use crate::types::{Set, Value, Zset};
-use crate::util::{eq_ignore_case, format_double, glob_match, parse_f64, parse_i64, Rng};
+use crate::util::{eq_ignore_case, format_double, glob_match, parse_f64, Rng};
 
 fn zset_error(e: ZsetError) -> CmdError {
     CmdError::msg(e.message())
@@ -89,14 +89,6 @@ fn reply_item(out: &mut Reply, member: &[u8], score: f64, withscores: bool) {
     if withscores {
         out.double(score);
     }
-}
-
-/// A "positive long" argument (`getPositiveLongFromObjectOrReply`): any failure is
-/// `value is out of range, must be positive`, or `msg` when given.
-fn arg_non_negative(arg: &[u8], msg: &'static str) -> Result<usize, CmdError> {
-    parse_i64(arg)
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or(CmdError::msg(msg))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,13 +496,7 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    let count = match argv.get(2) {
-        Some(arg) => Some(arg_non_negative(
-            arg,
-            "ERR value is out of range, must be positive",
-        )?),
-        None => None,
-    };
+    let count = optional_count(argv.get(2).copied())?;
     let key = argv[1];
     let Some(z) = write_zset(ctx, key)? else {
         ctx.out.array(0);
@@ -884,7 +870,7 @@ fn parse_algebra_options(
             opts.withscores = true;
             j += 1;
         } else if cardinality_only && remaining >= 2 && eq_ignore_case(arg, "limit") {
-            opts.limit = arg_non_negative(args[j + 1], "ERR LIMIT can't be negative")?;
+            opts.limit = arg_count(args[j + 1], "ERR LIMIT can't be negative")?;
             j += 2;
         } else {
             return Err(CmdError::Syntax);

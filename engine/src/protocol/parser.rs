@@ -236,15 +236,23 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             return Some(out);
         }
         let mut current = Vec::new();
-        let mut in_double = false;
-        let mut in_single = false;
+        // The quote the argument is inside, if any.
+        let mut quote: Option<u8> = None;
         loop {
-            if in_double {
+            if let Some(q) = quote {
                 if i >= n {
                     return None;
                 }
                 let c = line[i];
-                if c == b'\\'
+                let double = q == b'"';
+                if c == q {
+                    if i + 1 < n && !is_space(line[i + 1]) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else if double
+                    && c == b'\\'
                     && i + 3 < n
                     && line[i + 1] == b'x'
                     && line[i + 2].is_ascii_hexdigit()
@@ -252,7 +260,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 {
                     current.push(hex_val(line[i + 2]) * 16 + hex_val(line[i + 3]));
                     i += 3;
-                } else if c == b'\\' && i + 1 < n {
+                } else if double && c == b'\\' && i + 1 < n {
                     i += 1;
                     current.push(match line[i] {
                         b'n' => b'\n',
@@ -262,29 +270,9 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         b'a' => 7,
                         other => other,
                     });
-                } else if c == b'"' {
-                    if i + 1 < n && !is_space(line[i + 1]) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else {
-                    current.push(c);
-                }
-            } else if in_single {
-                if i >= n {
-                    return None;
-                }
-                let c = line[i];
-                if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                } else if !double && c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
                     i += 1;
                     current.push(b'\'');
-                } else if c == b'\'' {
-                    if i + 1 < n && !is_space(line[i + 1]) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
                 } else {
                     current.push(c);
                 }
@@ -297,8 +285,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         i += 1;
                         break;
                     }
-                    b'"' => in_double = true,
-                    b'\'' => in_single = true,
+                    q @ (b'"' | b'\'') => quote = Some(q),
                     c => current.push(c),
                 }
             }

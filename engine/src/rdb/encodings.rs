@@ -40,45 +40,9 @@ impl<'a> Item<'a> {
     }
 }
 
-/// An element as bytes: borrowed from the blob, or an integer rendered on the stack.
-#[derive(Clone, Copy)]
-pub enum Text<'a> {
-    Slice(&'a [u8]),
-    Int { text: [u8; 20], len: u8 },
-}
-
-impl Text<'_> {
-    #[inline]
-    pub fn int(n: i64) -> Self {
-        let mut text = [0u8; 20];
-        let mut b = itoa::Buffer::new();
-        let s = b.format(n).as_bytes();
-        text[..s.len()].copy_from_slice(s);
-        Text::Int {
-            text,
-            len: s.len() as u8,
-        }
-    }
-}
-
-impl std::ops::Deref for Text<'_> {
-    type Target = [u8];
-
-    #[inline]
-    fn deref(&self) -> &[u8] {
-        match self {
-            Text::Slice(s) => s,
-            Text::Int { text, len } => &text[..*len as usize],
-        }
-    }
-}
-
-impl AsRef<[u8]> for Text<'_> {
-    #[inline]
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
+/// An element as bytes: borrowed from the blob, or an integer rendered on the stack (the same
+/// view a stored listpack hands out).
+pub use crate::types::listpack::LpStr as Text;
 
 // ---------------------------------------------------------------------------
 // Listpack (listpack.c)
@@ -242,18 +206,25 @@ fn int_le(bytes: &[u8]) -> i64 {
     i64::from_le_bytes(le)
 }
 
-/// Decodes every element of a listpack. Errors name the byte offset inside the blob.
-pub fn lp_decode(buf: &[u8]) -> Result<Vec<Item<'_>>, String> {
-    if buf.len() < LP_HEADER + 1 {
-        return Err("listpack shorter than its header".into());
+/// Listpacks and ziplists both open with their total size as a little-endian u32; a blob
+/// whose size disagrees, or that cannot hold the header and the end marker, is corrupt.
+fn check_total_bytes(buf: &[u8], header: usize, kind: &str) -> Result<(), String> {
+    if buf.len() < header + 1 {
+        return Err(format!("{kind} shorter than its header"));
     }
     let total = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if total != buf.len() {
         return Err(format!(
-            "listpack header says {total} bytes, blob has {}",
+            "{kind} header says {total} bytes, blob has {}",
             buf.len()
         ));
     }
+    Ok(())
+}
+
+/// Decodes every element of a listpack. Errors name the byte offset inside the blob.
+pub fn lp_decode(buf: &[u8]) -> Result<Vec<Item<'_>>, String> {
+    check_total_bytes(buf, LP_HEADER, "listpack")?;
     // The header's element count sizes the vector (capped by what the bytes could hold, as
     // the header is untrusted; `u16::MAX` means "not counted").
     let counted = match u16::from_le_bytes([buf[4], buf[5]]) {
@@ -321,16 +292,7 @@ const ZL_HEADER: usize = 10;
 
 /// Decodes every element of a ziplist.
 pub fn zl_decode(buf: &[u8]) -> Result<Vec<Item<'_>>, String> {
-    if buf.len() < ZL_HEADER + 1 {
-        return Err("ziplist shorter than its header".into());
-    }
-    let total = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    if total != buf.len() {
-        return Err(format!(
-            "ziplist header says {total} bytes, blob has {}",
-            buf.len()
-        ));
-    }
+    check_total_bytes(buf, ZL_HEADER, "ziplist")?;
     let mut items = Vec::new();
     let mut p = ZL_HEADER;
     loop {

@@ -66,6 +66,15 @@ fn encode(keys: &[(&[u8], Value, Option<i64>)], compress: bool) -> Vec<u8> {
     enc.out
 }
 
+/// [`encode`] for keys held as owned bytes (as [`sample_values`] returns them).
+fn encode_owned(keys: &[(Vec<u8>, Value, Option<i64>)], compress: bool) -> Vec<u8> {
+    let refs: Vec<(&[u8], Value, Option<i64>)> = keys
+        .iter()
+        .map(|(k, v, e)| (&k[..], v.clone(), *e))
+        .collect();
+    encode(&refs, compress)
+}
+
 fn decode(bytes: &[u8]) -> Result<Vec<LoadedKey>, RdbError> {
     let mut out = Vec::new();
     let limits = LoadLimits {
@@ -191,12 +200,8 @@ fn sample_values() -> Vec<(Vec<u8>, Value, Option<i64>)> {
 #[test]
 fn every_type_round_trips_with_and_without_compression() {
     let values = sample_values();
-    let refs: Vec<(&[u8], Value, Option<i64>)> = values
-        .iter()
-        .map(|(k, v, e)| (&k[..], v.clone(), *e))
-        .collect();
     for compress in [true, false] {
-        let bytes = encode(&refs, compress);
+        let bytes = encode_owned(&values, compress);
         let loaded = decode(&bytes).unwrap();
         assert_eq!(loaded.len(), values.len());
         for (got, (k, v, e)) in loaded.iter().zip(&values) {
@@ -232,12 +237,7 @@ fn compression_shrinks_repetitive_strings() {
 
 #[test]
 fn corrupt_input_is_an_error_naming_the_offset_never_a_panic() {
-    let values = sample_values();
-    let refs: Vec<(&[u8], Value, Option<i64>)> = values
-        .iter()
-        .map(|(k, v, e)| (&k[..], v.clone(), *e))
-        .collect();
-    let bytes = encode(&refs, true);
+    let bytes = encode_owned(&sample_values(), true);
     // Truncations at every length: errors, no panic.
     for cut in (0..bytes.len()).step_by(97) {
         assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");

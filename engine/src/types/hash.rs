@@ -4,7 +4,7 @@
 //! HGETALL on small hashes matches Redis's.
 
 use super::listpack::{Listpack, LpStr};
-use super::set::distinct_indices;
+use super::set::{distinct_entries, distinct_indices};
 use crate::dict::Dict;
 use crate::key::Key;
 
@@ -151,7 +151,6 @@ impl Hash {
         count: usize,
         rand: &mut impl FnMut() -> u64,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let owned = |(k, v): (&[u8], &[u8])| (k.to_vec(), v.to_vec());
         match self {
             Hash::Listpack(_) => {
                 let mut all = Vec::with_capacity(self.len());
@@ -161,25 +160,7 @@ impl Hash {
                 let mut all: Vec<Option<(Vec<u8>, Vec<u8>)>> = all.into_iter().map(Some).collect();
                 picked.into_iter().filter_map(|i| all[i].take()).collect()
             }
-            Hash::Table(d) if count.saturating_mul(3) > d.len() => {
-                let all: Vec<(&[u8], &[u8])> = d.iter().map(|(k, v)| (&**k, &**v)).collect();
-                distinct_indices(all.len(), count, rand)
-                    .into_iter()
-                    .map(|i| owned(all[i]))
-                    .collect()
-            }
-            Hash::Table(d) => {
-                let mut seen = std::collections::HashSet::with_capacity(count);
-                let mut out = Vec::with_capacity(count);
-                while out.len() < count {
-                    match d.random_entry(rand) {
-                        Some((k, v)) if seen.insert(&**k) => out.push(owned((k, v))),
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-                out
-            }
+            Hash::Table(d) => distinct_entries(d, count, rand, |k, v| (k.to_vec(), v.to_vec())),
         }
     }
 

@@ -370,41 +370,46 @@ impl List {
     }
 
     /// Drops `n` elements from the head.
-    pub fn remove_front(&mut self, mut n: usize) {
-        n = n.min(self.len);
-        self.len -= n;
-        while n > 0 {
-            let Some(node) = self.nodes.front_mut() else {
-                break;
-            };
-            if node.count as usize <= n {
-                n -= node.count as usize;
-                self.nodes.pop_front();
-            } else {
-                let off = node.offset_of(n);
-                node.buf.drain(..off);
-                node.count -= n as u32;
-                n = 0;
-            }
-        }
+    pub fn remove_front(&mut self, n: usize) {
+        self.remove_end(n, false);
     }
 
     /// Drops `n` elements from the tail.
-    pub fn remove_back(&mut self, mut n: usize) {
-        n = n.min(self.len);
+    pub fn remove_back(&mut self, n: usize) {
+        self.remove_end(n, true);
+    }
+
+    /// Drops `n` elements from the tail (`back`) or the head: whole nodes while they fit, then
+    /// the rest from the node that is left at that end.
+    fn remove_end(&mut self, n: usize, back: bool) {
+        let mut n = n.min(self.len);
         self.len -= n;
         while n > 0 {
-            let Some(node) = self.nodes.back_mut() else {
+            let end = if back {
+                self.nodes.back_mut()
+            } else {
+                self.nodes.front_mut()
+            };
+            let Some(node) = end else {
                 break;
             };
-            if node.count as usize <= n {
-                n -= node.count as usize;
-                self.nodes.pop_back();
+            let count = node.count as usize;
+            if count <= n {
+                n -= count;
+                if back {
+                    self.nodes.pop_back();
+                } else {
+                    self.nodes.pop_front();
+                }
             } else {
-                let keep = node.count as usize - n;
-                let off = node.offset_of(keep);
-                node.buf.truncate(off);
-                node.count = keep as u32;
+                if back {
+                    let off = node.offset_of(count - n);
+                    node.buf.truncate(off);
+                } else {
+                    let off = node.offset_of(n);
+                    node.buf.drain(..off);
+                }
+                node.count -= n as u32;
                 n = 0;
             }
         }

@@ -33,13 +33,16 @@ pub struct Listpack {
 }
 
 /// One decoded entry: borrowed bytes, or an integer rendered on the stack. Derefs to the bytes.
+/// RDB loading reads its elements through the same type.
+#[derive(Clone, Copy)]
 pub enum LpStr<'a> {
     Slice(&'a [u8]),
     Int { text: [u8; 20], len: u8 },
 }
 
 impl<'a> LpStr<'a> {
-    fn int(n: i64) -> Self {
+    #[inline]
+    pub fn int(n: i64) -> Self {
         let mut text = [0u8; 20];
         let mut b = itoa::Buffer::new();
         let s = b.format(n).as_bytes();
@@ -60,6 +63,13 @@ impl Deref for LpStr<'_> {
             LpStr::Slice(s) => s,
             LpStr::Int { text, len } => &text[..*len as usize],
         }
+    }
+}
+
+impl AsRef<[u8]> for LpStr<'_> {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self
     }
 }
 

@@ -144,25 +144,7 @@ impl Set {
                     .map(|i| buf.format(v[i]).as_bytes().to_vec())
                     .collect()
             }
-            Set::Table(d) if count.saturating_mul(3) > d.len() => {
-                let all: Vec<&Key> = d.iter().map(|(k, _)| k).collect();
-                distinct_indices(all.len(), count, rand)
-                    .into_iter()
-                    .map(|i| all[i].to_vec())
-                    .collect()
-            }
-            Set::Table(d) => {
-                let mut seen = std::collections::HashSet::with_capacity(count);
-                let mut out = Vec::with_capacity(count);
-                while out.len() < count {
-                    match d.random_entry(rand) {
-                        Some((k, _)) if seen.insert(&**k) => out.push(k.to_vec()),
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-                out
-            }
+            Set::Table(d) => distinct_entries(d, count, rand, |k, _| k.to_vec()),
         }
     }
 
@@ -209,6 +191,35 @@ pub fn distinct_indices(n: usize, k: usize, rand: &mut impl FnMut() -> u64) -> V
     }
     let mut out: Vec<usize> = chosen.into_iter().collect();
     out.sort_unstable();
+    out
+}
+
+/// `count` distinct entries of a hashtable (`count` below its length), mapped by `f`, by
+/// Redis's two strategies: while `count` is a small share of the table, random entries with
+/// repeats skipped; otherwise positions sampled from the whole table, where repeats would
+/// make random picking slow.
+pub fn distinct_entries<V, T>(
+    d: &Dict<Key, V>,
+    count: usize,
+    rand: &mut impl FnMut() -> u64,
+    f: impl Fn(&Key, &V) -> T,
+) -> Vec<T> {
+    if count.saturating_mul(3) > d.len() {
+        let all: Vec<(&Key, &V)> = d.iter().collect();
+        return distinct_indices(all.len(), count, rand)
+            .into_iter()
+            .map(|i| f(all[i].0, all[i].1))
+            .collect();
+    }
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        match d.random_entry(rand) {
+            Some((k, v)) if seen.insert(&**k) => out.push(f(k, v)),
+            Some(_) => {}
+            None => break,
+        }
+    }
     out
 }
 

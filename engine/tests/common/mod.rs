@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use tradestate_engine::{Config, EngineHandle};
@@ -24,6 +24,28 @@ pub fn start_engine(settings: &[(&str, &str)]) -> EngineHandle {
         config.set(k, v, false).expect("setting");
     }
     tradestate_engine::start("test", config).expect("engine starts")
+}
+
+/// A client connected to the server on `port`; panics if it cannot connect.
+pub fn connect(port: u16) -> RawClient {
+    RawClient::connect(port).expect("connect")
+}
+
+/// [`start_engine`] and one client connected to it; the handle must outlive the client's use,
+/// since dropping it stops the engine.
+pub fn start_engine_and_client(settings: &[(&str, &str)]) -> (EngineHandle, RawClient) {
+    let engine = start_engine(settings);
+    let client = connect(engine.port());
+    (engine, client)
+}
+
+/// [`start_engine`] and `N` clients connected to it.
+pub fn start_engine_and_clients<const N: usize>(
+    settings: &[(&str, &str)],
+) -> (EngineHandle, [RawClient; N]) {
+    let engine = start_engine(settings);
+    let clients = std::array::from_fn(|_| connect(engine.port()));
+    (engine, clients)
 }
 
 /// A new empty directory under the system temp dir (`tradestate-test-<pid>-<n>`).
@@ -58,23 +80,8 @@ pub fn start_redis_server() -> RedisServer {
 pub fn start_redis_server_in(dir: &std::path::Path) -> RedisServer {
     let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let port = free_port();
-    let child = Command::new(&bin)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--dir",
-            &dir.display().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = tradestate_test_support::redis_server_command(&bin, port)
+        .args(["--daemonize", "no", "--dir", &dir.display().to_string()])
         .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot start {bin}: {e} (install redis-server or set REDIS_SERVER)")
@@ -251,6 +258,23 @@ impl Reply {
         }
     }
 
+    /// A leaf as text: a bulk string's body (empty for a null bulk), any other leaf's line with
+    /// its type byte kept (`+OK`, `:1`); `None` for an aggregate.
+    pub fn leaf_line(&self) -> Option<String> {
+        let Reply::Leaf(b) = self else {
+            return None;
+        };
+        let text = String::from_utf8_lossy(b).into_owned();
+        Some(match text.split_once("\r\n") {
+            // A bulk string: its body is on the second line.
+            Some((head, rest)) if head.starts_with('$') => {
+                rest.strip_suffix("\r\n").unwrap_or(rest).to_string()
+            }
+            Some((head, _)) => head.to_string(),
+            None => text,
+        })
+    }
+
     pub fn type_byte(&self) -> u8 {
         match self {
             Reply::Leaf(b) | Reply::Aggregate(b, _) => b.first().copied().unwrap_or(b'?'),
@@ -307,6 +331,23 @@ fn read_value(r: &mut impl BufRead) -> std::io::Result<Reply> {
             Ok(Reply::Aggregate(line, items))
         }
         _ => Ok(Reply::Leaf(line)),
+    }
+}
+
+/// Sends each case's command in turn and checks that its reply is exactly the expected bytes;
+/// a failure names the command.
+pub fn assert_calls(c: &mut RawClient, cases: &[(&[&[u8]], &[u8])]) {
+    for &(args, expected) in cases {
+        let got = c.call(args);
+        let command: Vec<String> = args.iter().map(|a| show(a)).collect();
+        assert_eq!(
+            got,
+            expected,
+            "{}: got {}, expected {}",
+            command.join(" "),
+            show(&got),
+            show(expected)
+        );
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{json, Map, Value};
+use tradestate_mt5_bridge::INSTANCE_ID_PATTERN;
 
 /// Every route the router serves, in axum's path syntax (which is OpenAPI's); the router is built
 /// from this list.
@@ -161,7 +162,7 @@ fn paths() -> Value {
             "security": [{"operatorToken": []}],
             "parameters": [
                 {"$ref": "#/components/parameters/After"},
-                {"name": "Last-Event-ID", "in": "header", "required": false, "description": "The last entry id received; replay resumes after it.", "schema": {"type": "string", "pattern": ENTRY_ID_PATTERN}}
+                string_parameter("Last-Event-ID", "header", false, "The last entry id received; replay resumes after it.", ENTRY_ID_PATTERN)
             ],
             "responses": {
                 "200": {
@@ -327,26 +328,26 @@ fn headers() -> Value {
 
 fn parameters() -> Value {
     json!({
-        "InstanceId": {
-            "name": "id", "in": "path", "required": true,
-            "description": "The terminal's instance id.",
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
-        },
-        "Ticket": {
-            "name": "ticket", "in": "path", "required": true,
-            "description": "The position ticket (decimal digits of a u64).",
-            "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}
-        },
-        "InstanceHeader": {
-            "name": "x-tradestate-instance", "in": "header", "required": false,
-            "description": "The terminal, when the batch body has no `instance_id`.",
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
-        },
-        "After": {
-            "name": "after", "in": "query", "required": false,
-            "description": "A stream entry id (`<ms>-<seq>`, or `<ms>` meaning `<ms>-0`) as returned in `id`; entries after it.",
-            "schema": {"type": "string", "pattern": ENTRY_ID_PATTERN}
-        }
+        "InstanceId": string_parameter("id", "path", true, "The terminal's instance id.", INSTANCE_ID_PATTERN),
+        "Ticket": string_parameter("ticket", "path", true, "The position ticket (decimal digits of a u64).", "^[0-9]{1,20}$"),
+        "InstanceHeader": string_parameter("x-tradestate-instance", "header", false, "The terminal, when the batch body has no `instance_id`.", INSTANCE_ID_PATTERN),
+        "After": string_parameter("after", "query", false, "A stream entry id (`<ms>-<seq>`, or `<ms>` meaning `<ms>-0`) as returned in `id`; entries after it.", ENTRY_ID_PATTERN)
+    })
+}
+
+/// A parameter object for a string `name` carried `location` (`path`, `header` or `query`) that
+/// must match `pattern`.
+fn string_parameter(
+    name: &str,
+    location: &str,
+    required: bool,
+    description: &str,
+    pattern: &str,
+) -> Value {
+    json!({
+        "name": name, "in": location, "required": required,
+        "description": description,
+        "schema": {"type": "string", "pattern": pattern}
     })
 }
 

@@ -50,6 +50,17 @@ fn seqs(spill: &Spill) -> Vec<u64> {
     spill.lock().pending.values().map(|p| p.op.seq).collect()
 }
 
+/// An rtss spill in a fresh directory `name` holding T1's signals 1 and 2, appended together.
+async fn rtss_holding_signals_1_and_2(name: &str) -> (PathBuf, Arc<Spill>) {
+    let dir = dir(name);
+    let spill = open(Partition::Rtss, &dir);
+    spill
+        .append(vec![signal("T1", 1), signal("T1", 2)])
+        .await
+        .unwrap();
+    (dir, spill)
+}
+
 /// A closed rtss spill of `n` signals over several 4 KiB segments, and its segment files.
 async fn signals_in_segments(name: &str, n: u64) -> (PathBuf, Vec<PathBuf>) {
     let dir = dir(name);
@@ -75,12 +86,7 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn spooled_records_survive_a_restart_in_order_and_coalesced() {
-    let dir = dir("restart");
-    let spill = open(Partition::Rtss, &dir);
-    spill
-        .append(vec![signal("T1", 1), signal("T1", 2)])
-        .await
-        .unwrap();
+    let (dir, spill) = rtss_holding_signals_1_and_2("restart").await;
     spill.append(vec![signal("T2", 3)]).await.unwrap();
     assert!(
         spill.must_take(&signal("T9", 9)),
@@ -154,12 +160,7 @@ async fn written_records_leave_and_their_segments_are_deleted() {
 
 #[tokio::test]
 async fn a_torn_last_record_is_cut_off() {
-    let dir = dir("torn");
-    let spill = open(Partition::Rtss, &dir);
-    spill
-        .append(vec![signal("T1", 1), signal("T1", 2)])
-        .await
-        .unwrap();
+    let (dir, spill) = rtss_holding_signals_1_and_2("torn").await;
     spill.stop();
     let file = segment_files(&dir).pop().unwrap();
     let whole = std::fs::metadata(&file).unwrap().len();

@@ -62,10 +62,7 @@ pub fn test_config(target: &Target) -> Config {
     config.listen.resp = Some("127.0.0.1:0".parse().unwrap());
     config.auth.terminals = TERMINALS
         .iter()
-        .map(|(id, token)| TerminalToken {
-            instance_id: id.to_string(),
-            token: token.to_string(),
-        })
+        .map(|(id, token)| TerminalToken::new(id, token))
         .collect();
     config.auth.operator_tokens = vec![OPERATOR_TOKEN.to_string()];
     // Embedded engines persist under data_dir: each service gets a fresh one.
@@ -122,14 +119,41 @@ pub async fn start(target: &Target, tweak: impl FnOnce(&mut Config)) -> Harness 
     }
 }
 
-/// Starts the service in development mode (no terminal tokens): any instance id is accepted with
-/// the dev token, as the mt5-bridge fixtures name several.
+/// Runs `test` once per target of [`targets`], each time against a fresh service whose config
+/// `tweak` adjusted, and stops that service after it; `test` gets the target's name for its
+/// messages. A panic in `test` ends the run there, as a failed assertion should.
+pub async fn on_each_target(
+    tweak: impl Fn(&mut Config),
+    test: impl AsyncFn(&Harness, &'static str),
+) {
+    for target in targets() {
+        let h = start(&target, &tweak).await;
+        test(&h, target.name()).await;
+        h.stop().await;
+    }
+}
+
+/// The test config as [`test_config`] makes it, for suites that need nothing else.
+pub fn defaults(_: &mut Config) {}
+
+/// A config tweak: terminals may send `rate` requests a second after a burst of `burst`.
+pub fn terminal_rate(rate: u32, burst: u32) -> impl Fn(&mut Config) {
+    move |config| {
+        config.limits.per_terminal_rate = rate;
+        config.limits.per_terminal_burst = burst;
+    }
+}
+
+/// Development mode (no terminal tokens): any instance id is accepted with the dev token, as
+/// the mt5-bridge fixtures name several.
+pub fn dev_mode(config: &mut Config) {
+    config.auth.terminals.clear();
+    config.auth.tokens_file = None;
+}
+
+/// Starts the service in [`dev_mode`].
 pub async fn start_dev(target: &Target) -> Harness {
-    start(target, |config| {
-        config.auth.terminals.clear();
-        config.auth.tokens_file = None;
-    })
-    .await
+    start(target, dev_mode).await
 }
 
 pub fn token(instance_id: &str) -> &'static str {
@@ -215,6 +239,15 @@ impl Harness {
     /// GETs `path` with the operator token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         sent(self.request(reqwest::Method::GET, path, Some(OPERATOR_TOKEN), None)).await
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Takes `partition`'s embedded engine out of the service and shuts it down (the gateway
@@ -427,6 +460,17 @@ pub fn has_sample(metrics: &str, prefix: &str, label: &str) -> bool {
         .any(|l| l.starts_with(prefix) && l.contains(label))
 }
 
+/// Checks the Prometheus text `metrics` has a sample of every family in `families` carrying
+/// `label` (`""` for any); `what` names the run in the message.
+pub fn assert_samples(metrics: &str, families: &[&str], label: &str, what: &str) {
+    for family in families {
+        assert!(
+            has_sample(metrics, family, label),
+            "{what}: {family} missing from /metrics:\n{metrics}"
+        );
+    }
+}
+
 /// The `results[i].status` strings of a batch reply.
 pub fn statuses(reply: &serde_json::Value) -> Vec<String> {
     reply["results"]
@@ -438,4 +482,60 @@ pub fn statuses(reply: &serde_json::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+// ---- RESP clients. ----
+
+/// The RESP listener's address (the test config always opens one).
+pub fn resp_addr(h: &Harness) -> std::net::SocketAddr {
+    h.service
+        .resp_addr
+        .expect("the harness config listens on resp")
+}
+
+/// A RESP connection authenticated as `instance_id` (the crate sends `AUTH <id> <token>`).
+pub async fn connect_as(h: &Harness, instance_id: &str) -> redis::aio::MultiplexedConnection {
+    let url = format!(
+        "redis://{instance_id}:{}@{}/",
+        token(instance_id),
+        resp_addr(h)
+    );
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("resp connection")
+}
+
+/// A fixture object of the harness as RESP field/value pairs (the mt5-bridge encoding).
+pub fn fields(update: &serde_json::Value) -> Vec<(String, String)> {
+    update
+        .as_object()
+        .expect("fixture is an object")
+        .iter()
+        .filter(|(name, _)| *name != "kind")
+        .map(|(name, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+                other => other.to_string(),
+            };
+            (name.clone(), text)
+        })
+        .collect()
+}
+
+/// `HSET key` with `pairs`.
+pub fn hset(key: &str, pairs: &[(String, String)]) -> redis::Cmd {
+    hash_cmd("HSET", key, pairs)
+}
+
+/// `verb key` followed by `pairs` as field/value arguments.
+pub fn hash_cmd(verb: &str, key: &str, pairs: &[(String, String)]) -> redis::Cmd {
+    let mut cmd = redis::cmd(verb);
+    cmd.arg(key);
+    for (name, value) in pairs {
+        cmd.arg(name).arg(value);
+    }
+    cmd
 }

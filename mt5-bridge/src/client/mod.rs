@@ -557,14 +557,16 @@ impl Client {
         let Some(http) = &self.http else {
             return Err(ClientError::Refused("no http client".into()));
         };
-        let body = batch_json(Some(&self.config.instance_id), batch);
-        let response = http
-            .post(format!("{}/v1/ingest", base_url.trim_end_matches('/')))
-            .bearer_auth(&self.config.token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
+        let url = ingest_url(base_url);
+        let response = ingest_request(
+            http,
+            &url,
+            &self.config.token,
+            &self.config.instance_id,
+            batch,
+        )
+        .send()
+        .await;
         let response = match response {
             Ok(response) => response,
             Err(e) => {
@@ -871,6 +873,29 @@ impl RespConnection {
         while self.reader.take_buffered_if(&mut buffered_throttle) {}
         Ok((replies, throttle_ms, renumber_above))
     }
+}
+
+/// Where the gateway at `base_url` (`http://host:port`, a trailing `/` allowed) takes batches:
+/// `POST {base_url}/v1/ingest`.
+pub fn ingest_url(base_url: &str) -> String {
+    format!("{}/v1/ingest", base_url.trim_end_matches('/'))
+}
+
+/// One batch as a terminal posts it to `url` (see [`ingest_url`]): the wire's JSON body
+/// ([`batch_json`], the bytes the MQL5 library sends) under the terminal's bearer token. Other
+/// terminal programs (the load generator) send through this too, so that every client of the
+/// contract puts the same request on the wire.
+pub fn ingest_request<'a>(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    instance_id: &str,
+    updates: impl IntoIterator<Item = &'a Update>,
+) -> reqwest::RequestBuilder {
+    http.post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(batch_json(Some(instance_id), updates))
 }
 
 /// A read error as the client reports it.

@@ -24,6 +24,13 @@ fn ids(s: &Stream) -> Vec<StreamId> {
     s.iter().map(|e| e.id()).collect()
 }
 
+fn node_limits(max_bytes: usize, max_entries: usize) -> NodeLimits {
+    NodeLimits {
+        max_bytes,
+        max_entries,
+    }
+}
+
 fn add(s: &mut Stream, ms: u64, seq: u64, limits: NodeLimits) {
     s.add(id(ms, seq), &fv(&[("f", "v")]), limits).unwrap();
 }
@@ -103,10 +110,7 @@ fn auto_ids_and_clock() {
 
 #[test]
 fn nodes_split_by_entries_and_fields_roundtrip() {
-    let l = NodeLimits {
-        max_bytes: 4096,
-        max_entries: 3,
-    };
+    let l = node_limits(4096, 3);
     let mut s = Stream::new();
     s.add(id(1, 0), &fv(&[("a", "1"), ("b", "2")]), l).unwrap();
     s.add(id(1, 1), &fv(&[("a", "x"), ("b", "")]), l).unwrap(); // same fields
@@ -167,10 +171,7 @@ fn node_split_by_listpack_bytes() {
     assert_eq!(s.node_summary()[0].3, 40);
     // New node when lp_bytes + len("f") + len("v") >= max_bytes.
     for (max_bytes, nodes) in [(31, 3), (32, 2), (41, 2), (42, 2), (43, 1)] {
-        let l = NodeLimits {
-            max_bytes,
-            max_entries: 0,
-        };
+        let l = node_limits(max_bytes, 0);
         let mut s = Stream::new();
         for seq in 0..3 {
             add(&mut s, 1, seq, l);
@@ -198,10 +199,7 @@ fn node_split_by_listpack_bytes() {
 #[test]
 fn node_split_matches_redis_for_large_nodes() {
     for (max_bytes, nodes) in [(3000, 6), (2000, 9), (1500, 12)] {
-        let l = NodeLimits {
-            max_bytes,
-            max_entries: 0,
-        };
+        let l = node_limits(max_bytes, 0);
         let mut s = Stream::new();
         for i in 1..=1000u64 {
             let v = (i % 100).to_string();
@@ -220,10 +218,7 @@ fn node_split_matches_redis_for_large_nodes() {
 
 #[test]
 fn delete_updates_metadata() {
-    let l = NodeLimits {
-        max_bytes: 4096,
-        max_entries: 2,
-    };
+    let l = node_limits(4096, 2);
     let mut s = Stream::new();
     for seq in 1..=5 {
         add(&mut s, 1, seq, l);
@@ -251,10 +246,7 @@ fn delete_updates_metadata() {
 
 #[test]
 fn trim_exact_and_approx() {
-    let l = NodeLimits {
-        max_bytes: 4096,
-        max_entries: 3,
-    };
+    let l = node_limits(4096, 3);
     let build = || {
         let mut s = Stream::new();
         for seq in 1..=10 {
@@ -399,10 +391,7 @@ fn limits() -> impl Strategy<Value = NodeLimits> {
         prop_oneof![Just(0usize), 20usize..120, Just(4096)],
         prop_oneof![Just(0usize), 1usize..6, Just(100)],
     )
-        .prop_map(|(max_bytes, max_entries)| NodeLimits {
-            max_bytes,
-            max_entries,
-        })
+        .prop_map(|(max_bytes, max_entries)| node_limits(max_bytes, max_entries))
 }
 
 fn shape_fields(shape: u8, n: u64) -> Fields {

@@ -23,33 +23,27 @@ pub(super) enum IterInner<'a> {
 }
 
 impl<'a> Iter<'a> {
-    fn pull_front(&mut self) -> Option<(&'a [u8], f64)> {
+    /// Takes the pair at the front of the window, or with `from_back` the one at its back.
+    #[inline]
+    fn pull(&mut self, from_back: bool) -> Option<(&'a [u8], f64)> {
         if self.remaining == 0 {
             return None;
         }
         self.remaining -= 1;
         match &mut self.inner {
-            IterInner::Listpack(it) => it.next().map(|e| (&*e.0, e.1)),
-            IterInner::Skiplist { list, front, .. } => {
-                let list: &'a SkipList = list;
-                let n = list.node(*front);
-                *front = n.levels[0].forward;
-                Some((&n.member, n.score))
+            IterInner::Listpack(it) => {
+                let e = if from_back { it.next_back() } else { it.next() };
+                e.map(|e| (&*e.0, e.1))
             }
-        }
-    }
-
-    fn pull_back(&mut self) -> Option<(&'a [u8], f64)> {
-        if self.remaining == 0 {
-            return None;
-        }
-        self.remaining -= 1;
-        match &mut self.inner {
-            IterInner::Listpack(it) => it.next_back().map(|e| (&*e.0, e.1)),
-            IterInner::Skiplist { list, back, .. } => {
+            IterInner::Skiplist { list, front, back } => {
                 let list: &'a SkipList = list;
-                let n = list.node(*back);
-                *back = n.backward;
+                let end = if from_back { back } else { front };
+                let n = list.node(*end);
+                *end = if from_back {
+                    n.backward
+                } else {
+                    n.levels[0].forward
+                };
                 Some((&n.member, n.score))
             }
         }
@@ -60,11 +54,7 @@ impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.reverse {
-            self.pull_back()
-        } else {
-            self.pull_front()
-        }
+        self.pull(self.reverse)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -74,11 +64,7 @@ impl<'a> Iterator for Iter<'a> {
 
 impl DoubleEndedIterator for Iter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        if self.reverse {
-            self.pull_front()
-        } else {
-            self.pull_back()
-        }
+        self.pull(!self.reverse)
     }
 }
 

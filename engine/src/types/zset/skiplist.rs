@@ -378,6 +378,26 @@ impl SkipList {
         None
     }
 
+    /// Moves right from `x` along level `i` as long as the rank reached stays within `limit`,
+    /// adding the spans crossed to `traversed`; returns the last node reached.
+    #[inline]
+    fn advance_within_rank(
+        &self,
+        mut x: u32,
+        i: usize,
+        traversed: &mut usize,
+        limit: usize,
+    ) -> u32 {
+        loop {
+            let l = self.lvl(x, i);
+            if l.forward == NIL || *traversed + l.span as usize > limit {
+                return x;
+            }
+            *traversed += l.span as usize;
+            x = l.forward;
+        }
+    }
+
     /// Node at 0-based `rank`, or NIL.
     pub(super) fn node_at(&self, rank: usize) -> u32 {
         if rank >= self.len {
@@ -393,14 +413,7 @@ impl SkipList {
         let mut traversed = 0usize;
         let mut x = HEAD;
         for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.forward == NIL || traversed + l.span as usize > target {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
+            x = self.advance_within_rank(x, i, &mut traversed, target);
             if traversed == target {
                 return x;
             }
@@ -442,14 +455,7 @@ impl SkipList {
         let mut traversed = 0usize;
         let mut x = HEAD;
         for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.forward == NIL || traversed + l.span as usize > lo {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
+            x = self.advance_within_rank(x, i, &mut traversed, lo);
             update[i] = x;
         }
         let mut x = self.node(x).levels[0].forward;

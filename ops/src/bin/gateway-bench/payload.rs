@@ -133,21 +133,19 @@ pub fn self_check(batch_size: usize) -> Result<(), String> {
     let mut terminal = Terminal::new("check", 0, 1, 9);
     parse_batch(&terminal.batch_json(batch_size))
         .map_err(|e| format!("the driver's own HTTP batch does not validate: {e}"))?;
-    let fields = terminal.heartbeat().to_fields();
-    let pairs: Vec<(&[u8], &[u8])> = fields
-        .iter()
-        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-        .collect();
-    InstanceState::from_fields(&pairs)
+    InstanceState::from_fields(&as_bytes(&terminal.heartbeat().to_fields()))
         .map_err(|e| format!("the driver's own RESP heartbeat does not validate: {e}"))?;
-    let fields = terminal.trade(0).to_fields();
-    let pairs: Vec<(&[u8], &[u8])> = fields
-        .iter()
-        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-        .collect();
-    TradeState::from_fields(&pairs)
+    TradeState::from_fields(&as_bytes(&terminal.trade(0).to_fields()))
         .map_err(|e| format!("the driver's own RESP trade does not validate: {e}"))?;
     Ok(())
+}
+
+/// Field/value pairs as the bytes a RESP command carries, which `from_fields` reads.
+fn as_bytes<K: AsRef<str>>(fields: &[(K, String)]) -> Vec<(&[u8], &[u8])> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_ref().as_bytes(), v.as_bytes()))
+        .collect()
 }
 
 /// Appends one RESP command (an array of bulk strings).
