@@ -16,7 +16,7 @@ use tradestate_mt5_bridge::{
 
 use crate::admission::Rejection;
 use crate::convert;
-use crate::keys::{parse_terminal_key, TerminalKey};
+use crate::keys::{self, parse_terminal_key, TerminalKey};
 use crate::ops::{Op, Outcome, Partition};
 
 /// How the reply to an accepted write is shaped once its outcome is known.
@@ -59,7 +59,10 @@ impl WriteError {
 /// What this terminal may write, for `-NOPERM` texts.
 pub fn allowed_writes(instance_id: &str, stream: &str) -> String {
     format!(
-        "this terminal may only HSET ris:{{{instance_id}}} / rts:{{{instance_id}}}:<ticket> / rts:{{{instance_id}}}:positions and XADD {stream}"
+        "this terminal may only HSET {} / {} / {} and XADD {stream}",
+        keys::instance(instance_id),
+        keys::trade(instance_id, "<ticket>"),
+        keys::positions(instance_id),
     )
 }
 
