@@ -20,6 +20,9 @@
 #   --tests "a b"  only these rows (default: set get incr hset sadd zadd xadd heartbeat lpush lpop)
 #   --no-memory    skip the stream-entry memory measurement
 #   --out FILE     also write the markdown table to FILE
+#   --baseline BIN another tradestate-engine binary (e.g. built from an older commit) in
+#                  redis-server's place: the same rows, same run, as new/old ratios, for telling
+#                  a change's cost from the machine's run-to-run drift
 # Needs: redis-server, redis-benchmark (apt-get install redis-server redis-tools), cargo.
 # Servers and the benchmark client are pinned to different cores with taskset when there are
 # at least 2, so the two servers run under the same conditions.
@@ -30,11 +33,13 @@ rounds=3
 out=""
 only=""
 memory=1
+baseline=""
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=ops/bench/lib.sh
 . "$root/ops/bench/lib.sh"
 parse_options engine-vs-redis '2,26p' --seconds=seconds --rounds=rounds --out=out --tests=only \
-  --no-memory=memory=0 -- "$@"
+  --no-memory=memory=0 --baseline=baseline -- "$@"
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "engine-vs-redis: --baseline $baseline is not an executable" >&2; exit 2; }
 need_tools engine-vs-redis "; install redis-server and redis-tools (apt-get install -y redis-server redis-tools)" \
   redis-server redis-benchmark redis-cli cargo
 build_release "$root" tradestate-engine -p tradestate-engine -p tradestate-ops
@@ -54,7 +59,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$tmp" && $server_pin redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$tmp/redis.log" 2>&1) &
+if [ -n "$baseline" ]; then
+  # The old binary takes redis-server's port and column; SHUTDOWN NOSAVE stops it the same way.
+  (cd "$tmp" && RUST_LOG=warn exec $server_pin "$baseline" --port "$redis_port" --bind 127.0.0.1 >"$tmp/redis.log" 2>&1) &
+else
+  (cd "$tmp" && $server_pin redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$tmp/redis.log" 2>&1) &
+fi
 (cd "$tmp" && RUST_LOG=warn exec $server_pin "$engine_bin" --port "$engine_port" --bind 127.0.0.1 >"$tmp/engine.log" 2>&1) &
 engine_pid=$!
 for port in "$redis_port" "$engine_port"; do
@@ -150,7 +160,11 @@ if [ "$memory" = 1 ]; then
 fi
 
 {
-  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git_rev "$root")."
+  if [ -n "$baseline" ]; then
+    echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores: the \"redis-server\" columns are the baseline binary $baseline; tradestate-engine $(git_rev "$root")."
+  else
+    echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis-server $redis_version vs tradestate-engine $(git_rev "$root")."
+  fi
   echo "\`redis-benchmark -c 50 -P <P> -n <n>\` (\`-r 100000 -t <test>\`; heartbeat \`-r 1000\`), servers on core 0, client on core 1, persistence off; median of $rounds rounds per server, alternating which goes first."
   echo
   md_table "| test | P | n | redis-server req/s | tradestate-engine req/s | ratio | redis rounds | engine rounds |" "${rows[@]}"
