@@ -20,7 +20,7 @@ pub use error::ConfigError;
 pub use keys::{ENV_PREFIX, RESERVED_ENV};
 pub use load::{load, load_from, CONFIG_PATH_ENV, DEFAULTS_TOML};
 pub use model::{
-    Auth, Backend, Config, Limits, Listen, Partition, Partitions, Policy, Spill, TerminalToken,
+    Ack, Auth, Backend, Config, Limits, Listen, Partition, Partitions, Policy, Spill, TerminalToken,
 };
 pub use tokens::{check_instance_id, check_token, DEV_TOKEN, MAX_INSTANCE_ID_LEN, MIN_TOKEN_LEN};
 

@@ -357,7 +357,8 @@ mod tests {
         assert_eq!(
             error_text(from_file("[partitions.rts]\nbackend = \"redis:/x\"\n")),
             "config: partitions.rts.backend (tradestate.toml:2): cannot parse \"redis:/x\" as a \
-             URL (expected redis://host:port, unix:///path or \"embedded\")"
+             URL (expected redis://host:port, unix:///path, \
+             redis+sentinel://s1:26379,s2:26379/<master> or \"embedded\")"
         );
         assert_eq!(
             error_text(from_file("[policy]\n\nris_ttl_s = \"two minutes\"\n")),
@@ -416,8 +417,8 @@ mod tests {
         assert_eq!(
             load_env(&[("TRADESTATE_PARTITIONS_RTS_BACKEND", "sentinel://s:26379")]),
             "config: partitions.rts.backend (TRADESTATE_PARTITIONS_RTS_BACKEND): \
-             \"sentinel://s:26379\": Redis Sentinel backends are not supported yet; point the \
-             partition at the master's redis:// URL"
+             \"sentinel://s:26379\" names no master; expected \
+             redis+sentinel://s1:26379,s2:26379/<master name>"
         );
         assert_eq!(
             load_env(&[("TRADESTATE_LIMITS_MAX_BODY_BYTES", "1MiB")]),

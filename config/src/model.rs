@@ -123,10 +123,25 @@ pub struct Partition {
     pub batch_max: usize,
     pub write_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// When a terminal is answered: once the write is in the master (`written`), or once
+    /// `ack_replicas` replicas have it too (`replicated`, `WAIT` within `ack_timeout_ms`).
+    pub ack: Ack,
+    pub ack_replicas: u32,
+    pub ack_timeout_ms: u64,
     /// Extra redis.conf parameters for the embedded engine (`hz = "10"`); numbers and booleans
     /// are accepted and turned into the strings redis.conf would hold.
     #[serde(deserialize_with = "engine_params")]
     pub engine: BTreeMap<String, String>,
+}
+
+/// What an acknowledgement to a terminal waits for (TOML: `"written"` or `"replicated"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ack {
+    /// In the engine, and in its append only file when it keeps one.
+    Written,
+    /// Also in `ack_replicas` replicas (`WAIT`); a timeout is not an acknowledgement.
+    Replicated,
 }
 
 /// Where a partition's engine is. TOML: `"embedded"` or a URL string.
@@ -266,6 +281,9 @@ impl Partition {
             batch_max: 512,
             write_timeout_ms: 2000,
             connect_timeout_ms: 1000,
+            ack: Ack::Written,
+            ack_replicas: 1,
+            ack_timeout_ms: 1000,
             engine,
         }
     }

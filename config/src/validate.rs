@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::error::ConfigError;
-use crate::model::{Backend, Config, Limits, Partition, Policy, Spill};
+use crate::model::{Ack, Backend, Config, Limits, Partition, Policy, Spill};
 use crate::tokens::check_token;
 
 impl Config {
@@ -61,6 +61,26 @@ fn check_partition(name: &str, p: &Partition) -> Result<(), ConfigError> {
     positive(key("connect_timeout_ms"), p.connect_timeout_ms)?;
     if let Backend::Url(url) = &p.backend {
         check_backend_url(url).map_err(|m| ConfigError::new(key("backend"), m))?;
+    }
+    if p.ack == Ack::Replicated {
+        if p.backend == Backend::Embedded {
+            return Err(ConfigError::new(
+                key("ack"),
+                "\"replicated\" waits for replicas, and an embedded engine has none; use a \
+                 redis:// or redis+sentinel:// backend with replicas, or ack = \"written\"",
+            ));
+        }
+        positive(key("ack_replicas"), p.ack_replicas as u64)?;
+        if p.ack_timeout_ms == 0 || p.ack_timeout_ms >= p.write_timeout_ms {
+            return Err(ConfigError::new(
+                key("ack_timeout_ms"),
+                format!(
+                    "must be more than 0 and less than partitions.{name}.write_timeout_ms ({}), \
+                     got {}",
+                    p.write_timeout_ms, p.ack_timeout_ms
+                ),
+            ));
+        }
     }
     for (param, value) in &p.engine {
         if param.is_empty() || param.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -239,118 +259,9 @@ fn check_auth(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-const EXPECTED_URL: &str = r#"(expected redis://host:port, unix:///path or "embedded")"#;
-
-/// Syntax of a backend URL, as the redis client will read it. Messages never show a password.
+/// Syntax of a backend URL, as the backend crate reads it. Messages never show a password.
 pub(crate) fn check_backend_url(url: &str) -> Result<(), String> {
-    let shown = redact(url);
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("cannot parse {shown:?} as a URL {EXPECTED_URL}"));
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme.contains("sentinel") {
-        return Err(format!(
-            "{shown:?}: Redis Sentinel backends are not supported yet; point the partition at \
-             the master's redis:// URL"
-        ));
-    }
-    if scheme.contains("cluster") {
-        return Err(format!(
-            "{shown:?}: Redis Cluster backends are not supported yet; point the partition at \
-             a standalone master's redis:// URL"
-        ));
-    }
-    if scheme == "rediss" {
-        return Err(format!(
-            "{shown:?}: TLS (rediss://) is not built into this release; use redis:// on a trusted \
-             network or a TLS tunnel (stunnel, spiped) in front of the server"
-        ));
-    }
-    match scheme.as_str() {
-        "redis" => check_tcp_url(&shown, rest),
-        "unix" | "redis+unix" => check_unix_url(&shown, rest),
-        _ => Err(format!(
-            "unsupported scheme {scheme:?} in {shown:?} {EXPECTED_URL}"
-        )),
-    }
-}
-
-fn check_tcp_url(shown: &str, rest: &str) -> Result<(), String> {
-    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    if host_port.contains(',') {
-        return Err(format!(
-            "{shown:?} lists several hosts (a Cluster or Sentinel seed list), which is not \
-             supported yet; point the partition at the master's redis:// URL"
-        ));
-    }
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let Some((addr, after)) = v6.split_once(']') else {
-            return Err(format!("{shown:?}: unclosed '[' in an IPv6 host"));
-        };
-        if addr.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{shown:?}: [{addr}] is not an IPv6 address"));
-        }
-        match after.strip_prefix(':') {
-            Some(port) => (addr, Some(port)),
-            None if after.is_empty() => (addr, None),
-            None => return Err(format!("{shown:?}: expected :port after the IPv6 host")),
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!(
-            "{shown:?} has no host; expected redis://host:port, e.g. redis://10.0.0.5:6379/0"
-        ));
-    }
-    if !host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
-    {
-        return Err(format!("{shown:?}: {host:?} is not a host name or address"));
-    }
-    if let Some(port) = port {
-        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
-            return Err(format!(
-                "{shown:?}: port {port:?} is not a number from 1 to 65535"
-            ));
-        }
-    }
-    if !path.is_empty() && path.parse::<u32>().is_err() {
-        return Err(format!(
-            "{shown:?}: database {path:?} is not a number; expected redis://host:port/<db number>"
-        ));
-    }
-    Ok(())
-}
-
-fn check_unix_url(shown: &str, rest: &str) -> Result<(), String> {
-    let path = rest.split_once('?').map_or(rest, |(before, _)| before);
-    if !path.starts_with('/') || path.len() < 2 {
-        return Err(format!(
-            "{shown:?}: expected an absolute socket path, unix:///path/to/redis.sock"
-        ));
-    }
-    Ok(())
-}
-
-/// The URL with any user and password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some(at) = url.rfind('@') else {
-        return url.to_string();
-    };
-    let start = url
-        .find("://")
-        .map(|i| i + 3)
-        .or_else(|| url.find(':').map(|i| i + 1))
-        .unwrap_or(0)
-        .min(at);
-    format!("{}***{}", &url[..start], &url[at..])
+    tradestate_backend::parse(url).map(|_| ())
 }
 
 #[cfg(test)]
@@ -365,60 +276,42 @@ mod tests {
     }
 
     #[test]
-    fn accepts_the_url_forms_the_client_takes() {
-        for url in [
-            "redis://127.0.0.1:6379",
-            "redis://localhost",
-            "redis://redis.internal:6380/2",
-            "redis://:secret@10.0.0.5:6379/0",
-            "redis://user:secret@10.0.0.5:6379/",
-            "redis://cache.example.com:6380/1?protocol=resp3",
-            "redis://[::1]:6379/0",
-            "redis://[fe80::1]",
-            "unix:///run/redis/redis.sock",
-            "unix:///run/redis/redis.sock?db=3",
-        ] {
-            assert_eq!(check_backend_url(url), Ok(()), "{url}");
-        }
+    fn replicated_acks_need_replicas_and_a_timeout_inside_the_write_timeout() {
+        assert_eq!(
+            refusal(|c| c.partitions.ris.ack = Ack::Replicated),
+            "config: partitions.ris.ack: \"replicated\" waits for replicas, and an embedded \
+             engine has none; use a redis:// or redis+sentinel:// backend with replicas, or ack = \
+             \"written\""
+        );
+        let replicated = |c: &mut Config| {
+            c.partitions.rts.backend = Backend::Url("redis+sentinel://s1/rts".into());
+            c.partitions.rts.ack = Ack::Replicated;
+        };
+        let mut c = Config::default();
+        replicated(&mut c);
+        assert!(validate(&c).is_ok());
+        assert_eq!(
+            refusal(|c| {
+                replicated(c);
+                c.partitions.rts.ack_timeout_ms = 2000;
+            }),
+            "config: partitions.rts.ack_timeout_ms: must be more than 0 and less than \
+             partitions.rts.write_timeout_ms (2000), got 2000"
+        );
+        assert!(refusal(|c| {
+            replicated(c);
+            c.partitions.rts.ack_replicas = 0;
+        })
+        .starts_with("config: partitions.rts.ack_replicas"));
     }
 
     #[test]
-    fn refuses_bad_urls_with_a_fix() {
-        let err = |url| check_backend_url(url).unwrap_err();
+    fn a_bad_backend_url_names_the_partition() {
         assert_eq!(
-            err("redis:/x"),
-            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, unix:///path or "embedded")"#
+            refusal(|c| c.partitions.rts.backend = Backend::Url("redis://u:hunter2@h:99999".into())),
+            r#"config: partitions.rts.backend: "redis://***@h:99999": port "99999" is not a number from 1 to 65535"#
         );
-        assert_eq!(
-            err("http://x:1"),
-            r#"unsupported scheme "http" in "http://x:1" (expected redis://host:port, unix:///path or "embedded")"#
-        );
-        assert!(err("redis://:6379").contains("has no host"));
-        assert!(err("rediss://h:6380").contains("TLS (rediss://) is not built into this release"));
-        assert_eq!(
-            err("redis://h:99999"),
-            r#""redis://h:99999": port "99999" is not a number from 1 to 65535"#
-        );
-        assert!(err("redis://h:0").contains("port \"0\""));
-        assert!(err("redis://h:6379/db1").contains("database \"db1\" is not a number"));
-        assert!(err("redis://h o:1").contains("is not a host name"));
-        assert!(err("redis://[::zz]:1").contains("is not an IPv6 address"));
-        assert!(err("unix://relative.sock").contains("absolute socket path"));
-        assert_eq!(
-            err("redis+sentinel://s1:26379/mymaster"),
-            r#""redis+sentinel://s1:26379/mymaster": Redis Sentinel backends are not supported yet; point the partition at the master's redis:// URL"#
-        );
-        assert!(err("redis+cluster://a:1").contains("Redis Cluster backends are not supported yet"));
-        assert!(err("redis://a:1,b:2").contains("several hosts"));
-    }
-
-    #[test]
-    fn passwords_never_appear_in_messages() {
-        let e = check_backend_url("redis://user:hunter2@h:99999").unwrap_err();
-        assert!(!e.contains("hunter2"), "{e}");
-        assert!(e.contains("redis://***@h:99999"), "{e}");
-        let e = check_backend_url("redis:/user:hunter2@h").unwrap_err();
-        assert!(!e.contains("hunter2"), "{e}");
+        assert!(check_backend_url("redis+sentinel://s1,s2/ris").is_ok());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! One partition's connection to its engine: embedded or any `redis://` / `unix://` URL.
+//! One partition's connection to its engine: embedded, any `redis://` / `unix://` URL, or a
+//! Sentinel-managed master (`redis+sentinel://`, resolved by `tradestate_backend::sentinel`).
 //!
 //! An embedded engine is called in-process (a channel to its thread, no socket) while it runs;
 //! its loopback port stays the fallback, so an engine restarted on that port is reached again.
@@ -7,14 +8,23 @@
 //! killed connection or a restarted server costs the in-flight batch (answered 503) and nothing
 //! more. Reconnects are spaced by a short backoff so a dead server is not hammered. Every call is
 //! bounded by a timeout: callers see `Unavailable`, never a hang.
+//!
+//! A node that answers READONLY (demoted to a replica), LOADING or MASTERDOWN cannot take the
+//! batch: the batch fails as a whole, as an outage would, and the connection is replaced, which
+//! for Sentinel means asking the sentinels again. A `+switch-master` announcement replaces it
+//! before any write has to fail, and from `+try-failover` until then writes are held back (they
+//! fail as unavailable, so the spill takes them): what the old master takes once its replica is
+//! being promoted is lost with it.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Pipeline, Value};
 
 use tokio::sync::Mutex;
+use tradestate_backend::{redact, Address, SentinelAddress};
 use tradestate_engine::LocalClient;
 
 use crate::ops::Partition;
@@ -34,14 +44,65 @@ pub struct Backend {
     local: Option<LocalClient>,
     /// The URL without credentials, for logs and errors.
     display_url: String,
-    client: Client,
+    target: Target,
     connect_timeout: Duration,
     response_timeout: Duration,
     slot: Mutex<Slot>,
     up: AtomicBool,
     /// What the engine said of its append only file: [`AOF_UNKNOWN`], [`AOF_ON`], [`AOF_OFF`].
     aof: AtomicU8,
+    /// `ack = "replicated"`: how many replicas must have a write, and how long to wait.
+    replicated: Option<(u32, Duration)>,
 }
+
+/// Where connections go.
+enum Target {
+    /// One server (an embedded engine's port, or a URL).
+    Direct(Client),
+    Sentinel(Box<SentinelTarget>),
+}
+
+struct SentinelTarget {
+    address: SentinelAddress,
+    /// The sentinel that named the master last, asked first next time.
+    first: AtomicUsize,
+    /// Set by the watch on `+switch-master`: the live connection is to the old master.
+    switched: Arc<AtomicBool>,
+    /// Set by the watch on `+try-failover`: until the switch (at most [`FAILOVER_PAUSE`]),
+    /// writes are not sent, since the replica being promoted no longer copies what the old
+    /// master takes.
+    failing_over: Arc<std::sync::Mutex<Option<Instant>>>,
+    watch: tokio::task::AbortHandle,
+}
+
+impl SentinelTarget {
+    fn failing_over(&self) -> bool {
+        let mut until = self
+            .failing_over
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+/// The longest writes wait for a failover's end once a sentinel said it started.
+const FAILOVER_PAUSE: Duration = Duration::from_secs(10);
+
+impl Drop for SentinelTarget {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
+/// Error codes after which a node cannot take this partition's writes until it is asked anew.
+const NOT_A_WRITABLE_MASTER: [&str; 3] = ["READONLY", "LOADING", "MASTERDOWN"];
 
 const AOF_UNKNOWN: u8 = 0;
 const AOF_ON: u8 = 1;
@@ -53,6 +114,8 @@ struct Slot {
     generation: u64,
     next_attempt: Option<Instant>,
     backoff: Duration,
+    /// Why the last attempt failed, repeated while waiting out the backoff.
+    last_failure: String,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -65,18 +128,28 @@ impl Backend {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Backend, String> {
-        let client = Client::open(url).map_err(|e| {
+        let fail = |e: String| {
             format!(
                 "partitions.{}.backend: cannot use {:?}: {e}",
                 partition.name(),
                 redact(url)
             )
-        })?;
+        };
+        let target = match tradestate_backend::parse(url).map_err(fail)? {
+            Address::Direct(url) => {
+                Target::Direct(Client::open(url).map_err(|e| fail(e.to_string()))?)
+            }
+            Address::Sentinel(address) => Target::Sentinel(Box::new(watch_sentinels(
+                partition,
+                address,
+                connect_timeout,
+            ))),
+        };
         Ok(Backend {
             partition,
             local: None,
             display_url: redact(url),
-            client,
+            target,
             connect_timeout,
             response_timeout,
             slot: Mutex::new(Slot {
@@ -84,10 +157,18 @@ impl Backend {
                 generation: 0,
                 next_attempt: None,
                 backoff: MIN_BACKOFF,
+                last_failure: String::new(),
             }),
             up: AtomicBool::new(false),
             aof: AtomicU8::new(AOF_UNKNOWN),
+            replicated: None,
         })
+    }
+
+    /// Writes count as done once `replicas` replicas have them (`WAIT`, at most `timeout`).
+    pub fn replicated(mut self, replicas: u32, timeout: Duration) -> Backend {
+        self.replicated = Some((replicas, timeout));
+        self
     }
 
     /// Calls go to `engine` in-process while it runs; the URL is the fallback.
@@ -145,25 +226,23 @@ impl Backend {
     /// A live connection, opening one if needed (within the backoff schedule).
     pub async fn connection(&self) -> Result<(u64, MultiplexedConnection), Unavailable> {
         let mut slot = self.slot.lock().await;
+        if let Target::Sentinel(sentinel) = &self.target {
+            if sentinel.switched.swap(false, Ordering::Relaxed) && slot.conn.is_some() {
+                slot.conn = None;
+                slot.next_attempt = None;
+            }
+        }
         if let Some((generation, conn)) = &slot.conn {
             return Ok((*generation, conn.clone()));
         }
         if let Some(at) = slot.next_attempt {
             if Instant::now() < at {
-                return Err(self.unavailable("reconnecting"));
+                let why = format!("reconnecting (last attempt: {})", slot.last_failure);
+                return Err(self.unavailable(&why));
             }
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.connect_timeout)
-            .set_response_timeout(self.response_timeout);
-        let attempt = tokio::time::timeout(
-            self.connect_timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await;
-        match attempt {
-            Ok(Ok(conn)) => {
+        match self.open().await {
+            Ok(conn) => {
                 slot.generation += 1;
                 let generation = slot.generation;
                 slot.conn = Some((generation, conn.clone()));
@@ -175,14 +254,48 @@ impl Backend {
                 self.report_up(true);
                 Ok((generation, conn))
             }
-            Ok(Err(e)) => Err(self.failed_connect(&mut slot, e.to_string())),
-            Err(_) => Err(self.failed_connect(&mut slot, "connect timed out".into())),
+            Err(why) => Err(self.failed_connect(&mut slot, why)),
+        }
+    }
+
+    /// A new connection to the server, or for Sentinel to the master the sentinels name now.
+    async fn open(&self) -> Result<MultiplexedConnection, String> {
+        match &self.target {
+            Target::Direct(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(self.connect_timeout)
+                    .set_response_timeout(self.response_timeout);
+                let attempt = tokio::time::timeout(
+                    self.connect_timeout,
+                    client.get_multiplexed_async_connection_with_config(&config),
+                )
+                .await;
+                match attempt {
+                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("connect timed out".into()),
+                }
+            }
+            Target::Sentinel(sentinel) => {
+                let first = sentinel.first.load(Ordering::Relaxed);
+                let timeouts = tradestate_backend::sentinel::Timeouts {
+                    connect: self.connect_timeout,
+                    response: self.response_timeout,
+                };
+                let master =
+                    tradestate_backend::sentinel::find_master(&sentinel.address, first, timeouts)
+                        .await?;
+                sentinel.first.store(master.sentinel, Ordering::Relaxed);
+                tracing::info!(partition = self.partition.name(), master = %master.addr, "sentinel named the master");
+                Ok(master.conn)
+            }
         }
     }
 
     fn failed_connect(&self, slot: &mut Slot, why: String) -> Unavailable {
         slot.next_attempt = Some(Instant::now() + slot.backoff);
         slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
+        slot.last_failure.clone_from(&why);
         self.mark_down(&why);
         self.unavailable(&why)
     }
@@ -204,7 +317,13 @@ impl Backend {
         )
         .await;
         match sent {
-            Ok(Ok(values)) if values.len() == count => Ok(values),
+            Ok(Ok(values)) if values.len() == count => match not_writable(&values) {
+                None => Ok(values),
+                Some(code) => {
+                    let why = format!("the node answered {code}");
+                    Err(self.drop_connection(generation, why).await)
+                }
+            },
             Ok(Ok(values)) => {
                 let why = format!("expected {count} replies, got {}", values.len());
                 Err(self.drop_connection(generation, why).await)
@@ -268,6 +387,41 @@ impl Backend {
         Ok(values)
     }
 
+    /// [`Backend::exec`] for a batch of writes: with `ack = "replicated"` the pipeline ends in
+    /// `WAIT`, and fewer replicas than asked within the timeout fails the whole batch (its
+    /// writes are in the master but not yet safe from its loss; a retry is answered only
+    /// after a WAIT that covers them).
+    pub async fn exec_write(&self, commands: &Commands) -> Result<Vec<Value>, Unavailable> {
+        if let Target::Sentinel(sentinel) = &self.target {
+            if sentinel.failing_over() {
+                return Err(self.unavailable("the sentinels are failing the master over"));
+            }
+        }
+        let Some((replicas, timeout)) = self.replicated else {
+            return self.exec(commands).await;
+        };
+        let mut waited = Commands {
+            pipe: commands.pipe.clone(),
+            len: commands.len,
+        };
+        waited
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis() as u64);
+        let mut values = self.exec(&waited).await?;
+        match values.pop() {
+            Some(Value::Int(n)) if n >= replicas as i64 => Ok(values),
+            Some(Value::Int(n)) => {
+                metrics::counter!("tradestate_replication_timeouts_total", "partition" => self.partition.name()).increment(1);
+                Err(self.unavailable(&format!(
+                    "{n} of {replicas} replicas acknowledged the write within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+            other => Err(self.unavailable(&format!("WAIT answered {other:?}"))),
+        }
+    }
+
     /// Runs one command; engine errors come back as `Value::ServerError`.
     pub async fn exec_one(&self, cmd: redis::Cmd) -> Result<Value, Unavailable> {
         let mut commands = Commands::new();
@@ -310,15 +464,50 @@ impl Backend {
     }
 }
 
-/// Hides a password in `redis://user:secret@host`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
-        }
-        _ => url.to_string(),
+/// The first reply saying the node cannot take writes now (see [`NOT_A_WRITABLE_MASTER`]).
+fn not_writable(values: &[Value]) -> Option<&str> {
+    values.iter().find_map(|v| match v {
+        Value::ServerError(e) if NOT_A_WRITABLE_MASTER.contains(&e.code()) => Some(e.code()),
+        _ => None,
+    })
+}
+
+/// The Sentinel target, with its `+switch-master` watch started on this runtime.
+fn watch_sentinels(
+    partition: Partition,
+    address: SentinelAddress,
+    timeout: Duration,
+) -> SentinelTarget {
+    use tradestate_backend::sentinel::Announcement;
+    let switched = Arc::new(AtomicBool::new(false));
+    let failing_over = Arc::new(std::sync::Mutex::new(None));
+    let (switch_flag, pause) = (switched.clone(), failing_over.clone());
+    let watched = address.clone();
+    let watch = tokio::spawn(async move {
+        tradestate_backend::sentinel::watch(watched, timeout, MAX_BACKOFF, |heard| {
+            let mut until = pause.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match heard {
+                Announcement::FailoverStarted => {
+                    tracing::warn!(partition = partition.name(), "a sentinel is failing the master over: writes wait for the new master");
+                    *until = Some(Instant::now() + FAILOVER_PAUSE);
+                }
+                Announcement::Switched(to) => {
+                    tracing::info!(partition = partition.name(), master = %to, "the sentinels switched the master");
+                    switch_flag.store(true, Ordering::Relaxed);
+                    *until = None;
+                }
+                Announcement::FailoverEnded => *until = None,
+            }
+        })
+        .await;
+    })
+    .abort_handle();
+    SentinelTarget {
+        address,
+        first: AtomicUsize::new(0),
+        switched,
+        failing_over,
+        watch,
     }
 }
 
@@ -384,16 +573,4 @@ pub(crate) fn test_engine(
     )
     .expect("backend");
     (engine, std::sync::Arc::new(backend))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_not_logged() {
-        assert_eq!(redact("redis://:pw@host:6379"), "redis://:***@host:6379");
-        assert_eq!(redact("redis://u:pw@h"), "redis://u:***@h");
-        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
-    }
 }

@@ -17,6 +17,7 @@
 //! - `queue`: a partition's bounded queue, coalescing per state key, FIFO for signals.
 //! - `writer`: a partition's batching writer, with the seq checks, signal dedupe and policies.
 //! - `backend`: a partition's connection to its engine (in-process or a Redis URL).
+//! - `engine_password`: the embedded engines' password outside development mode.
 //! - `keys`: the key layout, where each kind of update lives in its partition.
 //! - `status`: online / stale / offline from the last-seen index (`ris:seen`).
 //! - `spill`: the on-disk overflow of a partition that is down or slow, and its replay.
@@ -25,6 +26,7 @@ pub mod admission;
 pub mod auth;
 pub mod backend;
 pub mod convert;
+pub mod engine_password;
 pub mod gateway;
 pub mod http;
 pub mod keys;

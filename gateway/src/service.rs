@@ -33,6 +33,9 @@ pub struct Service {
     pub gateway: Arc<Gateway>,
     /// Embedded engines by partition (absent for URL backends).
     pub engines: Vec<(Partition, EngineHandle)>,
+    /// The password the embedded engines share outside development mode
+    /// (`<data_dir>/engine-password`); `None` in development mode or without embedded engines.
+    pub engine_password: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -43,7 +46,7 @@ impl Service {
     /// writers and spill replays, the chores, then the HTTP and RESP listeners.
     pub async fn start(mut config: Config) -> Result<Service, StartError> {
         let (auth, dev_mode) = build_auth(&mut config)?;
-        let (engines, backends) = open_backends(&config)?;
+        let (engines, backends, engine_password) = open_backends(&config, dev_mode)?;
         let queues = build_queues(&config);
         let spills = open_spills(&config)?;
         for backend in &backends {
@@ -73,6 +76,7 @@ impl Service {
             resp_addr,
             gateway,
             engines,
+            engine_password,
             shutdown,
             tasks,
         })
@@ -127,11 +131,17 @@ fn build_auth(config: &mut Config) -> Result<(Auth, bool), StartError> {
 /// Embedded engines by partition, as [`Service::engines`] holds them.
 type Engines = Vec<(Partition, EngineHandle)>;
 
+/// What `open_backends` opened: the embedded engines, every partition's backend, and the
+/// engines' shared password.
+type Opened = (Engines, [Arc<Backend>; 3], Option<String>);
+
 /// Each partition's backend, in partition order: its embedded engine (started here, and
-/// returned) or its Redis URL.
-fn open_backends(config: &Config) -> Result<(Engines, [Arc<Backend>; 3]), StartError> {
+/// returned) or its Redis URL. Outside development mode an embedded engine requires the
+/// password in `<data_dir>/engine-password` (see `engine_password`).
+fn open_backends(config: &Config, dev_mode: bool) -> Result<Opened, StartError> {
     let mut engines = Vec::new();
     let mut backends = Vec::new();
+    let mut shared_password = None;
     for partition in Partition::ALL {
         let Some(settings) = config.partitions.get(partition.name()) else {
             return Err(StartError(format!(
@@ -141,13 +151,29 @@ fn open_backends(config: &Config) -> Result<(Engines, [Arc<Backend>; 3]), StartE
         };
         let (url, local) = match &settings.backend {
             BackendConfig::Embedded => {
+                let password = match settings.engine.get("requirepass") {
+                    Some(own) => Some(own.clone()),
+                    None if dev_mode => None,
+                    None => {
+                        if shared_password.is_none() {
+                            shared_password =
+                                Some(crate::engine_password::load_or_create(&config.data_dir)?);
+                        }
+                        shared_password.clone()
+                    }
+                };
                 let engine = start_engine(
                     partition,
                     settings.embedded_port,
                     &settings.engine,
                     &config.data_dir,
+                    password.as_deref(),
                 )?;
-                let url = format!("redis://127.0.0.1:{}", engine.port());
+                let port_url = format!("redis://127.0.0.1:{}", engine.port());
+                let url = match &password {
+                    Some(password) => tradestate_backend::with_password(&port_url, password),
+                    None => port_url,
+                };
                 tracing::info!(partition = partition.name(), addr = %engine.addr(), "embedded engine listening");
                 let local = engine.local_client();
                 engines.push((partition, engine));
@@ -166,12 +192,19 @@ fn open_backends(config: &Config) -> Result<(Engines, [Arc<Backend>; 3]), StartE
             Some(local) => backend.with_local(local),
             None => backend,
         };
+        let backend = match settings.ack {
+            tradestate_config::Ack::Written => backend,
+            tradestate_config::Ack::Replicated => backend.replicated(
+                settings.ack_replicas,
+                Duration::from_millis(settings.ack_timeout_ms),
+            ),
+        };
         backends.push(Arc::new(backend));
     }
     let [ris, rts, rtss]: [Arc<Backend>; 3] = backends
         .try_into()
         .map_err(|_| StartError("three partitions expected".into()))?;
-    Ok((engines, [ris, rts, rtss]))
+    Ok((engines, [ris, rts, rtss], shared_password))
 }
 
 /// Each partition's queue, with its configured capacity.
@@ -338,6 +371,7 @@ fn start_engine(
     port: u16,
     params: &std::collections::BTreeMap<String, String>,
     data_dir: &std::path::Path,
+    password: Option<&str>,
 ) -> Result<EngineHandle, StartError> {
     let mut engine_config = tradestate_engine::Config::default();
     // Persistence: the engine's files live in <data_dir>/<partition> unless `dir` is given.
@@ -356,12 +390,14 @@ fn start_engine(
         ("bind", "127.0.0.1".to_string()),
         ("port", port.to_string()),
         ("dir", dir.display().to_string()),
-    ];
+    ]
+    .into_iter()
+    .chain(password.map(|p| ("requirepass", p.to_string())));
     let extra = params
         .iter()
         .filter(|(k, _)| k.as_str() != "dir")
         .map(|(k, v)| (k.as_str(), v.clone()));
-    for (name, value) in base.into_iter().chain(extra) {
+    for (name, value) in base.chain(extra) {
         engine_config.set(name, &value, false).map_err(|e| {
             StartError(format!(
                 "config: partitions.{}.engine.{name}: {e}",

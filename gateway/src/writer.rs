@@ -579,7 +579,7 @@ impl Writer {
             return Vec::new();
         }
         let mut outcomes = Vec::with_capacity(planned.len());
-        let values = match self.backend.exec(pipe).await {
+        let values = match self.backend.exec_write(pipe).await {
             Ok(values) => values,
             Err(e) => {
                 self.known.clear();

@@ -149,13 +149,7 @@ async fn a_stale_seq_never_overwrites_newer_state() {
         let mut ris = h.engine(Partition::Ris).await;
         let mut rts = h.engine(Partition::Rts).await;
 
-        let (status, reply) =
-            status_and_json(h.post_as("T1", "/v1/ingest", heartbeat("T1", 5)).await).await;
-        assert_eq!(
-            (status, statuses(&reply)),
-            (200, vec!["stored".to_string()]),
-            "{name}: {reply}"
-        );
+        ingest_expecting(h, "T1", heartbeat("T1", 5), &["stored"], name).await;
 
         let (status, reply) =
             status_and_json(h.post_as("T1", "/v1/ingest", heartbeat("T1", 3)).await).await;
@@ -165,8 +159,7 @@ async fn a_stale_seq_never_overwrites_newer_state() {
         );
         assert_eq!(reply["results"][0]["status"], "stale", "{name}: {reply}");
         assert_eq!(reply["results"][0]["stored_seq"], 5, "{name}: {reply}");
-        let seq: String = query(&mut ris, &["HGET", "ris:{T1}", "seq"]).await;
-        assert_eq!(seq, "5", "{name}");
+        assert_eq!(stored_seq(&mut ris, "ris:{T1}").await, "5", "{name}");
 
         let (status, reply) =
             status_and_json(h.post_as("T1", "/v1/ingest", heartbeat("T1", 5)).await).await;

@@ -184,7 +184,7 @@ async fn a_stopped_embedded_engine_gives_503_until_it_is_back() {
     assert_eq!(ready["partitions"]["ris"]["status"], "up", "{ready}");
 
     // A new engine on the same port: the gateway finds it without a restart.
-    let restarted = restart_engine("rts-restarted", port);
+    let restarted = restart_engine(&h, "rts-restarted", port);
     let took = until_stored(&h, 10, Duration::from_secs(5)).await;
     eprintln!("embedded: first 200 {took:?} after the engine came back");
     assert_eq!(readyz(&h).await.0, 200);

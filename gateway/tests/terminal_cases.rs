@@ -461,12 +461,10 @@ async fn a_partition_down_holds_back_only_its_own_kind() {
     assert_eq!(ris["balance"], "3000");
     assert_eq!(trade_hash(&h, "801").await["state"], "open");
 
-    let restarted = restart_engine("rtss-restarted", port);
-    let mut rtss = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let restarted = restart_engine(&h, "rtss-restarted", port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let password = h.service.engine_password.as_deref().expect("a password");
+    let mut rtss = connect_backend(&tradestate_backend::with_password(&url, password)).await;
     let mut report = None;
     for _ in 0..20 {
         match client.flush().await {

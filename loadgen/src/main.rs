@@ -120,13 +120,18 @@ struct Args {
     /// `FROM,UNTIL` (e.g. `45s,75s`, while a partition is out); may be given more than once.
     #[arg(long, value_parser = parse_window)]
     window: Vec<(Duration, Duration)>,
-    /// The partitions, read directly for the verification.
+    /// The partitions, read directly for the verification: any backend URL the service takes
+    /// (`redis://`, `unix://`, `redis+sentinel://s1,s2/<master>`).
     #[arg(long, default_value = "redis://127.0.0.1:6380")]
     ris_url: String,
     #[arg(long, default_value = "redis://127.0.0.1:6381")]
     rts_url: String,
     #[arg(long, default_value = "redis://127.0.0.1:6382")]
     rtss_url: String,
+    /// The partitions' password, for URLs that carry none: the service's
+    /// `<data_dir>/engine-password` when it runs embedded engines with tokens configured.
+    #[arg(long)]
+    engine_password_file: Option<std::path::PathBuf>,
     /// The service's policy: signal stream, its MAXLEN, TTLs.
     #[arg(long, default_value = tradestate_mt5_bridge::keys::SIGNAL_STREAM)]
     stream: String,
@@ -225,6 +230,15 @@ fn read_tokens(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
 }
 
 fn options(args: &Args) -> Result<Options, String> {
+    let password = match &args.engine_password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("--engine-password-file {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
     let credentials = match &args.tokens_file {
         Some(path) => Credentials::PerTerminal(read_tokens(path)?),
         None => Credentials::Shared {
@@ -281,6 +295,7 @@ fn options(args: &Args) -> Result<Options, String> {
             ris_url: args.ris_url.clone(),
             rts_url: args.rts_url.clone(),
             rtss_url: args.rtss_url.clone(),
+            password: password.clone(),
             stream: args.stream.clone(),
             maxlen: args.maxlen,
             closed_ttl_s: args.closed_ttl_s,

@@ -532,6 +532,7 @@ mod tests {
                 ris_url: String::new(),
                 rts_url: String::new(),
                 rtss_url: String::new(),
+                password: None,
                 stream: String::new(),
                 maxlen: 10_000,
                 closed_ttl_s: 2_592_000,

@@ -28,6 +28,9 @@ pub struct Targets {
     pub ris_url: String,
     pub rts_url: String,
     pub rtss_url: String,
+    /// The password of the partitions' default user where their URLs carry none (the
+    /// service's `<data_dir>/engine-password` for embedded engines outside development mode).
+    pub password: Option<String>,
     pub stream: String,
     pub maxlen: u64,
     pub closed_ttl_s: u64,
@@ -90,13 +93,24 @@ impl Verification {
     }
 }
 
-async fn connect(url: &str, what: &str) -> Result<MultiplexedConnection, String> {
-    let client = redis::Client::open(url).map_err(|e| format!("verify: {what} {url:?}: {e}"))?;
-    client
-        .get_multiplexed_async_connection()
+/// The partition at `url` (any backend URL the service takes, Sentinel's included), with
+/// `password` where the URL carries none.
+async fn connect(
+    url: &str,
+    password: Option<&str>,
+    what: &str,
+) -> Result<MultiplexedConnection, String> {
+    let url = match password {
+        Some(password) => tradestate_backend::with_password(url, password),
+        None => url.to_string(),
+    };
+    tradestate_backend::connect(&url, CONNECT_TIMEOUT)
         .await
-        .map_err(|e| format!("verify: cannot reach the {what} partition at {url}: {e}"))
+        .map_err(|e| format!("verify: the {what} partition: {e}"))
 }
+
+/// Per step of reaching a partition (connect, each sentinel, ROLE).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Terminals read per pipeline.
 const CHUNK: usize = 200;
@@ -105,9 +119,10 @@ pub async fn verify(
     terminals: &[(&str, &Ledger)],
     targets: &Targets,
 ) -> Result<Verification, String> {
-    let mut ris = connect(&targets.ris_url, Partition::Ris.name()).await?;
-    let mut rts = connect(&targets.rts_url, Partition::Rts.name()).await?;
-    let mut rtss = connect(&targets.rtss_url, Partition::Rtss.name()).await?;
+    let password = targets.password.as_deref();
+    let mut ris = connect(&targets.ris_url, password, Partition::Ris.name()).await?;
+    let mut rts = connect(&targets.rts_url, password, Partition::Rts.name()).await?;
+    let mut rtss = connect(&targets.rtss_url, password, Partition::Rtss.name()).await?;
     let mut v = Verification::default();
     for chunk in terminals.chunks(CHUNK) {
         verify_states(chunk, targets, &mut ris, &mut rts, &mut v).await?;
@@ -379,6 +394,7 @@ mod tests {
             ris_url: String::new(),
             rts_url: String::new(),
             rtss_url: String::new(),
+            password: None,
             stream: keys::SIGNAL_STREAM.into(),
             maxlen: 10_000,
             closed_ttl_s: 2_592_000,

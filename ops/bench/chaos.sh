@@ -6,7 +6,8 @@
 # and, on a schedule counted from loadgen's start, breaks things:
 #   --kill-at     kill -9 the service and restart it at once (same ports, same data directory);
 #   --outage      take one partition away: kill -9 its redis-server and restart it later (same
-#                 port and directory), or block its engine with DEBUG SLEEP;
+#                 port and directory), or block its engine with DEBUG SLEEP; with Sentinel, kill -9
+#                 its master (the sentinels promote the replica) or ask for a planned failover;
 #   --kill-gateway-during-outage  also kill -9 + restart the service halfway through the outage.
 # Then loadgen reads every partition back: `acked=N verified=N lost=0 duplicates=0 stale=0`.
 # While it runs, GET /readyz is polled once a second (readyz.jsonl) for the spill log's size.
@@ -21,15 +22,20 @@
 #   --transport T        mixed, http or resp (default mixed)
 #   --seed N             loadgen's seed (default: loadgen's)
 #   --kill-at T1,T2,...  seconds after loadgen starts to kill -9 + restart the service
-#   --backend B          embedded (the service's engines) or redis (three redis-server
-#                        processes: AOF on, appendfsync everysec, DEBUG allowed from loopback)
-#                        (default embedded)
+#   --backend B          embedded (the service's engines), redis (three redis-server
+#                        processes: AOF on, appendfsync everysec, DEBUG allowed from loopback) or
+#                        sentinel (ops/deploy/sentinel.sh: per partition a master and a replica
+#                        with AOF, three sentinels, down-after 2 s) (default embedded)
+#   --ack A              written or replicated (every partition's `ack`; replicated needs
+#                        --backend sentinel) (default written)
 #   --outage PART        ris, rts or rtss: the partition to take away (default: none)
 #   --outage-at S        seconds after loadgen starts (default 45)
 #   --outage-for S       seconds (default 30)
-#   --outage-kind K      kill (redis backend only: kill -9 its redis-server, restart after
-#                        --outage-for) or sleep (DEBUG SLEEP <outage-for> on its port)
-#                        (default kill with --backend redis, sleep with embedded)
+#   --outage-kind K      kill (redis backend: kill -9 its redis-server, restart after
+#                        --outage-for; sentinel: kill -9 its master, restart that node after
+#                        --outage-for, as a replica), sleep (DEBUG SLEEP <outage-for> on its
+#                        port) or failover (sentinel: SENTINEL FAILOVER)
+#                        (default kill with --backend redis or sentinel, sleep with embedded)
 #   --kill-gateway-during-outage   kill -9 + restart the service at outage-at + outage-for/2
 #   --drain-timeout S    loadgen's bound on the wait for the spill to drain (default: loadgen's, 60)
 #   --reconnect-every D  passed to loadgen: mean time between a terminal's reconnects (e.g. 10s)
@@ -54,6 +60,7 @@ transport=mixed
 seed=""
 kill_at=""
 backend=embedded
+ack=written
 outage=""
 outage_at=45
 outage_for=30
@@ -77,6 +84,7 @@ while [ $# -gt 0 ]; do
     --seed) need_value "$@"; seed="$2"; shift 2 ;;
     --kill-at) need_value "$@"; kill_at="$2"; shift 2 ;;
     --backend) need_value "$@"; backend="$2"; shift 2 ;;
+    --ack) need_value "$@"; ack="$2"; shift 2 ;;
     --outage) need_value "$@"; outage="$2"; shift 2 ;;
     --outage-at) need_value "$@"; outage_at="$2"; shift 2 ;;
     --outage-for) need_value "$@"; outage_for="$2"; shift 2 ;;
@@ -95,7 +103,12 @@ if ! is_uint "$terminals" || [ "$terminals" -eq 0 ]; then die "--terminals: a po
 if ! is_uint "$duration" || [ "$duration" -eq 0 ]; then die "--duration: whole seconds > 0, not '$duration'"; fi
 case "$transport" in mixed|http|resp) ;; *) die "--transport: mixed, http or resp, not '$transport'" ;; esac
 [ -z "$seed" ] || is_uint "$seed" || die "--seed: a whole number, not '$seed'"
-case "$backend" in embedded|redis) ;; *) die "--backend: embedded or redis, not '$backend'" ;; esac
+case "$backend" in embedded|redis|sentinel) ;; *) die "--backend: embedded, redis or sentinel, not '$backend'" ;; esac
+case "$ack" in
+  written) ;;
+  replicated) [ "$backend" = sentinel ] || die "--ack replicated needs replicas: --backend sentinel" ;;
+  *) die "--ack: written or replicated, not '$ack'" ;;
+esac
 [ -z "$drain_timeout" ] || is_uint "$drain_timeout" || die "--drain-timeout: whole seconds, not '$drain_timeout'"
 kill_times=()
 if [ -n "$kill_at" ]; then
@@ -109,10 +122,11 @@ if [ -n "$outage" ]; then
   is_seconds "$outage_at" || die "--outage-at: seconds, not '$outage_at'"
   if ! is_uint "$outage_for" || [ "$outage_for" -eq 0 ]; then die "--outage-for: whole seconds > 0, not '$outage_for'"; fi
   if [ -z "$outage_kind" ]; then
-    if [ "$backend" = redis ]; then outage_kind="kill"; else outage_kind="sleep"; fi
+    if [ "$backend" = embedded ]; then outage_kind="sleep"; else outage_kind="kill"; fi
   fi
   case "$outage_kind" in
-    kill) [ "$backend" = redis ] || die "--outage-kind kill needs --backend redis (an embedded engine lives in the service's process; use sleep)" ;;
+    kill) [ "$backend" != embedded ] || die "--outage-kind kill needs --backend redis or sentinel (an embedded engine lives in the service's process; use sleep)" ;;
+    failover) [ "$backend" = sentinel ] || die "--outage-kind failover needs --backend sentinel" ;;
     sleep) ;;
     *) die "--outage-kind: kill or sleep, not '$outage_kind'" ;;
   esac
@@ -123,7 +137,7 @@ fi
 
 tools=(python3)
 [ "$build" = 1 ] && tools+=(cargo)
-[ "$backend" = redis ] && tools+=(redis-server redis-cli)
+[ "$backend" != embedded ] && tools+=(redis-server redis-cli)
 [ "$outage_kind" = sleep ] && tools+=(redis-cli)
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "'$tool' not found (redis-server, redis-cli: apt-get install -y redis-server redis-tools)"
@@ -182,6 +196,7 @@ cleanup() {
   for pid in ${sleeper_pids[@]+"${sleeper_pids[@]}"}; do stop_pid "$pid"; done
   [ -z "$service_pid" ] || stop_pid "$service_pid"
   for part in "${!redis_pid[@]}"; do stop_pid "${redis_pid[$part]}"; done
+  [ "$backend" != sentinel ] || "$root/ops/deploy/sentinel.sh" down --dir "$tmp/sentinel" || true
   if [ "$keep_data" = 0 ]; then
     rm -rf "$tmp/data" "$tmp"/redis-*/appendonlydir "$tmp"/redis-*/dump.rdb
   fi
@@ -230,9 +245,35 @@ start_redis() {
 tradestate_backend=$backend
 tradestate_env=()
 tradestate_wait_s=30
+declare -A part_url=([ris]="redis://127.0.0.1:$ris_port" [rts]="redis://127.0.0.1:$rts_port" [rtss]="redis://127.0.0.1:$rtss_port")
 if [ "$backend" = redis ]; then
   for part in ris rts rtss; do start_redis "$part" || exit 1; done
   echo "redis-server ris/rts/rtss on 127.0.0.1:$ris_port/$rts_port/$rtss_port (AOF everysec) in $tmp/redis-*" >&2
+elif [ "$backend" = sentinel ]; then
+  # Six data nodes and three sentinels on runs of free ports.
+  read -r node_base sentinel_base < <(python3 -c 'import socket
+def free_run(start, n):
+    for base in range(start, 60000, 97):
+        try:
+            socks = []
+            for p in range(base, base + n):
+                s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+            return base
+        except OSError:
+            pass
+        finally:
+            for s in socks: s.close()
+print(free_run(21000, 6), free_run(31000, 3))')
+  while read -r part url; do part_url[$part]=$url; done < <("$root/ops/deploy/sentinel.sh" up \
+    --dir "$tmp/sentinel" --port "$node_base" --sentinel-port "$sentinel_base" --down-after 2000 ris rts rtss)
+  [ -n "${part_url[ris]}" ] || { echo "chaos.sh: the Sentinel deployment did not start" >&2; exit 1; }
+  echo "Sentinel: masters and replicas on 127.0.0.1:$node_base-$((node_base + 5)), sentinels on $sentinel_base-$((sentinel_base + 2)), in $tmp/sentinel" >&2
+  # launch_tradestate's "redis" mode waits for HTTP only; the backends are the URLs below.
+  tradestate_backend=redis
+  for part in ris rts rtss; do
+    tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_BACKEND=${part_url[$part]}")
+    [ "$ack" = written ] || tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_ACK=$ack")
+  done
 elif [ "$outage_kind" = sleep ]; then
   tradestate_env+=("TRADESTATE_PARTITIONS_${outage^^}_ENGINE_ENABLE_DEBUG_COMMAND=local")
 fi
@@ -305,11 +346,38 @@ sleep_partition() {
   sleeper_pids+=($!)
 }
 
+# Sentinel: the port of PART's master now, as the first sentinel says.
+master_port() {
+  redis-cli -p "$sentinel_base" SENTINEL GET-MASTER-ADDR-BY-NAME "$1" 2>/dev/null | sed -n 2p
+}
+
+# watch_promotion PART OLD_PORT: in the background, waits (at most 60 s) for the sentinels to name
+# another master of PART; that time goes to events.log and $tmp/outage_back.
+watch_promotion() {
+  local part=$1 old=$2
+  (
+    for ((i = 0; i < 600; i++)); do
+      now=$(master_port "$part")
+      if [ -n "$now" ] && [ "$now" != "$old" ]; then
+        t=$(fmt_s "$(rel_us)")
+        printf '%s\t%s\n' "$t" "sentinels promoted port $now as $part's master (was $old)" >>"$events"
+        echo "$t" >>"$tmp/outage_back"
+        echo "[chaos $(printf '%7s' "$t")s] $part: new master on port $now (was $old)" >&2
+        exit 0
+      fi
+      sleep 0.1
+    done
+    printf '%s\t%s\n' "$(fmt_s "$(rel_us)")" "no new master of $part within 60 s" >>"$events"
+  ) &
+  sleeper_pids+=($!)
+}
+
+killed_port=""
 outage_end_us=0
 [ -z "$outage" ] || outage_end_us=$((at_us + for_us))
 
 act() {
-  local action=$1 arg=$2 left_us
+  local action=$1 arg=$2 left_us pid
   case "$action" in
     kill-gateway)
       if [ "$arg" = during-outage ]; then restart_gateway " halfway through the $outage outage"; else restart_gateway ""; fi
@@ -323,7 +391,19 @@ act() {
       fi
       ;;
     outage-start)
-      if [ "$outage_kind" = kill ]; then
+      if [ "$backend" = sentinel ]; then
+        killed_port=$(master_port "$arg")
+        [ -n "$killed_port" ] || { event "no master of $arg known to the sentinels: stopping the run"; exit 1; }
+        if [ "$outage_kind" = failover ]; then
+          event "SENTINEL FAILOVER $arg (master on port $killed_port)"
+          redis-cli -p "$sentinel_base" SENTINEL FAILOVER "$arg" >/dev/null
+        else
+          pid=$(cat "$tmp"/sentinel/*-"$killed_port".pid)
+          event "kill -9 the master of $arg (pid $pid, port $killed_port)"
+          kill -9 "$pid" 2>/dev/null || true
+        fi
+        watch_promotion "$arg" "$killed_port"
+      elif [ "$outage_kind" = kill ]; then
         event "kill -9 redis-server of $arg (pid ${redis_pid[$arg]}, port ${part_port[$arg]})"
         kill -9 "${redis_pid[$arg]}" 2>/dev/null || true
         wait "${redis_pid[$arg]}" 2>/dev/null || true
@@ -332,6 +412,12 @@ act() {
       fi
       ;;
     outage-end)
+      if [ "$backend" = sentinel ]; then
+        event "restarting the killed node of $arg (port $killed_port): the sentinels make it a replica"
+        "$root/ops/deploy/sentinel.sh" restart-node --dir "$tmp/sentinel" "$killed_port" >/dev/null \
+          || event "the killed node of $arg did not come back"
+        return
+      fi
       event "restarting redis-server of $arg (port ${part_port[$arg]}, same directory)"
       start_redis "$arg" || { event "redis-server of $arg did not come back: stopping the run"; exit 1; }
       { fmt_s "$(rel_us)"; echo; } >>"$tmp/outage_back"
@@ -342,8 +428,7 @@ act() {
 
 # --- the run ------------------------------------------------------------------------------------
 loadgen_args=(--http "http://127.0.0.1:$http_port" --resp "127.0.0.1:$resp_port"
-  --ris-url "redis://127.0.0.1:$ris_port" --rts-url "redis://127.0.0.1:$rts_port"
-  --rtss-url "redis://127.0.0.1:$rtss_port"
+  --ris-url "${part_url[ris]}" --rts-url "${part_url[rts]}" --rtss-url "${part_url[rtss]}"
   --terminals "$terminals" --transport "$transport" --duration "${duration}s"
   --report "$tmp/report.json" --chart "$tmp/chart.html")
 [ -z "$seed" ] || loadgen_args+=(--seed "$seed")
@@ -395,7 +480,7 @@ with open(out, "a", buffering=1) as f:
 PY
 )
 
-echo "== chaos: $terminals terminals ($transport) for ${duration}s, backend $backend${seed:+, seed $seed}" >&2
+echo "== chaos: $terminals terminals ($transport) for ${duration}s, backend $backend, ack $ack${seed:+, seed $seed}" >&2
 [ ${#kill_times[@]} -eq 0 ] || echo "   kill -9 + restart tradestate at ${kill_at} s" >&2
 [ -z "$outage" ] || echo "   outage of $outage ($outage_kind) at ${outage_at} s for ${outage_for} s$([ "$kill_gateway_during_outage" = 1 ] && echo ", tradestate killed halfway")" >&2
 

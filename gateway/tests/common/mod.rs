@@ -27,6 +27,7 @@ impl Target {
     pub fn name(&self) -> &'static str {
         match self {
             Target::Embedded => "embedded",
+            Target::Redis(urls) if urls[0].starts_with("redis+sentinel") => "sentinel",
             Target::Redis(_) => "redis-server",
         }
     }
@@ -37,9 +38,14 @@ pub fn targets() -> Vec<Target> {
     let mut targets = vec![Target::Embedded];
     if cfg!(feature = "redis-server-tests") {
         let urls = std::env::var("TRADESTATE_TEST_REDIS_URLS").unwrap_or_else(|_| {
-            panic!("feature redis-server-tests needs TRADESTATE_TEST_REDIS_URLS=\"ris_url,rts_url,rtss_url\" (run .ci/run, which starts three redis-server processes)")
+            panic!("feature redis-server-tests needs TRADESTATE_TEST_REDIS_URLS=\"ris_url,rts_url,rtss_url\" (or space-separated; run .ci/run, which starts three redis-server processes)")
         });
-        let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_string()).collect();
+        // Sentinel URLs hold commas themselves: those come separated by spaces.
+        let urls: Vec<String> = if urls.contains(char::is_whitespace) {
+            urls.split_whitespace().map(str::to_string).collect()
+        } else {
+            urls.split(',').map(|u| u.trim().to_string()).collect()
+        };
         let urls: [String; 3] = urls
             .try_into()
             .unwrap_or_else(|_| panic!("TRADESTATE_TEST_REDIS_URLS needs exactly three URLs"));
@@ -93,11 +99,7 @@ pub fn temp_data_dir() -> std::path::PathBuf {
 pub async fn start(target: &Target, tweak: impl FnOnce(&mut Config)) -> Harness {
     if let Target::Redis(urls) = target {
         for url in urls {
-            let client = redis::Client::open(url.as_str()).expect("redis url");
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .unwrap_or_else(|e| panic!("cannot reach test redis-server {url}: {e}"));
+            let mut conn = connect_backend(url).await;
             let _: () = redis::cmd("FLUSHALL")
                 .query_async(&mut conn)
                 .await
@@ -172,20 +174,21 @@ impl Harness {
     /// A direct connection to a partition's engine (embedded or real), to check what was stored.
     pub async fn engine(&self, partition: Partition) -> redis::aio::MultiplexedConnection {
         let url = match &self.target {
-            Target::Embedded => format!(
-                "redis://127.0.0.1:{}",
-                self.service
+            Target::Embedded => {
+                let port = self
+                    .service
                     .engine(partition)
                     .expect("embedded engine")
-                    .port()
-            ),
+                    .port();
+                let url = format!("redis://127.0.0.1:{port}");
+                match &self.service.engine_password {
+                    Some(password) => tradestate_backend::with_password(&url, password),
+                    None => url,
+                }
+            }
             Target::Redis(urls) => urls[partition.index()].clone(),
         };
-        redis::Client::open(url)
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("engine connection")
+        connect_backend(&url).await
     }
 
     /// A request to `path` with `token` as bearer (none if `None`) and `instance` as the
@@ -269,11 +272,15 @@ impl Harness {
     }
 }
 
-/// A new embedded engine named `name` on `port`, where `Harness::stop_engine` stopped one.
-pub fn restart_engine(name: &str, port: u16) -> tradestate_engine::EngineHandle {
+/// A new embedded engine named `name` on `port`, where `Harness::stop_engine` stopped one,
+/// with the service's engine password as the gateway expects.
+pub fn restart_engine(h: &Harness, name: &str, port: u16) -> tradestate_engine::EngineHandle {
     let mut config = tradestate_engine::Config::default();
     config.set("bind", "127.0.0.1", false).unwrap();
     config.set("port", &port.to_string(), false).unwrap();
+    if let Some(password) = &h.service.engine_password {
+        config.set("requirepass", password, false).unwrap();
+    }
     tradestate_engine::start(name, config).expect("engine restarts on its port")
 }
 
@@ -433,6 +440,29 @@ pub fn assert_fields(
     }
 }
 
+/// POSTs `body` to `/v1/ingest` as `instance_id` and checks it is answered 200 with `statuses`
+/// (one per update); `what` names the run in the message. Returns the reply.
+pub async fn ingest_expecting(
+    h: &Harness,
+    instance_id: &str,
+    body: String,
+    expected: &[&str],
+    what: &str,
+) -> serde_json::Value {
+    let (status, reply) = status_and_json(h.post_as(instance_id, "/v1/ingest", body).await).await;
+    assert_eq!(
+        (status, statuses(&reply)),
+        (200, expected.iter().map(|s| s.to_string()).collect()),
+        "{what}: {reply}"
+    );
+    reply
+}
+
+/// The `seq` field of the hash at `key`, read on a direct connection.
+pub async fn stored_seq(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> String {
+    query(conn, &["HGET", key, "seq"]).await
+}
+
 /// Runs one command on a direct engine connection and decodes its reply.
 pub async fn query<T: redis::FromRedisValue>(
     conn: &mut redis::aio::MultiplexedConnection,
@@ -491,6 +521,13 @@ pub fn resp_addr(h: &Harness) -> std::net::SocketAddr {
     h.service
         .resp_addr
         .expect("the harness config listens on resp")
+}
+
+/// A connection to the backend `url` names (through Sentinel for a `redis+sentinel://` URL).
+pub async fn connect_backend(url: &str) -> redis::aio::MultiplexedConnection {
+    tradestate_backend::connect(url, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("test backend: {e}"))
 }
 
 /// A RESP connection authenticated as `instance_id` (the crate sends `AUTH <id> <token>`).

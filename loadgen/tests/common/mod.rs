@@ -67,6 +67,7 @@ pub fn options(service: &Service, id_prefix: &str) -> Options {
             ris_url: engine_url(service, Partition::Ris),
             rts_url: engine_url(service, Partition::Rts),
             rtss_url: engine_url(service, Partition::Rtss),
+            password: None,
             stream: "rtss:signals".into(),
             maxlen: 10_000,
             closed_ttl_s: 2_592_000,
