@@ -392,11 +392,7 @@ impl Backend {
     /// writes are in the master but not yet safe from its loss; a retry is answered only
     /// after a WAIT that covers them).
     pub async fn exec_write(&self, commands: &Commands) -> Result<Vec<Value>, Unavailable> {
-        if let Target::Sentinel(sentinel) = &self.target {
-            if sentinel.failing_over() {
-                return Err(self.unavailable("the sentinels are failing the master over"));
-            }
-        }
+        self.accepts_writes()?;
         let Some((replicas, timeout)) = self.replicated else {
             return self.exec(commands).await;
         };
@@ -419,6 +415,36 @@ impl Backend {
                 )))
             }
             other => Err(self.unavailable(&format!("WAIT answered {other:?}"))),
+        }
+    }
+
+    /// Whether writes may be sent now: not while the sentinels fail the master over.
+    fn accepts_writes(&self) -> Result<(), Unavailable> {
+        match &self.target {
+            Target::Sentinel(sentinel) if sentinel.failing_over() => {
+                Err(self.unavailable("the sentinels are failing the master over"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a write sent now would be acknowledged: the engine answers, no failover is in
+    /// progress, and with `ack = "replicated"` enough replicas answer `WAIT`. The spill's probe:
+    /// anything weaker lets the spill flap between replaying and spooling.
+    pub async fn writable(&self) -> Result<(), Unavailable> {
+        self.accepts_writes()?;
+        let (probe, enough) = match self.replicated {
+            Some((replicas, timeout)) => {
+                let mut wait = redis::cmd("WAIT");
+                wait.arg(replicas).arg(timeout.as_millis() as u64);
+                (wait, replicas as i64)
+            }
+            None => (redis::cmd("PING"), 0),
+        };
+        match self.exec_one(probe).await? {
+            Value::SimpleString(pong) if pong == "PONG" => Ok(()),
+            Value::Int(n) if n >= enough => Ok(()),
+            other => Err(self.unavailable(&format!("the probe answered {other:?}"))),
         }
     }
 

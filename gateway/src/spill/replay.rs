@@ -62,9 +62,8 @@ impl Replay {
     }
 
     async fn probe(&self) {
-        let ping = tokio::time::timeout(PROBE_TIMEOUT, self.backend.exec_one(redis::cmd("PING")));
-        match ping.await {
-            Ok(Ok(redis::Value::SimpleString(pong))) if pong == "PONG" => self.spill.mark_healthy(),
+        match tokio::time::timeout(PROBE_TIMEOUT, self.backend.writable()).await {
+            Ok(Ok(())) => self.spill.mark_healthy(),
             _ => {
                 self.spill.publish();
                 tokio::time::sleep(PROBE_EVERY).await;
