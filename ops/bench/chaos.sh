@@ -250,30 +250,7 @@ if [ "$backend" = redis ]; then
   for part in ris rts rtss; do start_redis "$part" || exit 1; done
   echo "redis-server ris/rts/rtss on 127.0.0.1:$ris_port/$rts_port/$rtss_port (AOF everysec) in $tmp/redis-*" >&2
 elif [ "$backend" = sentinel ]; then
-  # Six data nodes and three sentinels on runs of free ports.
-  read -r node_base sentinel_base < <(python3 -c 'import socket
-def free_run(start, n):
-    for base in range(start, 60000, 97):
-        try:
-            socks = []
-            for p in range(base, base + n):
-                s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
-            return base
-        except OSError:
-            pass
-        finally:
-            for s in socks: s.close()
-print(free_run(21000, 6), free_run(31000, 3))')
-  while read -r part url; do part_url[$part]=$url; done < <("$root/ops/deploy/sentinel.sh" up \
-    --dir "$tmp/sentinel" --port "$node_base" --sentinel-port "$sentinel_base" --down-after 2000 ris rts rtss)
-  [ -n "${part_url[ris]}" ] || { echo "chaos.sh: the Sentinel deployment did not start" >&2; exit 1; }
-  echo "Sentinel: masters and replicas on 127.0.0.1:$node_base-$((node_base + 5)), sentinels on $sentinel_base-$((sentinel_base + 2)), in $tmp/sentinel" >&2
-  # launch_tradestate's "redis" mode waits for HTTP only; the backends are the URLs below.
-  tradestate_backend=redis
-  for part in ris rts rtss; do
-    tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_BACKEND=${part_url[$part]}")
-    [ "$ack" = written ] || tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_ACK=$ack")
-  done
+  start_sentinel_partitions "$root" "$tmp/sentinel" 2000 "$ack" || exit 1
 elif [ "$outage_kind" = sleep ]; then
   tradestate_env+=("TRADESTATE_PARTITIONS_${outage^^}_ENGINE_ENABLE_DEBUG_COMMAND=local")
 fi

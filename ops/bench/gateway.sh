@@ -19,11 +19,16 @@
 # HSET+EXPIRE pairs, 1 / (1/hset + 1/expire). Each direct row is the median of --rounds runs.
 #
 # Usage: ops/bench/gateway.sh [--seconds N] [--rounds R] [--terminals T] [--start-rate R] [--out FILE]
+#                             [--backend embedded|sentinel] [--ack written|replicated]
 #   --seconds N     measured seconds of each gateway run and each redis-benchmark run (default 5)
 #   --rounds R      redis-benchmark runs per row, median reported (default 3)
 #   --terminals T   simulated terminals (default 120)
 #   --start-rate R  first rate tried by --find-max, updates/s (default 5000)
 #   --out FILE      also write the markdown report to FILE
+#   --backend B     embedded (default: the service's engines) or sentinel (ops/deploy/sentinel.sh:
+#                   a redis-server master and replica per partition, three sentinels; the direct
+#                   rows then write the ris master)
+#   --ack A         every partition's `ack` with --backend sentinel: written (default) or replicated
 # Needs: cargo, python3, redis-cli and redis-benchmark (apt-get install -y redis-tools).
 # With 2+ cores the service (gateway and its embedded engines) runs on core 0 and the load
 # generator (gateway-bench, redis-benchmark) on core 1, so both paths get the same CPU.
@@ -34,11 +39,17 @@ rounds=3
 terminals=120
 start_rate=5000
 out=""
+backend=embedded
+ack=written
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=ops/bench/service.sh
 . "$root/ops/bench/service.sh"
 parse_options gateway.sh '2,28p' --seconds=seconds --rounds=rounds --terminals=terminals \
-  --start-rate=start_rate --out=out -- "$@"
+  --start-rate=start_rate --out=out --backend=backend --ack=ack -- "$@"
+case "$backend/$ack" in
+  embedded/written|sentinel/written|sentinel/replicated) ;;
+  *) echo "gateway.sh: --backend embedded|sentinel, --ack written|replicated (replicated needs sentinel), not $backend/$ack" >&2; exit 2 ;;
+esac
 need_tools gateway.sh "; install redis-tools (apt-get install -y redis-tools) and python3" \
   redis-benchmark redis-cli cargo python3
 build_release "$root" "tradestate and gateway-bench" -p tradestate-gateway -p tradestate-ops
@@ -50,12 +61,19 @@ tmp=$(mktemp -d)
 cleanup() {
   if [ -n "${service_pid:-}" ]; then kill "$service_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
+  [ "$backend" = embedded ] || "$root/ops/deploy/sentinel.sh" down --dir "$tmp/sentinel" || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
+tradestate_env=()
+if [ "$backend" = sentinel ]; then
+  start_sentinel_partitions "$root" "$tmp/sentinel" 5000 "$ack" || exit 1
+fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_tradestate "$service_bin" "$tmp" "$server_pin" || exit 1
+# With Sentinel the direct rows write what the gateway writes: the ris master.
+[ "$backend" = embedded ] || ris_port=$node_base
 
 # find_max TRANSPORT JSON_OUT -> runs gateway-bench --find-max, table on stderr, summary in JSON_OUT
 find_max() {
@@ -103,7 +121,7 @@ direct() {
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "== direct: redis-benchmark -c 50 -r $terminals against the embedded ris engine (port $ris_port), median of $rounds" >&2
+echo "== direct: redis-benchmark -c 50 -r $terminals against the ris partition's $([ "$backend" = embedded ] && echo "embedded engine" || echo "Sentinel master") (port $ris_port), median of $rounds" >&2
 declare -A direct_rps direct_p99 direct_rounds
 for pipe in 1 16; do
   for name in heartbeat expire; do
@@ -128,8 +146,8 @@ ratio() { if [ "$1" = "-" ]; then echo "-"; else python3 -c "print(f'{float(\"$1
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
-  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, tradestate $(git_rev "$root"); $pinning; load average before $load_before, after $load_after."
-  echo "Gateway: \`gateway-bench --find-max --rate $start_rate --seconds $seconds --warmup 1 --terminals $terminals\` (open loop, latency from the intended send time, pass = p99 <= 10 ms and <= 0.1% not acknowledged, a failed rate retried once). Direct: \`redis-benchmark -c 50 -r $terminals -P <P>\` against the service's embedded ris engine, median of $rounds runs of ~${seconds} s."
+  echo "Run on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, tradestate $(git_rev "$root"), backend $backend, ack $ack; $pinning; load average before $load_before, after $load_after."
+  echo "Gateway: \`gateway-bench --find-max --rate $start_rate --seconds $seconds --warmup 1 --terminals $terminals\` (open loop, latency from the intended send time, pass = p99 <= 10 ms and <= 0.1% not acknowledged, a failed rate retried once). Direct: \`redis-benchmark -c 50 -r $terminals -P <P>\` against the ris partition (the service's embedded engine, or with Sentinel its master, which the service does not pin), median of $rounds runs of ~${seconds} s."
   echo
   md_table "| path | what one update is | updates/s | p99 ms | gateway / direct -P 16 | gateway / direct -P 1 |" \
     "| gateway HTTP | 1/10 of a \`POST /v1/ingest\` batch (1 heartbeat + 9 positions) | $http_rate | $http_p99 | $(ratio "$http_rate" "$direct16") | $(ratio "$http_rate" "$direct1") |" \

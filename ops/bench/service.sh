@@ -77,3 +77,39 @@ launch_tradestate() {
     return 1
   fi
 }
+
+# start_sentinel_partitions ROOT DIR DOWN_AFTER_MS ACK: ops/deploy/sentinel.sh's deployment (a master
+# and a replica per partition, three sentinels) on runs of free loopback ports, files in DIR; sets
+# part_url (partition -> redis+sentinel:// URL), node_base and sentinel_base (the first ports),
+# and tradestate_backend / tradestate_env so the next start points every partition at its URL
+# with `ack = ACK`. The caller stops it with `ops/deploy/sentinel.sh down --dir DIR`.
+start_sentinel_partitions() {
+  local root=$1 dir=$2 down_after=$3 ack=$4 part url
+  read -r node_base sentinel_base < <(python3 -c 'import socket
+def free_run(start, n):
+    for base in range(start, 60000, 97):
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+            return base
+        except OSError:
+            pass
+        finally:
+            for s in socks: s.close()
+print(free_run(21000, 6), free_run(31000, 3))')
+  declare -gA part_url=()
+  while read -r part url; do part_url[$part]=$url; done < <("$root/ops/deploy/sentinel.sh" up \
+    --dir "$dir" --port "$node_base" --sentinel-port "$sentinel_base" --down-after "$down_after" ris rts rtss)
+  if [ -z "${part_url[ris]:-}" ]; then
+    echo "the Sentinel deployment did not start (logs in $dir)" >&2
+    return 1
+  fi
+  echo "Sentinel: masters and replicas on 127.0.0.1:$node_base-$((node_base + 5)), sentinels on $sentinel_base-$((sentinel_base + 2)), in $dir" >&2
+  # launch_tradestate's "redis" mode waits for HTTP only; the backends are the URLs.
+  tradestate_backend=redis
+  for part in ris rts rtss; do
+    tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_BACKEND=${part_url[$part]}")
+    [ "$ack" = written ] || tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_ACK=$ack")
+  done
+}
