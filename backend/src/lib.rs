@@ -3,11 +3,13 @@
 //!
 //! - `url`: the backend URL grammar (one server, or a Sentinel-managed master), its checks and
 //!   how a URL is shown without its password.
+//! - `node`: opening a connection to one node and asking it something, every step bounded.
 //! - `sentinel`: finding the current master through Sentinel, and following its failovers.
 //!
 //! The gateway's own connection handling (reconnects, backoff, up/down) is in
 //! `gateway/src/backend.rs`; this crate only says where to connect and opens the connection.
 
+pub mod node;
 pub mod sentinel;
 pub mod url;
 
@@ -29,12 +31,12 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<MultiplexedConnecti
                 .as_str()
                 .into_connection_info()
                 .map_err(|e| format!("{shown}: {e}"))?;
-            sentinel::connect(info, sentinel::Timeouts::both(timeout))
+            node::open(info, node::Timeouts::both(timeout))
                 .await
                 .map_err(|e| format!("cannot reach {shown}: {e}"))
         }
         Address::Sentinel(address) => {
-            sentinel::find_master(&address, 0, sentinel::Timeouts::both(timeout))
+            sentinel::find_master(&address, 0, node::Timeouts::both(timeout))
                 .await
                 .map(|master| master.conn)
                 .map_err(|e| format!("{shown}: {e}"))

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ConnectionInfo, Value};
+use redis::{Client, Value};
 
+use crate::node::{open, query, within, Timeouts};
 use crate::url::SentinelAddress;
 
 /// A connection to the master, and where it is.
@@ -22,59 +23,6 @@ pub struct Master {
     pub addr: String,
     /// Which sentinel named it, to ask first next time.
     pub sentinel: usize,
-}
-
-/// How long each step may take: opening a connection (and each question to a sentinel or the
-/// ROLE check), and each reply on the connection handed back.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub response: Duration,
-}
-
-impl Timeouts {
-    /// The same bound for both.
-    pub fn both(timeout: Duration) -> Timeouts {
-        Timeouts {
-            connect: timeout,
-            response: timeout,
-        }
-    }
-}
-
-/// Connects to `info`, the attempt bounded by `timeouts.connect`; replies on the connection are
-/// bounded by `timeouts.response`.
-pub async fn connect(
-    info: ConnectionInfo,
-    timeouts: Timeouts,
-) -> Result<MultiplexedConnection, String> {
-    let timeout = timeouts.connect;
-    let client = Client::open(info).map_err(|e| e.to_string())?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(timeout)
-        .set_response_timeout(timeouts.response);
-    match tokio::time::timeout(
-        timeout,
-        client.get_multiplexed_async_connection_with_config(&config),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-    }
-}
-
-async fn query(
-    conn: &mut MultiplexedConnection,
-    cmd: &redis::Cmd,
-    timeout: Duration,
-) -> Result<Value, String> {
-    match tokio::time::timeout(timeout, cmd.query_async::<Value>(conn)).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-    }
 }
 
 /// Asks the sentinels, starting with `first`, for the master and connects to it once ROLE
@@ -104,7 +52,7 @@ pub async fn find_master(
 
 async fn ask(address: &SentinelAddress, i: usize, timeouts: Timeouts) -> Result<Master, String> {
     let timeout = timeouts.connect;
-    let mut sentinel = connect(address.sentinel(i), Timeouts::both(timeout)).await?;
+    let mut sentinel = open(address.sentinel(i), Timeouts::both(timeout)).await?;
     let mut cmd = redis::cmd("SENTINEL");
     cmd.arg("GET-MASTER-ADDR-BY-NAME").arg(&address.master);
     let (ip, port) = match query(&mut sentinel, &cmd, timeout).await? {
@@ -122,7 +70,7 @@ async fn ask(address: &SentinelAddress, i: usize, timeouts: Timeouts) -> Result<
         other => return Err(format!("an unexpected reply {other:?}")),
     };
     let addr = format!("{ip}:{port}");
-    let mut conn = connect(address.data_node(&ip, port), timeouts)
+    let mut conn = open(address.data_node(&ip, port), timeouts)
         .await
         .map_err(|e| format!("names {addr}, which cannot be reached: {e}"))?;
     let role = match query(&mut conn, &redis::cmd("ROLE"), timeout).await {
@@ -200,16 +148,9 @@ async fn listen(
     timeout: Duration,
     heard: &impl Fn(Announcement),
 ) -> Result<(), String> {
-    let late = || format!("no answer within {} ms", timeout.as_millis());
     let client = Client::open(address.sentinel(i)).map_err(|e| e.to_string())?;
-    let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
-        .await
-        .map_err(|_| late())?
-        .map_err(|e| e.to_string())?;
-    tokio::time::timeout(timeout, pubsub.subscribe(&CHANNELS[..]))
-        .await
-        .map_err(|_| late())?
-        .map_err(|e| e.to_string())?;
+    let mut pubsub = within(timeout, client.get_async_pubsub()).await?;
+    within(timeout, pubsub.subscribe(&CHANNELS[..])).await?;
     let mut messages = pubsub.on_message();
     while let Some(message) = messages.next().await {
         let payload: String = message.get_payload().map_err(|e| e.to_string())?;

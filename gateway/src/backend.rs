@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Pipeline, Value};
+use redis::{ConnectionInfo, IntoConnectionInfo, Pipeline, Value};
 
 use tokio::sync::Mutex;
-use tradestate_backend::{redact, Address, SentinelAddress};
+use tradestate_backend::{node, redact, Address, SentinelAddress};
 use tradestate_engine::LocalClient;
 
 use crate::ops::Partition;
@@ -58,7 +58,7 @@ pub struct Backend {
 /// Where connections go.
 enum Target {
     /// One server (an embedded engine's port, or a URL).
-    Direct(Client),
+    Direct(ConnectionInfo),
     Sentinel(Box<SentinelTarget>),
 }
 
@@ -136,9 +136,11 @@ impl Backend {
             )
         };
         let target = match tradestate_backend::parse(url).map_err(fail)? {
-            Address::Direct(url) => {
-                Target::Direct(Client::open(url).map_err(|e| fail(e.to_string()))?)
-            }
+            Address::Direct(url) => Target::Direct(
+                url.as_str()
+                    .into_connection_info()
+                    .map_err(|e| fail(e.to_string()))?,
+            ),
             Address::Sentinel(address) => Target::Sentinel(Box::new(watch_sentinels(
                 partition,
                 address,
@@ -261,27 +263,10 @@ impl Backend {
     /// A new connection to the server, or for Sentinel to the master the sentinels name now.
     async fn open(&self) -> Result<MultiplexedConnection, String> {
         match &self.target {
-            Target::Direct(client) => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(self.connect_timeout)
-                    .set_response_timeout(self.response_timeout);
-                let attempt = tokio::time::timeout(
-                    self.connect_timeout,
-                    client.get_multiplexed_async_connection_with_config(&config),
-                )
-                .await;
-                match attempt {
-                    Ok(Ok(conn)) => Ok(conn),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("connect timed out".into()),
-                }
-            }
+            Target::Direct(info) => node::open(info.clone(), self.timeouts()).await,
             Target::Sentinel(sentinel) => {
                 let first = sentinel.first.load(Ordering::Relaxed);
-                let timeouts = tradestate_backend::sentinel::Timeouts {
-                    connect: self.connect_timeout,
-                    response: self.response_timeout,
-                };
+                let timeouts = self.timeouts();
                 let master =
                     tradestate_backend::sentinel::find_master(&sentinel.address, first, timeouts)
                         .await?;
@@ -290,6 +275,21 @@ impl Backend {
                 Ok(master.conn)
             }
         }
+    }
+
+    fn timeouts(&self) -> node::Timeouts {
+        node::Timeouts {
+            connect: self.connect_timeout,
+            response: self.response_timeout,
+        }
+    }
+
+    /// `WAIT <replicas> <timeout>` and the count it must reach, with `ack = "replicated"`.
+    fn wait_command(&self) -> Option<(redis::Cmd, i64)> {
+        let (replicas, timeout) = self.replicated?;
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout.as_millis() as u64);
+        Some((wait, replicas as i64))
     }
 
     fn failed_connect(&self, slot: &mut Slot, why: String) -> Unavailable {
@@ -393,25 +393,22 @@ impl Backend {
     /// after a WAIT that covers them).
     pub async fn exec_write(&self, commands: &Commands) -> Result<Vec<Value>, Unavailable> {
         self.accepts_writes()?;
-        let Some((replicas, timeout)) = self.replicated else {
+        let Some((wait, replicas)) = self.wait_command() else {
             return self.exec(commands).await;
         };
         let mut waited = Commands {
             pipe: commands.pipe.clone(),
             len: commands.len,
         };
-        waited
-            .cmd("WAIT")
-            .arg(replicas)
-            .arg(timeout.as_millis() as u64);
+        waited.add(wait);
         let mut values = self.exec(&waited).await?;
         match values.pop() {
-            Some(Value::Int(n)) if n >= replicas as i64 => Ok(values),
+            Some(Value::Int(n)) if n >= replicas => Ok(values),
             Some(Value::Int(n)) => {
                 metrics::counter!("tradestate_replication_timeouts_total", "partition" => self.partition.name()).increment(1);
+                let ms = self.replicated.map_or(0, |(_, t)| t.as_millis());
                 Err(self.unavailable(&format!(
-                    "{n} of {replicas} replicas acknowledged the write within {} ms",
-                    timeout.as_millis()
+                    "{n} of {replicas} replicas acknowledged the write within {ms} ms"
                 )))
             }
             other => Err(self.unavailable(&format!("WAIT answered {other:?}"))),
@@ -433,14 +430,9 @@ impl Backend {
     /// anything weaker lets the spill flap between replaying and spooling.
     pub async fn writable(&self) -> Result<(), Unavailable> {
         self.accepts_writes()?;
-        let (probe, enough) = match self.replicated {
-            Some((replicas, timeout)) => {
-                let mut wait = redis::cmd("WAIT");
-                wait.arg(replicas).arg(timeout.as_millis() as u64);
-                (wait, replicas as i64)
-            }
-            None => (redis::cmd("PING"), 0),
-        };
+        let (probe, enough) = self
+            .wait_command()
+            .unwrap_or_else(|| (redis::cmd("PING"), 0));
         match self.exec_one(probe).await? {
             Value::SimpleString(pong) if pong == "PONG" => Ok(()),
             Value::Int(n) if n >= enough => Ok(()),
