@@ -8,6 +8,9 @@
 //!   userinfo is the data nodes' (master and replicas); the sentinels' own credentials, when
 //!   they have any, are the query's, since a deployment often protects the two differently.
 //!   Sentinels default to port 26379.
+//! - `redis+cluster://[user:pass@]seed1[:port],seed2[:port]...`: a Redis Cluster, found from
+//!   any seed that answers (`tradestate_backend::cluster`). A cluster has database 0 only, so
+//!   no database may be named. Seeds default to port 6379.
 
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
@@ -18,6 +21,25 @@ pub enum Address {
     Direct(String),
     /// A master found through Sentinel.
     Sentinel(SentinelAddress),
+    /// A Redis Cluster, from its seeds.
+    Cluster(ClusterAddress),
+}
+
+/// A Redis Cluster and how to reach its nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterAddress {
+    /// Nodes asked for the slot map, in the URL's order.
+    pub seeds: Vec<(String, u16)>,
+    /// Credentials for every node.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl ClusterAddress {
+    /// How to connect to node `host:port`.
+    pub fn node(&self, host: &str, port: u16) -> ConnectionInfo {
+        tcp(host, port, 0, &self.username, &self.password)
+    }
 }
 
 /// A Sentinel-managed master and how to reach it.
@@ -39,28 +61,19 @@ pub struct SentinelAddress {
 impl SentinelAddress {
     /// How to connect to a data node Sentinel named (`ip`, `port`).
     pub fn data_node(&self, ip: &str, port: u16) -> ConnectionInfo {
-        ConnectionInfo {
-            addr: ConnectionAddr::Tcp(ip.to_string(), port),
-            redis: RedisConnectionInfo {
-                db: self.db,
-                username: self.username.clone(),
-                password: self.password.clone(),
-                ..Default::default()
-            },
-        }
+        tcp(ip, port, self.db, &self.username, &self.password)
     }
 
     /// How to connect to sentinel `i`.
     pub fn sentinel(&self, i: usize) -> ConnectionInfo {
         let (host, port) = &self.sentinels[i];
-        ConnectionInfo {
-            addr: ConnectionAddr::Tcp(host.clone(), *port),
-            redis: RedisConnectionInfo {
-                username: self.sentinel_username.clone(),
-                password: self.sentinel_password.clone(),
-                ..Default::default()
-            },
-        }
+        tcp(
+            host,
+            *port,
+            0,
+            &self.sentinel_username,
+            &self.sentinel_password,
+        )
     }
 
     /// The sentinels as `host:port,host:port`, for messages.
@@ -74,7 +87,26 @@ impl SentinelAddress {
     }
 }
 
-const EXPECTED_URL: &str = r#"(expected redis://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master> or "embedded")"#;
+/// A plain TCP connection to `host:port` with these credentials.
+fn tcp(
+    host: &str,
+    port: u16,
+    db: i64,
+    username: &Option<String>,
+    password: &Option<String>,
+) -> ConnectionInfo {
+    ConnectionInfo {
+        addr: ConnectionAddr::Tcp(host.to_string(), port),
+        redis: RedisConnectionInfo {
+            db,
+            username: username.clone(),
+            password: password.clone(),
+            ..Default::default()
+        },
+    }
+}
+
+const EXPECTED_URL: &str = r#"(expected redis://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or "embedded")"#;
 
 /// Sentinel's own port, when a sentinel in the list names none.
 pub const SENTINEL_PORT: u16 = 26379;
@@ -92,10 +124,7 @@ pub fn parse(url: &str) -> Result<Address, String> {
             check_unix_url(&shown, rest).map(|()| Address::Direct(url.to_string()))
         }
         "redis+sentinel" | "sentinel" => parse_sentinel(&shown, rest).map(Address::Sentinel),
-        s if s.contains("cluster") => Err(format!(
-            "{shown:?}: Redis Cluster backends are not supported yet; point the partition at \
-             a standalone master's redis:// URL or a redis+sentinel:// URL"
-        )),
+        "redis+cluster" | "cluster" => parse_cluster(&shown, rest).map(Address::Cluster),
         "rediss" => Err(format!(
             "{shown:?}: TLS (rediss://) is not built into this release; use redis:// on a trusted \
              network or a TLS tunnel (stunnel, spiped) in front of the server"
@@ -113,8 +142,9 @@ fn check_tcp_url(shown: &str, rest: &str) -> Result<(), String> {
     if host_port.contains(',') {
         return Err(format!(
             "{shown:?} lists several hosts: for a Sentinel-managed master write \
-             redis+sentinel://s1:26379,s2:26379/<master name>; otherwise point the partition at \
-             the master's redis:// URL"
+             redis+sentinel://s1:26379,s2:26379/<master name>, for a Redis Cluster \
+             redis+cluster://n1:7000,n2:7001; otherwise point the partition at the master's \
+             redis:// URL"
         ));
     }
     host_and_port(shown, host_port)?;
@@ -239,6 +269,36 @@ fn parse_sentinel(shown: &str, rest: &str) -> Result<SentinelAddress, String> {
         }
     }
     Ok(address)
+}
+
+fn parse_cluster(shown: &str, rest: &str) -> Result<ClusterAddress, String> {
+    if rest.contains('?') {
+        return Err(format!(
+            "{shown:?}: a cluster URL takes no parameters; expected \
+             redis+cluster://[user:pass@]n1:7000,n2:7001"
+        ));
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !path.is_empty() && path != "0" {
+        return Err(format!(
+            "{shown:?}: a Redis Cluster has database 0 only; drop {path:?} after the seeds"
+        ));
+    }
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let (username, password) = credentials(shown, userinfo)?;
+    let mut seeds = Vec::new();
+    for host_port in hosts.split(',') {
+        let (host, port) = host_and_port(shown, host_port)?;
+        seeds.push((host.to_string(), port.unwrap_or(6379)));
+    }
+    Ok(ClusterAddress {
+        seeds,
+        username,
+        password,
+    })
 }
 
 type Credentials = (Option<String>, Option<String>);
@@ -389,10 +449,33 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_cluster_url() {
+        let Ok(Address::Cluster(c)) =
+            parse("redis+cluster://app:p%40ss@n1:7000,10.0.0.2,[::1]:7002")
+        else {
+            panic!("a cluster address");
+        };
+        assert_eq!(
+            c.seeds,
+            [
+                ("n1".to_string(), 7000),
+                ("10.0.0.2".to_string(), 6379),
+                ("::1".to_string(), 7002)
+            ]
+        );
+        assert_eq!(c.username.as_deref(), Some("app"));
+        assert_eq!(c.password.as_deref(), Some("p@ss"));
+        let Ok(Address::Cluster(plain)) = parse("redis+cluster://127.0.0.1:7000/0") else {
+            panic!("a cluster address");
+        };
+        assert_eq!((plain.username, plain.password), (None, None));
+    }
+
+    #[test]
     fn refuses_bad_urls_with_a_fix() {
         assert_eq!(
             err("redis:/x"),
-            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master> or "embedded")"#
+            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or "embedded")"#
         );
         assert!(err("http://x:1").starts_with(r#"unsupported scheme "http" in "http://x:1""#));
         assert!(err("redis://:6379").contains("has no host"));
@@ -406,7 +489,9 @@ mod tests {
         assert!(err("redis://h o:1").contains("is not a host name"));
         assert!(err("redis://[::zz]:1").contains("is not an IPv6 address"));
         assert!(err("unix://relative.sock").contains("absolute socket path"));
-        assert!(err("redis+cluster://a:1").contains("Redis Cluster backends are not supported yet"));
+        assert!(err("redis+cluster://a:1/2").contains("database 0 only"));
+        assert!(err("redis+cluster://a:1?x=1").contains("takes no parameters"));
+        assert!(err("redis+cluster://a:1,:2").contains("has no host"));
         assert!(err("redis://a:1,b:2").contains("redis+sentinel://s1:26379,s2:26379/<master name>"));
         assert!(err("redis+sentinel://s1:26379").contains("names no master"));
         assert!(err("redis+sentinel://s1:26379/").contains("names no master"));

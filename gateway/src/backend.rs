@@ -1,5 +1,7 @@
-//! One partition's connection to its engine: embedded, any `redis://` / `unix://` URL, or a
-//! Sentinel-managed master (`redis+sentinel://`, resolved by `tradestate_backend::sentinel`).
+//! One partition's connection to its engine: embedded, any `redis://` / `unix://` URL, a
+//! Sentinel-managed master (`redis+sentinel://`, resolved by `tradestate_backend::sentinel`), or
+//! a Redis Cluster (`redis+cluster://`, `tradestate_backend::cluster`: pipelines split per node,
+//! redirects followed; a failure reads the slot map anew on the next connection).
 //!
 //! An embedded engine is called in-process (a channel to its thread, no socket) while it runs;
 //! its loopback port stays the fallback, so an engine restarted on that port is reached again.
@@ -20,11 +22,13 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::{ConnectionInfo, IntoConnectionInfo, Pipeline, Value};
 
 use tokio::sync::Mutex;
-use tradestate_backend::{node, redact, Address, SentinelAddress};
+use tradestate_backend::{
+    node, redact, Address, Cluster, ClusterAddress, Connection, SentinelAddress,
+};
 use tradestate_engine::LocalClient;
 
 use crate::ops::Partition;
@@ -60,6 +64,7 @@ enum Target {
     /// One server (an embedded engine's port, or a URL).
     Direct(ConnectionInfo),
     Sentinel(Box<SentinelTarget>),
+    Cluster(ClusterAddress),
 }
 
 struct SentinelTarget {
@@ -101,8 +106,9 @@ impl Drop for SentinelTarget {
     }
 }
 
-/// Error codes after which a node cannot take this partition's writes until it is asked anew.
-const NOT_A_WRITABLE_MASTER: [&str; 3] = ["READONLY", "LOADING", "MASTERDOWN"];
+/// Error codes after which a node cannot take this partition's writes until it is asked anew
+/// (for a cluster, until the slot map is read again).
+const NOT_A_WRITABLE_MASTER: [&str; 4] = ["READONLY", "LOADING", "MASTERDOWN", "CLUSTERDOWN"];
 
 const AOF_UNKNOWN: u8 = 0;
 const AOF_ON: u8 = 1;
@@ -110,7 +116,7 @@ const AOF_OFF: u8 = 2;
 
 struct Slot {
     /// The live connection and its generation, so a failure drops only the connection it saw.
-    conn: Option<(u64, MultiplexedConnection)>,
+    conn: Option<(u64, Connection)>,
     generation: u64,
     next_attempt: Option<Instant>,
     backoff: Duration,
@@ -146,6 +152,7 @@ impl Backend {
                 address,
                 connect_timeout,
             ))),
+            Address::Cluster(address) => Target::Cluster(address),
         };
         Ok(Backend {
             partition,
@@ -226,7 +233,7 @@ impl Backend {
     }
 
     /// A live connection, opening one if needed (within the backoff schedule).
-    pub async fn connection(&self) -> Result<(u64, MultiplexedConnection), Unavailable> {
+    pub async fn connection(&self) -> Result<(u64, Connection), Unavailable> {
         let mut slot = self.slot.lock().await;
         if let Target::Sentinel(sentinel) = &self.target {
             if sentinel.switched.swap(false, Ordering::Relaxed) && slot.conn.is_some() {
@@ -261,9 +268,16 @@ impl Backend {
     }
 
     /// A new connection to the server, or for Sentinel to the master the sentinels name now.
-    async fn open(&self) -> Result<MultiplexedConnection, String> {
+    async fn open(&self) -> Result<Connection, String> {
         match &self.target {
-            Target::Direct(info) => node::open(info.clone(), self.timeouts()).await,
+            Target::Direct(info) => node::open(info.clone(), self.timeouts())
+                .await
+                .map(Connection::Node),
+            Target::Cluster(address) => {
+                let cluster = Cluster::open(address.clone(), self.timeouts()).await?;
+                tracing::info!(partition = self.partition.name(), masters = ?cluster.masters(), "cluster slot map read");
+                Ok(Connection::Cluster(cluster))
+            }
             Target::Sentinel(sentinel) => {
                 let first = sentinel.first.load(Ordering::Relaxed);
                 let timeouts = self.timeouts();
@@ -272,7 +286,7 @@ impl Backend {
                         .await?;
                 sentinel.first.store(master.sentinel, Ordering::Relaxed);
                 tracing::info!(partition = self.partition.name(), master = %master.addr, "sentinel named the master");
-                Ok(master.conn)
+                Ok(Connection::Node(master.conn))
             }
         }
     }
@@ -313,7 +327,7 @@ impl Backend {
         let (generation, mut conn) = self.connection().await?;
         let sent = tokio::time::timeout(
             self.response_timeout,
-            conn.send_packed_commands(pipe, 0, count),
+            conn.req_packed_commands(pipe, 0, count),
         )
         .await;
         match sent {

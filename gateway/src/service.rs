@@ -514,6 +514,10 @@ fn describe_metrics() {
         "1 when the partition's engine answered the last call"
     );
     describe_counter!(
+        "tradestate_cluster_redirects_total",
+        "Commands a Redis Cluster sent elsewhere (MOVED, ASK) or asked to retry (TRYAGAIN)"
+    );
+    describe_counter!(
         "tradestate_spilled_records_total",
         "Updates written to a partition's spill log"
     );

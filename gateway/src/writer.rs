@@ -634,7 +634,11 @@ impl Writer {
                 }
             }
             if let (OpBody::Signal { signal_id }, Some(id)) = (&p.entry.op.body, &entry_id) {
-                self.remember_marker(keys::signal_marker(&p.entry.op.instance_id, signal_id));
+                self.remember_marker(keys::signal_marker(
+                    &self.policy.rtss_stream,
+                    &p.entry.op.instance_id,
+                    signal_id,
+                ));
                 let _ = self.signals.send(Arc::new(SignalEvent {
                     entry_id: id.clone(),
                     instance_id: p.entry.op.instance_id.clone(),
@@ -658,7 +662,7 @@ impl Writer {
         for entry in batch {
             let marker = match &entry.op.body {
                 OpBody::Signal { signal_id } => {
-                    keys::signal_marker(&entry.op.instance_id, signal_id)
+                    keys::signal_marker(&self.policy.rtss_stream, &entry.op.instance_id, signal_id)
                 }
                 _ => String::new(),
             };

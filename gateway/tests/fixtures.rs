@@ -68,9 +68,9 @@ async fn send_fixture(h: &Harness, fixture: &Fixture, own_id: &str) -> (u16, Val
 }
 
 struct Engines {
-    ris: redis::aio::MultiplexedConnection,
-    rts: redis::aio::MultiplexedConnection,
-    rtss: redis::aio::MultiplexedConnection,
+    ris: tradestate_backend::Connection,
+    rts: tradestate_backend::Connection,
+    rtss: tradestate_backend::Connection,
 }
 
 async fn check_instance(e: &mut Engines, what: &str, id: &str, update: &InstanceState) {

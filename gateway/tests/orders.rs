@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -89,7 +88,7 @@ impl Stored {
     }
 }
 
-async fn stored(rts: &mut MultiplexedConnection, ticket: &str) -> Stored {
+async fn stored(rts: &mut impl redis::aio::ConnectionLike, ticket: &str) -> Stored {
     let key = format!("rts:{{T1}}:{ticket}");
     Stored {
         hash: hash(rts, &key).await,

@@ -51,7 +51,7 @@ fn expect_error(result: Result<Value, RedisError>, code: &str, context: &str) ->
     }
 }
 
-async fn ttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
+async fn ttl(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> i64 {
     query(conn, &["TTL", key]).await
 }
 

@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
 use serde::Serialize;
+use tradestate_backend::Connection;
 use tradestate_mt5_bridge::{keys, Partition};
 
 use crate::ledger::{fingerprint, unix_ms, KeyRecord, Ledger, Numbered, StateKey};
@@ -95,11 +95,7 @@ impl Verification {
 
 /// The partition at `url` (any backend URL the service takes, Sentinel's included), with
 /// `password` where the URL carries none.
-async fn connect(
-    url: &str,
-    password: Option<&str>,
-    what: &str,
-) -> Result<MultiplexedConnection, String> {
+async fn connect(url: &str, password: Option<&str>, what: &str) -> Result<Connection, String> {
     let url = match password {
         Some(password) => tradestate_backend::with_password(url, password),
         None => url.to_string(),
@@ -145,7 +141,7 @@ type Stored = (HashMap<Vec<u8>, Vec<u8>>, i64);
 /// Runs a pipeline of `HGETALL k, PTTL k` pairs and returns one (fields, pttl) per key.
 async fn read_pairs(
     pipe: redis::Pipeline,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     what: &str,
 ) -> Result<Vec<Stored>, String> {
     let values: Vec<redis::Value> = pipe
@@ -167,8 +163,8 @@ async fn read_pairs(
 async fn verify_states(
     terminals: &[(&str, &Ledger)],
     targets: &Targets,
-    ris: &mut MultiplexedConnection,
-    rts: &mut MultiplexedConnection,
+    ris: &mut Connection,
+    rts: &mut Connection,
     v: &mut Verification,
 ) -> Result<(), String> {
     let mut wanted: Vec<(&str, &StateKey, &KeyRecord)> = Vec::new();
@@ -296,7 +292,7 @@ type Entry = (String, HashMap<String, String>);
 async fn verify_signals(
     terminals: &[(&str, &Ledger)],
     targets: &Targets,
-    rtss: &mut MultiplexedConnection,
+    rtss: &mut Connection,
     v: &mut Verification,
 ) -> Result<(), String> {
     let ours: HashMap<&str, ()> = terminals.iter().map(|(id, _)| (*id, ())).collect();

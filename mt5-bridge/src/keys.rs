@@ -80,11 +80,30 @@ pub fn closed_trades(instance_id: &str) -> String {
     format!("rts:{{{instance_id}}}:closed")
 }
 
-/// Marker that a terminal's signal was stored: `rtss:sig:{T1}:<signal_id>`, the string `1` with
-/// the `policy.signal_dedupe_ttl_s` TTL, set in the transaction of the signal's `XADD`. Only its
-/// existence counts; it does not hold the entry id.
-pub fn signal_marker(instance_id: &str, signal_id: &str) -> String {
-    format!("rtss:sig:{{{instance_id}}}:{signal_id}")
+/// Marker that a terminal's signal was stored: `rtss:sig:{rtss:signals}:T1:<signal_id>`, the
+/// string `1` with the `policy.signal_dedupe_ttl_s` TTL, set in the transaction of the signal's
+/// `XADD` to `stream`. Only its existence counts; it does not hold the entry id.
+///
+/// Its hash tag is the stream's (the stream key's own tag when it has one, else the whole
+/// key), so on a Redis Cluster the marker and the entry share a slot and the transaction that
+/// writes them both is allowed there.
+pub fn signal_marker(stream: &str, instance_id: &str, signal_id: &str) -> String {
+    format!(
+        "rtss:sig:{{{}}}:{instance_id}:{signal_id}",
+        hash_tag(stream)
+    )
+}
+
+/// What Redis Cluster hashes of `key`: the text between its first `{` and the next `}` when
+/// not empty, else the whole key.
+pub fn hash_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.find('}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key)
 }
 
 /// Which of a terminal's keys a RESP write names, or `None` for a key it may not write.
@@ -136,9 +155,21 @@ mod tests {
         assert_eq!(open_trades("T1"), "rts:{T1}:open");
         assert_eq!(positions("T1"), "rts:{T1}:positions");
         assert_eq!(closed_trades("T1"), "rts:{T1}:closed");
-        assert_eq!(signal_marker("T1", "s-1"), "rtss:sig:{T1}:s-1");
+        assert_eq!(
+            signal_marker("rtss:signals", "T1", "s-1"),
+            "rtss:sig:{rtss:signals}:T1:s-1"
+        );
+        assert_eq!(
+            signal_marker("{desk}:signals", "T1", "s-1"),
+            "rtss:sig:{desk}:T1:s-1"
+        );
+        assert_eq!(hash_tag("a{}b"), "a{}b");
         // Each key lives in the partition its prefix names.
-        for key in [instance("T1"), trade("T1", "1"), signal_marker("T1", "s")] {
+        for key in [
+            instance("T1"),
+            trade("T1", "1"),
+            signal_marker(SIGNAL_STREAM, "T1", "s"),
+        ] {
             assert!(PARTITIONS.iter().any(|p| key.starts_with(&format!("{p}:"))));
         }
         assert!(SIGNAL_STREAM.starts_with("rtss:"));

@@ -28,6 +28,7 @@ impl Target {
         match self {
             Target::Embedded => "embedded",
             Target::Redis(urls) if urls[0].starts_with("redis+sentinel") => "sentinel",
+            Target::Redis(urls) if urls[0].starts_with("redis+cluster") => "cluster",
             Target::Redis(_) => "redis-server",
         }
     }
@@ -172,7 +173,7 @@ impl Harness {
     }
 
     /// A direct connection to a partition's engine (embedded or real), to check what was stored.
-    pub async fn engine(&self, partition: Partition) -> redis::aio::MultiplexedConnection {
+    pub async fn engine(&self, partition: Partition) -> tradestate_backend::Connection {
         let url = match &self.target {
             Target::Embedded => {
                 let port = self
@@ -414,7 +415,7 @@ pub fn single_body(mut update: serde_json::Value) -> String {
 
 /// `HGETALL key` as a map.
 pub async fn hash(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut impl redis::aio::ConnectionLike,
     key: &str,
 ) -> std::collections::HashMap<String, String> {
     redis::cmd("HGETALL")
@@ -459,13 +460,13 @@ pub async fn ingest_expecting(
 }
 
 /// The `seq` field of the hash at `key`, read on a direct connection.
-pub async fn stored_seq(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> String {
+pub async fn stored_seq(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> String {
     query(conn, &["HGET", key, "seq"]).await
 }
 
 /// Runs one command on a direct engine connection and decodes its reply.
 pub async fn query<T: redis::FromRedisValue>(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut impl redis::aio::ConnectionLike,
     args: &[&str],
 ) -> T {
     let mut cmd = redis::cmd(args[0]);
@@ -524,7 +525,7 @@ pub fn resp_addr(h: &Harness) -> std::net::SocketAddr {
 }
 
 /// A connection to the backend `url` names (through Sentinel for a `redis+sentinel://` URL).
-pub async fn connect_backend(url: &str) -> redis::aio::MultiplexedConnection {
+pub async fn connect_backend(url: &str) -> tradestate_backend::Connection {
     tradestate_backend::connect(url, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("test backend: {e}"))
