@@ -643,6 +643,8 @@ pub struct LogEntry {
     pub count: u64,
     /// `command`, `key` or `auth`.
     pub reason: &'static str,
+    /// Where the refused call came from: `toplevel` (a client) or `lua` (a script).
+    pub context: &'static str,
     /// The command, the key, or `AUTH`.
     pub object: String,
     pub username: String,
@@ -772,6 +774,7 @@ impl Acl {
     pub fn add_log(&mut self, mut entry: LogEntry, max_len: usize) {
         let similar = self.log.iter().take(10).position(|e| {
             e.reason == entry.reason
+                && e.context == entry.context
                 && e.object == entry.object
                 && e.username == entry.username
                 && (entry.ctime_ms - e.ctime_ms).abs() <= 60_000

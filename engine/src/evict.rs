@@ -99,6 +99,9 @@ pub struct EvictState {
     next_db: usize,
     /// The last run stopped on its time budget: the cron continues it.
     pub running: bool,
+    /// Memory could not be brought under `maxmemory` before the command running now (Redis's
+    /// `pre_command_oom_state`, which scripts consult).
+    pub pre_command_oom: bool,
     /// The memory settings last copied into the databases.
     synced: Option<crate::config::MemoryConfig>,
     /// When memory first exceeded the limit in the current episode (INFO
@@ -138,10 +141,12 @@ pub fn sync_config(server: &mut Server) {
 #[inline]
 pub fn before_command(server: &mut Server, command_flags: u32) -> Result<(), CmdError> {
     sync_config(server);
+    server.evict.pre_command_oom = false;
     if server.config.memory.maxmemory == 0 {
         return Ok(());
     }
     let out_of_memory = perform_evictions(server) == Outcome::Fail;
+    server.evict.pre_command_oom = out_of_memory;
     if out_of_memory && command_flags & flags::DENYOOM != 0 {
         return Err(CmdError::msg(OOM_ERROR));
     }

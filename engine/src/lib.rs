@@ -12,6 +12,7 @@
 //! - `local`: in-process clients ([`LocalClient`]): command batches over a channel, RESP2 back.
 //! - `protocol`: request parsing (`parser`) and RESP2/RESP3 reply encoding (`reply`).
 //! - `commands`: the command table, `execute`, and one module per command family.
+//! - `scripting`: Lua scripting (EVAL): the Lua state, the script cache, `redis.call`.
 //! - `types`: the values a key can hold, one module per data type with its encodings.
 //! - `db`: one logical database (SELECT n): keys, expiry dictionary, lazy and active expiry.
 //! - `dict`: the incrementally rehashed hash table behind the keyspace, hashes and sets.
@@ -57,6 +58,7 @@ pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod rdb;
+pub mod scripting;
 pub mod server;
 pub mod slowlog;
 pub mod types;

@@ -296,6 +296,8 @@ pub struct Server {
     pub aof: crate::aof::Aof,
     // --- persistence (RDB) ---
     pub rdb: crate::rdb::RdbState,
+    /// The Lua state and the script cache (EVAL).
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl Server {
@@ -347,6 +349,7 @@ impl Server {
             pubsub: Default::default(),
             aof: Default::default(),
             rdb: Default::default(),
+            scripting: Default::default(),
         }
     }
 

@@ -66,6 +66,10 @@ enum TxLog {
     Pending,
     /// MULTI is written: EXEC follows when the transaction ends.
     Open,
+    /// A script runs outside any transaction: its first write is logged bare, and MULTI is
+    /// put in front of it when a second one follows (Redis 7 wraps a script's effects only
+    /// when there is more than one).
+    Script { first_at: Option<usize> },
 }
 
 /// The append only file state of one engine.
@@ -132,11 +136,45 @@ impl Aof {
             resp::encode(&mut self.buf, &[b"SELECT", n.as_bytes()]);
             self.selected_db = Some(db);
         }
-        if self.tx == TxLog::Pending {
-            resp::encode(&mut self.buf, &[b"MULTI"]);
-            self.tx = TxLog::Open;
+        match self.tx {
+            TxLog::Pending => {
+                resp::encode(&mut self.buf, &[b"MULTI"]);
+                self.tx = TxLog::Open;
+            }
+            TxLog::Script { first_at: None } => {
+                self.tx = TxLog::Script {
+                    first_at: Some(self.buf.len()),
+                }
+            }
+            TxLog::Script { first_at: Some(at) } => {
+                // Nothing is written out while a script runs, so the first write is still in
+                // the buffer where it was put.
+                let mut multi = Vec::with_capacity(16);
+                resp::encode(&mut multi, &[b"MULTI"]);
+                self.buf.splice(at..at, multi);
+                self.tx = TxLog::Open;
+            }
+            TxLog::Outside | TxLog::Open => {}
         }
         resp::encode(&mut self.buf, args);
+    }
+
+    /// A script starts running: its writes are logged as one transaction. False inside EXEC,
+    /// whose own MULTI/EXEC already holds them (nothing to end then).
+    pub fn begin_script(&mut self) -> bool {
+        if !self.enabled || self.tx != TxLog::Outside {
+            return false;
+        }
+        self.tx = TxLog::Script { first_at: None };
+        true
+    }
+
+    /// The script [`Aof::begin_script`] started ended.
+    pub fn end_script(&mut self) {
+        if self.tx == TxLog::Open {
+            resp::encode(&mut self.buf, &[b"EXEC"]);
+        }
+        self.tx = TxLog::Outside;
     }
 
     /// EXEC starts running its commands.

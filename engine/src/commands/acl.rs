@@ -297,12 +297,18 @@ pub fn check_command(
     // CLIENT LIST shows the refused command as the client's current one, as Redis does.
     ctx.client.last_command = slot;
     let username = ctx.client.user.clone();
-    log_denied(ctx, reason, object, username);
+    log_denied(ctx, reason, "toplevel", object, username);
     Err(noperm_text(denied, full))
 }
 
 /// Adds an ACL LOG entry for the calling client.
-pub fn log_denied(ctx: &mut Ctx, reason: &'static str, object: String, username: String) {
+pub fn log_denied(
+    ctx: &mut Ctx,
+    reason: &'static str,
+    context: &'static str,
+    object: String,
+    username: String,
+) {
     let max_len = ctx
         .server
         .config
@@ -312,6 +318,7 @@ pub fn log_denied(ctx: &mut Ctx, reason: &'static str, object: String, username:
     let entry = crate::acl::LogEntry {
         count: 1,
         reason,
+        context,
         object,
         username,
         ctime_ms: crate::util::now_ms(),
@@ -347,7 +354,7 @@ pub fn acl_log(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         out.bulk(b"reason");
         out.bulk(e.reason.as_bytes());
         out.bulk(b"context");
-        out.bulk(b"toplevel");
+        out.bulk(e.context.as_bytes());
         out.bulk(b"object");
         out.bulk(e.object.as_bytes());
         out.bulk(b"username");

@@ -38,7 +38,7 @@ pub fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
     let Some(u) = ctx.server.acl.authenticate(user, pass) else {
         let name = String::from_utf8_lossy(user).into_owned();
-        super::acl::log_denied(ctx, "auth", "AUTH".into(), name);
+        super::acl::log_denied(ctx, "auth", "toplevel", "AUTH".into(), name);
         return false;
     };
     ctx.client.user = u.name.clone();

@@ -215,6 +215,9 @@ fn ratio(a: u64, b: u64) -> f64 {
 fn info_memory(ctx: &mut Ctx, t: &mut String) {
     let used = ctx.server.used_memory();
     let peak = ctx.server.peak_memory;
+    let lua = ctx.server.scripting.lua_memory() as u64;
+    let scripts = ctx.server.scripting.scripts_memory() as u64;
+    let script_count = ctx.server.scripting.count();
     let startup = ctx.server.startup_memory.min(used);
     let clients = clients_memory(ctx);
     let overhead = (startup + clients + keyspace_overhead(ctx)).min(used);
@@ -248,20 +251,20 @@ fn info_memory(ctx: &mut Ctx, t: &mut String) {
         "allocator_resident" => alloc.resident,
         "total_system_memory" => total,
         "total_system_memory_human" => human_bytes(total),
-        // There is no Lua and there are no functions: their memory is truly zero.
-        "used_memory_lua" => 0,
-        "used_memory_vm_eval" => 0,
-        "used_memory_lua_human" => "0B",
-        "used_memory_scripts_eval" => 0,
-        "number_of_cached_scripts" => 0,
+        // There are no functions: their memory is truly zero.
+        "used_memory_lua" => lua,
+        "used_memory_vm_eval" => lua,
+        "used_memory_lua_human" => human_bytes(lua),
+        "used_memory_scripts_eval" => scripts,
+        "number_of_cached_scripts" => script_count,
         "number_of_functions" => 0,
         "number_of_libraries" => 0,
         "used_memory_vm_functions" => 0,
-        "used_memory_vm_total" => 0,
-        "used_memory_vm_total_human" => "0B",
+        "used_memory_vm_total" => lua,
+        "used_memory_vm_total_human" => human_bytes(lua),
         "used_memory_functions" => 0,
-        "used_memory_scripts" => 0,
-        "used_memory_scripts_human" => "0B",
+        "used_memory_scripts" => scripts,
+        "used_memory_scripts_human" => human_bytes(scripts),
         "maxmemory" => maxmemory,
         "maxmemory_human" => human_bytes(maxmemory),
         "maxmemory_policy" => policy,

@@ -17,6 +17,7 @@ pub mod list;
 pub mod memory;
 pub mod persist;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod shutdown;
@@ -56,6 +57,8 @@ pub mod flags {
     pub const SENTINEL: u32 = 1 << 17;
     /// Persistence: SAVE, BGSAVE and BGREWRITEAOF are refused while loading asynchronously.
     pub const NO_ASYNC_LOADING: u32 = 1 << 18;
+    /// EVAL and friends: a call naming no key is still valid.
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
 
     /// (flag, name) in the order Redis prints them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -74,6 +77,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (SENTINEL, "sentinel"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
@@ -432,21 +436,48 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
     if crate::multi::queue_if_in_multi(ctx, spec, target.flags, argv) {
         return;
     }
+    // --- end pub/sub and transactions ---------------------------------------------------------
+    // --- persistence: writes refused while the AOF cannot be written ---
+    if ctx.server.aof.enabled && target.flags & flags::WRITE != 0 {
+        if let Some(e) = crate::aof::refuse_writes(ctx.server) {
+            ctx.client.last_command = stat_id;
+            return reject(ctx, Some(stat_id), is_exec, &CmdError::msg(e));
+        }
+    }
+    call(ctx, spec, sub, stat_id, argv, true);
+    // A subscriber's messages follow its protocol (HELLO while subscribed).
+    if ctx.server.pubsub.is_subscribed(ctx.client.id) {
+        ctx.server
+            .pubsub
+            .set_resp3(ctx.client.id, ctx.client.resp == 3);
+    }
+    // Clients blocked on keys a transaction or a script writes are served after the whole
+    // EXEC or EVAL.
+    if !ctx.client.tx.executing {
+        crate::blocking::serve_ready_keys(ctx);
+    }
+}
+
+/// Runs a command that passed every check (Redis's `call`): the handler, its statistics, and
+/// the effects of a write: dirty count, the AOF (when `propagate`), blocked clients and WATCH.
+/// Scripts run their `redis.call`s through here too.
+pub(crate) fn call(
+    ctx: &mut Ctx,
+    spec: &'static CommandSpec,
+    sub: Option<&'static CommandSpec>,
+    stat_id: usize,
+    argv: &[&[u8]],
+    propagate: bool,
+) {
+    let target = sub.unwrap_or(spec);
     let flush_touches = if spec.first_key == 0 && target.flags & flags::WRITE != 0 {
         crate::multi::before_flush(ctx, spec.name, argv)
     } else {
         None
     };
-    // --- end pub/sub and transactions ---------------------------------------------------------
     // CLIENT LIST shows the running command and the memory of its arguments.
     ctx.client.last_command = stat_id;
     ctx.client.argv_mem = argv.iter().map(|a| a.len()).sum();
-    // --- persistence: writes refused while the AOF cannot be written ---
-    if ctx.server.aof.enabled && target.flags & flags::WRITE != 0 {
-        if let Some(e) = crate::aof::refuse_writes(ctx.server) {
-            return reject(ctx, Some(stat_id), is_exec, &CmdError::msg(e));
-        }
-    }
     let reply_mark = ctx.out.buf.len();
     let started = Instant::now();
     let result = (target.handler)(ctx, argv);
@@ -472,7 +503,7 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         Ok(()) if target.flags & flags::WRITE != 0 => {
             ctx.server.dirty += 1;
             // Persistence (AOF): log the write (a blocked command has done nothing).
-            if ctx.server.aof.enabled && ctx.client.block_request.is_none() {
+            if propagate && ctx.server.aof.enabled && ctx.client.block_request.is_none() {
                 let reply = &ctx.out.buf[reply_mark.min(ctx.out.buf.len())..];
                 crate::aof::propagate::after_write(ctx.server, ctx.client.db, spec, argv, reply);
             }
@@ -491,16 +522,6 @@ fn execute_named(ctx: &mut Ctx, argv: &[&[u8]]) {
         crate::latency::record_command(ctx, target.flags & flags::FAST != 0, elapsed);
     }
     crate::multi::drain_expired(ctx.server);
-    // A subscriber's messages follow its protocol (HELLO while subscribed).
-    if ctx.server.pubsub.is_subscribed(ctx.client.id) {
-        ctx.server
-            .pubsub
-            .set_resp3(ctx.client.id, ctx.client.resp == 3);
-    }
-    // Clients blocked on keys a transaction writes are served after the whole EXEC.
-    if !ctx.client.tx.executing {
-        crate::blocking::serve_ready_keys(ctx);
-    }
 }
 
 /// Marks the keys a write command named as ready for the clients blocked on them (Redis's

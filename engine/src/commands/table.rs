@@ -146,6 +146,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("info", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "2.8.13", "Returns information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", super::command::command_info),
         cmd!("list", -2, LOADING | STALE | SENTINEL, (0, 0, 0), Server, "7.0.0", "Returns a list of command names.", "O(N) where N is the total number of Redis commands", super::command::command_list),
     ]),
+    // --- scripting (scripting.rs, crate::scripting) ---
+    cmd!("eval", -3, NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS, (0, 0, 0), Scripting, "2.6.0", "Execute a Lua script server side", "Depends on the script that is executed.", super::scripting::eval),
+    cmd!("eval_ro", -3, READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS, (0, 0, 0), Scripting, "7.0.0", "Execute a read-only Lua script server side", "Depends on the script that is executed.", super::scripting::eval_ro),
+    cmd!("evalsha", -3, NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS, (0, 0, 0), Scripting, "2.6.0", "Execute a Lua script server side", "Depends on the script that is executed.", super::scripting::evalsha),
+    cmd!("evalsha_ro", -3, READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS, (0, 0, 0), Scripting, "7.0.0", "Execute a read-only Lua script server side", "Depends on the script that is executed.", super::scripting::evalsha_ro),
+    cmd!("script", -2, NO_KEYS_FLAGS, (0, 0, 0), Scripting, "2.6.0", "A container for Lua scripts management commands", "Depends on subcommand.", container = &[
+        cmd!("exists", -3, NOSCRIPT, (0, 0, 0), Scripting, "2.6.0", "Check existence of scripts in the script cache.", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).", super::scripting::script_exists),
+        cmd!("flush", -2, NOSCRIPT, (0, 0, 0), Scripting, "2.6.0", "Remove all the scripts from the script cache.", "O(N) with N being the number of scripts in cache", super::scripting::script_flush),
+        cmd!("help", 2, LOADING | STALE, (0, 0, 0), Scripting, "5.0.0", "Show helpful text about the different subcommands", "O(1)", super::scripting::script_help),
+        cmd!("load", 3, NOSCRIPT | STALE, (0, 0, 0), Scripting, "2.6.0", "Load the specified Lua script into the script cache.", "O(N) with N being the length in bytes of the script body.", super::scripting::script_load),
+    ]),
     cmd!("function", -2, NO_KEYS_FLAGS, (0, 0, 0), Scripting, "7.0.0", "A container for function commands.", "Depends on subcommand.", container = &[
         cmd!("flush", -2, NOSCRIPT | WRITE, (0, 0, 0), Scripting, "7.0.0", "Deletes all libraries and functions.", "O(N) where N is the number of functions deleted", super::function::function_flush),
         cmd!("help", 2, LOADING | STALE, (0, 0, 0), Scripting, "7.0.0", "Returns helpful text about the different subcommands.", "O(1)", super::function::function_help),
