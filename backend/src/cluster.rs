@@ -32,10 +32,14 @@ use crate::url::ClusterAddress;
 /// The number of hash slots in a Redis Cluster.
 pub const SLOTS: usize = 16384;
 
-/// How many times a unit is redirected or retried before the call fails.
-const MAX_ROUNDS: usize = 8;
-/// The pause before sending again what a node answered `TRYAGAIN`, times the round.
-const TRYAGAIN_PAUSE: Duration = Duration::from_millis(20);
+/// How many times a unit is redirected or retried before the call fails; retries also stop
+/// once three quarters of the response timeout are spent, so the caller hears why before its
+/// own bound runs out.
+const MAX_ROUNDS: usize = 32;
+/// The pause before sending again what a node answered `TRYAGAIN` (a slot half moved: it
+/// lasts as long as the migration of that slot's keys), growing by this much each round.
+const TRYAGAIN_PAUSE: Duration = Duration::from_millis(10);
+const TRYAGAIN_PAUSE_MAX: Duration = Duration::from_millis(100);
 
 /// The slot of `key`, as Redis computes it: CRC16 (XMODEM) of the key, or of the text between
 /// the first `{` and the next `}` when that text is not empty.
@@ -430,7 +434,9 @@ impl Cluster {
                 Route::Written => {}
             }
         }
+        let budget = tokio::time::Instant::now() + self.inner.timeouts.response * 3 / 4;
         for round in 0..MAX_ROUNDS {
+            let last = round + 1 == MAX_ROUNDS || tokio::time::Instant::now() >= budget;
             if pending.is_empty() {
                 break;
             }
@@ -457,7 +463,7 @@ impl Cluster {
                         asking: true,
                         ..send.clone()
                     }),
-                    Some(Redirect::TryAgain) if round + 1 < MAX_ROUNDS => {
+                    Some(Redirect::TryAgain) if !last => {
                         pause = true;
                         again.push(send.clone());
                     }
@@ -469,14 +475,19 @@ impl Cluster {
                     }
                 }
             }
-            if round + 1 == MAX_ROUNDS && !again.is_empty() {
+            if last && !again.is_empty() {
                 return Err(fail(format!(
-                    "still redirected after {MAX_ROUNDS} rounds (the cluster is resharding \
-                     or failing over)"
+                    "still redirected after {} rounds (the cluster is resharding or failing \
+                     over)",
+                    round + 1
                 )));
             }
             if pause {
-                tokio::time::sleep(TRYAGAIN_PAUSE * (round as u32 + 1)).await;
+                let pause = (TRYAGAIN_PAUSE * (round as u32 + 1)).min(TRYAGAIN_PAUSE_MAX);
+                tokio::time::sleep(
+                    pause.min(budget.saturating_duration_since(tokio::time::Instant::now())),
+                )
+                .await;
             }
             pending = again;
         }

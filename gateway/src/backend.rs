@@ -570,6 +570,16 @@ impl Commands {
         self.len
     }
 
+    /// The commands, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &redis::Cmd> {
+        self.pipe.cmd_iter()
+    }
+
+    /// Command `i`.
+    pub fn get(&self, i: usize) -> Option<&redis::Cmd> {
+        self.pipe.cmd_iter().nth(i)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

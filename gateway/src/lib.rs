@@ -28,6 +28,7 @@ pub mod backend;
 pub mod convert;
 pub mod engine_password;
 pub mod gateway;
+pub mod guard;
 pub mod http;
 pub mod keys;
 pub mod ops;

@@ -2,9 +2,11 @@
 //! applying the TTL/MAXLEN policies and ordering rules of docs/ARCHITECTURE.md, Key layout and
 //! policies.
 //!
-//! The writer is the only writer of its partition's keys, so it can check `seq` against a cache
-//! of stored sequence numbers (filled from the engine on a miss, dropped after any failure)
-//! without a round trip per update, and a signal's `signal_id` against stored markers.
+//! Each update is written by one guarded script (`guard`): the backend applies it only when its
+//! `seq` is above the stored one, or for a signal when its dedupe marker is absent, so ordering
+//! and dedupe hold even with a second gateway writing the same terminal's keys. The writer's
+//! cache of stored sequence numbers (filled from the engine on a miss, dropped after any
+//! failure) and of seen markers only answers at once what it knows is old.
 //!
 //! A positions snapshot (contract 1.1) is the one update that reads before it writes: a batch
 //! holding snapshots first reads their terminals' live sets and the stored `seq` / `state` of
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redis::Value;
 use tokio::sync::broadcast;
 
-use crate::backend::{server_error, Backend, Commands};
+use crate::backend::{server_error, Backend, Commands, Unavailable};
+use crate::guard::{self, Guard, Verdict};
 use crate::keys;
 use crate::ops::{Fields, Op, OpBody, Outcome, Partition};
 use crate::queue::{Entry, PartitionQueue};
@@ -57,15 +60,17 @@ pub struct Writer {
     signals: broadcast::Sender<Arc<SignalEvent>>,
 }
 
-/// Commands a pipeline holds for one entry: `first..first + count`.
+/// Commands a pipeline holds for one entry: `first..first + count`, the last of them the
+/// entry's own guarded write.
 struct Planned {
     entry: Entry,
     first: usize,
     count: usize,
     new_known: Option<(String, Known)>,
-    /// Keys the entry changed besides its own: the trades a snapshot closed (empty, and so
-    /// allocation-free, for every other entry).
-    also_known: Vec<(String, Known)>,
+    /// Keys the entry changed besides its own, with the pipeline index of the guarded write
+    /// that changes each: the trades a snapshot closes (empty, and so allocation-free, for
+    /// every other entry).
+    also_known: Vec<(usize, String, Known)>,
 }
 
 impl Planned {
@@ -76,7 +81,7 @@ impl Planned {
         key: String,
         (first, end): (usize, usize),
         until: Option<Instant>,
-        also_known: Vec<(String, Known)>,
+        also_known: Vec<(usize, String, Known)>,
     ) -> Planned {
         let seq = Some(entry.op.seq);
         Planned {
@@ -198,6 +203,7 @@ impl Writer {
                 _ => {}
             }
             let first = pipe.len();
+            let mut own = Commands::new();
             let until = match &entry.op.body {
                 OpBody::Positions { .. } => {
                     snapshots.push((entry, key));
@@ -214,15 +220,12 @@ impl Writer {
                         }
                     }
                     // A trade's hash, TTL and open/closed indexes change together or not
-                    // at all.
-                    pipe.cmd("MULTI");
-                    let until =
-                        self.plan_state(&mut pipe, &key, &entry.op, received_ms, was_closed);
-                    pipe.cmd("EXEC");
-                    until
+                    // at all: the guarded script runs them as one.
+                    self.plan_state(&mut own, &key, &entry.op, received_ms, was_closed)
                 }
-                _ => self.plan_state(&mut pipe, &key, &entry.op, received_ms, false),
+                _ => self.plan_state(&mut own, &key, &entry.op, received_ms, false),
             };
+            pipe.add(guard::guarded(&key, Guard::SeqBelow(entry.op.seq), &own));
             if matches!(entry.op.body, OpBody::Instance { .. }) {
                 seen_ids.push(entry.op.instance_id.clone());
             }
@@ -243,7 +246,9 @@ impl Writer {
                 }
                 _ => Vec::new(),
             };
-            let until = self.plan_state(&mut pipe, &key, &entry.op, received_ms, false);
+            let mut own = Commands::new();
+            let until = self.plan_state(&mut own, &key, &entry.op, received_ms, false);
+            pipe.add(guard::guarded(&key, Guard::SeqBelow(entry.op.seq), &own));
             planned.push(Planned::state(
                 entry,
                 key,
@@ -345,7 +350,9 @@ impl Writer {
     /// the terminal's close would: `state`, `closed_by`, `time_close_msc`, the closed TTL, out
     /// of the live set into the closed index. The trade keeps its own `seq`, so the terminal's
     /// real close (newer than the trade, whatever the snapshot's seq) still replaces it.
-    /// Returns the closed trades' keys and what the seq cache must say of them.
+    /// Each close is guarded: it runs only while the trade's stored seq is still below the
+    /// snapshot's (another gateway may have written the trade since it was read). Returns the
+    /// closes' pipeline indexes, the trades' keys and what the seq cache must say of them.
     fn plan_snapshot(
         &self,
         pipe: &mut Commands,
@@ -353,7 +360,7 @@ impl Writer {
         tickets: &[u64],
         view: Option<&LiveView>,
         received_ms: u64,
-    ) -> Vec<(String, Known)> {
+    ) -> Vec<(usize, String, Known)> {
         let Some(view) = view else {
             return Vec::new();
         };
@@ -395,8 +402,9 @@ impl Writer {
                 continue;
             };
             let key = keys::trade(&op.instance_id, &ticket_text);
-            pipe.cmd("MULTI");
-            pipe.cmd("HSET")
+            let mut close = Commands::new();
+            close
+                .cmd("HSET")
                 .arg(&key)
                 .arg("state")
                 .arg(state)
@@ -406,15 +414,17 @@ impl Writer {
                 .arg(time_close)
                 .arg("received_msc")
                 .arg(received_ms);
-            let until = self.plan_closed(pipe, &key, &op.instance_id, &ticket_text, received_ms);
-            pipe.cmd("EXEC");
+            let until =
+                self.plan_closed(&mut close, &key, &op.instance_id, &ticket_text, received_ms);
             closed.push((
-                key,
+                pipe.len(),
+                key.clone(),
                 Known {
                     seq: Some(seq),
                     until: Some(until),
                 },
             ));
+            pipe.add(guard::guarded(&key, Guard::SeqBelow(op.seq), &close));
         }
         closed
     }
@@ -579,7 +589,7 @@ impl Writer {
             return Vec::new();
         }
         let mut outcomes = Vec::with_capacity(planned.len());
-        let values = match self.backend.exec_write(pipe).await {
+        let values = match self.exec_guarded(pipe).await {
             Ok(values) => values,
             Err(e) => {
                 self.known.clear();
@@ -598,14 +608,21 @@ impl Writer {
         let mut unwritten: HashSet<String> = HashSet::new();
         for p in planned {
             let sent = values.get(p.first..p.first + p.count).unwrap_or(&[]);
-            let replies = transaction_replies(sent);
-            if let Some(reason) = entry_failure(sent) {
+            let (own, before) = match sent.split_last() {
+                Some((own, before)) => (guard::verdict(own), before),
+                None => (Verdict::Failed("no reply".into()), sent),
+            };
+            let failure = match &own {
+                Verdict::Failed(reason) => Some(reason.clone()),
+                _ => before.iter().find_map(server_error),
+            };
+            if let Some(reason) = failure {
                 // Part of this entry may be written; its stored seqs are unknown now.
                 if let Some((key, _)) = &p.new_known {
                     self.known.remove(key);
                     unwritten.insert(key.clone());
                 }
-                for (key, _) in &p.also_known {
+                for (_, key, _) in &p.also_known {
                     self.known.remove(key);
                 }
                 let outcome = Outcome::Refused { reason };
@@ -613,6 +630,54 @@ impl Writer {
                 outcomes.push(outcome);
                 continue;
             }
+            let mut closes = 0;
+            for (index, key, known) in p.also_known {
+                let closed = matches!(
+                    values.get(index).map(guard::verdict),
+                    Some(Verdict::Applied(_))
+                );
+                if closed && !unwritten.contains(&key) {
+                    closes += 1;
+                    self.known.insert(key, known);
+                } else {
+                    // Written since it was read (by this terminal through another gateway):
+                    // what it holds now is read again when needed.
+                    self.known.remove(&key);
+                }
+            }
+            if closes > 0 {
+                metrics::counter!("tradestate_snapshot_closes_total").increment(closes);
+            }
+            let replies = match own {
+                Verdict::Applied(replies) => replies,
+                Verdict::NotNewer(stored) => {
+                    // Another writer stored this seq or a newer one first.
+                    if let Some((key, _)) = &p.new_known {
+                        self.known.remove(key);
+                    }
+                    let outcome = if stored == p.entry.op.seq {
+                        Outcome::Duplicate { entry_id: None }
+                    } else {
+                        Outcome::Stale { stored_seq: stored }
+                    };
+                    p.entry.finish(outcome.clone());
+                    outcomes.push(outcome);
+                    continue;
+                }
+                Verdict::Exists | Verdict::Failed(_) => {
+                    if let OpBody::Signal { signal_id } = &p.entry.op.body {
+                        self.remember_marker(keys::signal_marker(
+                            &self.policy.rtss_stream,
+                            &p.entry.op.instance_id,
+                            signal_id,
+                        ));
+                    }
+                    let outcome = Outcome::Duplicate { entry_id: None };
+                    p.entry.finish(outcome.clone());
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
             let entry_id = match (&p.entry.op.body, replies.first()) {
                 (OpBody::Signal { .. }, Some(Value::BulkString(id))) => {
                     Some(String::from_utf8_lossy(id).into_owned())
@@ -621,17 +686,6 @@ impl Writer {
             };
             if let Some((key, known)) = p.new_known {
                 self.known.insert(key, known);
-            }
-            if !p.also_known.is_empty() {
-                metrics::counter!("tradestate_snapshot_closes_total")
-                    .increment(p.also_known.len() as u64);
-            }
-            for (key, known) in p.also_known {
-                if unwritten.contains(&key) {
-                    self.known.remove(&key);
-                } else {
-                    self.known.insert(key, known);
-                }
             }
             if let (OpBody::Signal { signal_id }, Some(id)) = (&p.entry.op.body, &entry_id) {
                 self.remember_marker(keys::signal_marker(
@@ -652,10 +706,34 @@ impl Writer {
         outcomes
     }
 
+    /// Sends a pipeline of guarded writes; those a node answered `NOSCRIPT` (it never ran the
+    /// script, or lost it in a failover or `SCRIPT FLUSH`) are sent again as `EVAL`, in order,
+    /// which loads it there. A `NOSCRIPT` call ran nothing, so nothing is written twice.
+    async fn exec_guarded(&self, pipe: &Commands) -> Result<Vec<Value>, Unavailable> {
+        let mut values = self.backend.exec_write(pipe).await?;
+        let missing: Vec<usize> = (0..values.len())
+            .filter(|&i| guard::no_script(&values[i]))
+            .collect();
+        if missing.is_empty() {
+            return Ok(values);
+        }
+        let mut again = Commands::new();
+        for &i in &missing {
+            if let Some(call) = pipe.get(i) {
+                again.add(guard::as_eval(call));
+            }
+        }
+        let replies = self.backend.exec_write(&again).await?;
+        for (i, reply) in missing.into_iter().zip(replies) {
+            values[i] = reply;
+        }
+        Ok(values)
+    }
+
     async fn write_signals(&mut self, batch: Vec<Entry>) {
         let now = Instant::now();
         self.markers.retain(|_, until| *until > now);
-        // Markers this batch has not seen locally are looked up in the engine first.
+        // Markers seen here answer at once; the others are checked by the guarded write itself.
         let mut fresh = Vec::with_capacity(batch.len());
         let mut in_batch: HashMap<String, usize> = HashMap::new();
         let mut duplicates_in_batch: Vec<(usize, Entry)> = Vec::new();
@@ -675,46 +753,14 @@ impl Writer {
                 fresh.push((marker, entry));
             }
         }
-        let mut lookup = Commands::new();
-        for (marker, _) in &fresh {
-            lookup.cmd("EXISTS").arg(marker);
-        }
-        let exists = match self.backend.exec(&lookup).await {
-            Ok(values) => values,
-            Err(e) => {
-                let outcome = Outcome::Unavailable { reason: e.0 };
-                for (_, entry) in fresh {
-                    entry.finish(outcome.clone());
-                }
-                for (_, entry) in duplicates_in_batch {
-                    entry.finish(outcome.clone());
-                }
-                return;
-            }
-        };
         let mut pipe = Commands::new();
         let mut planned = Vec::with_capacity(fresh.len());
-        // Outcome of each fresh signal, for copies of it later in this batch.
-        let mut fresh_outcomes: Vec<Option<Outcome>> = vec![None; fresh.len()];
-        let mut planned_index: Vec<usize> = Vec::with_capacity(fresh.len());
-        for (index, ((marker, entry), exists)) in fresh.into_iter().zip(exists).enumerate() {
-            if let Some(reason) = server_error(&exists) {
-                let outcome = Outcome::Refused { reason };
-                entry.finish(outcome.clone());
-                fresh_outcomes[index] = Some(outcome);
-                continue;
-            }
-            if matches!(exists, Value::Int(n) if n > 0) {
-                self.remember_marker(marker);
-                entry.finish(Outcome::Duplicate { entry_id: None });
-                fresh_outcomes[index] = Some(Outcome::Duplicate { entry_id: None });
-                continue;
-            }
-            planned_index.push(index);
+        for (marker, entry) in fresh {
             let first = pipe.len();
-            // The entry and its dedupe marker are written together: a crash between them
-            // cannot let a retry store the signal twice.
-            pipe.cmd("MULTI");
+            // The entry and its dedupe marker are written together, and only while the marker
+            // is absent: neither a crash between them nor a second gateway can store the
+            // signal twice.
+            let mut own = Commands::new();
             let mut xadd = redis::cmd("XADD");
             xadd.arg(&self.policy.rtss_stream)
                 .arg("MAXLEN")
@@ -726,13 +772,13 @@ impl Writer {
             for (field, value) in &entry.op.fields {
                 xadd.arg(*field).arg(value);
             }
-            pipe.add(xadd);
-            pipe.cmd("SET")
+            own.add(xadd);
+            own.cmd("SET")
                 .arg(&marker)
                 .arg(1)
                 .arg("EX")
                 .arg(self.policy.signal_dedupe_ttl_s);
-            pipe.cmd("EXEC");
+            pipe.add(guard::guarded(&marker, Guard::Absent, &own));
             planned.push(Planned {
                 count: pipe.len() - first,
                 first,
@@ -741,13 +787,10 @@ impl Writer {
                 also_known: Vec::new(),
             });
         }
-        let outcomes = self.finish_planned(&pipe, planned).await;
-        for (index, outcome) in planned_index.into_iter().zip(outcomes) {
-            fresh_outcomes[index] = Some(outcome);
-        }
+        let fresh_outcomes = self.finish_planned(&pipe, planned).await;
         // A signal retried inside one batch is stored once, by its first copy.
         for (first, entry) in duplicates_in_batch {
-            let outcome = match fresh_outcomes.get(first).cloned().flatten() {
+            let outcome = match fresh_outcomes.get(first).cloned() {
                 Some(outcome) if outcome.is_ack() => Outcome::Duplicate {
                     entry_id: match outcome {
                         Outcome::Stored { entry_id } | Outcome::Duplicate { entry_id } => entry_id,
@@ -799,39 +842,6 @@ fn members_of(reply: &Value) -> Vec<u64> {
         .filter_map(text)
         .filter_map(|member| member.parse().ok())
         .collect()
-}
-
-/// Why an entry's replies say it was not (wholly) written: an error reply, outside or inside one
-/// of its transactions, or a transaction the engine aborted (EXEC answers nil; no other command
-/// a writer sends does). A snapshot's entry holds a transaction per trade it closes.
-fn entry_failure(sent: &[Value]) -> Option<String> {
-    for value in sent {
-        match value {
-            Value::Nil => {
-                return Some("the engine aborted the transaction (EXEC answered nil)".into())
-            }
-            Value::Array(inner) => {
-                if let Some(reason) = inner.iter().find_map(server_error) {
-                    return Some(reason);
-                }
-            }
-            other => {
-                if let Some(reason) = server_error(other) {
-                    return Some(reason);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// The replies of an entry's own commands: inside `MULTI ... EXEC` they are EXEC's array
-/// (the `+OK` and `+QUEUED` around them say nothing).
-fn transaction_replies(replies: &[Value]) -> &[Value] {
-    match replies {
-        [Value::Okay, .., Value::Array(inner)] => inner,
-        other => other,
-    }
 }
 
 fn add_hdel(pipe: &mut Commands, key: &str, absent: &[&'static str]) {

@@ -174,7 +174,12 @@ impl Harness {
 
     /// A direct connection to a partition's engine (embedded or real), to check what was stored.
     pub async fn engine(&self, partition: Partition) -> tradestate_backend::Connection {
-        let url = match &self.target {
+        connect_backend(&self.backend_url(partition)).await
+    }
+
+    /// The URL of `partition`'s backend (an embedded engine's port, with its password).
+    pub fn backend_url(&self, partition: Partition) -> String {
+        match &self.target {
             Target::Embedded => {
                 let port = self
                     .service
@@ -188,8 +193,7 @@ impl Harness {
                 }
             }
             Target::Redis(urls) => urls[partition.index()].clone(),
-        };
-        connect_backend(&url).await
+        }
     }
 
     /// A request to `path` with `token` as bearer (none if `None`) and `instance` as the
