@@ -121,7 +121,8 @@ struct Args {
     #[arg(long, value_parser = parse_window)]
     window: Vec<(Duration, Duration)>,
     /// The partitions, read directly for the verification: any backend URL the service takes
-    /// (`redis://`, `unix://`, `redis+sentinel://s1,s2/<master>`).
+    /// (`redis://`, `rediss://`, `unix://`, `redis+sentinel://s1,s2/<master>`,
+    /// `rediss+sentinel://...`).
     #[arg(long, default_value = "redis://127.0.0.1:6380")]
     ris_url: String,
     #[arg(long, default_value = "redis://127.0.0.1:6381")]
@@ -132,6 +133,16 @@ struct Args {
     /// `<data_dir>/engine-password` when it runs embedded engines with tokens configured.
     #[arg(long)]
     engine_password_file: Option<std::path::PathBuf>,
+    /// For the partition URLs that use TLS, as the service's `tls_ca_file`: the CA bundle
+    /// (PEM) their servers' certificates chain to; without it, the system's roots.
+    #[arg(long)]
+    tls_ca_file: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) and its key for those partitions, as `tls_cert_file` and
+    /// `tls_key_file`: both or neither.
+    #[arg(long)]
+    tls_cert_file: Option<std::path::PathBuf>,
+    #[arg(long)]
+    tls_key_file: Option<std::path::PathBuf>,
     /// The service's policy: signal stream, its MAXLEN, TTLs.
     #[arg(long, default_value = tradestate_mt5_bridge::keys::SIGNAL_STREAM)]
     stream: String,
@@ -229,6 +240,40 @@ fn read_tokens(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// The certificates `--tls-*-file` name, read once; an error when none of the partition URLs
+/// uses TLS (they would go unused).
+fn verify_tls(args: &Args) -> Result<Option<tradestate_backend::Tls>, String> {
+    use tradestate_backend::tls::{Tls, TlsFile, TlsFiles};
+    let files = TlsFiles {
+        ca_file: args.tls_ca_file.clone(),
+        cert_file: args.tls_cert_file.clone(),
+        key_file: args.tls_key_file.clone(),
+    };
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let urls = [&args.ris_url, &args.rts_url, &args.rtss_url];
+    if !urls
+        .iter()
+        .any(|url| tradestate_backend::parse(url).is_ok_and(|a| a.uses_tls()))
+    {
+        return Err(
+            "--tls-ca-file/--tls-cert-file/--tls-key-file are given, but no partition URL uses \
+             TLS; write rediss:// (or rediss+sentinel://) in --ris-url/--rts-url/--rtss-url, or \
+             leave them out"
+                .into(),
+        );
+    }
+    Tls::load(&files).map(Some).map_err(|e| {
+        let flag = match e.file {
+            TlsFile::Ca => "--tls-ca-file",
+            TlsFile::Cert => "--tls-cert-file",
+            TlsFile::Key => "--tls-key-file",
+        };
+        format!("{flag}: {e}")
+    })
+}
+
 fn options(args: &Args) -> Result<Options, String> {
     let password = match &args.engine_password_file {
         Some(path) => Some(
@@ -239,6 +284,7 @@ fn options(args: &Args) -> Result<Options, String> {
         ),
         None => None,
     };
+    let tls = verify_tls(args)?;
     let credentials = match &args.tokens_file {
         Some(path) => Credentials::PerTerminal(read_tokens(path)?),
         None => Credentials::Shared {
@@ -296,6 +342,7 @@ fn options(args: &Args) -> Result<Options, String> {
             rts_url: args.rts_url.clone(),
             rtss_url: args.rtss_url.clone(),
             password: password.clone(),
+            tls: tls.clone(),
             stream: args.stream.clone(),
             maxlen: args.maxlen,
             closed_ttl_s: args.closed_ttl_s,

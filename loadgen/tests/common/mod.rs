@@ -68,6 +68,7 @@ pub fn options(service: &Service, id_prefix: &str) -> Options {
             rts_url: engine_url(service, Partition::Rts),
             rtss_url: engine_url(service, Partition::Rtss),
             password: None,
+            tls: None,
             stream: "rtss:signals".into(),
             maxlen: 10_000,
             closed_ttl_s: 2_592_000,

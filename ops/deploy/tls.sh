@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# tls.sh — a redis-server speaking only TLS on this machine's loopback, with its own CA: for
+# trying a partition on `rediss://` by hand, and for the CI suite that needs one.
+#
+# Usage:
+#   ops/deploy/tls.sh up [--dir D] [--port P] [--auth-clients optional|yes|no]
+#   ops/deploy/tls.sh down [--dir D]
+#
+#   --dir D            certificates, keys, the server's files, log and pid (default /tmp/tradestate-tls)
+#   --port P           the TLS port (default 7300); the plain port is off (--port 0)
+#   --auth-clients A   the server's --tls-auth-clients: "optional" (default: a client
+#                      certificate is checked when presented), "yes" (required) or "no"
+#
+# `up` generates with openssl, in D:
+#   ca.pem, ca.key           a CA (10 days), the one to give as tls_ca_file
+#   server.pem, server.key   the server's certificate, for 127.0.0.1, ::1 and localhost
+#   client.pem, client.key   a client certificate signed by the same CA (tls_cert_file, tls_key_file)
+#   other-ca.pem             a CA that signed nothing here, for seeing a wrong CA refused
+# starts the server (AOF on, as a partition's server should be) and prints:
+#   url rediss://127.0.0.1:P
+#   ca_file D/ca.pem
+#   cert_file D/client.pem
+#   key_file D/client.key
+#   other_ca_file D/other-ca.pem
+# once it answers PING over TLS (at most 10 s).
+# Needs openssl, redis-server and redis-cli built with TLS (Debian's are:
+# apt-get install -y openssl redis-server redis-tools).
+set -euo pipefail
+
+die() { echo "tls.sh: $*" >&2; exit 1; }
+
+cmd=${1:-}
+[ -n "$cmd" ] || die "usage: tls.sh up|down [options]"
+shift
+dir=/tmp/tradestate-tls
+port=7300
+auth_clients=optional
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir=$2; shift 2 ;;
+    --port) port=$2; shift 2 ;;
+    --auth-clients) auth_clients=$2; shift 2 ;;
+    *) die "unknown argument $1" ;;
+  esac
+done
+case "$auth_clients" in
+  optional | yes | no) ;;
+  *) die "--auth-clients takes optional, yes or no, not $auth_clients" ;;
+esac
+
+for tool in openssl redis-server redis-cli; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install -y openssl redis-server redis-tools)"
+done
+
+# Stops the server whose pid file is in $dir.
+down() {
+  local pidfile="$dir/redis.pid" pid
+  [ -e "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# A CA: $1 = file stem, $2 = subject name.
+ca() {
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$dir/$1.key" -out "$dir/$1.pem" -days 10 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    2>/dev/null
+}
+
+# A certificate signed by the CA: $1 = file stem, $2 = subject name, $3 = extensions.
+leaf() {
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$dir/$1.key" -out "$dir/$1.csr" -subj "/CN=$2" 2>/dev/null
+  printf '%s\n' "$3" >"$dir/$1.ext"
+  openssl x509 -req -in "$dir/$1.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -out "$dir/$1.pem" -days 10 -extfile "$dir/$1.ext" 2>/dev/null
+  rm -f "$dir/$1.csr" "$dir/$1.ext"
+}
+
+# What redis-cli needs to talk to the server.
+cli() {
+  redis-cli --tls --cacert "$dir/ca.pem" --cert "$dir/client.pem" --key "$dir/client.key" \
+    -h 127.0.0.1 -p "$port" "$@"
+}
+
+case "$cmd" in
+  down)
+    down
+    ;;
+  up)
+    down
+    mkdir -p "$dir/data"
+    rm -rf "${dir:?}/data"/*
+    ca ca "tradestate test CA"
+    ca other-ca "tradestate unrelated CA"
+    rm -f "$dir/other-ca.key"
+    leaf server "tradestate test server" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"
+    leaf client "tradestate test client" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+    chmod 600 "$dir"/*.key
+    redis-server --port 0 --tls-port "$port" --bind 127.0.0.1 \
+      --tls-cert-file "$dir/server.pem" --tls-key-file "$dir/server.key" \
+      --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients "$auth_clients" \
+      --save "" --appendonly yes --appendfsync everysec --dir "$dir/data" \
+      --enable-debug-command local --daemonize yes \
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+    for _ in $(seq 100); do
+      [ "$(cli ping 2>/dev/null)" = PONG ] && break
+      sleep 0.1
+    done
+    [ "$(cli ping 2>/dev/null)" = PONG ] || die "the server on TLS port $port did not start (log: $dir/redis.log)"
+    echo "url rediss://127.0.0.1:$port"
+    echo "ca_file $dir/ca.pem"
+    echo "cert_file $dir/client.pem"
+    echo "key_file $dir/client.key"
+    echo "other_ca_file $dir/other-ca.pem"
+    ;;
+  *)
+    die "unknown command $cmd (up or down)"
+    ;;
+esac
