@@ -1,11 +1,12 @@
 //! Partitions over TLS (`rediss://`): with the right CA the updates are stored and read back
 //! over TLS; a certificate that does not verify, or a missing client certificate where the
 //! server requires one, is a partition reported down with the reason (never a hang, never an
-//! acknowledgement without the write). The servers are started by `.ci/run` with
-//! `ops/deploy/tls.sh`: `TRADESTATE_TEST_TLS_URL` / `TRADESTATE_TEST_TLS_DIR` (client
-//! certificates optional) and `TRADESTATE_TEST_MTLS_URL` / `TRADESTATE_TEST_MTLS_DIR` (required);
-//! each directory holds the files `tls.sh` names (`ca.pem`, `client.pem`, `client.key`,
-//! `other-ca.pem`).
+//! acknowledgement without the write); the same through a sentinel over TLS
+//! (`rediss+sentinel://`). The servers are started by `.ci/run` with `ops/deploy/tls.sh`:
+//! `TRADESTATE_TEST_TLS_URL` / `TRADESTATE_TEST_TLS_DIR` (client certificates optional, with a
+//! TLS sentinel at `TRADESTATE_TEST_TLS_SENTINEL_URL`) and `TRADESTATE_TEST_MTLS_URL` /
+//! `TRADESTATE_TEST_MTLS_DIR` (required); each directory holds the files `tls.sh` names
+//! (`ca.pem`, `client.pem`, `client.key`, `other-ca.pem`).
 
 mod common;
 
@@ -115,9 +116,26 @@ mod real_tls {
         }
     }
 
+    /// The TLS sentinel watching the `TLS` server as master `tls`.
+    fn sentinel_url() -> String {
+        std::env::var("TRADESTATE_TEST_TLS_SENTINEL_URL").unwrap_or_else(|_| {
+            panic!("feature redis-server-tests needs TRADESTATE_TEST_TLS_SENTINEL_URL (run .ci/run, which starts ops/deploy/tls.sh --sentinel-port)")
+        })
+    }
+
     /// Every partition on `server`, trusting `ca`, with the client certificate when `client`.
     fn on(server: &Server, ca: &str, client: bool) -> impl Fn(&mut tradestate_config::Config) {
-        let (url, ca) = (server.url.clone(), server.file(ca));
+        on_url(server, &server.url, ca, client)
+    }
+
+    /// [`on`], reaching the server through `url` (its sentinel's).
+    fn on_url(
+        server: &Server,
+        url: &str,
+        ca: &str,
+        client: bool,
+    ) -> impl Fn(&mut tradestate_config::Config) {
+        let (url, ca) = (url.to_string(), server.file(ca));
         let (cert, key) = (server.file("client.pem"), server.file("client.key"));
         move |c| {
             c.spill.enabled = false;
@@ -191,6 +209,34 @@ mod real_tls {
                 .contains("UnknownIssuer"),
             "{ris}"
         );
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn through_a_tls_sentinel_the_master_is_found_and_updates_stored() {
+        let server = Server::from_env("TLS");
+        server.flush().await;
+        let sentinel = sentinel_url();
+        let h = start(
+            &Target::Embedded,
+            on_url(&server, &sentinel, "ca.pem", false),
+        )
+        .await;
+        stores_and_reads_back(&h, &server, "rediss+sentinel://, right CA").await;
+        h.stop().await;
+
+        let h = start(
+            &Target::Embedded,
+            on_url(&server, &sentinel, "other-ca.pem", false),
+        )
+        .await;
+        let (code, ris) = ris_readiness(&h).await;
+        eprintln!("rediss+sentinel://, wrong CA: {ris}");
+        assert_eq!(code, 503, "{ris}");
+        let status = ris["status"].as_str().unwrap_or_default();
+        assert!(status.contains("no sentinel gave a master"), "{ris}");
+        assert!(status.contains("UnknownIssuer"), "{ris}");
+        assert_not_acknowledged(&h, "rediss+sentinel://, wrong CA").await;
         h.stop().await;
     }
 
