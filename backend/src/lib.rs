@@ -7,6 +7,7 @@
 //! - `sentinel`: finding the current master through Sentinel, and following its failovers.
 //! - `cluster`: a Redis Cluster as one connection (slot map, pipelines split per node,
 //!   redirects followed).
+//! - `tls`: the certificates of TLS connections (`rediss://`, `rediss+sentinel://`), read once.
 //!
 //! The gateway's own connection handling (reconnects, backoff, up/down) is in
 //! `gateway/src/backend.rs`; this crate only says where to connect and opens the connection.
@@ -14,6 +15,7 @@
 pub mod cluster;
 pub mod node;
 pub mod sentinel;
+pub mod tls;
 pub mod url;
 
 use std::time::Duration;
@@ -22,6 +24,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 
 pub use cluster::Cluster;
+pub use tls::{Tls, TlsFiles};
 pub use url::{parse, redact, with_password, Address, ClusterAddress, SentinelAddress};
 
 /// A connection to a partition: one node (a server, or the master Sentinel named), or a whole
@@ -65,27 +68,55 @@ impl ConnectionLike for Connection {
 /// cluster, all of it), each step bounded by `timeout`. For tools and tests; the gateway keeps
 /// its own, re-resolved on failure.
 pub async fn connect(url: &str, timeout: Duration) -> Result<Connection, String> {
+    connect_with(url, None, timeout).await
+}
+
+/// [`connect`] with `tls`'s certificates for a TLS URL (without them a `rediss://` server is
+/// checked against the system's roots); certificates with a plain URL are refused, as the
+/// service's config refuses them.
+pub async fn connect_with(
+    url: &str,
+    tls: Option<&Tls>,
+    timeout: Duration,
+) -> Result<Connection, String> {
     let shown = redact(url);
+    let plain = || {
+        format!(
+            "{shown}: TLS certificates were given for a URL without TLS; write rediss:// (or \
+             rediss+sentinel://), or leave the TLS files out"
+        )
+    };
     match parse(url)? {
         Address::Direct(url) => {
-            let info = url
+            let mut info = url
                 .as_str()
                 .into_connection_info()
                 .map_err(|e| format!("{shown}: {e}"))?;
+            if let Some(tls) = tls {
+                info = tls.apply(info).ok_or_else(plain)?;
+            }
             node::open(info, node::Timeouts::both(timeout))
                 .await
                 .map(Connection::Node)
                 .map_err(|e| format!("cannot reach {shown}: {e}"))
         }
-        Address::Sentinel(address) => {
+        Address::Sentinel(mut address) => {
+            if let Some(tls) = tls {
+                address = address.with_tls(tls).ok_or_else(plain)?;
+            }
             sentinel::find_master(&address, 0, node::Timeouts::both(timeout))
                 .await
                 .map(|master| Connection::Node(master.conn))
                 .map_err(|e| format!("{shown}: {e}"))
         }
-        Address::Cluster(address) => Cluster::open(address, node::Timeouts::both(timeout))
-            .await
-            .map(Connection::Cluster)
-            .map_err(|e| format!("{shown}: {e}")),
+        Address::Cluster(address) => {
+            if tls.is_some() {
+                return Err(plain());
+            }
+            Cluster::open(address, node::Timeouts::both(timeout))
+                .await
+                .map(Connection::Cluster)
+                .map_err(|e| format!("{shown}: {e}"))
+        }
     }
 }

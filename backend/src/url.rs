@@ -2,17 +2,20 @@
 //! connects, and how it is shown in logs (never with a password).
 //!
 //! - `redis://[user:pass@]host[:port][/db]`, `unix:///path.sock[?db=N]`: one server, read by the
-//!   redis client as is.
+//!   redis client as is; `rediss://` the same over TLS (certificates: `crate::tls`).
 //! - `redis+sentinel://[user:pass@]s1[:port],s2[:port].../<master>[/db]
 //!   [?sentinel_username=u&sentinel_password=p]`: the master Sentinel names `<master>`. The
 //!   userinfo is the data nodes' (master and replicas); the sentinels' own credentials, when
 //!   they have any, are the query's, since a deployment often protects the two differently.
-//!   Sentinels default to port 26379.
+//!   Sentinels default to port 26379. `rediss+sentinel://` speaks TLS to the sentinels and the
+//!   data nodes alike, as a deployment with `tls-replication` runs.
 //! - `redis+cluster://[user:pass@]seed1[:port],seed2[:port]...`: a Redis Cluster, found from
 //!   any seed that answers (`tradestate_backend::cluster`). A cluster has database 0 only, so
 //!   no database may be named. Seeds default to port 6379.
 
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
+
+use crate::tls::Tls;
 
 /// A partition's backend, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +41,12 @@ pub struct ClusterAddress {
 impl ClusterAddress {
     /// How to connect to node `host:port`.
     pub fn node(&self, host: &str, port: u16) -> ConnectionInfo {
-        tcp(host, port, 0, &self.username, &self.password)
+        info(
+            ConnectionAddr::Tcp(host.to_string(), port),
+            0,
+            &self.username,
+            &self.password,
+        )
     }
 }
 
@@ -56,24 +64,47 @@ pub struct SentinelAddress {
     /// Credentials for the sentinels themselves.
     pub sentinel_username: Option<String>,
     pub sentinel_password: Option<String>,
+    /// `rediss+sentinel://`: TLS to sentinels and data nodes, with these certificates.
+    pub tls: Option<Tls>,
 }
 
 impl SentinelAddress {
     /// How to connect to a data node Sentinel named (`ip`, `port`).
     pub fn data_node(&self, ip: &str, port: u16) -> ConnectionInfo {
-        tcp(ip, port, self.db, &self.username, &self.password)
+        info(self.addr(ip, port), self.db, &self.username, &self.password)
     }
 
     /// How to connect to sentinel `i`.
     pub fn sentinel(&self, i: usize) -> ConnectionInfo {
         let (host, port) = &self.sentinels[i];
-        tcp(
-            host,
-            *port,
+        info(
+            self.addr(host, *port),
             0,
             &self.sentinel_username,
             &self.sentinel_password,
         )
+    }
+
+    /// `host:port`, over TLS when the address says so.
+    fn addr(&self, host: &str, port: u16) -> ConnectionAddr {
+        match &self.tls {
+            Some(tls) => tls.addr(host, port),
+            None => ConnectionAddr::Tcp(host.to_string(), port),
+        }
+    }
+
+    /// The address over TLS, checked against the system's roots until [`Self::with_tls`].
+    fn over_tls(mut self) -> SentinelAddress {
+        self.tls = Some(Tls::system_roots());
+        self
+    }
+
+    /// A TLS address with `tls`'s certificates; `None` for a plain one (whose certificates
+    /// would go unused).
+    pub fn with_tls(mut self, tls: &Tls) -> Option<SentinelAddress> {
+        self.tls.as_ref()?;
+        self.tls = Some(tls.clone());
+        Some(self)
     }
 
     /// The sentinels as `host:port,host:port`, for messages.
@@ -87,16 +118,15 @@ impl SentinelAddress {
     }
 }
 
-/// A plain TCP connection to `host:port` with these credentials.
-fn tcp(
-    host: &str,
-    port: u16,
+/// A connection to `addr` with these credentials.
+fn info(
+    addr: ConnectionAddr,
     db: i64,
     username: &Option<String>,
     password: &Option<String>,
 ) -> ConnectionInfo {
     ConnectionInfo {
-        addr: ConnectionAddr::Tcp(host.to_string(), port),
+        addr,
         redis: RedisConnectionInfo {
             db,
             username: username.clone(),
@@ -106,7 +136,7 @@ fn tcp(
     }
 }
 
-const EXPECTED_URL: &str = r#"(expected redis://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or "embedded")"#;
+const EXPECTED_URL: &str = r#"(expected redis://host:port, rediss://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or "embedded")"#;
 
 /// Sentinel's own port, when a sentinel in the list names none.
 pub const SENTINEL_PORT: u16 = 26379;
@@ -125,10 +155,8 @@ pub fn parse(url: &str) -> Result<Address, String> {
         }
         "redis+sentinel" | "sentinel" => parse_sentinel(&shown, rest).map(Address::Sentinel),
         "redis+cluster" | "cluster" => parse_cluster(&shown, rest).map(Address::Cluster),
-        "rediss" => Err(format!(
-            "{shown:?}: TLS (rediss://) is not built into this release; use redis:// on a trusted \
-             network or a TLS tunnel (stunnel, spiped) in front of the server"
-        )),
+        "rediss" => check_tls_url(&shown, rest).map(|()| Address::Direct(url.to_string())),
+        "rediss+sentinel" => parse_sentinel(&shown, rest).map(|a| Address::Sentinel(a.over_tls())),
         _ => Err(format!(
             "unsupported scheme {scheme:?} in {shown:?} {EXPECTED_URL}"
         )),
@@ -201,6 +229,31 @@ fn host_and_port<'a>(shown: &str, host_port: &'a str) -> Result<(&'a str, Option
     Ok((host, port))
 }
 
+/// `rediss://`: as `redis://`, without the client's `#insecure` (no certificate check), which
+/// this build leaves out on purpose.
+fn check_tls_url(shown: &str, rest: &str) -> Result<(), String> {
+    if rest.contains('#') {
+        return Err(format!(
+            "{shown:?}: a URL fragment (#insecure) is not accepted: certificates are always \
+             checked; give the server's CA in tls_ca_file"
+        ));
+    }
+    check_tcp_url(shown, rest)
+}
+
+impl Address {
+    /// Whether connections to this address use TLS (`rediss://`, `rediss+sentinel://`).
+    pub fn uses_tls(&self) -> bool {
+        match self {
+            Address::Direct(url) => url
+                .split_once("://")
+                .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("rediss")),
+            Address::Sentinel(a) => a.tls.is_some(),
+            Address::Cluster(_) => false,
+        }
+    }
+}
+
 fn check_unix_url(shown: &str, rest: &str) -> Result<(), String> {
     let path = rest.split_once('?').map_or(rest, |(before, _)| before);
     if !path.starts_with('/') || path.len() < 2 {
@@ -253,6 +306,7 @@ fn parse_sentinel(shown: &str, rest: &str) -> Result<SentinelAddress, String> {
         password,
         sentinel_username: None,
         sentinel_password: None,
+        tls: None,
     };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -475,11 +529,13 @@ mod tests {
     fn refuses_bad_urls_with_a_fix() {
         assert_eq!(
             err("redis:/x"),
-            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or "embedded")"#
+            r#"cannot parse "redis:/x" as a URL (expected redis://host:port, rediss://host:port, unix:///path, redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or "embedded")"#
         );
         assert!(err("http://x:1").starts_with(r#"unsupported scheme "http" in "http://x:1""#));
         assert!(err("redis://:6379").contains("has no host"));
-        assert!(err("rediss://h:6380").contains("TLS (rediss://) is not built into this release"));
+        assert!(err("rediss://h:6380#insecure").contains("certificates are always checked"));
+        assert!(err("rediss://h:x").contains("port \"x\""));
+        assert!(err("rediss+sentinel://s1:26379").contains("names no master"));
         assert_eq!(
             err("redis://h:99999"),
             r#""redis://h:99999": port "99999" is not a number from 1 to 65535"#
@@ -501,6 +557,44 @@ mod tests {
         assert!(err("redis+sentinel://s1/m/0/x").contains("unexpected \"x\""));
         assert!(err("redis+sentinel://s1/m?sentinel_pass=x").contains("unknown parameter"));
         assert!(err("redis+sentinel://s1/m%zz").contains("two hex digits"));
+    }
+
+    #[test]
+    fn reads_tls_urls() {
+        for url in [
+            "rediss://127.0.0.1:6380",
+            "rediss://:secret@redis.internal:6380/2",
+            "REDISS://[::1]",
+        ] {
+            let address = parse(url).expect(url);
+            assert_eq!(address, Address::Direct(url.to_string()));
+            assert!(address.uses_tls(), "{url}");
+        }
+        assert!(!parse("redis://h").unwrap().uses_tls());
+        assert!(!parse("unix:///r.sock").unwrap().uses_tls());
+
+        let Ok(Address::Sentinel(a)) = parse("rediss+sentinel://s1,s2:26380/ris/1") else {
+            panic!("a sentinel address");
+        };
+        assert!(Address::Sentinel(a.clone()).uses_tls());
+        assert!(matches!(
+            a.sentinel(1).addr,
+            ConnectionAddr::TcpTls { ref host, port: 26380, .. } if host == "s2"
+        ));
+        assert!(matches!(
+            a.data_node("10.0.0.7", 6379).addr,
+            ConnectionAddr::TcpTls { ref host, port: 6379, .. } if host == "10.0.0.7"
+        ));
+        assert!(a.with_tls(&Tls::system_roots()).is_some());
+
+        let Ok(Address::Sentinel(plain)) = parse("redis+sentinel://s1/ris") else {
+            panic!("a sentinel address");
+        };
+        assert!(matches!(
+            plain.data_node("h", 1).addr,
+            ConnectionAddr::Tcp(..)
+        ));
+        assert!(plain.with_tls(&Tls::system_roots()).is_none());
     }
 
     #[test]

@@ -156,6 +156,21 @@ fn resolve_relative_paths(file: &mut Table, file_path: &Path) {
     if let Some(Value::Table(auth)) = file.get_mut("auth") {
         resolve(auth.get_mut("tokens_file"));
     }
+    resolve_partition_paths(file, resolve);
+}
+
+/// The partitions' TLS files, relative to the config file as the other paths are.
+fn resolve_partition_paths(file: &mut Table, resolve: impl Fn(Option<&mut Value>)) {
+    let Some(Value::Table(partitions)) = file.get_mut("partitions") else {
+        return;
+    };
+    for (_, partition) in partitions.iter_mut() {
+        if let Value::Table(partition) = partition {
+            for key in ["tls_ca_file", "tls_cert_file", "tls_key_file"] {
+                resolve(partition.get_mut(key));
+            }
+        }
+    }
 }
 
 /// Where values were set: dotted path (`auth.terminals[0].id`) -> `file:line` or variable name.
@@ -357,8 +372,9 @@ mod tests {
         assert_eq!(
             error_text(from_file("[partitions.rts]\nbackend = \"redis:/x\"\n")),
             "config: partitions.rts.backend (tradestate.toml:2): cannot parse \"redis:/x\" as a \
-             URL (expected redis://host:port, unix:///path, \
-             redis+sentinel://s1:26379,s2:26379/<master> or \"embedded\")"
+             URL (expected redis://host:port, rediss://host:port, unix:///path, \
+             redis+sentinel://s1:26379,s2:26379/<master>, redis+cluster://n1:7000,n2:7001 or \
+             \"embedded\")"
         );
         assert_eq!(
             error_text(from_file("[policy]\n\nris_ttl_s = \"two minutes\"\n")),
@@ -460,6 +476,18 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/etc/tradestate/state"));
         let c = load_from(None, &env(&[("TRADESTATE_DATA_DIR", "rel")])).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("rel"));
+        let c = load_from(
+            Some((
+                Path::new("/etc/tradestate/tradestate.toml"),
+                "[partitions.rts]\nbackend = \"rediss://h:6380\"\ntls_ca_file = \"ca.pem\"\n",
+            )),
+            &[],
+        );
+        assert_eq!(
+            c.unwrap_err().to_string(),
+            "config: partitions.rts.tls_ca_file (/etc/tradestate/tradestate.toml:3): cannot read \
+             \"/etc/tradestate/ca.pem\": No such file or directory"
+        );
     }
 
     #[test]

@@ -128,6 +128,15 @@ pub struct Partition {
     pub ack: Ack,
     pub ack_replicas: u32,
     pub ack_timeout_ms: u64,
+    /// TLS (`rediss://`, `rediss+sentinel://`): the CA bundle the server's certificate must
+    /// chain to (`None`: the system's roots), and a client certificate with its key (both or
+    /// neither). `None` when the file says `""`.
+    #[serde(deserialize_with = "optional_path")]
+    pub tls_ca_file: Option<PathBuf>,
+    #[serde(deserialize_with = "optional_path")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(deserialize_with = "optional_path")]
+    pub tls_key_file: Option<PathBuf>,
     /// Extra redis.conf parameters for the embedded engine (`hz = "10"`); numbers and booleans
     /// are accepted and turned into the strings redis.conf would hold.
     #[serde(deserialize_with = "engine_params")]
@@ -148,7 +157,8 @@ pub enum Ack {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
-    /// `redis://` or `unix://`; its syntax is checked by validation.
+    /// `redis://`, `rediss://`, `unix://`, `redis+sentinel://` or `rediss+sentinel://`; its
+    /// syntax is checked by validation.
     Url(String),
 }
 
@@ -284,7 +294,19 @@ impl Partition {
             ack: Ack::Written,
             ack_replicas: 1,
             ack_timeout_ms: 1000,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             engine,
+        }
+    }
+
+    /// The TLS files, as the backend crate reads them.
+    pub fn tls_files(&self) -> tradestate_backend::TlsFiles {
+        tradestate_backend::TlsFiles {
+            ca_file: self.tls_ca_file.clone(),
+            cert_file: self.tls_cert_file.clone(),
+            key_file: self.tls_key_file.clone(),
         }
     }
 }

@@ -62,6 +62,7 @@ fn check_partition(name: &str, p: &Partition) -> Result<(), ConfigError> {
     if let Backend::Url(url) = &p.backend {
         check_backend_url(url).map_err(|m| ConfigError::new(key("backend"), m))?;
     }
+    check_tls(name, p)?;
     if p.ack == Ack::Replicated {
         if p.backend == Backend::Embedded {
             return Err(ConfigError::new(
@@ -259,6 +260,49 @@ fn check_auth(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// TLS files only with a TLS backend, and each one readable and what it should be (read here
+/// so a bad path stops the start instead of every connection).
+fn check_tls(name: &str, p: &Partition) -> Result<(), ConfigError> {
+    use tradestate_backend::tls::{Tls, TlsFile};
+    let files = p.tls_files();
+    let key = |file: TlsFile| {
+        let leaf = match file {
+            TlsFile::Ca => "tls_ca_file",
+            TlsFile::Cert => "tls_cert_file",
+            TlsFile::Key => "tls_key_file",
+        };
+        format!("partitions.{name}.{leaf}")
+    };
+    let Some(first) = [
+        (TlsFile::Ca, &files.ca_file),
+        (TlsFile::Cert, &files.cert_file),
+        (TlsFile::Key, &files.key_file),
+    ]
+    .into_iter()
+    .find_map(|(file, path)| path.as_ref().map(|_| file)) else {
+        return Ok(());
+    };
+    let tls = match &p.backend {
+        Backend::Embedded => false,
+        Backend::Url(url) => tradestate_backend::parse(url).is_ok_and(|a| a.uses_tls()),
+    };
+    if !tls {
+        let backend = match &p.backend {
+            Backend::Embedded => "\"embedded\" (reached in-process or on loopback)".to_string(),
+            Backend::Url(url) => format!("{:?}", tradestate_backend::redact(url)),
+        };
+        return Err(ConfigError::new(
+            key(first),
+            format!(
+                "is set, but partitions.{name}.backend {backend} does not use TLS; write a \
+                 rediss:// or rediss+sentinel:// URL, or leave the TLS files empty"
+            ),
+        ));
+    }
+    Tls::load(&files).map_err(|e| ConfigError::new(key(e.file), e.message))?;
+    Ok(())
+}
+
 /// Syntax of a backend URL, as the backend crate reads it. Messages never show a password.
 pub(crate) fn check_backend_url(url: &str) -> Result<(), String> {
     tradestate_backend::parse(url).map(|_| ())
@@ -312,6 +356,52 @@ mod tests {
             r#"config: partitions.rts.backend: "redis://***@h:99999": port "99999" is not a number from 1 to 65535"#
         );
         assert!(check_backend_url("redis+sentinel://s1,s2/ris").is_ok());
+    }
+
+    #[test]
+    fn tls_files_go_with_a_tls_backend_and_must_be_readable() {
+        assert_eq!(
+            refusal(|c| {
+                c.partitions.rts.backend = Backend::Url("rediss://h:6380".into());
+                c.partitions.rts.tls_ca_file = Some("/x".into());
+            }),
+            r#"config: partitions.rts.tls_ca_file: cannot read "/x": No such file or directory"#
+        );
+        assert_eq!(
+            refusal(|c| {
+                c.partitions.ris.backend = Backend::Url("redis://u:hunter2@h:6379".into());
+                c.partitions.ris.tls_cert_file = Some("/x".into());
+            }),
+            "config: partitions.ris.tls_cert_file: is set, but partitions.ris.backend \
+             \"redis://***@h:6379\" does not use TLS; write a rediss:// or rediss+sentinel:// \
+             URL, or leave the TLS files empty"
+        );
+        assert!(refusal(|c| c.partitions.rtss.tls_key_file = Some("/x".into()))
+            .starts_with("config: partitions.rtss.tls_key_file: is set, but partitions.rtss.backend \"embedded\""));
+
+        let dir = std::env::temp_dir().join(format!("tradestate-validate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        let e = refusal(|c| {
+            c.partitions.rts.backend = Backend::Url("rediss+sentinel://s1/rts".into());
+            c.partitions.rts.tls_ca_file = Some(not_pem.clone());
+        });
+        assert!(e.starts_with("config: partitions.rts.tls_ca_file: "), "{e}");
+        assert!(e.contains("holds no PEM \"CERTIFICATE\" block"), "{e}");
+        let e = refusal(|c| {
+            c.partitions.rts.backend = Backend::Url("rediss://h".into());
+            c.partitions.rts.tls_cert_file = Some(not_pem.clone());
+        });
+        assert!(
+            e.starts_with("config: partitions.rts.tls_key_file: missing"),
+            "{e}"
+        );
+
+        // A TLS backend needs no files: the system's roots check the server.
+        let mut c = Config::default();
+        c.partitions.rts.backend = Backend::Url("rediss://h:6380".into());
+        assert!(validate(&c).is_ok());
     }
 
     #[test]

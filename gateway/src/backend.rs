@@ -1,7 +1,8 @@
-//! One partition's connection to its engine: embedded, any `redis://` / `unix://` URL, a
-//! Sentinel-managed master (`redis+sentinel://`, resolved by `tradestate_backend::sentinel`), or
-//! a Redis Cluster (`redis+cluster://`, `tradestate_backend::cluster`: pipelines split per node,
-//! redirects followed; a failure reads the slot map anew on the next connection).
+//! One partition's connection to its engine: embedded, any `redis://` / `rediss://` / `unix://`
+//! URL, a Sentinel-managed master (`redis+sentinel://`, `rediss+sentinel://`, resolved by
+//! `tradestate_backend::sentinel`), or a Redis Cluster (`redis+cluster://`,
+//! `tradestate_backend::cluster`: pipelines split per node, redirects followed; a failure reads
+//! the slot map anew on the next connection). TLS certificates come from `with_tls`.
 //!
 //! An embedded engine is called in-process (a channel to its thread, no socket) while it runs;
 //! its loopback port stays the fallback, so an engine restarted on that port is reached again.
@@ -27,7 +28,7 @@ use redis::{ConnectionInfo, IntoConnectionInfo, Pipeline, Value};
 
 use tokio::sync::Mutex;
 use tradestate_backend::{
-    node, redact, Address, Cluster, ClusterAddress, Connection, SentinelAddress,
+    node, redact, Address, Cluster, ClusterAddress, Connection, SentinelAddress, Tls,
 };
 use tradestate_engine::LocalClient;
 
@@ -178,6 +179,35 @@ impl Backend {
     pub fn replicated(mut self, replicas: u32, timeout: Duration) -> Backend {
         self.replicated = Some((replicas, timeout));
         self
+    }
+
+    /// Connections (to the sentinels too, for `rediss+sentinel://`) use `tls`'s certificates;
+    /// an error for a URL without TLS, where they would go unused.
+    pub fn with_tls(mut self, tls: &Tls) -> Result<Backend, String> {
+        let plain = || {
+            format!(
+                "partitions.{}: TLS files are set, but the backend {:?} does not use TLS; write \
+                 rediss:// or rediss+sentinel://",
+                self.partition.name(),
+                self.display_url
+            )
+        };
+        self.target = match self.target {
+            Target::Direct(info) => Target::Direct(tls.apply(info).ok_or_else(plain)?),
+            // The watch started by `new` speaks to the sentinels without these certificates:
+            // dropping its target stops it, and the new target's watch has them.
+            Target::Sentinel(old) => {
+                let address = old.address.clone().with_tls(tls).ok_or_else(plain)?;
+                Target::Sentinel(Box::new(watch_sentinels(
+                    self.partition,
+                    address,
+                    self.connect_timeout,
+                )))
+            }
+            // A cluster URL has no TLS form yet.
+            Target::Cluster(_) => return Err(plain()),
+        };
+        Ok(self)
     }
 
     /// Calls go to `engine` in-process while it runs; the URL is the fallback.

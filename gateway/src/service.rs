@@ -192,6 +192,7 @@ fn open_backends(config: &Config, dev_mode: bool) -> Result<Opened, StartError> 
             Some(local) => backend.with_local(local),
             None => backend,
         };
+        let backend = with_tls(backend, partition, settings)?;
         let backend = match settings.ack {
             tradestate_config::Ack::Written => backend,
             tradestate_config::Ack::Replicated => backend.replicated(
@@ -205,6 +206,24 @@ fn open_backends(config: &Config, dev_mode: bool) -> Result<Opened, StartError> 
         .try_into()
         .map_err(|_| StartError("three partitions expected".into()))?;
     Ok((engines, [ris, rts, rtss], shared_password))
+}
+
+/// `backend` with the partition's TLS files, read once here (validation read them too, so a
+/// failure now means they changed since).
+fn with_tls(
+    backend: Backend,
+    partition: Partition,
+    settings: &tradestate_config::Partition,
+) -> Result<Backend, StartError> {
+    let files = settings.tls_files();
+    if files.is_empty() {
+        return Ok(backend);
+    }
+    let tls = tradestate_backend::Tls::load(&files)
+        .map_err(|e| StartError(format!("config: partitions.{}: TLS: {e}", partition.name())))?;
+    backend
+        .with_tls(&tls)
+        .map_err(|e| StartError(format!("config: {e}")))
 }
 
 /// Each partition's queue, with its configured capacity.

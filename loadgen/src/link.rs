@@ -118,16 +118,43 @@ impl Link {
         id: &str,
         token: &str,
     ) -> Link {
+        Link::over(
+            transport,
+            std::slice::from_ref(endpoint),
+            0,
+            client,
+            id,
+            token,
+        )
+    }
+
+    /// A link to one of several gateways (behind one load balancer's split): it starts on
+    /// `endpoints[first % len]` and moves to the next gateway when a connection fails or the
+    /// terminal reconnects, as a terminal behind a round-robin balancer does.
+    pub fn over(
+        transport: Transport,
+        endpoints: &[Endpoint],
+        first: usize,
+        client: &reqwest::Client,
+        id: &str,
+        token: &str,
+    ) -> Link {
+        let at = first % endpoints.len().max(1);
         match transport {
             Transport::Http => Link::Http(HttpLink {
                 client: client.clone(),
-                url: ingest_url(&endpoint.http_url),
+                urls: endpoints.iter().map(|e| ingest_url(&e.http_url)).collect(),
+                at,
                 token: token.to_string(),
                 instance_id: id.to_string(),
             }),
             Transport::Resp => Link::Resp(RespLink {
-                addr: endpoint.resp_addr.clone(),
-                stream: endpoint.stream.clone(),
+                addrs: endpoints.iter().map(|e| e.resp_addr.clone()).collect(),
+                at,
+                stream: endpoints
+                    .first()
+                    .map(|e| e.stream.clone())
+                    .unwrap_or_default(),
                 instance_id: id.to_string(),
                 token: token.to_string(),
                 conn: None,
@@ -166,20 +193,26 @@ impl Link {
         }
     }
 
-    /// Drops the connection; the next send opens a new one (an EA restart or network blip).
+    /// Drops the connection; the next send opens a new one (an EA restart or network blip),
+    /// to the next gateway when there are several.
     pub fn reconnect(&mut self) {
         match self {
             // reqwest pools connections across terminals; a reconnect of one HTTP terminal is
             // the re-send of its full state, which the model does.
-            Link::Http(_) => {}
-            Link::Resp(link) => link.conn = None,
+            Link::Http(link) => link.next_gateway(),
+            Link::Resp(link) => {
+                link.conn = None;
+                link.next_gateway();
+            }
         }
     }
 }
 
 pub struct HttpLink {
     client: reqwest::Client,
-    url: String,
+    /// The ingest URL of each gateway; `at` is the one in use.
+    urls: Vec<String>,
+    at: usize,
     token: String,
     instance_id: String,
 }
@@ -216,10 +249,15 @@ struct ItemResult {
 }
 
 impl HttpLink {
+    fn next_gateway(&mut self) {
+        self.at = (self.at + 1) % self.urls.len().max(1);
+    }
+
     async fn send(&mut self, updates: &[&Update], timeout: Duration) -> Sent {
+        let url = self.urls[self.at].clone();
         let response = ingest_request(
             &self.client,
-            &self.url,
+            &url,
             &self.token,
             &self.instance_id,
             updates.iter().copied(),
@@ -230,11 +268,12 @@ impl HttpLink {
         let response = match response {
             Ok(response) => response,
             Err(e) => {
+                self.next_gateway();
                 return Sent::all(
                     updates.len(),
                     Answer::Retry(RetryReason::Failed),
-                    format!("POST {}: {e}", self.url),
-                )
+                    format!("POST {url}: {e}"),
+                );
             }
         };
         let status = response.status();
@@ -245,7 +284,7 @@ impl HttpLink {
                 return Sent::all(
                     updates.len(),
                     Answer::Retry(RetryReason::Failed),
-                    format!("reading the reply of POST {}: {e}", self.url),
+                    format!("reading the reply of POST {url}: {e}"),
                 )
             }
         };
@@ -319,7 +358,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 pub struct RespLink {
-    addr: String,
+    /// Each gateway's RESP address; `at` is the one in use.
+    addrs: Vec<String>,
+    at: usize,
     stream: String,
     instance_id: String,
     token: String,
@@ -329,10 +370,23 @@ pub struct RespLink {
 }
 
 impl RespLink {
+    fn next_gateway(&mut self) {
+        self.at = (self.at + 1) % self.addrs.len().max(1);
+    }
+
+    fn addr(&self) -> &str {
+        &self.addrs[self.at]
+    }
+
     async fn connect(&mut self) -> Result<(), String> {
-        let stream = TcpStream::connect(&self.addr)
-            .await
-            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+        let addr = self.addr().to_string();
+        let stream = match TcpStream::connect(&addr).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                self.next_gateway();
+                return Err(format!("connect {addr}: {e}"));
+            }
+        };
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let mut reader = RespReader::with_capacity(32 * 1024, read);
@@ -347,7 +401,7 @@ impl RespLink {
             Err(HelloError::Refused(other)) => {
                 Err(format!("HELLO 3 AUTH {} ...: {other:?}", self.instance_id))
             }
-            Err(HelloError::Io(e)) => Err(format!("HELLO 3 AUTH on {}: {e}", self.addr)),
+            Err(HelloError::Io(e)) => Err(format!("HELLO 3 AUTH on {}: {e}", self.addr())),
         }
     }
 
@@ -374,7 +428,7 @@ impl RespLink {
             let mut sent = Sent::all(
                 updates.len(),
                 Answer::Retry(RetryReason::Failed),
-                format!("write to {}: {e}", self.addr),
+                format!("write to {}: {e}", self.addr()),
             );
             sent.renumber_above = self.renumber_above.take();
             return sent;
@@ -420,7 +474,7 @@ impl RespLink {
                 }
                 Err(e) => {
                     self.conn = None;
-                    sent.problem = Some(format!("reading replies from {}: {e}", self.addr));
+                    sent.problem = Some(format!("reading replies from {}: {e}", self.addr()));
                     sent.answers
                         .resize(updates.len(), Answer::Retry(RetryReason::Failed));
                     break;

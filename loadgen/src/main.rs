@@ -32,10 +32,12 @@ enum RestartSeqArg {
     after_help = "Examples:\n  loadgen --terminals 120 --duration 60s\n  loadgen --terminals 1000 --transport mixed --rate 20000 --duration 60s --chart run.html\n  loadgen --terminals 1000 --ramp --ramp-start 5000 --p99-ms 50 --report ramp.json"
 )]
 struct Args {
-    /// Base URL of the service's HTTP API.
+    /// Base URL of the service's HTTP API. Several, comma-separated (with as many --resp), for
+    /// gateways sharing one set of backends: terminal N starts on gateway N mod count and moves
+    /// to the next one when a connection fails or it reconnects.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     http: String,
-    /// Address of the service's RESP listener.
+    /// Address of the service's RESP listener (comma-separated, one per --http gateway).
     #[arg(long, default_value = "127.0.0.1:6390")]
     resp: String,
     /// Token every terminal sends (the service's development mode accepts "tradestate-dev").
@@ -121,7 +123,8 @@ struct Args {
     #[arg(long, value_parser = parse_window)]
     window: Vec<(Duration, Duration)>,
     /// The partitions, read directly for the verification: any backend URL the service takes
-    /// (`redis://`, `unix://`, `redis+sentinel://s1,s2/<master>`).
+    /// (`redis://`, `rediss://`, `unix://`, `redis+sentinel://s1,s2/<master>`,
+    /// `rediss+sentinel://...`).
     #[arg(long, default_value = "redis://127.0.0.1:6380")]
     ris_url: String,
     #[arg(long, default_value = "redis://127.0.0.1:6381")]
@@ -132,6 +135,16 @@ struct Args {
     /// `<data_dir>/engine-password` when it runs embedded engines with tokens configured.
     #[arg(long)]
     engine_password_file: Option<std::path::PathBuf>,
+    /// For the partition URLs that use TLS, as the service's `tls_ca_file`: the CA bundle
+    /// (PEM) their servers' certificates chain to; without it, the system's roots.
+    #[arg(long)]
+    tls_ca_file: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) and its key for those partitions, as `tls_cert_file` and
+    /// `tls_key_file`: both or neither.
+    #[arg(long)]
+    tls_cert_file: Option<std::path::PathBuf>,
+    #[arg(long)]
+    tls_key_file: Option<std::path::PathBuf>,
     /// The service's policy: signal stream, its MAXLEN, TTLs.
     #[arg(long, default_value = tradestate_mt5_bridge::keys::SIGNAL_STREAM)]
     stream: String,
@@ -229,6 +242,40 @@ fn read_tokens(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// The certificates `--tls-*-file` name, read once; an error when none of the partition URLs
+/// uses TLS (they would go unused).
+fn verify_tls(args: &Args) -> Result<Option<tradestate_backend::Tls>, String> {
+    use tradestate_backend::tls::{Tls, TlsFile, TlsFiles};
+    let files = TlsFiles {
+        ca_file: args.tls_ca_file.clone(),
+        cert_file: args.tls_cert_file.clone(),
+        key_file: args.tls_key_file.clone(),
+    };
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let urls = [&args.ris_url, &args.rts_url, &args.rtss_url];
+    if !urls
+        .iter()
+        .any(|url| tradestate_backend::parse(url).is_ok_and(|a| a.uses_tls()))
+    {
+        return Err(
+            "--tls-ca-file/--tls-cert-file/--tls-key-file are given, but no partition URL uses \
+             TLS; write rediss:// (or rediss+sentinel://) in --ris-url/--rts-url/--rtss-url, or \
+             leave them out"
+                .into(),
+        );
+    }
+    Tls::load(&files).map(Some).map_err(|e| {
+        let flag = match e.file {
+            TlsFile::Ca => "--tls-ca-file",
+            TlsFile::Cert => "--tls-cert-file",
+            TlsFile::Key => "--tls-key-file",
+        };
+        format!("{flag}: {e}")
+    })
+}
+
 fn options(args: &Args) -> Result<Options, String> {
     let password = match &args.engine_password_file {
         Some(path) => Some(
@@ -239,6 +286,7 @@ fn options(args: &Args) -> Result<Options, String> {
         ),
         None => None,
     };
+    let tls = verify_tls(args)?;
     let credentials = match &args.tokens_file {
         Some(path) => Credentials::PerTerminal(read_tokens(path)?),
         None => Credentials::Shared {
@@ -272,12 +320,26 @@ fn options(args: &Args) -> Result<Options, String> {
         p99_ms: args.p99_ms,
         max_resend_pct: args.max_resend_pct,
     });
-    Ok(Options {
-        endpoint: Endpoint {
-            http_url: args.http.clone(),
-            resp_addr: args.resp.clone(),
+    let https: Vec<&str> = args.http.split(',').map(str::trim).collect();
+    let resps: Vec<&str> = args.resp.split(',').map(str::trim).collect();
+    if https.len() != resps.len() {
+        return Err(format!(
+            "--http names {} gateways and --resp {}: give each gateway both, in the same order",
+            https.len(),
+            resps.len()
+        ));
+    }
+    let endpoints = https
+        .iter()
+        .zip(&resps)
+        .map(|(http, resp)| Endpoint {
+            http_url: http.to_string(),
+            resp_addr: resp.to_string(),
             stream: args.stream.clone(),
-        },
+        })
+        .collect();
+    Ok(Options {
+        endpoints,
         credentials,
         terminals: args.terminals,
         resp_share,
@@ -296,6 +358,7 @@ fn options(args: &Args) -> Result<Options, String> {
             rts_url: args.rts_url.clone(),
             rtss_url: args.rtss_url.clone(),
             password: password.clone(),
+            tls: tls.clone(),
             stream: args.stream.clone(),
             maxlen: args.maxlen,
             closed_ttl_s: args.closed_ttl_s,

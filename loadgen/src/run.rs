@@ -37,7 +37,9 @@ pub struct Ramp {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub endpoint: Endpoint,
+    /// The gateways: one, or several behind a load balancer's split (terminal N starts on
+    /// gateway N mod count).
+    pub endpoints: Vec<Endpoint>,
     pub credentials: Credentials,
     pub terminals: usize,
     /// Share of terminals on RESP (0: all HTTP, 1: all RESP).
@@ -97,14 +99,21 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     // Spooled updates reach the partitions only as the service drains its spill log: reading
     // before that would count them as lost. Without a read-back there is nothing to wait for.
     let spill_drain = match &options.verify {
-        Some(_) => Some(
-            wait_for_spill(
-                &options.endpoint.http_url,
-                options.drain_timeout,
-                options.progress,
-            )
-            .await,
-        ),
+        Some(_) => {
+            // Each gateway keeps its own spill: the first one not drained is what counts.
+            let mut drain = None;
+            for endpoint in &options.endpoints {
+                let this =
+                    wait_for_spill(&endpoint.http_url, options.drain_timeout, options.progress)
+                        .await;
+                let drained = this.drained;
+                drain = Some(this);
+                if !drained {
+                    break;
+                }
+            }
+            drain
+        }
         None => None,
     };
     let verification = match &options.verify {
@@ -190,7 +199,14 @@ fn build_terminals(options: &Options) -> Result<Vec<SimTerminal>, String> {
         } else {
             Transport::Http
         };
-        let link = Link::new(transport, &options.endpoint, &http, &model.id, &token);
+        let link = Link::over(
+            transport,
+            &options.endpoints,
+            index,
+            &http,
+            &model.id,
+            &token,
+        );
         terminals.push(SimTerminal::new(
             model,
             link,

@@ -533,6 +533,7 @@ mod tests {
                 rts_url: String::new(),
                 rtss_url: String::new(),
                 password: None,
+                tls: None,
                 stream: String::new(),
                 maxlen: 10_000,
                 closed_ttl_s: 2_592_000,

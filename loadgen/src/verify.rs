@@ -31,6 +31,8 @@ pub struct Targets {
     /// The password of the partitions' default user where their URLs carry none (the
     /// service's `<data_dir>/engine-password` for embedded engines outside development mode).
     pub password: Option<String>,
+    /// Certificates for the partitions whose URLs use TLS (`--tls-ca-file`, ...).
+    pub tls: Option<tradestate_backend::Tls>,
     pub stream: String,
     pub maxlen: u64,
     pub closed_ttl_s: u64,
@@ -93,14 +95,16 @@ impl Verification {
     }
 }
 
-/// The partition at `url` (any backend URL the service takes, Sentinel's included), with
-/// `password` where the URL carries none.
-async fn connect(url: &str, password: Option<&str>, what: &str) -> Result<Connection, String> {
-    let url = match password {
+/// The partition at `url` (any backend URL the service takes: Sentinel, Cluster and TLS included),
+/// with `password` where the URL carries none and `tls`'s certificates if the URL uses TLS.
+async fn connect(url: &str, targets: &Targets, what: &str) -> Result<Connection, String> {
+    let url = match &targets.password {
         Some(password) => tradestate_backend::with_password(url, password),
         None => url.to_string(),
     };
-    tradestate_backend::connect(&url, CONNECT_TIMEOUT)
+    let uses_tls = tradestate_backend::parse(&url).is_ok_and(|a| a.uses_tls());
+    let tls = targets.tls.as_ref().filter(|_| uses_tls);
+    tradestate_backend::connect_with(&url, tls, CONNECT_TIMEOUT)
         .await
         .map_err(|e| format!("verify: the {what} partition: {e}"))
 }
@@ -115,10 +119,9 @@ pub async fn verify(
     terminals: &[(&str, &Ledger)],
     targets: &Targets,
 ) -> Result<Verification, String> {
-    let password = targets.password.as_deref();
-    let mut ris = connect(&targets.ris_url, password, Partition::Ris.name()).await?;
-    let mut rts = connect(&targets.rts_url, password, Partition::Rts.name()).await?;
-    let mut rtss = connect(&targets.rtss_url, password, Partition::Rtss.name()).await?;
+    let mut ris = connect(&targets.ris_url, targets, Partition::Ris.name()).await?;
+    let mut rts = connect(&targets.rts_url, targets, Partition::Rts.name()).await?;
+    let mut rtss = connect(&targets.rtss_url, targets, Partition::Rtss.name()).await?;
     let mut v = Verification::default();
     for chunk in terminals.chunks(CHUNK) {
         verify_states(chunk, targets, &mut ris, &mut rts, &mut v).await?;
@@ -391,6 +394,7 @@ mod tests {
             rts_url: String::new(),
             rtss_url: String::new(),
             password: None,
+            tls: None,
             stream: keys::SIGNAL_STREAM.into(),
             maxlen: 10_000,
             closed_ttl_s: 2_592_000,

@@ -140,3 +140,45 @@ async fn throttled_terminals_resend_after_retry_after_and_lose_nothing() {
     assert!(report.acked > 500, "{}", summary(&report));
     service.stop().await;
 }
+
+/// Two gateways on one set of engines (the second writes the first one's embedded engines by
+/// their ports), terminals split between them and moving to the other one at every reconnect,
+/// the storm included: nothing acknowledged is lost, and both gateways carried traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminals_moving_between_two_gateways_lose_nothing() {
+    let first = start_service().await;
+    let urls = Partition::ALL.map(|p| engine_url(&first, p));
+    let second = common::start_service_with(DATA_PREFIX, |config| {
+        for (partition, url) in Partition::ALL.iter().zip(&urls) {
+            config.partitions.get_mut(partition.name()).unwrap().backend =
+                tradestate_config::Backend::Url(url.clone());
+        }
+    })
+    .await;
+    let report = run(&Options {
+        endpoints: vec![common::endpoint(&first), common::endpoint(&second)],
+        ..options(&first, 40, 600.0, 4)
+    })
+    .await
+    .expect("run");
+    let v = passed(&report);
+    assert_eq!(v.acked, report.acked, "{}", summary(&report));
+    assert!(report.reconnects >= 40, "{}", summary(&report));
+    for service in [&first, &second] {
+        let metrics = reqwest::get(format!("http://{}/metrics", service.http_addr))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("tradestate_ingest_total")
+                    && l.contains("outcome=\"stored\"")),
+            "a gateway took no traffic:\n{metrics}"
+        );
+    }
+    second.stop().await;
+    first.stop().await;
+}

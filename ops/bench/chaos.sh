@@ -8,7 +8,10 @@
 #   --outage      take one partition away: kill -9 its redis-server and restart it later (same
 #                 port and directory), or block its engine with DEBUG SLEEP; with Sentinel, kill -9
 #                 its master (the sentinels promote the replica) or ask for a planned failover;
-#   --kill-gateway-during-outage  also kill -9 + restart the service halfway through the outage.
+#   --kill-gateway-during-outage  also kill -9 + restart the service halfway through the outage;
+#   --gateways 2  a second gateway on the same backends, the terminals split between the two
+#                 and moving to the other one whenever a connection fails or they reconnect
+#                 (--kill-at and the outage kills act on the first gateway).
 # Then loadgen reads every partition back: `acked=N verified=N lost=0 duplicates=0 stale=0`.
 # While it runs, GET /readyz is polled once a second (readyz.jsonl) for the spill log's size.
 # At the end: loadgen's verification and exit code, its resends (429/503/TRYAGAIN, no answer),
@@ -25,18 +28,24 @@
 #   --backend B          embedded (the service's engines), redis (three redis-server
 #                        processes: AOF on, appendfsync everysec, DEBUG allowed from loopback) or
 #                        sentinel (ops/deploy/sentinel.sh: per partition a master and a replica
-#                        with AOF, three sentinels, down-after 2 s) (default embedded)
+#                        with AOF, three sentinels, down-after 2 s) or cluster (ops/deploy/cluster.sh:
+#                        three masters and three replicas with AOF, all partitions on it)
+#                        (default embedded)
 #   --ack A              written or replicated (every partition's `ack`; replicated needs
-#                        --backend sentinel) (default written)
+#                        --backend sentinel or cluster) (default written)
 #   --outage PART        ris, rts or rtss: the partition to take away (default: none)
 #   --outage-at S        seconds after loadgen starts (default 45)
 #   --outage-for S       seconds (default 30)
 #   --outage-kind K      kill (redis backend: kill -9 its redis-server, restart after
 #                        --outage-for; sentinel: kill -9 its master, restart that node after
 #                        --outage-for, as a replica), sleep (DEBUG SLEEP <outage-for> on its
-#                        port) or failover (sentinel: SENTINEL FAILOVER)
+#                        port), failover (sentinel: SENTINEL FAILOVER) or reshard (cluster:
+#                        `redis-cli --cluster reshard` moves all of the first master's slots to
+#                        the second, then --outage-for later half of them back; PART is then
+#                        only a label, the three partitions share the cluster)
 #                        (default kill with --backend redis or sentinel, sleep with embedded)
 #   --kill-gateway-during-outage   kill -9 + restart the service at outage-at + outage-for/2
+#   --gateways N         1 (default) or 2 (needs --backend redis, sentinel or cluster)
 #   --drain-timeout S    loadgen's bound on the wait for the spill to drain (default: loadgen's, 60)
 #   --reconnect-every D  passed to loadgen: mean time between a terminal's reconnects (e.g. 10s)
 #   --restart-every D    passed to loadgen: mean time between a terminal's restarts (e.g. 15s)
@@ -55,6 +64,7 @@
 set -euo pipefail
 
 terminals=1000
+gateways=1
 duration=60
 transport=mixed
 seed=""
@@ -90,6 +100,7 @@ while [ $# -gt 0 ]; do
     --outage-for) need_value "$@"; outage_for="$2"; shift 2 ;;
     --outage-kind) need_value "$@"; outage_kind="$2"; shift 2 ;;
     --kill-gateway-during-outage) kill_gateway_during_outage=1; shift ;;
+    --gateways) need_value "$@"; gateways="$2"; shift 2 ;;
     --drain-timeout) need_value "$@"; drain_timeout="$2"; shift 2 ;;
     --reconnect-every|--restart-every|--restart-seq) need_value "$@"; terminal_args+=("$1" "$2"); shift 2 ;;
     --no-build) build=0; shift ;;
@@ -103,10 +114,15 @@ if ! is_uint "$terminals" || [ "$terminals" -eq 0 ]; then die "--terminals: a po
 if ! is_uint "$duration" || [ "$duration" -eq 0 ]; then die "--duration: whole seconds > 0, not '$duration'"; fi
 case "$transport" in mixed|http|resp) ;; *) die "--transport: mixed, http or resp, not '$transport'" ;; esac
 [ -z "$seed" ] || is_uint "$seed" || die "--seed: a whole number, not '$seed'"
-case "$backend" in embedded|redis|sentinel) ;; *) die "--backend: embedded, redis or sentinel, not '$backend'" ;; esac
+case "$backend" in embedded|redis|sentinel|cluster) ;; *) die "--backend: embedded, redis, sentinel or cluster, not '$backend'" ;; esac
+case "$gateways" in
+  1) ;;
+  2) [ "$backend" != embedded ] || die "--gateways 2 needs backends both share: --backend redis, sentinel or cluster" ;;
+  *) die "--gateways: 1 or 2, not '$gateways'" ;;
+esac
 case "$ack" in
   written) ;;
-  replicated) [ "$backend" = sentinel ] || die "--ack replicated needs replicas: --backend sentinel" ;;
+  replicated) [ "$backend" = sentinel ] || [ "$backend" = cluster ] || die "--ack replicated needs replicas: --backend sentinel or cluster" ;;
   *) die "--ack: written or replicated, not '$ack'" ;;
 esac
 [ -z "$drain_timeout" ] || is_uint "$drain_timeout" || die "--drain-timeout: whole seconds, not '$drain_timeout'"
@@ -122,13 +138,14 @@ if [ -n "$outage" ]; then
   is_seconds "$outage_at" || die "--outage-at: seconds, not '$outage_at'"
   if ! is_uint "$outage_for" || [ "$outage_for" -eq 0 ]; then die "--outage-for: whole seconds > 0, not '$outage_for'"; fi
   if [ -z "$outage_kind" ]; then
-    if [ "$backend" = embedded ]; then outage_kind="sleep"; else outage_kind="kill"; fi
+    case "$backend" in embedded) outage_kind="sleep" ;; cluster) outage_kind="reshard" ;; *) outage_kind="kill" ;; esac
   fi
   case "$outage_kind" in
-    kill) [ "$backend" != embedded ] || die "--outage-kind kill needs --backend redis or sentinel (an embedded engine lives in the service's process; use sleep)" ;;
+    kill) [ "$backend" = redis ] || [ "$backend" = sentinel ] || die "--outage-kind kill needs --backend redis or sentinel (an embedded engine lives in the service's process; use sleep)" ;;
     failover) [ "$backend" = sentinel ] || die "--outage-kind failover needs --backend sentinel" ;;
-    sleep) ;;
-    *) die "--outage-kind: kill or sleep, not '$outage_kind'" ;;
+    reshard) [ "$backend" = cluster ] || die "--outage-kind reshard needs --backend cluster" ;;
+    sleep) [ "$backend" != cluster ] || die "--outage-kind sleep would stall one node of the cluster; use reshard" ;;
+    *) die "--outage-kind: kill, sleep, failover or reshard, not '$outage_kind'" ;;
   esac
 else
   [ -z "$outage_kind" ] || die "--outage-kind without --outage"
@@ -173,6 +190,7 @@ loadgen_pid=""
 poller_pid=""
 sleeper_pids=()
 service_pid=""
+second_pid=""
 expect_service_down=0
 
 # stop_pid PID: SIGTERM, up to 3 s, then SIGKILL; reaps it.
@@ -195,8 +213,10 @@ cleanup() {
   [ -z "$poller_pid" ] || stop_pid "$poller_pid"
   for pid in ${sleeper_pids[@]+"${sleeper_pids[@]}"}; do stop_pid "$pid"; done
   [ -z "$service_pid" ] || stop_pid "$service_pid"
+  [ -z "$second_pid" ] || stop_pid "$second_pid"
   for part in "${!redis_pid[@]}"; do stop_pid "${redis_pid[$part]}"; done
   [ "$backend" != sentinel ] || "$root/ops/deploy/sentinel.sh" down --dir "$tmp/sentinel" || true
+  [ "$backend" != cluster ] || "$root/ops/deploy/cluster.sh" down --dir "$tmp/cluster" || true
   if [ "$keep_data" = 0 ]; then
     rm -rf "$tmp/data" "$tmp"/redis-*/appendonlydir "$tmp"/redis-*/dump.rdb
   fi
@@ -251,6 +271,8 @@ if [ "$backend" = redis ]; then
   echo "redis-server ris/rts/rtss on 127.0.0.1:$ris_port/$rts_port/$rtss_port (AOF everysec) in $tmp/redis-*" >&2
 elif [ "$backend" = sentinel ]; then
   start_sentinel_partitions "$root" "$tmp/sentinel" 2000 "$ack" || exit 1
+elif [ "$backend" = cluster ]; then
+  start_cluster_partitions "$root" "$tmp/cluster" "$ack" || exit 1
 elif [ "$outage_kind" = sleep ]; then
   tradestate_env+=("TRADESTATE_PARTITIONS_${outage^^}_ENGINE_ENABLE_DEBUG_COMMAND=local")
 fi
@@ -277,6 +299,21 @@ service_up() {
 
 : >"$tmp/service.log"
 service_up || exit 1
+http_urls="http://127.0.0.1:$http_port"
+resp_addrs="127.0.0.1:$resp_port"
+if [ "$gateways" = 2 ]; then
+  # The second gateway: its own ports, data directory and log, the same backends.
+  mkdir -p "$tmp/second"
+  : >"$tmp/second/service.log"
+  first_ports=("$http_port" "$resp_port" "$service_pid")
+  http_port=$(free_port); resp_port=$(free_port)
+  launch_tradestate "$service_bin" "$tmp/second" "" || exit 1
+  second_pid=$service_pid
+  http_urls+=",http://127.0.0.1:$http_port"
+  resp_addrs+=",127.0.0.1:$resp_port"
+  echo "second gateway: http $http_port, resp $resp_port (pid $second_pid), log in $tmp/second/service.log" >&2
+  http_port=${first_ports[0]}; resp_port=${first_ports[1]}; service_pid=${first_ports[2]}
+fi
 
 # --- the schedule -------------------------------------------------------------------------------
 schedule=()   # "<due µs> <action> <arg>", sorted below
@@ -287,7 +324,7 @@ if [ -n "$outage" ]; then
   at_us=$(python3 -c 'import sys; print(round(float(sys.argv[1]) * 1e6))' "$outage_at")
   for_us=$((outage_for * 1000000))
   schedule+=("$at_us outage-start $outage")
-  [ "$outage_kind" = kill ] && schedule+=("$((at_us + for_us)) outage-end $outage")
+  case "$outage_kind" in kill|reshard) schedule+=("$((at_us + for_us)) outage-end $outage") ;; esac
   [ "$kill_gateway_during_outage" = 1 ] && schedule+=("$((at_us + for_us / 2)) kill-gateway during-outage")
 fi
 mapfile -t schedule < <(printf '%s\n' ${schedule[@]+"${schedule[@]}"} | sed '/^$/d' | sort -n -k1,1)
@@ -349,6 +386,27 @@ watch_promotion() {
   sleeper_pids+=($!)
 }
 
+# reshard FROM TO SLOTS: in the background, `redis-cli --cluster reshard` moves SLOTS slots (keys
+# and all) from the master on port FROM to the one on TO while loadgen writes; its end goes to
+# events.log and $tmp/outage_back.
+reshard() {
+  local from=$1 to=$2 slots=$3
+  event "redis-cli --cluster reshard: $slots slots from port $from to $to"
+  (
+    if out=$("$root/ops/deploy/cluster.sh" reshard --dir "$tmp/cluster" --port "$node_base" \
+      --slots "$slots" "$from" "$to" 2>&1); then
+      what="reshard done: $out"
+    else
+      what="reshard FAILED: $out"
+    fi
+    t=$(fmt_s "$(rel_us)")
+    printf '%s\t%s\n' "$t" "$what" >>"$events"
+    echo "$t" >>"$tmp/outage_back"
+    echo "[chaos $(printf '%7s' "$t")s] $what" >&2
+  ) &
+  sleeper_pids+=($!)
+}
+
 killed_port=""
 outage_end_us=0
 [ -z "$outage" ] || outage_end_us=$((at_us + for_us))
@@ -368,6 +426,10 @@ act() {
       fi
       ;;
     outage-start)
+      if [ "$backend" = cluster ]; then
+        reshard "$node_base" "$((node_base + 1))" 5461
+        return
+      fi
       if [ "$backend" = sentinel ]; then
         killed_port=$(master_port "$arg")
         [ -n "$killed_port" ] || { event "no master of $arg known to the sentinels: stopping the run"; exit 1; }
@@ -389,6 +451,10 @@ act() {
       fi
       ;;
     outage-end)
+      if [ "$backend" = cluster ]; then
+        reshard "$((node_base + 1))" "$node_base" 2730
+        return
+      fi
       if [ "$backend" = sentinel ]; then
         event "restarting the killed node of $arg (port $killed_port): the sentinels make it a replica"
         "$root/ops/deploy/sentinel.sh" restart-node --dir "$tmp/sentinel" "$killed_port" >/dev/null \
@@ -404,7 +470,7 @@ act() {
 }
 
 # --- the run ------------------------------------------------------------------------------------
-loadgen_args=(--http "http://127.0.0.1:$http_port" --resp "127.0.0.1:$resp_port"
+loadgen_args=(--http "$http_urls" --resp "$resp_addrs"
   --ris-url "${part_url[ris]}" --rts-url "${part_url[rts]}" --rtss-url "${part_url[rtss]}"
   --terminals "$terminals" --transport "$transport" --duration "${duration}s"
   --report "$tmp/report.json" --chart "$tmp/chart.html")
@@ -457,7 +523,7 @@ with open(out, "a", buffering=1) as f:
 PY
 )
 
-echo "== chaos: $terminals terminals ($transport) for ${duration}s, backend $backend, ack $ack${seed:+, seed $seed}" >&2
+echo "== chaos: $terminals terminals ($transport) for ${duration}s, backend $backend, ack $ack, $gateways gateway(s)${seed:+, seed $seed}" >&2
 [ ${#kill_times[@]} -eq 0 ] || echo "   kill -9 + restart tradestate at ${kill_at} s" >&2
 [ -z "$outage" ] || echo "   outage of $outage ($outage_kind) at ${outage_at} s for ${outage_for} s$([ "$kill_gateway_during_outage" = 1 ] && echo ", tradestate killed halfway")" >&2
 

@@ -19,7 +19,7 @@
 # HSET+EXPIRE pairs, 1 / (1/hset + 1/expire). Each direct row is the median of --rounds runs.
 #
 # Usage: ops/bench/gateway.sh [--seconds N] [--rounds R] [--terminals T] [--start-rate R] [--out FILE]
-#                             [--backend embedded|sentinel] [--ack written|replicated]
+#                             [--backend embedded|sentinel|cluster] [--ack written|replicated]
 #   --seconds N     measured seconds of each gateway run and each redis-benchmark run (default 5)
 #   --rounds R      redis-benchmark runs per row, median reported (default 3)
 #   --terminals T   simulated terminals (default 120)
@@ -27,8 +27,11 @@
 #   --out FILE      also write the markdown report to FILE
 #   --backend B     embedded (default: the service's engines) or sentinel (ops/deploy/sentinel.sh:
 #                   a redis-server master and replica per partition, three sentinels; the direct
-#                   rows then write the ris master)
-#   --ack A         every partition's `ack` with --backend sentinel: written (default) or replicated
+#                   rows then write the ris master) or cluster (ops/deploy/cluster.sh: three
+#                   masters and three replicas holding all partitions; the direct rows then
+#                   write the cluster with redis-benchmark --cluster)
+#   --ack A         every partition's `ack` with --backend sentinel or cluster: written (default)
+#                   or replicated
 # Needs: cargo, python3, redis-cli and redis-benchmark (apt-get install -y redis-tools).
 # With 2+ cores the service (gateway and its embedded engines) runs on core 0 and the load
 # generator (gateway-bench, redis-benchmark) on core 1, so both paths get the same CPU.
@@ -44,11 +47,11 @@ ack=written
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=ops/bench/service.sh
 . "$root/ops/bench/service.sh"
-parse_options gateway.sh '2,28p' --seconds=seconds --rounds=rounds --terminals=terminals \
+parse_options gateway.sh '2,35p' --seconds=seconds --rounds=rounds --terminals=terminals \
   --start-rate=start_rate --out=out --backend=backend --ack=ack -- "$@"
 case "$backend/$ack" in
-  embedded/written|sentinel/written|sentinel/replicated) ;;
-  *) echo "gateway.sh: --backend embedded|sentinel, --ack written|replicated (replicated needs sentinel), not $backend/$ack" >&2; exit 2 ;;
+  embedded/written|sentinel/written|sentinel/replicated|cluster/written|cluster/replicated) ;;
+  *) echo "gateway.sh: --backend embedded|sentinel|cluster, --ack written|replicated (replicated needs sentinel or cluster), not $backend/$ack" >&2; exit 2 ;;
 esac
 need_tools gateway.sh "; install redis-tools (apt-get install -y redis-tools) and python3" \
   redis-benchmark redis-cli cargo python3
@@ -61,7 +64,8 @@ tmp=$(mktemp -d)
 cleanup() {
   if [ -n "${service_pid:-}" ]; then kill "$service_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
-  [ "$backend" = embedded ] || "$root/ops/deploy/sentinel.sh" down --dir "$tmp/sentinel" || true
+  [ "$backend" != sentinel ] || "$root/ops/deploy/sentinel.sh" down --dir "$tmp/sentinel" || true
+  [ "$backend" != cluster ] || "$root/ops/deploy/cluster.sh" down --dir "$tmp/cluster" || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -69,11 +73,16 @@ trap cleanup EXIT
 tradestate_env=()
 if [ "$backend" = sentinel ]; then
   start_sentinel_partitions "$root" "$tmp/sentinel" 5000 "$ack" || exit 1
+elif [ "$backend" = cluster ]; then
+  start_cluster_partitions "$root" "$tmp/cluster" "$ack" || exit 1
 fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_tradestate "$service_bin" "$tmp" "$server_pin" || exit 1
-# With Sentinel the direct rows write what the gateway writes: the ris master.
+# With Sentinel the direct rows write what the gateway writes: the ris master; with a cluster,
+# the whole cluster (redis-benchmark --cluster).
 [ "$backend" = embedded ] || ris_port=$node_base
+direct_flags=()
+[ "$backend" != cluster ] || direct_flags=(--cluster)
 
 # find_max TRANSPORT JSON_OUT -> runs gateway-bench --find-max, table on stderr, summary in JSON_OUT
 find_max() {
@@ -116,12 +125,12 @@ direct() {
   local name="$1" pipe="$2" n="$3" line
   local -n cmd="$name"
   # shellcheck disable=SC2086
-  line=$($client_pin redis-benchmark -p "$ris_port" -c 50 -P "$pipe" -n "$n" -r "$terminals" --csv "${cmd[@]}" | tail -n 1)
+  line=$($client_pin redis-benchmark -p "$ris_port" ${direct_flags[@]+"${direct_flags[@]}"} -c 50 -P "$pipe" -n "$n" -r "$terminals" --csv "${cmd[@]}" | tail -n 1)
   echo "$line" | tr -d '"' | awk -F, '{print $2, $7}'
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "== direct: redis-benchmark -c 50 -r $terminals against the ris partition's $([ "$backend" = embedded ] && echo "embedded engine" || echo "Sentinel master") (port $ris_port), median of $rounds" >&2
+echo "== direct: redis-benchmark -c 50 -r $terminals against the ris partition's $(case "$backend" in embedded) echo "embedded engine" ;; sentinel) echo "Sentinel master" ;; *) echo "Redis Cluster (--cluster, seed" ;; esac) (port $ris_port), median of $rounds" >&2
 declare -A direct_rps direct_p99 direct_rounds
 for pipe in 1 16; do
   for name in heartbeat expire; do

@@ -78,6 +78,30 @@ launch_tradestate() {
   fi
 }
 
+# free_port_run START N [ALSO]: the first base port from START with N free loopback ports in a
+# row (and, with ALSO, the N from base + ALSO too).
+free_port_run() {
+  python3 - "$@" <<'PY'
+import socket, sys
+start, n = int(sys.argv[1]), int(sys.argv[2])
+also = int(sys.argv[3]) if len(sys.argv) > 3 else None
+for base in range(start, 60000 - n, 97):
+    ports = list(range(base, base + n))
+    if also is not None:
+        ports += [p + also for p in ports]
+    socks = []
+    try:
+        for p in ports:
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+        print(base)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
 # start_sentinel_partitions ROOT DIR DOWN_AFTER_MS ACK: ops/deploy/sentinel.sh's deployment (a master
 # and a replica per partition, three sentinels) on runs of free loopback ports, files in DIR; sets
 # part_url (partition -> redis+sentinel:// URL), node_base and sentinel_base (the first ports),
@@ -85,19 +109,8 @@ launch_tradestate() {
 # with `ack = ACK`. The caller stops it with `ops/deploy/sentinel.sh down --dir DIR`.
 start_sentinel_partitions() {
   local root=$1 dir=$2 down_after=$3 ack=$4 part url
-  read -r node_base sentinel_base < <(python3 -c 'import socket
-def free_run(start, n):
-    for base in range(start, 60000, 97):
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
-            return base
-        except OSError:
-            pass
-        finally:
-            for s in socks: s.close()
-print(free_run(21000, 6), free_run(31000, 3))')
+  node_base=$(free_port_run 21000 6)
+  sentinel_base=$(free_port_run 31000 3)
   declare -gA part_url=()
   while read -r part url; do part_url[$part]=$url; done < <("$root/ops/deploy/sentinel.sh" up \
     --dir "$dir" --port "$node_base" --sentinel-port "$sentinel_base" --down-after "$down_after" ris rts rtss)
@@ -110,6 +123,28 @@ print(free_run(21000, 6), free_run(31000, 3))')
   tradestate_backend=redis
   for part in ris rts rtss; do
     tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_BACKEND=${part_url[$part]}")
+    [ "$ack" = written ] || tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_ACK=$ack")
+  done
+}
+
+# start_cluster_partitions ROOT DIR ACK: ops/deploy/cluster.sh's Redis Cluster (three masters and
+# three replicas, AOF on) on a run of free loopback ports (and their bus ports, +10000), files in
+# DIR; every partition on it. Sets part_url, node_base, and tradestate_backend / tradestate_env
+# so the next start points every partition at it with `ack = ACK`. The caller stops it with
+# `ops/deploy/cluster.sh down --dir DIR`.
+start_cluster_partitions() {
+  local root=$1 dir=$2 ack=$3 part url
+  # The cluster bus listens on each node's port + 10000.
+  node_base=$(free_port_run 22000 6 10000)
+  url=$("$root/ops/deploy/cluster.sh" up --dir "$dir" --port "$node_base") || {
+    echo "the Redis Cluster did not start (logs in $dir)" >&2
+    return 1
+  }
+  declare -gA part_url=([ris]=$url [rts]=$url [rtss]=$url)
+  echo "Redis Cluster: masters on 127.0.0.1:$node_base-$((node_base + 2)), replicas on $((node_base + 3))-$((node_base + 5)), in $dir" >&2
+  tradestate_backend=redis
+  for part in ris rts rtss; do
+    tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_BACKEND=$url")
     [ "$ack" = written ] || tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_ACK=$ack")
   done
 }

@@ -150,9 +150,10 @@ impl Scripting {
         self.runs_since_gc = 0;
     }
 
-    /// INFO `used_memory_lua`: the Lua state's heap.
-    pub fn lua_memory(&mut self) -> usize {
-        self.state().map(|s| s.lua.used_memory()).unwrap_or(0)
+    /// INFO `used_memory_lua`: the Lua state's heap, 0 before the first script (asking must
+    /// not create the state: that would move `used_memory` under the caller's feet).
+    pub fn lua_memory(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.lua.used_memory())
     }
 
     /// INFO `used_memory_scripts_eval`: the cache's SHA keys and bodies (with the allocator's

@@ -32,16 +32,21 @@ pub fn engine_url(service: &Service, partition: Partition) -> String {
     format!("redis://127.0.0.1:{port}")
 }
 
+/// Where `service` listens, as loadgen's terminals reach it.
+pub fn endpoint(service: &Service) -> Endpoint {
+    Endpoint {
+        http_url: format!("http://{}", service.http_addr),
+        resp_addr: service.resp_addr.expect("resp listener").to_string(),
+        stream: "rtss:signals".into(),
+    }
+}
+
 /// Options for a verified run against `service` with terminal ids `<id_prefix>-*`: half RESP,
 /// heartbeats every 0.5-2 s, snapshots every 2 s, a reconnect every 3 s, no storm. Suites set
 /// size, rate, length and seed with struct update syntax.
 pub fn options(service: &Service, id_prefix: &str) -> Options {
     Options {
-        endpoint: Endpoint {
-            http_url: format!("http://{}", service.http_addr),
-            resp_addr: service.resp_addr.expect("resp listener").to_string(),
-            stream: "rtss:signals".into(),
-        },
+        endpoints: vec![endpoint(service)],
         credentials: Credentials::Shared {
             id_prefix: id_prefix.into(),
             token: "tradestate-dev".into(),
@@ -68,6 +73,7 @@ pub fn options(service: &Service, id_prefix: &str) -> Options {
             rts_url: engine_url(service, Partition::Rts),
             rtss_url: engine_url(service, Partition::Rtss),
             password: None,
+            tls: None,
             stream: "rtss:signals".into(),
             maxlen: 10_000,
             closed_ttl_s: 2_592_000,
