@@ -11,8 +11,9 @@
 //! nowhere (Redis refuses it, or aborts its transaction), so sending it again cannot apply it
 //! twice. Units of one slot keep their order: they are redirected together, in order.
 //!
-//! `WAIT` has no key: it goes to every node this call wrote to, after the writes, and the
-//! smallest count is the answer, so `ack = "replicated"` holds on every node a batch touched.
+//! `WAIT` has no key: it goes to every node this call wrote to, after the writes (to every
+//! master when the call wrote nothing), and the smallest count is the answer, so
+//! `ack = "replicated"` holds on every node a batch touched.
 //! Commands about a server (`FLUSHALL`, `FLUSHDB`, `DBSIZE`, `CLIENT`, `CONFIG`, `DEBUG`) go to
 //! every master, integer replies summed. Other keyless commands go to one node.
 //!
@@ -495,7 +496,13 @@ impl Cluster {
             .filter(|&i| units[i].route == Route::Written)
             .collect();
         if !waits.is_empty() {
-            let nodes: Vec<String> = written.into_iter().collect();
+            // A WAIT after no write (the spill's probe) asks every master: it says whether
+            // each has the replicas a write would need.
+            let nodes: Vec<String> = if written.is_empty() {
+                map.nodes.clone()
+            } else {
+                written.into_iter().collect()
+            };
             for i in waits {
                 let sends: Vec<Dispatch> = nodes
                     .iter()

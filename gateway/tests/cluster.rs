@@ -259,10 +259,14 @@ mod real_cluster {
                 c.spill.after_ms = 200;
             }
         };
+        let mut cluster = connect_backend(&url).await;
         let _: () = redis::cmd("FLUSHALL")
-            .query_async(&mut connect_backend(&url).await)
+            .query_async(&mut cluster)
             .await
             .expect("FLUSHALL");
+        // A WAIT after no write (the spill's probe) asks every master: each has its replica.
+        let replicas: i64 = query(&mut cluster, &["WAIT", "1", "1000"]).await;
+        assert_eq!(replicas, 1, "WAIT 1 on the whole cluster");
         let h = start(&Target::Embedded, replicated(1)).await;
         // Three terminals: three slots, spread over the masters.
         for id in ["T1", "T2", "T3"] {

@@ -40,8 +40,9 @@
 #                        --outage-for; sentinel: kill -9 its master, restart that node after
 #                        --outage-for, as a replica), sleep (DEBUG SLEEP <outage-for> on its
 #                        port), failover (sentinel: SENTINEL FAILOVER) or reshard (cluster:
-#                        `redis-cli --cluster reshard` moves all of the first master's slots to
-#                        the second, then --outage-for later half of them back; PART is then
+#                        `redis-cli --cluster reshard` moves half of the first master's slots to
+#                        the second, then --outage-for later half of those back (a master left
+#                        without slots would turn replica); PART is then
 #                        only a label, the three partitions share the cluster)
 #                        (default kill with --backend redis or sentinel, sleep with embedded)
 #   --kill-gateway-during-outage   kill -9 + restart the service at outage-at + outage-for/2
@@ -397,7 +398,7 @@ reshard() {
       --slots "$slots" "$from" "$to" 2>&1); then
       what="reshard done: $out"
     else
-      what="reshard FAILED: $out"
+      what="reshard FAILED (see $tmp/cluster/reshard.log): $(tail -n 1 <<<"$out" | tr -cd '[:print:]')"
     fi
     t=$(fmt_s "$(rel_us)")
     printf '%s\t%s\n' "$t" "$what" >>"$events"
@@ -427,7 +428,7 @@ act() {
       ;;
     outage-start)
       if [ "$backend" = cluster ]; then
-        reshard "$node_base" "$((node_base + 1))" 5461
+        reshard "$node_base" "$((node_base + 1))" 2730
         return
       fi
       if [ "$backend" = sentinel ]; then
@@ -452,7 +453,7 @@ act() {
       ;;
     outage-end)
       if [ "$backend" = cluster ]; then
-        reshard "$((node_base + 1))" "$node_base" 2730
+        reshard "$((node_base + 1))" "$node_base" 1365
         return
       fi
       if [ "$backend" = sentinel ]; then
