@@ -400,15 +400,21 @@ pub fn with_password(url: &str, password: &str) -> String {
     if authority.contains('@') {
         return url.to_string();
     }
+    format!("{scheme}://:{}@{rest}", encode(password))
+}
+
+/// Percent-encoding of everything but unreserved characters, for a URL's userinfo, path or
+/// query (what [`parse`] decodes).
+pub fn encode(text: &str) -> String {
     let mut encoded = String::new();
-    for b in password.bytes() {
+    for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             encoded.push(b as char);
         } else {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    format!("{scheme}://:{encoded}@{rest}")
+    encoded
 }
 
 /// The URL with any user and password replaced by `***`, the query's passwords too.

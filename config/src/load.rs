@@ -368,6 +368,47 @@ mod tests {
     }
 
     #[test]
+    fn a_sentinel_backend_may_be_a_table() {
+        let c = from_file(
+            "[partitions.ris.backend]\nsentinels = [\"10.0.0.7:26379\", \"10.0.0.8\"]\n\
+             master = \"ris\"\npassword = \"p@ss\"\nsentinel_password = \"s:cret\"\n",
+        )
+        .unwrap();
+        let Backend::Url(url) = &c.partitions.ris.backend else {
+            panic!("a URL backend");
+        };
+        assert_eq!(
+            url,
+            "redis+sentinel://:p%40ss@10.0.0.7:26379,10.0.0.8/ris/0?sentinel_password=s%3Acret"
+        );
+        let Ok(tradestate_backend::Address::Sentinel(a)) = tradestate_backend::parse(url) else {
+            panic!("a sentinel address");
+        };
+        assert_eq!(a.password.as_deref(), Some("p@ss"));
+        assert_eq!(a.sentinel_password.as_deref(), Some("s:cret"));
+        let tls = from_file(
+            "[partitions.rts.backend]\nsentinels = [\"s1\"]\nmaster = \"rts\"\ndb = 2\ntls = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            tls.partitions.rts.backend,
+            Backend::Url("rediss+sentinel://s1/rts/2".into())
+        );
+        let typo = error_text(from_file(
+            "[partitions.ris.backend]\nsentinels = [\"s1\"]\nmastr = \"ris\"\n",
+        ));
+        assert!(typo.contains("unknown field `mastr`"), "{typo}");
+        let empty = error_text(from_file(
+            "[partitions.ris.backend]\nsentinels = []\nmaster = \"ris\"\n",
+        ));
+        assert!(empty.contains("sentinels is empty"), "{empty}");
+        let bad = error_text(from_file(
+            "[partitions.ris.backend]\nsentinels = [\"s1:x\"]\nmaster = \"ris\"\n",
+        ));
+        assert!(bad.contains("port \"x\""), "{bad}");
+    }
+
+    #[test]
     fn errors_point_at_the_file_line() {
         assert_eq!(
             error_text(from_file("[partitions.rts]\nbackend = \"redis:/x\"\n")),

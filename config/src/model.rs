@@ -153,23 +153,109 @@ pub enum Ack {
     Replicated,
 }
 
-/// Where a partition's engine is. TOML: `"embedded"` or a URL string.
+/// Where a partition's engine is. TOML: `"embedded"`, a URL string, or a table naming a
+/// Sentinel-managed master field by field (turned into its `redis+sentinel://` URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
-    /// `redis://`, `rediss://`, `unix://`, `redis+sentinel://` or `rediss+sentinel://`; its
-    /// syntax is checked by validation.
+    /// `redis://`, `rediss://`, `unix://`, `redis+sentinel://`, `rediss+sentinel://` or
+    /// `redis+cluster://`; its syntax is checked by validation.
     Url(String),
+}
+
+/// `[partitions.<p>.backend]` as a table: the parts of a Sentinel URL, which a deployment's
+/// tooling often fills in one by one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SentinelTable {
+    /// `host:port` of each sentinel (the port defaults to 26379).
+    sentinels: Vec<String>,
+    /// The name the sentinels monitor the master under.
+    master: String,
+    #[serde(default)]
+    db: u32,
+    /// The data nodes' credentials (master and replicas).
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    /// The sentinels' own credentials.
+    #[serde(default)]
+    sentinel_username: String,
+    #[serde(default)]
+    sentinel_password: String,
+    /// TLS to the sentinels and the data nodes (`rediss+sentinel://`).
+    #[serde(default)]
+    tls: bool,
+}
+
+impl SentinelTable {
+    fn url(&self) -> String {
+        let encode = tradestate_backend::url::encode;
+        let scheme = if self.tls {
+            "rediss+sentinel"
+        } else {
+            "redis+sentinel"
+        };
+        let userinfo = match (self.username.as_str(), self.password.as_str()) {
+            ("", "") => String::new(),
+            (user, pass) => format!("{}:{}@", encode(user), encode(pass)),
+        };
+        let mut url = format!(
+            "{scheme}://{userinfo}{}/{}/{}",
+            self.sentinels.join(","),
+            encode(&self.master),
+            self.db
+        );
+        let mut query = Vec::new();
+        if !self.sentinel_username.is_empty() {
+            query.push(format!(
+                "sentinel_username={}",
+                encode(&self.sentinel_username)
+            ));
+        }
+        if !self.sentinel_password.is_empty() {
+            query.push(format!(
+                "sentinel_password={}",
+                encode(&self.sentinel_password)
+            ));
+        }
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        url
+    }
 }
 
 impl<'de> Deserialize<'de> for Backend {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(if s == "embedded" {
-            Backend::Embedded
-        } else {
-            Backend::Url(s)
-        })
+        struct BackendVisitor;
+        impl<'de> Visitor<'de> for BackendVisitor {
+            type Value = Backend;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "\"embedded\", a URL, or a table with sentinels = [...] and master = \"...\"",
+                )
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Backend, E> {
+                Ok(if s == "embedded" {
+                    Backend::Embedded
+                } else {
+                    Backend::Url(s.to_string())
+                })
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<Backend, M::Error> {
+                let table = SentinelTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                if table.sentinels.is_empty() {
+                    return Err(de::Error::custom(
+                        "sentinels is empty: list at least one, e.g. sentinels = [\"10.0.0.7:26379\"]",
+                    ));
+                }
+                Ok(Backend::Url(table.url()))
+            }
+        }
+        d.deserialize_any(BackendVisitor)
     }
 }
 

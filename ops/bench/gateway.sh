@@ -19,20 +19,22 @@
 # HSET+EXPIRE pairs, 1 / (1/hset + 1/expire). Each direct row is the median of --rounds runs.
 #
 # Usage: ops/bench/gateway.sh [--seconds N] [--rounds R] [--terminals T] [--start-rate R] [--out FILE]
-#                             [--backend embedded|sentinel|cluster] [--ack written|replicated]
+#                             [--backend embedded|redis|sentinel|cluster] [--ack written|replicated]
 #   --seconds N     measured seconds of each gateway run and each redis-benchmark run (default 5)
 #   --rounds R      redis-benchmark runs per row, median reported (default 3)
 #   --terminals T   simulated terminals (default 120)
 #   --start-rate R  first rate tried by --find-max, updates/s (default 5000)
 #   --out FILE      also write the markdown report to FILE
-#   --backend B     embedded (default: the service's engines) or sentinel (ops/deploy/sentinel.sh:
+#   --backend B     embedded (default: the service's engines), redis (one redis-server per
+#                   partition, AOF everysec; the direct rows write the ris one), sentinel (ops/deploy/sentinel.sh:
 #                   a redis-server master and replica per partition, three sentinels; the direct
 #                   rows then write the ris master) or cluster (ops/deploy/cluster.sh: three
 #                   masters and three replicas holding all partitions; the direct rows then
 #                   write the cluster with redis-benchmark --cluster)
 #   --ack A         every partition's `ack` with --backend sentinel or cluster: written (default)
 #                   or replicated
-# Needs: cargo, python3, redis-cli and redis-benchmark (apt-get install -y redis-tools).
+# Needs: cargo, python3, redis-cli and redis-benchmark (apt-get install -y redis-tools); redis-server
+# for --backend redis, sentinel or cluster.
 # With 2+ cores the service (gateway and its embedded engines) runs on core 0 and the load
 # generator (gateway-bench, redis-benchmark) on core 1, so both paths get the same CPU.
 set -euo pipefail
@@ -47,11 +49,11 @@ ack=written
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=ops/bench/service.sh
 . "$root/ops/bench/service.sh"
-parse_options gateway.sh '2,35p' --seconds=seconds --rounds=rounds --terminals=terminals \
+parse_options gateway.sh '2,37p' --seconds=seconds --rounds=rounds --terminals=terminals \
   --start-rate=start_rate --out=out --backend=backend --ack=ack -- "$@"
 case "$backend/$ack" in
-  embedded/written|sentinel/written|sentinel/replicated|cluster/written|cluster/replicated) ;;
-  *) echo "gateway.sh: --backend embedded|sentinel|cluster, --ack written|replicated (replicated needs sentinel or cluster), not $backend/$ack" >&2; exit 2 ;;
+  embedded/written|redis/written|sentinel/written|sentinel/replicated|cluster/written|cluster/replicated) ;;
+  *) echo "gateway.sh: --backend embedded|redis|sentinel|cluster, --ack written|replicated (replicated needs sentinel or cluster), not $backend/$ack" >&2; exit 2 ;;
 esac
 need_tools gateway.sh "; install redis-tools (apt-get install -y redis-tools) and python3" \
   redis-benchmark redis-cli cargo python3
@@ -66,6 +68,7 @@ cleanup() {
   wait 2>/dev/null || true
   [ "$backend" != sentinel ] || "$root/ops/deploy/sentinel.sh" down --dir "$tmp/sentinel" || true
   [ "$backend" != cluster ] || "$root/ops/deploy/cluster.sh" down --dir "$tmp/cluster" || true
+  for port in ${redis_ports[@]+"${redis_ports[@]}"}; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -75,6 +78,21 @@ if [ "$backend" = sentinel ]; then
   start_sentinel_partitions "$root" "$tmp/sentinel" 5000 "$ack" || exit 1
 elif [ "$backend" = cluster ]; then
   start_cluster_partitions "$root" "$tmp/cluster" "$ack" || exit 1
+elif [ "$backend" = redis ]; then
+  # One redis-server per partition, AOF as the service's own engines keep it.
+  redis_ports=()
+  tradestate_backend=redis
+  for part in ris rts rtss; do
+    port=$(free_port)
+    mkdir -p "$tmp/redis-$part"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+      --dir "$tmp/redis-$part" --daemonize yes --logfile "$tmp/redis-$part/redis.log"
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis_ports+=("$port")
+    tradestate_env+=("TRADESTATE_PARTITIONS_${part^^}_BACKEND=redis://127.0.0.1:$port")
+  done
+  node_base=${redis_ports[0]}
+  echo "redis-server ris/rts/rtss on 127.0.0.1:${redis_ports[*]} (AOF everysec)" >&2
 fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_tradestate "$service_bin" "$tmp" "$server_pin" || exit 1
@@ -119,6 +137,11 @@ heartbeat=(HSET 'ris:{term-__rand_int__}' instance_id term-7 received_msc 176300
   margin_free 9850.1 margin_level 2489.1 connected 1 trade_allowed 1 ping_us 2350 build 4755
   positions 9 orders 0 ea_version 1.4.2)
 expire=(EXPIRE 'ris:{term-__rand_int__}' 120)
+if [ "$backend" = cluster ]; then
+  # redis-benchmark --cluster sends each request to the node whose slot `{tag}` names.
+  heartbeat[1]='ris:{tag}:term-__rand_int__'
+  expire[1]='ris:{tag}:term-__rand_int__'
+fi
 
 # direct NAME PIPELINE N -> "rps p99_ms" of one redis-benchmark run against the ris engine
 direct() {
@@ -130,7 +153,7 @@ direct() {
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "== direct: redis-benchmark -c 50 -r $terminals against the ris partition's $(case "$backend" in embedded) echo "embedded engine" ;; sentinel) echo "Sentinel master" ;; *) echo "Redis Cluster (--cluster, seed" ;; esac) (port $ris_port), median of $rounds" >&2
+echo "== direct: redis-benchmark -c 50 -r $terminals against the ris partition's $(case "$backend" in embedded) echo "embedded engine" ;; redis) echo "redis-server" ;; sentinel) echo "Sentinel master" ;; *) echo "Redis Cluster (--cluster, seed" ;; esac) (port $ris_port), median of $rounds" >&2
 declare -A direct_rps direct_p99 direct_rounds
 for pipe in 1 16; do
   for name in heartbeat expire; do
