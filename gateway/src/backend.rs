@@ -220,6 +220,11 @@ impl Backend {
         self.partition
     }
 
+    /// Whether this is the service's own embedded engine (whose only writer is this service).
+    pub fn is_embedded(&self) -> bool {
+        self.local.is_some()
+    }
+
     pub fn url(&self) -> &str {
         &self.display_url
     }

@@ -2,11 +2,13 @@
 //! applying the TTL/MAXLEN policies and ordering rules of docs/ARCHITECTURE.md, Key layout and
 //! policies.
 //!
-//! Each update is written by one guarded script (`guard`): the backend applies it only when its
-//! `seq` is above the stored one, or for a signal when its dedupe marker is absent, so ordering
-//! and dedupe hold even with a second gateway writing the same terminal's keys. The writer's
-//! cache of stored sequence numbers (filled from the engine on a miss, dropped after any
-//! failure) and of seen markers only answers at once what it knows is old.
+//! On a shared backend (any URL) each update is written by one guarded script (`guard`): the
+//! backend applies it only when its `seq` is above the stored one, or for a signal when its
+//! dedupe marker is absent, so ordering and dedupe hold even with a second gateway writing the
+//! same terminal's keys. The service's own embedded engine has one writer, this one: there a
+//! state update is a plain `MULTI ... EXEC` and the writer's cache of stored sequence numbers
+//! (filled from the engine on a miss, dropped after any failure) is the guard, which spares the
+//! engine a script per update. Signals are always guarded (their marker check is the script's).
 //!
 //! A positions snapshot (contract 1.1) is the one update that reads before it writes: a batch
 //! holding snapshots first reads their terminals' live sets and the stored `seq` / `state` of
@@ -225,7 +227,7 @@ impl Writer {
                 }
                 _ => self.plan_state(&mut own, &key, &entry.op, received_ms, false),
             };
-            pipe.add(guard::guarded(&key, Guard::SeqBelow(entry.op.seq), &own));
+            self.add_state_write(&mut pipe, &key, entry.op.seq, &own);
             if matches!(entry.op.body, OpBody::Instance { .. }) {
                 seen_ids.push(entry.op.instance_id.clone());
             }
@@ -248,7 +250,7 @@ impl Writer {
             };
             let mut own = Commands::new();
             let until = self.plan_state(&mut own, &key, &entry.op, received_ms, false);
-            pipe.add(guard::guarded(&key, Guard::SeqBelow(entry.op.seq), &own));
+            self.add_state_write(&mut pipe, &key, entry.op.seq, &own);
             planned.push(Planned::state(
                 entry,
                 key,
@@ -416,15 +418,15 @@ impl Writer {
                 .arg(received_ms);
             let until =
                 self.plan_closed(&mut close, &key, &op.instance_id, &ticket_text, received_ms);
+            let decides = self.add_state_write(pipe, &key, op.seq, &close);
             closed.push((
-                pipe.len(),
+                decides,
                 key.clone(),
                 Known {
                     seq: Some(seq),
                     until: Some(until),
                 },
             ));
-            pipe.add(guard::guarded(&key, Guard::SeqBelow(op.seq), &close));
         }
         closed
     }
@@ -609,7 +611,7 @@ impl Writer {
         for p in planned {
             let sent = values.get(p.first..p.first + p.count).unwrap_or(&[]);
             let (own, before) = match sent.split_last() {
-                Some((own, before)) => (guard::verdict(own), before),
+                Some((own, before)) => (self.verdict(own, &p.entry.op.body), before),
                 None => (Verdict::Failed("no reply".into()), sent),
             };
             let failure = match &own {
@@ -633,7 +635,12 @@ impl Writer {
             let mut closes = 0;
             for (index, key, known) in p.also_known {
                 let closed = matches!(
-                    values.get(index).map(guard::verdict),
+                    values.get(index).map(|v| self.verdict(
+                        v,
+                        &OpBody::Positions {
+                            tickets: Vec::new()
+                        }
+                    )),
                     Some(Verdict::Applied(_))
                 );
                 if closed && !unwritten.contains(&key) {
@@ -704,6 +711,42 @@ impl Writer {
             outcomes.push(outcome);
         }
         outcomes
+    }
+
+    /// Adds a state update's commands: one guarded script on a shared backend, a `MULTI ...
+    /// EXEC` on the embedded engine. Returns the index of the reply that says what happened
+    /// (the script's, or EXEC's).
+    fn add_state_write(&self, pipe: &mut Commands, key: &str, seq: u64, own: &Commands) -> usize {
+        if !self.backend.is_embedded() {
+            pipe.add(guard::guarded(key, Guard::SeqBelow(seq), own));
+            return pipe.len() - 1;
+        }
+        pipe.cmd("MULTI");
+        for cmd in own.iter() {
+            pipe.add(cmd.clone());
+        }
+        pipe.cmd("EXEC");
+        pipe.len() - 1
+    }
+
+    /// What the reply that decides an entry says: a guarded script's answer, or for a state
+    /// update on the embedded engine its EXEC's.
+    fn verdict(&self, value: &Value, body: &OpBody) -> Verdict {
+        if matches!(body, OpBody::Signal { .. }) || !self.backend.is_embedded() {
+            return guard::verdict(value);
+        }
+        match value {
+            Value::Array(replies) => match replies.iter().find_map(server_error) {
+                Some(reason) => Verdict::Failed(reason),
+                None => Verdict::Applied(replies.clone()),
+            },
+            Value::Nil => {
+                Verdict::Failed("the engine aborted the transaction (EXEC answered nil)".into())
+            }
+            other => Verdict::Failed(
+                server_error(other).unwrap_or_else(|| format!("EXEC answered {other:?}")),
+            ),
+        }
     }
 
     /// Sends a pipeline of guarded writes; those a node answered `NOSCRIPT` (it never ran the

@@ -1,8 +1,10 @@
 //! Two gateways, one set of backends: a terminal that reconnects to the other gateway
 //! mid-stream. Ordering and signal dedupe hold in the backend itself (the guarded write), so an
 //! older `seq` never overwrites a newer one and a signal is stored once, whichever gateway a
-//! copy reaches and whatever that gateway's own cache believes. The second gateway writes to the
-//! first one's embedded engines (by their ports), or to the same real servers.
+//! copy reaches and whatever that gateway's own cache believes. Both gateways write through
+//! URLs: to the harness service's embedded engines (by their ports), or to the same real
+//! servers. (A service writes its own embedded engine without the script: it is that engine's
+//! only writer, so gateways share URL backends, never one's embedded engines.)
 
 mod common;
 
@@ -12,8 +14,8 @@ use common::*;
 use tradestate_gateway::ops::Partition;
 use tradestate_gateway::service::Service;
 
-/// A second gateway on `h`'s backends, with its own data directory, ports and caches.
-async fn second_gateway(h: &Harness) -> Harness {
+/// A gateway on `h`'s backends by their URLs, with its own data directory, ports and caches.
+async fn gateway_on(h: &Harness) -> Harness {
     let urls = Partition::ALL.map(|p| h.backend_url(p));
     let target = Target::Redis(urls);
     let config = test_config(&target);
@@ -34,8 +36,10 @@ async fn second_gateway(h: &Harness) -> Harness {
 /// seq 5; B's cache still says 1 when seq 3 reaches it, and only the backend can refuse it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_seq_through_the_other_gateway_is_stale() {
-    on_each_target(defaults, async |a, name| {
-        let b = second_gateway(a).await;
+    on_each_target(defaults, async |h, name| {
+        let first = gateway_on(h).await;
+        let a = &first;
+        let b = gateway_on(h).await;
         ingest_expecting(&b, "T1", heartbeat("T1", 1), &["stored"], name).await;
         ingest_expecting(a, "T1", heartbeat("T1", 5), &["stored"], name).await;
         let reply = ingest_expecting(&b, "T1", heartbeat("T1", 3), &["stale"], name).await;
@@ -84,6 +88,7 @@ async fn an_older_seq_through_the_other_gateway_is_stale() {
             query(&mut rtss, &["XRANGE", "rtss:signals", "-", "+"]).await;
         assert_eq!(entries.len(), 1, "{name}: {entries:?}");
         b.stop().await;
+        first.stop().await;
     })
     .await;
 }
@@ -93,8 +98,10 @@ async fn an_older_seq_through_the_other_gateway_is_stale() {
 /// acknowledged one, and every signal is in the stream once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interleaved_gateways_never_go_back() {
-    on_each_target(defaults, async |a, name| {
-        let b = second_gateway(a).await;
+    on_each_target(defaults, async |h, name| {
+        let first = gateway_on(h).await;
+        let a = &first;
+        let b = gateway_on(h).await;
         let mut ris = a.engine(Partition::Ris).await;
         let mut newest_acked = 0u64;
         let mut last_seen = 0u64;
@@ -146,6 +153,7 @@ async fn interleaved_gateways_never_go_back() {
             query(&mut rtss, &["XRANGE", "rtss:signals", "-", "+"]).await;
         assert_eq!(entries.len(), 10, "{name}: each signal id once");
         b.stop().await;
+        first.stop().await;
     })
     .await;
 }

@@ -141,23 +141,25 @@ async fn throttled_terminals_resend_after_retry_after_and_lose_nothing() {
     service.stop().await;
 }
 
-/// Two gateways on one set of engines (the second writes the first one's embedded engines by
-/// their ports), terminals split between them and moving to the other one at every reconnect,
-/// the storm included: nothing acknowledged is lost, and both gateways carried traffic.
+/// Two gateways on one set of engines (both write a third service's embedded engines by their
+/// ports, as two gateways share URL backends), terminals split between them and moving to the
+/// other one at every reconnect, the storm included: nothing acknowledged is lost, and both
+/// gateways carried traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminals_moving_between_two_gateways_lose_nothing() {
-    let first = start_service().await;
-    let urls = Partition::ALL.map(|p| engine_url(&first, p));
-    let second = common::start_service_with(DATA_PREFIX, |config| {
+    let engines = start_service().await;
+    let urls = Partition::ALL.map(|p| engine_url(&engines, p));
+    let on_engines = |config: &mut tradestate_config::Config| {
         for (partition, url) in Partition::ALL.iter().zip(&urls) {
             config.partitions.get_mut(partition.name()).unwrap().backend =
                 tradestate_config::Backend::Url(url.clone());
         }
-    })
-    .await;
+    };
+    let first = common::start_service_with(DATA_PREFIX, on_engines).await;
+    let second = common::start_service_with(DATA_PREFIX, on_engines).await;
     let report = run(&Options {
         endpoints: vec![common::endpoint(&first), common::endpoint(&second)],
-        ..options(&first, 40, 600.0, 4)
+        ..options(&engines, 40, 600.0, 4)
     })
     .await
     .expect("run");
@@ -181,4 +183,5 @@ async fn terminals_moving_between_two_gateways_lose_nothing() {
     }
     second.stop().await;
     first.stop().await;
+    engines.stop().await;
 }
