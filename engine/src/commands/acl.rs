@@ -309,8 +309,23 @@ pub fn log_denied(
     object: String,
     username: String,
 ) {
-    let max_len = ctx
-        .server
+    let client_info = super::connection::client_line(ctx.client)
+        .trim_end()
+        .to_string();
+    add_denied(ctx.server, reason, context, object, username, client_info);
+}
+
+/// Adds an entry to the ACL log, which `acllog-max-len` bounds (a script's refusals too, with
+/// context `lua`).
+pub fn add_denied(
+    server: &mut crate::server::Server,
+    reason: &'static str,
+    context: &'static str,
+    object: String,
+    username: String,
+    client_info: String,
+) {
+    let max_len = server
         .config
         .get("acllog-max-len")
         .and_then(|v| v.parse().ok())
@@ -322,11 +337,9 @@ pub fn log_denied(
         object,
         username,
         ctime_ms: crate::util::now_ms(),
-        client_info: super::connection::client_line(ctx.client)
-            .trim_end()
-            .to_string(),
+        client_info,
     };
-    ctx.server.acl.add_log(entry, max_len);
+    server.acl.add_log(entry, max_len);
 }
 
 /// ACL LOG [count | RESET]: the newest entries (10 by default).

@@ -202,22 +202,14 @@ fn acl_check(
             "The user executing the script can't publish to the channel mentioned in the command",
         ),
     };
-    let max_len = run
-        .server
-        .config
-        .get("acllog-max-len")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    let entry = crate::acl::LogEntry {
-        count: 1,
+    crate::commands::acl::add_denied(
+        run.server,
         reason,
-        context: "lua",
+        "lua",
         object,
-        username: run.client.user.clone(),
-        ctime_ms: crate::util::now_ms(),
-        client_info: run.caller_info.clone(),
-    };
-    run.server.acl.add_log(entry, max_len);
+        run.client.user.clone(),
+        run.caller_info.clone(),
+    );
     Some(text)
 }
 
