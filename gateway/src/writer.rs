@@ -611,7 +611,10 @@ impl Writer {
         for p in planned {
             let sent = values.get(p.first..p.first + p.count).unwrap_or(&[]);
             let (own, before) = match sent.split_last() {
-                Some((own, before)) => (self.verdict(own, &p.entry.op.body), before),
+                Some((own, before)) => (
+                    self.verdict(own, matches!(p.entry.op.body, OpBody::Signal { .. })),
+                    before,
+                ),
                 None => (Verdict::Failed("no reply".into()), sent),
             };
             let failure = match &own {
@@ -635,12 +638,7 @@ impl Writer {
             let mut closes = 0;
             for (index, key, known) in p.also_known {
                 let closed = matches!(
-                    values.get(index).map(|v| self.verdict(
-                        v,
-                        &OpBody::Positions {
-                            tickets: Vec::new()
-                        }
-                    )),
+                    values.get(index).map(|v| self.verdict(v, false)),
                     Some(Verdict::Applied(_))
                 );
                 if closed && !unwritten.contains(&key) {
@@ -729,10 +727,10 @@ impl Writer {
         pipe.len() - 1
     }
 
-    /// What the reply that decides an entry says: a guarded script's answer, or for a state
-    /// update on the embedded engine its EXEC's.
-    fn verdict(&self, value: &Value, body: &OpBody) -> Verdict {
-        if matches!(body, OpBody::Signal { .. }) || !self.backend.is_embedded() {
+    /// What the reply that decides an entry says: a guarded script's answer (every signal, and
+    /// every write to a URL backend), or for a state update on the embedded engine its EXEC's.
+    fn verdict(&self, value: &Value, signal: bool) -> Verdict {
+        if signal || !self.backend.is_embedded() {
             return guard::verdict(value);
         }
         match value {

@@ -10,12 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tradestate_config::Backend;
-
-/// The ris partition's entry in `/readyz`.
-async fn ris_readiness(h: &Harness) -> serde_json::Value {
-    let (_, ready) = status_and_json(h.get("/readyz").await).await;
-    ready["partitions"]["ris"].clone()
-}
+use tradestate_gateway::ops::Partition;
 
 #[tokio::test]
 async fn an_unreachable_seed_list_is_a_partition_down_with_the_reason() {
@@ -29,7 +24,7 @@ async fn an_unreachable_seed_list_is_a_partition_down_with_the_reason() {
     })
     .await;
     let started = Instant::now();
-    let ris = ris_readiness(&h).await;
+    let ris = h.readiness(Partition::Ris).await;
     assert!(started.elapsed() < Duration::from_secs(5), "{ris}");
     let status = ris["status"].as_str().unwrap_or_default();
     assert!(status.contains("no seed gave the slot map"), "{ris}");
@@ -300,7 +295,7 @@ mod real_cluster {
             c.partitions.ris.backend = Backend::Url(lone.clone());
         })
         .await;
-        let ris = ris_readiness(&h).await;
+        let ris = h.readiness(Partition::Ris).await;
         let status = ris["status"].as_str().unwrap_or_default();
         assert!(status.contains("slots 100-16383"), "{ris}");
         ingest_expecting(&h, "T1", heartbeat("T1", 1), &["spooled"], "unserved").await;

@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tradestate_config::Backend;
-
-/// The ris partition's entry in `/readyz`.
-async fn ris_readiness(h: &Harness) -> serde_json::Value {
-    let (_, ready) = status_and_json(h.get("/readyz").await).await;
-    ready["partitions"]["ris"].clone()
-}
+use tradestate_gateway::ops::Partition;
 
 #[tokio::test]
 async fn an_unreachable_seed_list_is_a_partition_down_with_the_reason() {
@@ -28,7 +23,7 @@ async fn an_unreachable_seed_list_is_a_partition_down_with_the_reason() {
     })
     .await;
     let started = Instant::now();
-    let ris = ris_readiness(&h).await;
+    let ris = h.readiness(Partition::Ris).await;
     assert!(started.elapsed() < Duration::from_secs(5), "{ris}");
     let status = ris["status"].as_str().unwrap_or_default();
     assert!(
@@ -44,7 +39,6 @@ async fn an_unreachable_seed_list_is_a_partition_down_with_the_reason() {
 #[cfg(feature = "redis-server-tests")]
 mod real_sentinel {
     use super::*;
-    use tradestate_gateway::ops::Partition;
 
     /// The failover deployment's URL (`.ci/run` exports it).
     fn failover_url() -> String {
@@ -104,7 +98,7 @@ mod real_sentinel {
             c.partitions.ris.backend = Backend::Url(url.clone());
         })
         .await;
-        let ris = ris_readiness(&h).await;
+        let ris = h.readiness(Partition::Ris).await;
         let status = ris["status"].as_str().unwrap_or_default();
         assert!(
             status.contains("monitors no master named \"no-such-master\""),

@@ -172,6 +172,12 @@ impl Harness {
         format!("{}{}", self.base, path)
     }
 
+    /// `partition`'s entry in `/readyz` (its status and reason).
+    pub async fn readiness(&self, partition: Partition) -> serde_json::Value {
+        let (_, ready) = status_and_json(self.get("/readyz").await).await;
+        ready["partitions"][partition.name()].clone()
+    }
+
     /// A direct connection to a partition's engine (embedded or real), to check what was stored.
     pub async fn engine(&self, partition: Partition) -> tradestate_backend::Connection {
         connect_backend(&self.backend_url(partition)).await
